@@ -1,0 +1,357 @@
+//! Bundles: the rendered resources ordered for apply (mesh, namespace,
+//! workloads, gateway, DestinationRules), the steps folded into routing states,
+//! the teardown in reverse order, and the file layout of an output folder
+//! (with `index.json`). Owns no rendering of YAML and no writing of files.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::diff;
+use crate::error::Error;
+use crate::model::Scenario;
+use crate::output::Files;
+use crate::plan;
+use crate::render::{self, Rendered, Renderer};
+use crate::resource::{Resource, ResourceId};
+
+/// Namespaces that exist in every cluster and that teardown never deletes.
+const KEPT_NAMESPACES: &[&str] = &[
+    "default",
+    "istio-system",
+    "kube-node-lease",
+    "kube-public",
+    "kube-system",
+];
+
+/// One ordered bundle file.
+#[derive(Debug)]
+pub struct Bundle {
+    /// Short name: mesh, namespace, workloads, gateway, destination-rules.
+    pub name: &'static str,
+    /// File name in the output folder.
+    pub file: String,
+    /// What a person does with it.
+    pub apply_with: String,
+    /// Resources in apply order.
+    pub resources: Vec<Resource>,
+}
+
+/// One traffic step, folded.
+#[derive(Debug)]
+pub struct StepBundle {
+    /// The step's name.
+    pub name: String,
+    /// The step's description.
+    pub description: Option<String>,
+    /// The step file (`steps/NN-name.yaml`).
+    pub file: String,
+    /// The diff preview file beside it.
+    pub diff_file: String,
+    /// The VirtualServices the step names, in service order.
+    pub resources: Vec<Resource>,
+    /// The routing state after the step: one VirtualService per routed
+    /// service, in service order, as (step index, resource index).
+    state: Vec<(usize, usize)>,
+    /// Unified diff of the routing state from the previous step.
+    pub diff: String,
+}
+
+/// Everything one build produces, in memory.
+#[derive(Debug)]
+pub struct Build {
+    /// The scenario's name: the output folder's.
+    pub name: String,
+    /// Ordered bundles.
+    pub bundles: Vec<Bundle>,
+    /// Steps in order.
+    pub steps: Vec<StepBundle>,
+    /// Deletion documents, in reverse apply order.
+    pub teardown: Vec<Resource>,
+    /// The IstioOperator install and uninstall commands of the release.
+    pub install_command: String,
+}
+
+/// Name of the teardown file.
+pub const TEARDOWN_FILE: &str = "teardown.yaml";
+/// Name of the plan file.
+pub const PLAN_FILE: &str = "PLAN.md";
+/// Name of the index file.
+pub const INDEX_FILE: &str = "index.json";
+
+/// Renders a scenario and orders it into bundles and folded steps.
+pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> {
+    let Rendered {
+        mesh,
+        namespace,
+        workloads,
+        gateway,
+        destination_rules,
+        steps,
+    } = render::render(renderer, scenario)?;
+    let install_command = format!("{} 01-mesh.yaml", scenario.mesh.facts.install_command);
+    let mut bundles = vec![
+        Bundle {
+            name: "mesh",
+            file: "01-mesh.yaml".to_owned(),
+            apply_with: install_command.clone(),
+            resources: vec![mesh],
+        },
+        Bundle {
+            name: "namespace",
+            file: "02-namespace.yaml".to_owned(),
+            apply_with: "kubectl apply -f 02-namespace.yaml".to_owned(),
+            resources: vec![namespace],
+        },
+        Bundle {
+            name: "workloads",
+            file: "03-workloads.yaml".to_owned(),
+            apply_with: "kubectl apply -f 03-workloads.yaml".to_owned(),
+            resources: workloads,
+        },
+    ];
+    if !gateway.is_empty() {
+        bundles.push(Bundle {
+            name: "gateway",
+            file: "04-gateway.yaml".to_owned(),
+            apply_with: "kubectl apply -f 04-gateway.yaml".to_owned(),
+            resources: gateway,
+        });
+    }
+    bundles.push(Bundle {
+        name: "destination-rules",
+        file: "05-destination-rules.yaml".to_owned(),
+        apply_with: "kubectl apply -f 05-destination-rules.yaml".to_owned(),
+        resources: destination_rules,
+    });
+    let steps = fold(scenario, steps);
+    let mut build = Build {
+        name: scenario.name.clone(),
+        bundles,
+        steps,
+        teardown: Vec::new(),
+        install_command,
+    };
+    build.teardown = teardown(renderer, &build)?;
+    Ok(build)
+}
+
+/// Folds the steps: each replaces the VirtualService of the services it names.
+fn fold(scenario: &Scenario, rendered: Vec<Vec<Resource>>) -> Vec<StepBundle> {
+    let width = scenario.steps.len().to_string().len().max(2);
+    let service_index = |name: &str| {
+        scenario
+            .services
+            .iter()
+            .position(|s| s.name == name)
+            .unwrap_or(usize::MAX)
+    };
+    // Per service (by index), where its VirtualService currently comes from.
+    let mut current: Vec<Option<(usize, usize)>> = vec![None; scenario.services.len()];
+    let mut folded: Vec<StepBundle> = Vec::with_capacity(scenario.steps.len());
+    for (k, (step, resources)) in scenario.steps.iter().zip(rendered).enumerate() {
+        let previous = current.clone();
+        for (i, routing) in step.routes.iter().enumerate() {
+            if let Some(slot) = current.get_mut(service_index(&routing.service)) {
+                *slot = Some((k, i));
+            }
+        }
+        let stem = format!("steps/{:0width$}-{}", k + 1, step.name);
+        let lookup = |at: Option<(usize, usize)>, this: &[Resource]| {
+            at.map(|(s, i)| {
+                if s == k {
+                    this[i].text.clone()
+                } else {
+                    folded[s].resources[i].text.clone()
+                }
+            })
+        };
+        let changes: Vec<diff::Change> = step
+            .routes
+            .iter()
+            .zip(&resources)
+            .map(|(routing, resource)| {
+                let before = previous
+                    .get(service_index(&routing.service))
+                    .copied()
+                    .flatten();
+                diff::Change {
+                    id: resource.id.clone(),
+                    before: lookup(before, &resources),
+                    after: Some(resource.text.clone()),
+                }
+            })
+            .collect();
+        let from = k.checked_sub(1).map_or("(before steps)".to_owned(), |p| {
+            scenario.steps[p].name.clone()
+        });
+        folded.push(StepBundle {
+            name: step.name.clone(),
+            description: step.description.clone(),
+            file: format!("{stem}.yaml"),
+            diff_file: format!("{stem}.diff"),
+            diff: diff::unified(&from, &step.name, &changes, diff::DEFAULT_CONTEXT),
+            resources,
+            state: current.iter().flatten().copied().collect(),
+        });
+    }
+    folded
+}
+
+/// Deletion documents for everything `kubectl` applied, in reverse apply order.
+fn teardown(renderer: &Renderer, build: &Build) -> Result<Vec<Resource>, Error> {
+    let routing = build
+        .steps
+        .last()
+        .map(|_| build.state(build.steps.len() - 1))
+        .unwrap_or_default();
+    let applied = build
+        .bundles
+        .iter()
+        .filter(|b| b.name != "mesh")
+        .flat_map(|b| &b.resources)
+        .chain(routing);
+    let ids: Vec<&ResourceId> = applied
+        .map(|r| &r.id)
+        .filter(|id| !(id.kind == "Namespace" && KEPT_NAMESPACES.contains(&id.name.as_str())))
+        .collect();
+    ids.into_iter()
+        .rev()
+        .map(|id| render::render_delete(renderer, id))
+        .collect()
+}
+
+impl Build {
+    /// The routing state after step `index`: every VirtualService in force.
+    pub fn state(&self, index: usize) -> Vec<&Resource> {
+        self.steps[index]
+            .state
+            .iter()
+            .map(|&(s, i)| &self.steps[s].resources[i])
+            .collect()
+    }
+
+    /// The index of the step called `name`.
+    pub fn step_index(&self, name: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.name == name)
+    }
+
+    /// Everything `kubectl apply -f -` takes (not the mesh install), in apply
+    /// order; with a step, the routing state after it.
+    pub fn apply_stream(&self, step: Option<usize>) -> String {
+        let routing = step.map(|i| self.state(i)).unwrap_or_default();
+        let resources = self
+            .bundles
+            .iter()
+            .filter(|b| b.name != "mesh")
+            .flat_map(|b| &b.resources)
+            .chain(routing);
+        join_documents(resources)
+    }
+
+    /// Every file of the output folder, by relative path, in a fixed order.
+    pub fn files(&self, scenario: &Scenario) -> Files {
+        let mut files = Files::new();
+        let mut index = Index {
+            scenario: &self.name,
+            bundles: Vec::new(),
+            steps: Vec::new(),
+            teardown: None,
+            plan: PLAN_FILE,
+        };
+        for bundle in &self.bundles {
+            let bytes = join_documents(&bundle.resources).into_bytes();
+            index.bundles.push(IndexEntry::new(
+                bundle.name,
+                &bundle.file,
+                None,
+                &bytes,
+                &bundle.resources,
+            ));
+            files.push((bundle.file.clone(), bytes));
+        }
+        for step in &self.steps {
+            let bytes = join_documents(&step.resources).into_bytes();
+            index.steps.push(IndexEntry::new(
+                &step.name,
+                &step.file,
+                Some(&step.diff_file),
+                &bytes,
+                &step.resources,
+            ));
+            files.push((step.file.clone(), bytes));
+            files.push((step.diff_file.clone(), step.diff.clone().into_bytes()));
+        }
+        let bytes = join_documents(&self.teardown).into_bytes();
+        index.teardown = Some(IndexEntry::new(
+            "teardown",
+            TEARDOWN_FILE,
+            None,
+            &bytes,
+            &self.teardown,
+        ));
+        files.push((TEARDOWN_FILE.to_owned(), bytes));
+        files.push((
+            PLAN_FILE.to_owned(),
+            plan::plan(scenario, self).into_bytes(),
+        ));
+        let mut json = serde_json::to_string_pretty(&index).unwrap_or_default();
+        json.push('\n');
+        files.push((INDEX_FILE.to_owned(), json.into_bytes()));
+        files
+    }
+}
+
+/// Documents joined into one YAML stream.
+pub fn join_documents<'a>(resources: impl IntoIterator<Item = &'a Resource>) -> String {
+    let mut out = String::new();
+    for (i, resource) in resources.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        out.push_str(&resource.text);
+    }
+    out
+}
+
+/// `index.json`.
+#[derive(Serialize)]
+struct Index<'a> {
+    scenario: &'a str,
+    bundles: Vec<IndexEntry<'a>>,
+    steps: Vec<IndexEntry<'a>>,
+    teardown: Option<IndexEntry<'a>>,
+    plan: &'a str,
+}
+
+/// One file in `index.json`.
+#[derive(Serialize)]
+struct IndexEntry<'a> {
+    name: &'a str,
+    file: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diff: Option<&'a str>,
+    sha256: String,
+    resources: Vec<&'a ResourceId>,
+}
+
+impl<'a> IndexEntry<'a> {
+    fn new(
+        name: &'a str,
+        file: &'a str,
+        diff: Option<&'a str>,
+        bytes: &[u8],
+        resources: &'a [Resource],
+    ) -> Self {
+        Self {
+            name,
+            file,
+            diff,
+            sha256: hex(&Sha256::digest(bytes)),
+            resources: resources.iter().map(|r| &r.id).collect(),
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

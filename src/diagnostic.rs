@@ -1,0 +1,165 @@
+//! Diagnostics: the user's mistakes in a scenario, each with a severity, a span
+//! in the scenario file and a message, and the one renderer every message goes
+//! through. Owns no validation rules and never prints.
+
+use std::ops::Range;
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use serde::Serialize;
+
+use crate::source::Source;
+
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The scenario is invalid; nothing is written.
+    Error,
+    /// The scenario compiles, but probably does not do what its author wants.
+    Warning,
+}
+
+/// One problem found in a scenario, pointing at a span of its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Byte range in the scenario file of the key or value to blame.
+    pub span: Range<usize>,
+    /// What is wrong, in one sentence.
+    pub message: String,
+    /// How to fix it, when there is something useful to say.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// An error at `span`.
+    pub fn error(span: Range<usize>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            span,
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    /// A warning at `span`.
+    pub fn warning(span: Range<usize>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            span,
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    /// Adds a hint on how to fix the problem.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Whether this diagnostic makes the scenario invalid.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// `FILE:LINE:COLUMN: error: MESSAGE`, the first line of the rendering.
+    pub fn headline(&self, source: &Source) -> String {
+        let (line, column) = source.line_col(self.span.start);
+        let severity = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        format!(
+            "{}:{line}:{column}: {severity}: {}",
+            source.path().display(),
+            self.message
+        )
+    }
+
+    /// The headline, then an excerpt of the file with a caret under the span,
+    /// then the help line. Coloured only when `color` is true.
+    pub fn render(&self, source: &Source, color: bool) -> String {
+        let level = match self.severity {
+            Severity::Error => Level::ERROR,
+            Severity::Warning => Level::WARNING,
+        };
+        let text = source.text();
+        let span = clamp_to_char_boundaries(text, &self.span);
+        let mut group = Group::with_level(level.clone()).element(
+            Snippet::source(text)
+                .line_start(1)
+                .fold(true)
+                .annotation(AnnotationKind::Primary.span(span)),
+        );
+        if let Some(help) = &self.help {
+            group = group.element(Level::HELP.message(help.as_str()));
+        }
+        let renderer = if color {
+            Renderer::styled()
+        } else {
+            Renderer::plain()
+        };
+        let headline = self.headline(source);
+        let headline = if color {
+            let style = match self.severity {
+                Severity::Error => annotate_snippets::renderer::DEFAULT_ERROR_STYLE,
+                Severity::Warning => annotate_snippets::renderer::DEFAULT_WARNING_STYLE,
+            };
+            format!("{style}{headline}{style:#}")
+        } else {
+            headline
+        };
+        format!("{headline}\n{}\n", renderer.render(&[group]))
+    }
+}
+
+/// Shrinks a span so both ends fall on character boundaries of `text`.
+fn clamp_to_char_boundaries(text: &str, span: &Range<usize>) -> Range<usize> {
+    let mut start = span.start.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = span.end.clamp(start, text.len());
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    start..end
+}
+
+/// Sorts diagnostics by position, errors before warnings at the same place.
+pub fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by(|a, b| {
+        (a.span.start, a.severity, &a.message).cmp(&(b.span.start, b.severity, &b.message))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headline_is_file_line_column_severity_message() {
+        let source = Source::new("s.toml", "name = \"x\"\nport = 0\n");
+        let d = Diagnostic::error(18..19, "port must be 1..65535");
+        assert_eq!(
+            d.headline(&source),
+            "s.toml:2:8: error: port must be 1..65535"
+        );
+    }
+
+    #[test]
+    fn rendering_shows_the_line_and_a_caret() {
+        let source = Source::new("s.toml", "name = \"x\"\nport = 0\n");
+        let d = Diagnostic::warning(18..19, "odd port").with_help("use 80");
+        let text = d.render(&source, false);
+        assert!(
+            text.starts_with("s.toml:2:8: warning: odd port\n"),
+            "{text}"
+        );
+        assert!(text.contains("port = 0"), "{text}");
+        assert!(text.contains('^'), "{text}");
+        assert!(text.contains("help: use 80"), "{text}");
+    }
+}

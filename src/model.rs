@@ -1,0 +1,397 @@
+//! The validated scenario: every default applied, every reference resolved,
+//! no spans. Everything after validation (render, bundle, plan, explain) reads
+//! only this. Owns no parsing and no output.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+use crate::istio::{Facts, NetworkingApi, Release};
+
+/// A validated scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// DNS-1123 label; names the output folder.
+    pub name: String,
+    /// Free text for the plan.
+    pub description: Option<String>,
+    /// The Istio install.
+    pub mesh: Mesh,
+    /// The application's namespace.
+    pub namespace: Namespace,
+    /// Services in file order.
+    pub services: Vec<Service>,
+    /// The ingress gateway, when the scenario declares one.
+    pub gateway: Option<Gateway>,
+    /// Traffic steps in file order.
+    pub steps: Vec<Step>,
+}
+
+impl Scenario {
+    /// The service called `name`.
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+/// The Istio install (`IstioOperator`).
+#[derive(Debug, Clone)]
+pub struct Mesh {
+    /// The targeted release.
+    pub release: Release,
+    /// What meshgen knows of that release.
+    pub facts: &'static Facts,
+    /// Installation profile.
+    pub profile: String,
+    /// Registry of Istio's own images, when set.
+    pub hub: Option<String>,
+    /// Istio image tag: the scenario's, or the release when it has a patch number.
+    pub tag: Option<String>,
+    /// Control-plane revision.
+    pub revision: Option<String>,
+    /// networking.istio.io version emitted.
+    pub networking_api: NetworkingApi,
+    /// Override of the profile's ingress gateway switch.
+    pub ingress_gateway: Option<bool>,
+    /// Override of the profile's egress gateway switch.
+    pub egress_gateway: Option<bool>,
+    /// MeshConfig `accessLogFile`.
+    pub access_log_file: Option<String>,
+    /// MeshConfig `outboundTrafficPolicy.mode`.
+    pub outbound_traffic_policy: Option<String>,
+}
+
+/// The application's namespace.
+#[derive(Debug, Clone)]
+pub struct Namespace {
+    /// DNS-1123 label.
+    pub name: String,
+    /// Every label of the Namespace, the injection label included.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Protocol of a service's port; names the port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// HTTP/1.1.
+    Http,
+    /// HTTP/2.
+    Http2,
+    /// gRPC.
+    Grpc,
+    /// Opaque TCP.
+    Tcp,
+}
+
+impl Protocol {
+    /// Every protocol, as a scenario names it.
+    pub const ALL: [(&'static str, Self); 4] = [
+        ("http", Self::Http),
+        ("http2", Self::Http2),
+        ("grpc", Self::Grpc),
+        ("tcp", Self::Tcp),
+    ];
+
+    /// The port name (`http`, `http2`, `grpc`, `tcp`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Http2 => "http2",
+            Self::Grpc => "grpc",
+            Self::Tcp => "tcp",
+        }
+    }
+}
+
+/// One Kubernetes Service and its versions.
+#[derive(Debug, Clone, Serialize)]
+pub struct Service {
+    /// RFC 1035 label: the Service name and routing host.
+    pub name: String,
+    /// The Service and container port.
+    pub port: u16,
+    /// The port's protocol.
+    pub protocol: Protocol,
+    /// ServiceAccount created for the pods, when set.
+    pub service_account: Option<String>,
+    /// Versions in file order.
+    pub versions: Vec<Version>,
+    /// The DestinationRule's traffic policy (global merged with the service's).
+    pub traffic_policy: TrafficPolicy,
+}
+
+impl Service {
+    /// The version called `name`.
+    pub fn version(&self, name: &str) -> Option<&Version> {
+        self.versions.iter().find(|v| v.name == name)
+    }
+}
+
+/// One version of a service: a DestinationRule subset and usually a Deployment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Version {
+    /// DNS-1123 label; the subset name and `version` label.
+    pub name: String,
+    /// Container image, after `images.registry`; `None` only when not deployed.
+    pub image: Option<String>,
+    /// Deployment replicas.
+    pub replicas: u32,
+    /// Container environment, sorted by name.
+    pub env: Vec<(String, String)>,
+    /// What this version calls (its own list, or the service's).
+    pub calls: Vec<Call>,
+    /// Whether a Deployment is emitted.
+    pub deploy: bool,
+}
+
+/// A call a version makes to another service, as its own code does it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Call {
+    /// The called service.
+    pub service: String,
+    /// The client-side timeout per attempt, when the code sets one.
+    pub timeout: Option<Duration>,
+    /// How many times the client tries (1 = no retry).
+    pub attempts: u32,
+}
+
+/// DestinationRule `trafficPolicy` settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TrafficPolicy {
+    /// `tls.mode`.
+    pub tls: Option<String>,
+    /// `loadBalancer.simple`.
+    pub load_balancer: Option<String>,
+    /// `connectionPool.tcp.maxConnections`.
+    pub max_connections: Option<u32>,
+    /// `outlierDetection.consecutive5xxErrors`.
+    pub consecutive_errors: Option<u32>,
+    /// `outlierDetection.baseEjectionTime`.
+    pub ejection_time: Option<Duration>,
+}
+
+impl TrafficPolicy {
+    /// Whether no field is set (no `trafficPolicy` is emitted).
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// `self`, with every field `self` leaves unset taken from `fallback`.
+    pub fn or(self, fallback: &Self) -> Self {
+        Self {
+            tls: self.tls.or_else(|| fallback.tls.clone()),
+            load_balancer: self
+                .load_balancer
+                .or_else(|| fallback.load_balancer.clone()),
+            max_connections: self.max_connections.or(fallback.max_connections),
+            consecutive_errors: self.consecutive_errors.or(fallback.consecutive_errors),
+            ejection_time: self
+                .ejection_time
+                .or_else(|| fallback.ejection_time.clone()),
+        }
+    }
+}
+
+/// The ingress Gateway and its VirtualService.
+#[derive(Debug, Clone, Serialize)]
+pub struct Gateway {
+    /// Gateway name.
+    pub name: String,
+    /// Name of the gateway's VirtualService.
+    pub virtual_service: String,
+    /// Gateway `selector`, sorted by key.
+    pub selector: Vec<(String, String)>,
+    /// The server port.
+    pub port: u16,
+    /// Server hosts, also the VirtualService's hosts.
+    pub hosts: Vec<String>,
+    /// Routes to services, in file order.
+    pub routes: Vec<GatewayRoute>,
+}
+
+/// One gateway route: URIs sent to a service's port, without a subset.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayRoute {
+    /// Destination service.
+    pub service: String,
+    /// That service's port.
+    pub port: u16,
+    /// URI matches (ORed); empty means every request.
+    pub uris: Vec<StringMatch>,
+}
+
+/// An Istio `StringMatch`; serialized as `{kind, value}` for the templates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StringMatch {
+    /// Exact value.
+    Exact(String),
+    /// Prefix.
+    Prefix(String),
+    /// RE2 regular expression.
+    Regex(String),
+}
+
+impl StringMatch {
+    /// `exact`, `prefix` or `regex`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Exact(_) => "exact",
+            Self::Prefix(_) => "prefix",
+            Self::Regex(_) => "regex",
+        }
+    }
+
+    /// The value matched against.
+    pub fn value(&self) -> &str {
+        match self {
+            Self::Exact(v) | Self::Prefix(v) | Self::Regex(v) => v,
+        }
+    }
+}
+
+impl Serialize for StringMatch {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("StringMatch", 2)?;
+        out.serialize_field("kind", self.kind())?;
+        out.serialize_field("value", self.value())?;
+        out.end()
+    }
+}
+
+impl fmt::Display for StringMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Exact(v) => write!(f, "{v}"),
+            Self::Prefix(v) => write!(f, "{v}*"),
+            Self::Regex(v) => write!(f, "~/{v}/"),
+        }
+    }
+}
+
+/// A Go/Istio duration as written (`500ms`, `7s`, `1m30s`), with its length.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Duration {
+    /// The text from the scenario, emitted as is.
+    pub text: String,
+    /// Length in nanoseconds.
+    pub nanos: u128,
+}
+
+impl Duration {
+    /// Length in seconds.
+    pub fn seconds(&self) -> f64 {
+        self.nanos as f64 / 1e9
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// One traffic step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// DNS-1123 label; names the step's files.
+    pub name: String,
+    /// Free text for the plan.
+    pub description: Option<String>,
+    /// The new routing of each service the step names, in service order.
+    pub routes: Vec<ServiceRouting>,
+}
+
+/// The whole routing of one service: its VirtualService's ordered rules.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceRouting {
+    /// The routed service.
+    pub service: String,
+    /// Rules in order; the first that matches wins.
+    pub rules: Vec<Rule>,
+}
+
+/// One HTTP route rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rule {
+    /// Header conditions, sorted by header name.
+    pub headers: Vec<(String, StringMatch)>,
+    /// URI condition.
+    pub uri: Option<StringMatch>,
+    /// Exact HTTP method.
+    pub method: Option<String>,
+    /// Destinations; weights only for splits.
+    pub destinations: Vec<Destination>,
+    /// Injected delay.
+    pub delay: Option<Delay>,
+    /// Injected abort.
+    pub abort: Option<Abort>,
+    /// Route timeout.
+    pub timeout: Option<Duration>,
+    /// Route retries.
+    pub retries: Option<Retries>,
+    /// Mirrored subset.
+    pub mirror: Option<Mirror>,
+}
+
+impl Rule {
+    /// Whether the rule has no match condition and so catches every request.
+    pub fn is_catch_all(&self) -> bool {
+        self.headers.is_empty() && self.uri.is_none() && self.method.is_none()
+    }
+}
+
+/// A route destination: a subset, and its weight in a split.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Destination {
+    /// The subset (version).
+    pub version: String,
+    /// Weight in percent, only when the rule splits traffic.
+    pub weight: Option<u32>,
+}
+
+/// `fault.delay`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Delay {
+    /// `fixedDelay`.
+    pub duration: Duration,
+    /// `percentage.value`.
+    pub percent: f64,
+}
+
+/// `fault.abort`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Abort {
+    /// `httpStatus`.
+    pub status: u16,
+    /// `percentage.value`.
+    pub percent: f64,
+}
+
+/// `retries`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Retries {
+    /// `attempts`.
+    pub attempts: u32,
+    /// `perTryTimeout`.
+    pub per_try_timeout: Option<Duration>,
+    /// `retryOn`.
+    pub retry_on: Option<String>,
+}
+
+/// `mirror` and `mirrorPercentage`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Mirror {
+    /// Mirrored subset.
+    pub version: String,
+    /// `mirrorPercentage.value`, when set.
+    pub percent: Option<f64>,
+}

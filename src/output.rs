@@ -1,0 +1,134 @@
+//! Output: writes a build's files into `<out>/<name>/` atomically (a sibling
+//! temporary folder, then a swap), and reads an existing output folder back.
+//! The only module that touches the output folder.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::Error;
+
+/// The files of an output folder: relative paths (with `/`) and their bytes.
+pub type Files = Vec<(String, Vec<u8>)>;
+
+/// Writes `files` (relative paths and bytes) as the folder `target`, replacing
+/// it whole. On any failure the previous folder is left as it was.
+pub fn write(target: &Path, files: &[(String, Vec<u8>)]) -> Result<(), Error> {
+    let parent = target.parent().unwrap_or(Path::new("."));
+    let name = target
+        .file_name()
+        .ok_or_else(|| Error::Usage(format!("{}: not a folder name", target.display())))?
+        .to_string_lossy()
+        .into_owned();
+    fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    let staging = unique_sibling(parent, &name, "new")?;
+    let result = fill(&staging, files).and_then(|()| swap(&staging, target, parent, &name));
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&staging);
+    }
+    result
+}
+
+/// Writes every file under `dir`, refusing any path that would leave it.
+fn fill(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), Error> {
+    for (relative, bytes) in files {
+        let path = contained(dir, relative)?;
+        if let Some(folder) = path.parent() {
+            fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
+        }
+        let mut file = fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+        file.write_all(bytes).map_err(|e| Error::io(&path, e))?;
+        file.sync_all().map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
+}
+
+/// `dir/relative`, when `relative` is made only of normal components.
+fn contained(dir: &Path, relative: &str) -> Result<PathBuf, Error> {
+    let path = Path::new(relative);
+    let normal = path.components().all(|c| matches!(c, Component::Normal(_)));
+    if relative.is_empty() || !normal {
+        return Err(Error::Usage(format!(
+            "refusing to write `{relative}`: outside the output folder"
+        )));
+    }
+    Ok(dir.join(path))
+}
+
+/// Moves `staging` to `target`, moving an existing `target` aside first and
+/// removing it only once the new folder is in place.
+fn swap(staging: &Path, target: &Path, parent: &Path, name: &str) -> Result<(), Error> {
+    if target.exists() {
+        let old = unique_sibling(parent, name, "old")?;
+        fs::remove_dir(&old).map_err(|e| Error::io(&old, e))?;
+        fs::rename(target, &old).map_err(|e| Error::io(target, e))?;
+        if let Err(e) = fs::rename(staging, target) {
+            // Put the previous output back before reporting.
+            let _ = fs::rename(&old, target);
+            return Err(Error::io(target, e));
+        }
+        fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+    } else {
+        fs::rename(staging, target).map_err(|e| Error::io(target, e))?;
+    }
+    Ok(())
+}
+
+/// Creates a new empty folder `.<name>.<what>-<n>` beside the target.
+fn unique_sibling(parent: &Path, name: &str, what: &str) -> Result<PathBuf, Error> {
+    let pid = std::process::id();
+    for n in 0..1000 {
+        let path = parent.join(format!(".{name}.{what}-{pid}-{n}"));
+        match fs::create_dir(&path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+    }
+    Err(Error::Usage(format!(
+        "cannot create a temporary folder in {}",
+        parent.display()
+    )))
+}
+
+/// Every file under `dir`, by relative path with `/` separators, sorted.
+pub fn read_folder(dir: &Path) -> Result<Files, Error> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(folder) = pending.pop() {
+        for entry in fs::read_dir(&folder).map_err(|e| Error::io(&folder, e))? {
+            let entry = entry.map_err(|e| Error::io(&folder, e))?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(|e| Error::io(&path, e))?;
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() {
+                let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+                let relative = path
+                    .strip_prefix(dir)
+                    .unwrap_or(&path)
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                files.push((relative, bytes));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_that_leave_the_folder_are_refused() {
+        let dir = Path::new("/tmp/x");
+        for bad in ["../a", "/etc/passwd", "a/../../b", "", "./a"] {
+            assert!(contained(dir, bad).is_err(), "{bad}");
+        }
+        assert!(contained(dir, "steps/01-a.yaml").is_ok());
+    }
+}

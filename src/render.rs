@@ -1,0 +1,496 @@
+//! Rendering: the minijinja environment (one template per resource kind,
+//! embedded in the binary, overridable with `--templates DIR`) and the YAML
+//! formatter through which every value reaches a document. Owns no ordering
+//! and no files; the parse-back check of each document is `resource`'s.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use minijinja::value::ValueKind;
+use minijinja::{Environment, ErrorKind, Output, State, UndefinedBehavior, Value};
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::istio;
+use crate::model::{Gateway, Scenario, Service, ServiceRouting, TrafficPolicy, Version};
+use crate::resource::{Resource, ResourceId};
+use crate::scenario::parse_duration;
+
+/// The templates meshgen ships, by name.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "istiooperator.yaml.j2",
+        include_str!("../templates/istiooperator.yaml.j2"),
+    ),
+    (
+        "namespace.yaml.j2",
+        include_str!("../templates/namespace.yaml.j2"),
+    ),
+    (
+        "serviceaccount.yaml.j2",
+        include_str!("../templates/serviceaccount.yaml.j2"),
+    ),
+    (
+        "service.yaml.j2",
+        include_str!("../templates/service.yaml.j2"),
+    ),
+    (
+        "deployment.yaml.j2",
+        include_str!("../templates/deployment.yaml.j2"),
+    ),
+    (
+        "gateway.yaml.j2",
+        include_str!("../templates/gateway.yaml.j2"),
+    ),
+    (
+        "gateway-virtualservice.yaml.j2",
+        include_str!("../templates/gateway-virtualservice.yaml.j2"),
+    ),
+    (
+        "destinationrule.yaml.j2",
+        include_str!("../templates/destinationrule.yaml.j2"),
+    ),
+    (
+        "virtualservice.yaml.j2",
+        include_str!("../templates/virtualservice.yaml.j2"),
+    ),
+    (
+        "delete.yaml.j2",
+        include_str!("../templates/delete.yaml.j2"),
+    ),
+];
+
+/// A compiled set of templates.
+pub struct Renderer {
+    env: Environment<'static>,
+}
+
+impl Renderer {
+    /// The shipped templates, each replaced by a file of the same name in
+    /// `overrides` when that folder has one.
+    pub fn new(overrides: Option<&Path>) -> Result<Self, Error> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_syntax(
+            minijinja::syntax::SyntaxConfig::builder()
+                .trim_blocks(true)
+                .lstrip_blocks(true)
+                .keep_trailing_newline(true)
+                .build()
+                .map_err(|e| Error::template("(syntax)", e))?,
+        );
+        env.set_formatter(format_yaml_value);
+        for (name, shipped) in TEMPLATES {
+            let text = match overrides.map(|dir| dir.join(name)) {
+                Some(path) if path.is_file() => {
+                    Cow::Owned(std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?)
+                }
+                _ => Cow::Borrowed(*shipped),
+            };
+            env.add_template_owned(*name, text.into_owned())
+                .map_err(|e| Error::template(name, e))?;
+        }
+        Ok(Self { env })
+    }
+
+    /// Renders template `name` with `context` into one document that must be
+    /// the resource `id`.
+    pub fn render(
+        &self,
+        name: &str,
+        context: &impl Serialize,
+        id: ResourceId,
+    ) -> Result<Resource, Error> {
+        let template = self
+            .env
+            .get_template(name)
+            .map_err(|e| Error::template(name, e))?;
+        let text = template
+            .render(Value::from(minijinja::value::Serde(context)))
+            .map_err(|e| Error::template(name, e))?;
+        Resource::parse(id, text).map_err(|problem| Error::BadDocument {
+            template: name.to_owned(),
+            problem,
+        })
+    }
+}
+
+/// Every resource of a scenario, rendered, grouped as the bundles need them.
+#[derive(Debug)]
+pub struct Rendered {
+    /// The IstioOperator.
+    pub mesh: Resource,
+    /// The application's Namespace.
+    pub namespace: Resource,
+    /// ServiceAccounts, then Services, then Deployments.
+    pub workloads: Vec<Resource>,
+    /// The Gateway and its VirtualService (empty without a gateway).
+    pub gateway: Vec<Resource>,
+    /// One DestinationRule per service.
+    pub destination_rules: Vec<Resource>,
+    /// Per step, the VirtualService of each service it names, in service order.
+    pub steps: Vec<Vec<Resource>>,
+}
+
+/// Renders every resource of a scenario.
+pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Error> {
+    let ns = scenario.namespace.name.as_str();
+    let networking = scenario.mesh.networking_api.api_version();
+    let mut workloads = Vec::new();
+    for service in &scenario.services {
+        if let Some(account) = &service.service_account {
+            let id = ResourceId::namespaced("v1", "ServiceAccount", ns, account);
+            let context = ServiceContext {
+                namespace: ns,
+                service,
+                api_version: "v1",
+            };
+            workloads.push(renderer.render("serviceaccount.yaml.j2", &context, id)?);
+        }
+    }
+    for service in &scenario.services {
+        let id = ResourceId::namespaced("v1", "Service", ns, &service.name);
+        let context = ServiceContext {
+            namespace: ns,
+            service,
+            api_version: "v1",
+        };
+        workloads.push(renderer.render("service.yaml.j2", &context, id)?);
+    }
+    for service in &scenario.services {
+        for version in service.versions.iter().filter(|v| v.deploy) {
+            let name = format!("{}-{}", service.name, version.name);
+            let id = ResourceId::namespaced("apps/v1", "Deployment", ns, &name);
+            let context = DeploymentContext {
+                namespace: ns,
+                service,
+                version,
+            };
+            workloads.push(renderer.render("deployment.yaml.j2", &context, id)?);
+        }
+    }
+    let mut gateway = Vec::new();
+    if let Some(gw) = &scenario.gateway {
+        let context = GatewayContext {
+            api_version: networking,
+            namespace: ns,
+            gateway: gw,
+        };
+        let id = ResourceId::namespaced(networking, "Gateway", ns, &gw.name);
+        gateway.push(renderer.render("gateway.yaml.j2", &context, id)?);
+        let id = ResourceId::namespaced(networking, "VirtualService", ns, &gw.virtual_service);
+        gateway.push(renderer.render("gateway-virtualservice.yaml.j2", &context, id)?);
+    }
+    let destination_rules = scenario
+        .services
+        .iter()
+        .map(|service| {
+            let id = ResourceId::namespaced(networking, "DestinationRule", ns, &service.name);
+            let context = DestinationRuleContext {
+                api_version: networking,
+                namespace: ns,
+                service,
+                policy: (!service.traffic_policy.is_empty()).then_some(&service.traffic_policy),
+            };
+            renderer.render("destinationrule.yaml.j2", &context, id)
+        })
+        .collect::<Result<_, _>>()?;
+    let steps = scenario
+        .steps
+        .iter()
+        .map(|step| {
+            step.routes
+                .iter()
+                .map(|routing| {
+                    let id =
+                        ResourceId::namespaced(networking, "VirtualService", ns, &routing.service);
+                    let context = VirtualServiceContext {
+                        api_version: networking,
+                        namespace: ns,
+                        routing,
+                    };
+                    renderer.render("virtualservice.yaml.j2", &context, id)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Rendered {
+        mesh: render_mesh(renderer, scenario)?,
+        namespace: renderer.render(
+            "namespace.yaml.j2",
+            &NamespaceContext {
+                name: ns,
+                labels: &scenario.namespace.labels,
+            },
+            ResourceId::cluster("v1", "Namespace", ns),
+        )?,
+        workloads,
+        gateway,
+        destination_rules,
+        steps,
+    })
+}
+
+/// Renders the IstioOperator; MeshConfig goes to `values.global` before 1.6.
+fn render_mesh(renderer: &Renderer, scenario: &Scenario) -> Result<Resource, Error> {
+    let mesh = &scenario.mesh;
+    let config = MeshConfigContext {
+        access_log_file: mesh.access_log_file.as_deref(),
+        outbound_traffic_policy: mesh.outbound_traffic_policy.as_deref(),
+    };
+    let has_config = config.access_log_file.is_some() || config.outbound_traffic_policy.is_some();
+    let in_values = mesh.release.minor < 6;
+    let context = MeshContext {
+        name: &scenario.name,
+        mesh: MeshFields {
+            profile: &mesh.profile,
+            hub: mesh.hub.as_deref(),
+            tag: mesh.tag.as_deref(),
+            revision: mesh.revision.as_deref(),
+            ingress_gateway: mesh.ingress_gateway,
+            egress_gateway: mesh.egress_gateway,
+        },
+        mesh_config: (has_config && !in_values).then_some(&config),
+        global_values: (has_config && in_values).then_some(&config),
+        addons: if mesh.profile == "demo" && mesh.facts.demo_addons {
+            istio::DEMO_ADDONS
+        } else {
+            &[]
+        },
+    };
+    let id = ResourceId::namespaced(
+        "install.istio.io/v1alpha1",
+        "IstioOperator",
+        "istio-system",
+        &scenario.name,
+    );
+    renderer.render("istiooperator.yaml.j2", &context, id)
+}
+
+#[derive(Serialize)]
+struct NamespaceContext<'a> {
+    name: &'a str,
+    labels: &'a std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct ServiceContext<'a> {
+    api_version: &'a str,
+    namespace: &'a str,
+    service: &'a Service,
+}
+
+#[derive(Serialize)]
+struct DeploymentContext<'a> {
+    namespace: &'a str,
+    service: &'a Service,
+    version: &'a Version,
+}
+
+#[derive(Serialize)]
+struct GatewayContext<'a> {
+    api_version: &'a str,
+    namespace: &'a str,
+    gateway: &'a Gateway,
+}
+
+#[derive(Serialize)]
+struct DestinationRuleContext<'a> {
+    api_version: &'a str,
+    namespace: &'a str,
+    service: &'a Service,
+    policy: Option<&'a TrafficPolicy>,
+}
+
+#[derive(Serialize)]
+struct VirtualServiceContext<'a> {
+    api_version: &'a str,
+    namespace: &'a str,
+    routing: &'a ServiceRouting,
+}
+
+#[derive(Serialize)]
+struct MeshContext<'a> {
+    name: &'a str,
+    mesh: MeshFields<'a>,
+    mesh_config: Option<&'a MeshConfigContext<'a>>,
+    global_values: Option<&'a MeshConfigContext<'a>>,
+    addons: &'static [&'static str],
+}
+
+#[derive(Serialize)]
+struct MeshFields<'a> {
+    profile: &'a str,
+    hub: Option<&'a str>,
+    tag: Option<&'a str>,
+    revision: Option<&'a str>,
+    ingress_gateway: Option<bool>,
+    egress_gateway: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct MeshConfigContext<'a> {
+    access_log_file: Option<&'a str>,
+    outbound_traffic_policy: Option<&'a str>,
+}
+
+/// Renders the document that `kubectl delete -f` needs to delete `id`.
+pub fn render_delete(renderer: &Renderer, id: &ResourceId) -> Result<Resource, Error> {
+    #[derive(Serialize)]
+    struct DeleteContext<'a> {
+        id: &'a ResourceId,
+    }
+    renderer.render("delete.yaml.j2", &DeleteContext { id }, id.clone())
+}
+
+/// Writes a value the way a YAML document needs it: strings as plain scalars
+/// when that is unambiguous, double-quoted with escapes otherwise; numbers and
+/// booleans as YAML reads them. No value can add structure to a document.
+fn format_yaml_value(
+    out: &mut Output,
+    _state: &mut State,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    let text = match value.kind() {
+        ValueKind::String => yaml_string(value.as_str().unwrap_or_default()),
+        ValueKind::Bool => Cow::Borrowed(if value.is_true() { "true" } else { "false" }),
+        ValueKind::Number => match value.as_i64().filter(|_| value.is_integer()) {
+            Some(int) => Cow::Owned(int.to_string()),
+            None => {
+                let float = f64::try_from(value.clone()).map_err(|_| {
+                    minijinja::Error::new(ErrorKind::InvalidOperation, "not a number")
+                })?;
+                Cow::Owned(yaml_float(float)?)
+            }
+        },
+        kind => {
+            return Err(minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                format!("cannot write a {kind} into YAML: loop over it in the template"),
+            ));
+        }
+    };
+    out.write_str(&text)
+        .map_err(|e| minijinja::Error::new(ErrorKind::WriteFailure, e.to_string()))
+}
+
+/// A finite float with a decimal point (YAML 1.1 reads `1e5` as a string).
+fn yaml_float(value: f64) -> Result<String, minijinja::Error> {
+    if !value.is_finite() {
+        return Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            "cannot write a non-finite number into YAML",
+        ));
+    }
+    let text = value.to_string();
+    Ok(if text.contains('.') {
+        text
+    } else {
+        format!("{text}.0")
+    })
+}
+
+/// Words YAML 1.1 (which Kubernetes still speaks) reads as booleans or null.
+const YAML_1_1_WORDS: &[&str] = &["y", "n", "yes", "no", "true", "false", "on", "off", "null"];
+
+/// A string as a YAML scalar: plain when it starts with a letter or `/`, holds
+/// only characters that cannot start structure, and is no YAML 1.1 keyword, or
+/// when it is a Go duration such as `7s` (never a number in any YAML schema);
+/// otherwise double-quoted, with every character that could end the scalar or
+/// that YAML forbids escaped.
+pub fn yaml_string(text: &str) -> Cow<'_, str> {
+    let duration = text.bytes().next().is_some_and(|b| b.is_ascii_digit())
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+        && parse_duration(text).is_some();
+    if duration {
+        return Cow::Borrowed(text);
+    }
+    let plain = text
+        .as_bytes()
+        .first()
+        .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'/')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._/@:+=-".contains(&b))
+        && !text.ends_with(':')
+        && !YAML_1_1_WORDS.contains(&text.to_ascii_lowercase().as_str());
+    if plain {
+        return Cow::Borrowed(text);
+    }
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\n' => quoted.push_str("\\n"),
+            '\t' => quoted.push_str("\\t"),
+            '\r' => quoted.push_str("\\r"),
+            c if (c as u32) < 0x20 || (0x7f..=0x9f).contains(&(c as u32)) => {
+                quoted.push_str(&format!("\\x{:02X}", c as u32));
+            }
+            '\u{2028}' | '\u{2029}' | '\u{feff}' => {
+                quoted.push_str(&format!("\\u{:04X}", c as u32));
+            }
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    Cow::Owned(quoted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_strings_stay_plain() {
+        for text in [
+            "reviews",
+            "docker.io/istio/examples-bookinfo-reviews-v1:1.15.0",
+            "/dev/stdout",
+            "networking.istio.io/v1alpha3",
+            "istio.io/rev",
+            "7s",
+            "2.5s",
+            "1m30s",
+            "500ms",
+        ] {
+            assert_eq!(yaml_string(text), text);
+        }
+    }
+
+    #[test]
+    fn ambiguous_or_structural_strings_are_quoted() {
+        let cases = [
+            ("yes", "\"yes\""),
+            ("On", "\"On\""),
+            ("0123", "\"0123\""),
+            ("1.5.1", "\"1.5.1\""),
+            ("1e5", "\"1e5\""),
+            ("0x1F", "\"0x1F\""),
+            ("12:30", "\"12:30\""),
+            ("*", "\"*\""),
+            ("", "\"\""),
+            ("a: b", "\"a: b\""),
+            ("x:", "\"x:\""),
+            ("line\nnext", "\"line\\nnext\""),
+            ("say \"hi\"", "\"say \\\"hi\\\"\""),
+            ("---", "\"---\""),
+            ("{{ x }}", "\"{{ x }}\""),
+            ("del\u{7f}", "\"del\\x7F\""),
+            ("née", "\"née\""),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(yaml_string(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn floats_always_carry_a_decimal_point() {
+        assert_eq!(yaml_float(100.0).as_deref().ok(), Some("100.0"));
+        assert_eq!(yaml_float(0.0001).as_deref().ok(), Some("0.0001"));
+        assert_eq!(yaml_float(33.5).as_deref().ok(), Some("33.5"));
+        assert!(yaml_float(f64::NAN).is_err());
+    }
+}

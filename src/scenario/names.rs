@@ -1,0 +1,192 @@
+//! Name rules of Kubernetes and Istio: DNS-1123 and RFC 1035 labels, DNS-1123
+//! subdomains, label keys and values, environment variable names, durations.
+//! Pure predicates and parsers; no diagnostics.
+
+/// A DNS-1123 label: lowercase alphanumerics and `-`, alphanumeric at both ends, 1..=63.
+pub fn is_dns1123_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+/// An RFC 1035 label: a DNS-1123 label that starts with a letter (a Service name).
+pub fn is_rfc1035_label(name: &str) -> bool {
+    is_dns1123_label(name) && name.as_bytes()[0].is_ascii_lowercase()
+}
+
+/// A DNS-1123 subdomain: dot-separated DNS-1123 labels, at most 253 characters.
+pub fn is_dns1123_subdomain(name: &str) -> bool {
+    name.len() <= 253 && name.split('.').all(is_dns1123_label)
+}
+
+/// The name part of a label key, or a label value when not empty: 1..=63 of
+/// alphanumerics, `-`, `_`, `.`, alphanumeric at both ends.
+fn is_label_token(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+}
+
+/// A Kubernetes label key: `[prefix/]name`, the prefix a DNS-1123 subdomain.
+pub fn is_label_key(key: &str) -> bool {
+    match key.split_once('/') {
+        Some((prefix, name)) => is_dns1123_subdomain(prefix) && is_label_token(name),
+        None => is_label_token(key),
+    }
+}
+
+/// A Kubernetes label value: empty, or a label token.
+pub fn is_label_value(value: &str) -> bool {
+    value.is_empty() || is_label_token(value)
+}
+
+/// An environment variable name Kubernetes accepts on every release:
+/// letters, digits, `_`, `-`, `.`, not starting with a digit.
+pub fn is_env_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && !bytes[0].is_ascii_digit()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// An HTTP header name as Istio matches it: a lowercase token.
+pub fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
+        })
+}
+
+/// Parses a Go duration (`500ms`, `7s`, `1m30s`, `2.5s`) into nanoseconds.
+/// No sign, at least one number-unit pair; units ns, us, µs, ms, s, m, h.
+pub fn parse_duration(text: &str) -> Option<u128> {
+    const UNITS: [(&str, u128); 7] = [
+        ("ns", 1),
+        ("us", 1_000),
+        ("µs", 1_000),
+        ("ms", 1_000_000),
+        ("s", 1_000_000_000),
+        ("m", 60_000_000_000),
+        ("h", 3_600_000_000_000),
+    ];
+    if text.is_empty() {
+        return None;
+    }
+    let mut rest = text;
+    let mut total: u128 = 0;
+    while !rest.is_empty() {
+        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let (int_part, after) = rest.split_at(int_len);
+        let (frac_part, after) = match after.strip_prefix('.') {
+            Some(tail) => {
+                let len = tail.bytes().take_while(u8::is_ascii_digit).count();
+                tail.split_at(len)
+            }
+            None => ("", after),
+        };
+        if int_part.is_empty() && frac_part.is_empty() {
+            return None;
+        }
+        // Longest unit first, so "ms" is not read as "m" followed by "s".
+        let (unit, scale) = UNITS
+            .iter()
+            .filter(|(unit, _)| after.starts_with(unit))
+            .max_by_key(|(unit, _)| unit.len())?;
+        let whole: u128 = if int_part.is_empty() {
+            0
+        } else {
+            int_part.parse().ok()?
+        };
+        let mut value = whole.checked_mul(*scale)?;
+        let mut place = *scale;
+        for digit in frac_part.bytes().take(18) {
+            place /= 10;
+            value = value.checked_add(u128::from(digit - b'0') * place)?;
+        }
+        total = total.checked_add(value)?;
+        rest = &after[unit.len()..];
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns1123_labels() {
+        for good in ["a", "bookinfo", "v2-mysql", "0abc", &"a".repeat(63)] {
+            assert!(is_dns1123_label(good), "{good}");
+        }
+        for bad in ["", "-a", "a-", "A", "a_b", "a.b", "é", &"a".repeat(64)] {
+            assert!(!is_dns1123_label(bad), "{bad}");
+        }
+        assert!(!is_rfc1035_label("9lives"));
+        assert!(is_rfc1035_label("reviews"));
+    }
+
+    #[test]
+    fn subdomains_and_label_keys() {
+        assert!(is_dns1123_subdomain("bookinfo-gateway.v1"));
+        assert!(!is_dns1123_subdomain("a..b"));
+        assert!(is_label_key("team"));
+        assert!(is_label_key("app.kubernetes.io/name"));
+        assert!(!is_label_key("/name"));
+        assert!(!is_label_key("Bad Key"));
+        assert!(!is_label_key("a/b/c"));
+        assert!(is_label_value(""));
+        assert!(is_label_value("Books_1.0"));
+        assert!(!is_label_value("-x"));
+        assert!(!is_label_value(&"v".repeat(64)));
+    }
+
+    #[test]
+    fn env_and_header_names() {
+        assert!(is_env_name("LOG_DIR"));
+        assert!(is_env_name("my.var-1"));
+        assert!(!is_env_name("1X"));
+        assert!(!is_env_name("A=B"));
+        assert!(is_header_name("end-user"));
+        assert!(!is_header_name("End-User"));
+        assert!(!is_header_name(""));
+        assert!(!is_header_name("a b"));
+    }
+
+    #[test]
+    fn go_durations() {
+        let cases = [
+            ("7s", Some(7_000_000_000)),
+            ("500ms", Some(500_000_000)),
+            ("2.5s", Some(2_500_000_000)),
+            ("1m30s", Some(90_000_000_000)),
+            ("1h", Some(3_600_000_000_000)),
+            ("10us", Some(10_000)),
+            ("10µs", Some(10_000)),
+            (".5s", Some(500_000_000)),
+            ("0s", Some(0)),
+            ("7", None),
+            ("-1s", None),
+            ("7 s", None),
+            ("s", None),
+            ("1d", None),
+            ("", None),
+            ("1.s", Some(1_000_000_000)),
+            ("99999999999999999999999999999999999999999h", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_duration(text), expected, "{text}");
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Raw scenario types: the TOML file as written, with the span of every value a
+//! rule may blame. Required keys are `Option`s here so that validation can
+//! report every missing key at once; nothing is checked or defaulted here.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use toml::Spanned;
+
+/// A table with user-chosen keys (labels, env, versions, weights), in file order.
+#[derive(Debug, Clone)]
+pub struct RawMap<V>(pub Vec<(Spanned<String>, V)>);
+
+impl<V> Default for RawMap<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for RawMap<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for MapVisitor<V> {
+            type Value = RawMap<V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(RawMap(entries))
+            }
+        }
+        deserializer.deserialize_map(MapVisitor(PhantomData))
+    }
+}
+
+/// The whole scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub name: Option<Spanned<String>>,
+    pub description: Option<Spanned<String>>,
+    pub mesh: Option<Spanned<RawMesh>>,
+    pub namespace: Option<Spanned<RawNamespace>>,
+    pub images: Option<Spanned<RawImages>>,
+    pub services: Option<Spanned<Vec<Spanned<RawService>>>>,
+    pub gateway: Option<Spanned<RawGateway>>,
+    pub traffic_policy: Option<Spanned<RawTrafficPolicy>>,
+    pub steps: Option<Spanned<Vec<Spanned<RawStep>>>>,
+}
+
+/// `[mesh]`: the Istio install.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMesh {
+    pub version: Option<Spanned<String>>,
+    pub profile: Option<Spanned<String>>,
+    pub hub: Option<Spanned<String>>,
+    pub tag: Option<Spanned<String>>,
+    pub revision: Option<Spanned<String>>,
+    pub networking_api: Option<Spanned<String>>,
+    pub components: Option<Spanned<RawComponents>>,
+    pub config: Option<Spanned<RawMeshConfig>>,
+}
+
+/// `[mesh.components]`: overrides of the profile's switches.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawComponents {
+    pub ingress_gateway: Option<Spanned<bool>>,
+    pub egress_gateway: Option<Spanned<bool>>,
+}
+
+/// `[mesh.config]`: a subset of MeshConfig.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMeshConfig {
+    pub access_log_file: Option<Spanned<String>>,
+    pub outbound_traffic_policy: Option<Spanned<String>>,
+}
+
+/// `[namespace]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNamespace {
+    pub name: Option<Spanned<String>>,
+    pub injection: Option<Spanned<bool>>,
+    pub labels: Option<Spanned<RawMap<Spanned<String>>>>,
+}
+
+/// `[images]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawImages {
+    pub registry: Option<Spanned<String>>,
+}
+
+/// One `[[services]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub name: Option<Spanned<String>>,
+    pub port: Option<Spanned<i64>>,
+    pub protocol: Option<Spanned<String>>,
+    pub service_account: Option<Spanned<String>>,
+    pub calls: Option<Spanned<Vec<Spanned<RawCall>>>>,
+    pub versions: Option<Spanned<RawMap<Spanned<RawVersion>>>>,
+    pub traffic_policy: Option<Spanned<RawTrafficPolicy>>,
+}
+
+/// A call a service (or one version) makes, with its own client timeout and attempts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCall {
+    pub service: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub attempts: Option<Spanned<i64>>,
+}
+
+/// One `[services.versions.<name>]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVersion {
+    pub image: Option<Spanned<String>>,
+    pub replicas: Option<Spanned<i64>>,
+    pub env: Option<Spanned<RawMap<Spanned<String>>>>,
+    pub calls: Option<Spanned<Vec<Spanned<RawCall>>>>,
+    pub deploy: Option<Spanned<bool>>,
+}
+
+/// `[gateway]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateway {
+    pub name: Option<Spanned<String>>,
+    pub virtual_service: Option<Spanned<String>>,
+    pub selector: Option<Spanned<RawMap<Spanned<String>>>>,
+    pub port: Option<Spanned<i64>>,
+    pub hosts: Option<Spanned<Vec<Spanned<String>>>>,
+    pub routes: Option<Spanned<Vec<Spanned<RawGatewayRoute>>>>,
+}
+
+/// One `[[gateway.routes]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGatewayRoute {
+    pub service: Option<Spanned<String>>,
+    pub uris: Option<Spanned<Vec<Spanned<RawMatch>>>>,
+}
+
+/// `[traffic_policy]` or `[services.traffic_policy]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrafficPolicy {
+    pub tls: Option<Spanned<String>>,
+    pub load_balancer: Option<Spanned<String>>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub consecutive_errors: Option<Spanned<i64>>,
+    pub ejection_time: Option<Spanned<String>>,
+}
+
+/// One `[[steps]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub name: Option<Spanned<String>>,
+    pub description: Option<Spanned<String>>,
+    pub routes: Option<Spanned<Vec<Spanned<RawRule>>>>,
+}
+
+/// One `[[steps.routes]]` rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub service: Option<Spanned<String>>,
+    pub headers: Option<Spanned<RawMap<Spanned<RawHeaderMatch>>>>,
+    pub uri: Option<Spanned<RawMatch>>,
+    pub method: Option<Spanned<String>>,
+    pub to: Option<Spanned<RawTarget>>,
+    pub delay: Option<Spanned<String>>,
+    pub delay_percent: Option<Spanned<f64>>,
+    pub abort: Option<Spanned<i64>>,
+    pub abort_percent: Option<Spanned<f64>>,
+    pub timeout: Option<Spanned<String>>,
+    pub retries: Option<Spanned<i64>>,
+    pub per_try_timeout: Option<Spanned<String>>,
+    pub retry_on: Option<Spanned<String>>,
+    pub mirror: Option<Spanned<String>>,
+    pub mirror_percent: Option<Spanned<f64>>,
+}
+
+/// `{ exact | prefix | regex = "..." }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    pub exact: Option<Spanned<String>>,
+    pub prefix: Option<Spanned<String>>,
+    pub regex: Option<Spanned<String>>,
+}
+
+/// A header condition: a plain string (exact) or a `RawMatch` table.
+#[derive(Debug)]
+pub enum RawHeaderMatch {
+    /// `end-user = "jason"`.
+    Exact(String),
+    /// `end-user = { prefix = "ja" }`.
+    Table(RawMatch),
+}
+
+impl<'de> Deserialize<'de> for RawHeaderMatch {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HeaderVisitor;
+        impl<'de> Visitor<'de> for HeaderVisitor {
+            type Value = RawHeaderMatch;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a table with one of exact, prefix, regex")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+                Ok(RawHeaderMatch::Exact(value.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                RawMatch::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawHeaderMatch::Table)
+            }
+        }
+        deserializer.deserialize_any(HeaderVisitor)
+    }
+}
+
+/// `to`: one version, or a table of version = weight.
+#[derive(Debug)]
+pub enum RawTarget {
+    /// `to = "v1"`.
+    Version(String),
+    /// `to = { v1 = 50, v3 = 50 }`.
+    Weights(RawMap<Spanned<i64>>),
+}
+
+impl<'de> Deserialize<'de> for RawTarget {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TargetVisitor;
+        impl<'de> Visitor<'de> for TargetVisitor {
+            type Value = RawTarget;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a version name or a table of version = weight")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+                Ok(RawTarget::Version(value.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                RawMap::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawTarget::Weights)
+            }
+        }
+        deserializer.deserialize_any(TargetVisitor)
+    }
+}

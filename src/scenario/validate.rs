@@ -1,0 +1,1448 @@
+//! Semantic validation: turns the raw scenario into the model, applying every
+//! default and rule of SCENARIO.md, or returns every diagnostic found. Also
+//! the warnings that a valid scenario may still deserve (Istio's IST0140,
+//! routing to undeployed versions, mirrors to the routed subset).
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+
+use toml::Spanned;
+
+use super::names::{
+    is_dns1123_label, is_dns1123_subdomain, is_env_name, is_header_name, is_label_key,
+    is_label_value, is_rfc1035_label, parse_duration,
+};
+use super::raw::{
+    RawCall, RawGateway, RawHeaderMatch, RawMap, RawMatch, RawMesh, RawNamespace, RawRule,
+    RawScenario, RawService, RawStep, RawTarget, RawTrafficPolicy,
+};
+use crate::diagnostic::Diagnostic;
+use crate::istio::{self, Lookup, NetworkingApi, Release};
+use crate::model::{
+    Abort, Call, Delay, Destination, Duration, Gateway, GatewayRoute, Mesh, Mirror, Namespace,
+    Protocol, Retries, Rule, Scenario, Service, ServiceRouting, Step, StringMatch, TrafficPolicy,
+    Version,
+};
+use crate::source::Source;
+
+/// The injection label set by `namespace.injection`.
+const INJECTION_LABEL: &str = "istio-injection";
+/// The revision label set by `namespace.injection` with `mesh.revision`.
+const REVISION_LABEL: &str = "istio.io/rev";
+
+const TLS_MODES: &[&str] = &["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"];
+const LOAD_BALANCERS: &[&str] = &["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "PASSTHROUGH"];
+const OUTBOUND_POLICIES: &[&str] = &["ALLOW_ANY", "REGISTRY_ONLY"];
+/// Envoy's `x-envoy-retry-on` and gRPC retry conditions Istio passes through.
+const RETRY_CONDITIONS: &[&str] = &[
+    "5xx",
+    "gateway-error",
+    "reset",
+    "reset-before-request",
+    "connect-failure",
+    "envoy-ratelimited",
+    "retriable-4xx",
+    "refused-stream",
+    "retriable-status-codes",
+    "retriable-headers",
+    "http3-post-connect-failure",
+    "cancelled",
+    "deadline-exceeded",
+    "internal",
+    "resource-exhausted",
+    "unavailable",
+];
+
+/// Validates a raw scenario. Returns the model when there is no error, and
+/// every diagnostic (errors and warnings) found, in no particular order.
+pub fn validate(raw: &RawScenario, source: &Source) -> (Option<Scenario>, Vec<Diagnostic>) {
+    let mut checker = Checker {
+        source,
+        diagnostics: Vec::new(),
+    };
+    let scenario = checker.scenario(raw);
+    let has_error = checker.diagnostics.iter().any(Diagnostic::is_error);
+    (scenario.filter(|_| !has_error), checker.diagnostics)
+}
+
+/// The span of the whole file: where missing top-level keys are reported.
+const TOP: Range<usize> = 0..0;
+
+struct Checker<'s> {
+    source: &'s Source,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// What validation learnt of a service before the steps are read.
+struct ServiceInfo<'a> {
+    raw: &'a RawService,
+    service: Service,
+}
+
+impl Checker<'_> {
+    /// The 1-based line of a span, for messages that point at a second place.
+    fn line(&self, span: &Range<usize>) -> usize {
+        self.source.line_col(span.start).0
+    }
+
+    fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.diagnostics.push(Diagnostic::error(span, message));
+    }
+
+    fn warning(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.diagnostics.push(Diagnostic::warning(span, message));
+    }
+
+    /// A required key: reports it missing at its table's span.
+    fn required<'a, T>(
+        &mut self,
+        value: &'a Option<Spanned<T>>,
+        key: &str,
+        table: &str,
+        table_span: &Range<usize>,
+    ) -> Option<&'a Spanned<T>> {
+        if value.is_none() {
+            self.error(
+                table_span.clone(),
+                format!("missing required key `{key}` in {table}"),
+            );
+        }
+        value.as_ref()
+    }
+
+    /// A name that must be a DNS-1123 label.
+    fn label(&mut self, name: &Spanned<String>, what: &str) -> Option<String> {
+        if is_dns1123_label(name.get_ref()) {
+            Some(name.get_ref().clone())
+        } else {
+            self.error(
+                name.span(),
+                format!(
+                    "{what} `{}` is not a DNS-1123 label: use 1 to 63 lowercase letters, digits \
+                     or '-', starting and ending with a letter or digit",
+                    name.get_ref()
+                ),
+            );
+            None
+        }
+    }
+
+    /// A name that must be a DNS-1123 subdomain (a resource name).
+    fn subdomain(&mut self, name: &Spanned<String>, what: &str) -> Option<String> {
+        if is_dns1123_subdomain(name.get_ref()) {
+            Some(name.get_ref().clone())
+        } else {
+            self.error(
+                name.span(),
+                format!(
+                    "{what} `{}` is not a valid resource name: use lowercase letters, digits, \
+                     '-' and '.', at most 253 characters",
+                    name.get_ref()
+                ),
+            );
+            None
+        }
+    }
+
+    /// A free-form value that must be non-empty and free of white space.
+    fn word(&mut self, value: &Spanned<String>, what: &str) -> Option<String> {
+        let text = value.get_ref();
+        if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            self.error(
+                value.span(),
+                format!("{what} must be non-empty and contain no spaces or control characters"),
+            );
+            None
+        } else {
+            Some(text.clone())
+        }
+    }
+
+    /// One of a fixed set of words.
+    fn one_of(&mut self, value: &Spanned<String>, allowed: &[&str], what: &str) -> Option<String> {
+        if allowed.contains(&value.get_ref().as_str()) {
+            Some(value.get_ref().clone())
+        } else {
+            self.error(
+                value.span(),
+                format!(
+                    "{what} `{}` is not one of {}",
+                    value.get_ref(),
+                    allowed.join(", ")
+                ),
+            );
+            None
+        }
+    }
+
+    /// An integer in `min..=max`.
+    fn int_in(&mut self, value: &Spanned<i64>, min: i64, max: i64, what: &str) -> Option<i64> {
+        let v = *value.get_ref();
+        if (min..=max).contains(&v) {
+            Some(v)
+        } else {
+            self.error(
+                value.span(),
+                format!("{what} must be between {min} and {max}, not {v}"),
+            );
+            None
+        }
+    }
+
+    /// A Go/Istio duration; `at_least_ms` rejects shorter ones (Istio wants >= 1ms).
+    fn duration(
+        &mut self,
+        value: &Spanned<String>,
+        what: &str,
+        at_least_ms: bool,
+    ) -> Option<Duration> {
+        let text = value.get_ref();
+        match parse_duration(text) {
+            Some(nanos) if at_least_ms && nanos < 1_000_000 => {
+                self.error(
+                    value.span(),
+                    format!("{what} `{text}` must be at least 1ms"),
+                );
+                None
+            }
+            Some(nanos) => Some(Duration {
+                text: text.clone(),
+                nanos,
+            }),
+            None => {
+                self.error(
+                    value.span(),
+                    format!(
+                        "{what} `{text}` is not a duration: write a number and a unit, \
+                         e.g. 500ms, 7s, 1m or 1m30s"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A percentage as Istio accepts it: 0, or 0.0001..=100.
+    fn percent(&mut self, value: &Spanned<f64>, what: &str) -> Option<f64> {
+        let v = *value.get_ref();
+        if v == 0.0 || (0.0001..=100.0).contains(&v) {
+            Some(v)
+        } else {
+            self.error(
+                value.span(),
+                format!("{what} must be 0 or between 0.0001 and 100, not {v}"),
+            );
+            None
+        }
+    }
+
+    /// Reports case-insensitive duplicates among names.
+    fn unique<'a>(&mut self, names: impl IntoIterator<Item = &'a Spanned<String>>, what: &str) {
+        let mut seen: HashMap<String, &Spanned<String>> = HashMap::new();
+        for name in names {
+            let key = name.get_ref().to_lowercase();
+            if let Some(first) = seen.get(&key) {
+                let message = if first.get_ref() == name.get_ref() {
+                    format!("duplicate {what} `{}`", name.get_ref())
+                } else {
+                    format!(
+                        "duplicate {what} `{}`: names differing only in case (`{}`) are duplicates",
+                        name.get_ref(),
+                        first.get_ref()
+                    )
+                };
+                self.error(name.span(), message);
+            } else {
+                seen.insert(key, name);
+            }
+        }
+    }
+
+    fn scenario(&mut self, raw: &RawScenario) -> Option<Scenario> {
+        let name = self
+            .required(&raw.name, "name", "the scenario", &TOP)
+            .and_then(|n| self.label(n, "scenario name"));
+        let description = raw.description.as_ref().map(|d| d.get_ref().clone());
+        let mesh = self
+            .required(&raw.mesh, "mesh", "the scenario", &TOP)
+            .and_then(|m| self.mesh(m));
+        let namespace = self
+            .required(&raw.namespace, "namespace", "the scenario", &TOP)
+            .and_then(|n| self.namespace(n, mesh.as_ref()));
+        let registry = raw
+            .images
+            .as_ref()
+            .and_then(|i| i.get_ref().registry.as_ref())
+            .and_then(|r| self.registry(r));
+        let global_policy = raw
+            .traffic_policy
+            .as_ref()
+            .map(|p| self.traffic_policy(p.get_ref()))
+            .unwrap_or_default();
+        let services = self
+            .required(&raw.services, "services", "the scenario", &TOP)
+            .map(|s| self.services(s, registry.as_deref(), &global_policy))
+            .unwrap_or_default();
+        let gateway = match (&raw.gateway, &name, &mesh) {
+            (Some(g), Some(name), Some(mesh)) => self.gateway(g, name, mesh, &services),
+            _ => None,
+        };
+        let steps = raw
+            .steps
+            .as_ref()
+            .map(|s| self.steps(s, &services, gateway.as_ref()))
+            .unwrap_or_default();
+        Some(Scenario {
+            name: name?,
+            description,
+            mesh: mesh?,
+            namespace: namespace?,
+            services: services.into_iter().map(|s| s.service).collect(),
+            gateway,
+            steps,
+        })
+    }
+
+    fn mesh(&mut self, raw: &Spanned<RawMesh>) -> Option<Mesh> {
+        let span = raw.span();
+        let mesh = raw.get_ref();
+        let version = self.required(&mesh.version, "version", "[mesh]", &span)?;
+        let Some(release) = Release::parse(version.get_ref()) else {
+            self.error(
+                version.span(),
+                format!(
+                    "mesh.version `{}` is not an Istio release: write MAJOR.MINOR or \
+                     MAJOR.MINOR.PATCH, e.g. 1.22 or 1.5.1",
+                    version.get_ref()
+                ),
+            );
+            return None;
+        };
+        let facts = match istio::lookup(release) {
+            Lookup::Known(facts) => facts,
+            Lookup::Newer(facts) => {
+                self.warning(
+                    version.span(),
+                    format!(
+                        "Istio {release} is newer than the releases meshgen knows ({} to {}): \
+                         {}'s facts are assumed",
+                        istio::OLDEST,
+                        istio::NEWEST,
+                        istio::NEWEST
+                    ),
+                );
+                facts
+            }
+            Lookup::Unsupported => {
+                self.error(
+                    version.span(),
+                    format!(
+                        "Istio {release} is not supported: meshgen knows releases {} to {}",
+                        istio::OLDEST,
+                        istio::NEWEST
+                    ),
+                );
+                return None;
+            }
+        };
+        let profile = match &mesh.profile {
+            Some(p) if facts.profiles.contains(&p.get_ref().as_str()) => p.get_ref().clone(),
+            Some(p) => {
+                self.error(
+                    p.span(),
+                    format!(
+                        "profile `{}` is not shipped by Istio {}.{} (it ships {})",
+                        p.get_ref(),
+                        release.major,
+                        release.minor,
+                        facts.profiles.join(", ")
+                    ),
+                );
+                return None;
+            }
+            None => "default".to_owned(),
+        };
+        let networking_api = match &mesh.networking_api {
+            None => facts.default_networking_api,
+            Some(api) => match NetworkingApi::parse(api.get_ref()) {
+                Some(v) if facts.networking_apis.contains(&v) => v,
+                Some(v) => {
+                    self.error(
+                        api.span(),
+                        format!(
+                            "networking_api `{}` is not served by Istio {}.{} (it serves {})",
+                            v.as_str(),
+                            release.major,
+                            release.minor,
+                            facts
+                                .networking_apis
+                                .iter()
+                                .map(|a| a.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                    return None;
+                }
+                None => {
+                    self.error(
+                        api.span(),
+                        format!(
+                            "networking_api `{}` is not one of v1alpha3, v1beta1, v1",
+                            api.get_ref()
+                        ),
+                    );
+                    return None;
+                }
+            },
+        };
+        let revision = match &mesh.revision {
+            Some(r) if !facts.revisions => {
+                self.error(
+                    r.span(),
+                    format!("control-plane revisions need Istio 1.6 or later, not {release}"),
+                );
+                None
+            }
+            Some(r) => Some(self.label(r, "mesh.revision")?),
+            None => None,
+        };
+        let hub = match &mesh.hub {
+            Some(h) => Some(self.word(h, "mesh.hub")?),
+            None => None,
+        };
+        let tag = match &mesh.tag {
+            Some(t) => Some(self.word(t, "mesh.tag")?),
+            None => release.patch.map(|_| release.to_string()),
+        };
+        let components = mesh.components.as_ref().map(Spanned::get_ref);
+        let config = mesh.config.as_ref().map(Spanned::get_ref);
+        let outbound_traffic_policy = match config.and_then(|c| c.outbound_traffic_policy.as_ref())
+        {
+            Some(p) => Some(self.one_of(p, OUTBOUND_POLICIES, "outbound_traffic_policy")?),
+            None => None,
+        };
+        Some(Mesh {
+            release,
+            facts,
+            profile,
+            hub,
+            tag,
+            revision,
+            networking_api,
+            ingress_gateway: components
+                .and_then(|c| c.ingress_gateway.as_ref())
+                .map(|b| *b.get_ref()),
+            egress_gateway: components
+                .and_then(|c| c.egress_gateway.as_ref())
+                .map(|b| *b.get_ref()),
+            access_log_file: config
+                .and_then(|c| c.access_log_file.as_ref())
+                .map(|f| f.get_ref().clone()),
+            outbound_traffic_policy,
+        })
+    }
+
+    fn namespace(&mut self, raw: &Spanned<RawNamespace>, mesh: Option<&Mesh>) -> Option<Namespace> {
+        let span = raw.span();
+        let ns = raw.get_ref();
+        let name = self
+            .required(&ns.name, "name", "[namespace]", &span)
+            .and_then(|n| self.label(n, "namespace name"));
+        let mut labels = BTreeMap::new();
+        if let Some(raw_labels) = &ns.labels {
+            for (key, value) in &raw_labels.get_ref().0 {
+                let (k, v) = (key.get_ref(), value.get_ref());
+                if k == INJECTION_LABEL || k == REVISION_LABEL {
+                    self.error(
+                        key.span(),
+                        format!(
+                            "label `{k}` is set by meshgen: use namespace.injection{}",
+                            if k == REVISION_LABEL {
+                                " and mesh.revision"
+                            } else {
+                                ""
+                            }
+                        ),
+                    );
+                } else if !is_label_key(k) {
+                    self.error(
+                        key.span(),
+                        format!("`{k}` is not a valid Kubernetes label key"),
+                    );
+                } else if !is_label_value(v) {
+                    self.error(
+                        value.span(),
+                        format!(
+                            "`{v}` is not a valid Kubernetes label value: at most 63 letters, \
+                             digits, '-', '_' or '.', starting and ending with a letter or digit"
+                        ),
+                    );
+                } else {
+                    labels.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        if ns.injection.as_ref().is_none_or(|i| *i.get_ref()) {
+            match mesh.and_then(|m| m.revision.as_ref()) {
+                Some(revision) => labels.insert(REVISION_LABEL.to_owned(), revision.clone()),
+                None => labels.insert(INJECTION_LABEL.to_owned(), "enabled".to_owned()),
+            };
+        }
+        Some(Namespace {
+            name: name?,
+            labels,
+        })
+    }
+
+    fn registry(&mut self, raw: &Spanned<String>) -> Option<String> {
+        let registry = self.word(raw, "images.registry")?;
+        if registry.ends_with('/') {
+            self.error(raw.span(), "images.registry must not end with '/'");
+            return None;
+        }
+        Some(registry)
+    }
+
+    fn traffic_policy(&mut self, raw: &RawTrafficPolicy) -> TrafficPolicy {
+        TrafficPolicy {
+            tls: raw
+                .tls
+                .as_ref()
+                .and_then(|t| self.one_of(t, TLS_MODES, "tls")),
+            load_balancer: raw
+                .load_balancer
+                .as_ref()
+                .and_then(|l| self.one_of(l, LOAD_BALANCERS, "load_balancer")),
+            max_connections: raw
+                .max_connections
+                .as_ref()
+                .and_then(|m| self.int_in(m, 1, i64::from(i32::MAX), "max_connections"))
+                .and_then(|m| u32::try_from(m).ok()),
+            consecutive_errors: raw
+                .consecutive_errors
+                .as_ref()
+                .and_then(|c| self.int_in(c, 1, i64::from(i32::MAX), "consecutive_errors"))
+                .and_then(|c| u32::try_from(c).ok()),
+            ejection_time: raw
+                .ejection_time
+                .as_ref()
+                .and_then(|e| self.duration(e, "ejection_time", true)),
+        }
+    }
+
+    fn services<'a>(
+        &mut self,
+        raw: &'a Spanned<Vec<Spanned<RawService>>>,
+        registry: Option<&str>,
+        global_policy: &TrafficPolicy,
+    ) -> Vec<ServiceInfo<'a>> {
+        if raw.get_ref().is_empty() {
+            self.error(raw.span(), "a scenario needs at least one service");
+        }
+        self.unique(
+            raw.get_ref()
+                .iter()
+                .filter_map(|s| s.get_ref().name.as_ref()),
+            "service",
+        );
+        let mut infos = Vec::new();
+        for spanned in raw.get_ref() {
+            if let Some(service) = self.service(spanned, registry, global_policy) {
+                infos.push(ServiceInfo {
+                    raw: spanned.get_ref(),
+                    service,
+                });
+            }
+        }
+        // Calls can name any service, so they are resolved once all are known.
+        let known: Vec<String> = infos.iter().map(|i| i.service.name.clone()).collect();
+        for info in &mut infos {
+            let service_calls = info
+                .raw
+                .calls
+                .as_ref()
+                .map(|c| self.calls(c.get_ref(), &known))
+                .unwrap_or_default();
+            let raw_versions = info.raw.versions.as_ref().map(|v| &v.get_ref().0);
+            for (version, (_, raw_version)) in info
+                .service
+                .versions
+                .iter_mut()
+                .zip(raw_versions.into_iter().flatten())
+            {
+                version.calls = match &raw_version.get_ref().calls {
+                    Some(own) => self.calls(own.get_ref(), &known),
+                    None => service_calls.clone(),
+                };
+            }
+        }
+        infos
+    }
+
+    fn service(
+        &mut self,
+        raw: &Spanned<RawService>,
+        registry: Option<&str>,
+        global_policy: &TrafficPolicy,
+    ) -> Option<Service> {
+        let span = raw.span();
+        let svc = raw.get_ref();
+        let name = self.required(&svc.name, "name", "[[services]]", &span);
+        let name = name.and_then(|n| {
+            if is_rfc1035_label(n.get_ref()) {
+                Some(n.get_ref().clone())
+            } else {
+                self.error(
+                    n.span(),
+                    format!(
+                        "service name `{}` is not an RFC 1035 label: use 1 to 63 lowercase \
+                         letters, digits or '-', starting with a letter and ending with a \
+                         letter or digit",
+                        n.get_ref()
+                    ),
+                );
+                None
+            }
+        });
+        let port = self
+            .required(&svc.port, "port", "[[services]]", &span)
+            .and_then(|p| self.int_in(p, 1, 65535, "port"))
+            .and_then(|p| u16::try_from(p).ok());
+        let protocol = match &svc.protocol {
+            None => Some(Protocol::Http),
+            Some(p) => {
+                let found = Protocol::ALL.iter().find(|(n, _)| n == p.get_ref());
+                if found.is_none() {
+                    self.error(
+                        p.span(),
+                        format!(
+                            "protocol `{}` is not one of http, http2, grpc, tcp",
+                            p.get_ref()
+                        ),
+                    );
+                }
+                found.map(|(_, protocol)| *protocol)
+            }
+        };
+        let service_account = match &svc.service_account {
+            Some(sa) => Some(self.label(sa, "service_account")?),
+            None => None,
+        };
+        let versions = self
+            .required(&svc.versions, "versions", "[[services]]", &span)
+            .map(|v| self.versions(v, name.as_deref(), registry));
+        let traffic_policy = svc
+            .traffic_policy
+            .as_ref()
+            .map(|p| self.traffic_policy(p.get_ref()))
+            .unwrap_or_default()
+            .or(global_policy);
+        Some(Service {
+            name: name?,
+            port: port?,
+            protocol: protocol?,
+            service_account,
+            versions: versions?,
+            traffic_policy,
+        })
+    }
+
+    fn versions(
+        &mut self,
+        raw: &Spanned<RawMap<Spanned<super::raw::RawVersion>>>,
+        service: Option<&str>,
+        registry: Option<&str>,
+    ) -> Vec<Version> {
+        let entries = &raw.get_ref().0;
+        if entries.is_empty() {
+            self.error(raw.span(), "a service needs at least one version");
+        }
+        self.unique(entries.iter().map(|(k, _)| k), "version");
+        let mut versions = Vec::new();
+        for (key, value) in entries {
+            let Some(name) = self.label(key, "version name") else {
+                continue;
+            };
+            if let Some(service) = service {
+                let deployment = format!("{service}-{name}");
+                if deployment.len() > 63 {
+                    self.error(
+                        key.span(),
+                        format!(
+                            "Deployment name `{deployment}` is longer than 63 characters: \
+                             shorten the service or version name"
+                        ),
+                    );
+                }
+            }
+            let v = value.get_ref();
+            let deploy = v.deploy.as_ref().is_none_or(|d| *d.get_ref());
+            let image = match &v.image {
+                Some(image) => self
+                    .word(image, "image")
+                    .map(|i| registry.map_or(i.clone(), |r| rewrite_image(&i, r))),
+                None if deploy => {
+                    self.error(
+                        value.span(),
+                        format!(
+                            "missing required key `image` in version `{name}` (or set deploy = false)"
+                        ),
+                    );
+                    None
+                }
+                None => None,
+            };
+            let replicas = v
+                .replicas
+                .as_ref()
+                .map_or(Some(1), |r| {
+                    self.int_in(r, 0, i64::from(i32::MAX), "replicas")
+                })
+                .and_then(|r| u32::try_from(r).ok());
+            let mut env = Vec::new();
+            if let Some(raw_env) = &v.env {
+                for (key, value) in &raw_env.get_ref().0 {
+                    if is_env_name(key.get_ref()) {
+                        env.push((key.get_ref().clone(), value.get_ref().clone()));
+                    } else {
+                        self.error(
+                            key.span(),
+                            format!(
+                                "`{}` is not a valid environment variable name: use letters, \
+                                 digits, '_', '-' or '.', not starting with a digit",
+                                key.get_ref()
+                            ),
+                        );
+                    }
+                }
+            }
+            env.sort();
+            if let (Some(replicas), true) = (replicas, image.is_some() || !deploy) {
+                versions.push(Version {
+                    name,
+                    image,
+                    replicas,
+                    env,
+                    calls: Vec::new(),
+                    deploy,
+                });
+            }
+        }
+        versions
+    }
+
+    fn calls(&mut self, raw: &[Spanned<RawCall>], known: &[String]) -> Vec<Call> {
+        let mut calls = Vec::new();
+        for spanned in raw {
+            let call = spanned.get_ref();
+            let Some(service) =
+                self.required(&call.service, "service", "the call", &spanned.span())
+            else {
+                continue;
+            };
+            if !known.contains(service.get_ref()) {
+                self.error(
+                    service.span(),
+                    format!("call to undeclared service `{}`", service.get_ref()),
+                );
+                continue;
+            }
+            let timeout = call
+                .timeout
+                .as_ref()
+                .and_then(|t| self.duration(t, "timeout", true));
+            let attempts = call
+                .attempts
+                .as_ref()
+                .map_or(Some(1), |a| self.int_in(a, 1, 100, "attempts"))
+                .and_then(|a| u32::try_from(a).ok());
+            if let Some(attempts) = attempts {
+                calls.push(Call {
+                    service: service.get_ref().clone(),
+                    timeout,
+                    attempts,
+                });
+            }
+        }
+        calls
+    }
+
+    fn gateway(
+        &mut self,
+        raw: &Spanned<RawGateway>,
+        scenario: &str,
+        mesh: &Mesh,
+        services: &[ServiceInfo<'_>],
+    ) -> Option<Gateway> {
+        let span = raw.span();
+        let gw = raw.get_ref();
+        let name = match &gw.name {
+            Some(n) => self.subdomain(n, "gateway name"),
+            None => Some(format!("{scenario}-gateway")),
+        };
+        let virtual_service = match &gw.virtual_service {
+            Some(v) => self.subdomain(v, "gateway.virtual_service"),
+            None => Some(scenario.to_owned()),
+        };
+        if let Some(vs) = &virtual_service
+            && services.iter().any(|s| &s.service.name == vs)
+        {
+            let at = gw
+                .virtual_service
+                .as_ref()
+                .map_or(span.clone(), Spanned::span);
+            self.error(
+                at,
+                format!(
+                    "the gateway's VirtualService would be named `{vs}`, like the \
+                     VirtualService of service `{vs}`: set gateway.virtual_service to another name"
+                ),
+            );
+        }
+        let mut selector = Vec::new();
+        match &gw.selector {
+            Some(raw_selector) => {
+                for (key, value) in &raw_selector.get_ref().0 {
+                    if !is_label_key(key.get_ref()) {
+                        self.error(
+                            key.span(),
+                            format!("`{}` is not a valid Kubernetes label key", key.get_ref()),
+                        );
+                    } else if !is_label_value(value.get_ref()) {
+                        self.error(
+                            value.span(),
+                            format!(
+                                "`{}` is not a valid Kubernetes label value",
+                                value.get_ref()
+                            ),
+                        );
+                    } else {
+                        selector.push((key.get_ref().clone(), value.get_ref().clone()));
+                    }
+                }
+                selector.sort();
+            }
+            None => selector.push(("istio".to_owned(), "ingressgateway".to_owned())),
+        }
+        let port = match &gw.port {
+            Some(p) => self
+                .int_in(p, 1, 65535, "gateway port")
+                .and_then(|p| u16::try_from(p).ok()),
+            None => Some(mesh.facts.gateway_port),
+        };
+        let hosts = match &gw.hosts {
+            Some(raw_hosts) => {
+                if raw_hosts.get_ref().is_empty() {
+                    self.error(
+                        raw_hosts.span(),
+                        "gateway.hosts must name at least one host",
+                    );
+                }
+                raw_hosts
+                    .get_ref()
+                    .iter()
+                    .filter_map(|h| self.word(h, "a gateway host"))
+                    .collect()
+            }
+            None => vec!["*".to_owned()],
+        };
+        let routes = self.gateway_routes(gw, &span, services);
+        Some(Gateway {
+            name: name?,
+            virtual_service: virtual_service?,
+            selector,
+            port: port?,
+            hosts,
+            routes,
+        })
+    }
+
+    fn gateway_routes(
+        &mut self,
+        gw: &RawGateway,
+        span: &Range<usize>,
+        services: &[ServiceInfo<'_>],
+    ) -> Vec<GatewayRoute> {
+        let Some(raw_routes) = &gw.routes else {
+            self.error(
+                span.clone(),
+                "the gateway needs at least one [[gateway.routes]] entry",
+            );
+            return Vec::new();
+        };
+        let mut routes = Vec::new();
+        let mut catch_all: Option<Range<usize>> = None;
+        for spanned in raw_routes.get_ref() {
+            let route = spanned.get_ref();
+            let Some(service) = self.required(
+                &route.service,
+                "service",
+                "[[gateway.routes]]",
+                &spanned.span(),
+            ) else {
+                continue;
+            };
+            if let Some(earlier) = &catch_all {
+                self.error(
+                    spanned.span(),
+                    format!(
+                        "this gateway route can never match: the route on line {} has no uris \
+                         and catches every request",
+                        self.line(earlier)
+                    ),
+                );
+            }
+            let Some(info) = services
+                .iter()
+                .find(|s| &s.service.name == service.get_ref())
+            else {
+                self.error(
+                    service.span(),
+                    format!(
+                        "gateway route to undeclared service `{}`",
+                        service.get_ref()
+                    ),
+                );
+                continue;
+            };
+            if info.service.protocol == Protocol::Tcp {
+                self.error(
+                    service.span(),
+                    format!(
+                        "gateway route to `{}`, whose protocol is tcp: the gateway routes HTTP",
+                        service.get_ref()
+                    ),
+                );
+            }
+            if info.service.versions.iter().all(|v| !v.deploy) {
+                self.warning(
+                    service.span(),
+                    format!(
+                        "the gateway sends traffic to `{}`, which has no deployed version: \
+                         unless its workloads run elsewhere, requests get 503 no healthy upstream",
+                        service.get_ref()
+                    ),
+                );
+            }
+            let uris: Vec<StringMatch> = route
+                .uris
+                .as_ref()
+                .map(|u| {
+                    u.get_ref()
+                        .iter()
+                        .filter_map(|m| self.string_match(m.get_ref(), m.span(), "uri"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if route.uris.as_ref().is_none_or(|u| u.get_ref().is_empty()) {
+                catch_all.get_or_insert(spanned.span());
+            }
+            routes.push(GatewayRoute {
+                service: info.service.name.clone(),
+                port: info.service.port,
+                uris,
+            });
+        }
+        routes
+    }
+
+    /// `{ exact | prefix | regex = "..." }` with exactly one key.
+    fn string_match(
+        &mut self,
+        m: &RawMatch,
+        span: Range<usize>,
+        what: &str,
+    ) -> Option<StringMatch> {
+        let given: Vec<StringMatch> = [
+            m.exact
+                .as_ref()
+                .map(|v| StringMatch::Exact(v.get_ref().clone())),
+            m.prefix
+                .as_ref()
+                .map(|v| StringMatch::Prefix(v.get_ref().clone())),
+            m.regex
+                .as_ref()
+                .map(|v| StringMatch::Regex(v.get_ref().clone())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match <[StringMatch; 1]>::try_from(given) {
+            Ok([one]) => Some(one),
+            Err(_) => {
+                self.error(
+                    span,
+                    format!("a {what} match needs exactly one of exact, prefix or regex"),
+                );
+                None
+            }
+        }
+    }
+
+    fn steps(
+        &mut self,
+        raw: &Spanned<Vec<Spanned<RawStep>>>,
+        services: &[ServiceInfo<'_>],
+        gateway: Option<&Gateway>,
+    ) -> Vec<Step> {
+        self.unique(
+            raw.get_ref()
+                .iter()
+                .filter_map(|s| s.get_ref().name.as_ref()),
+            "step",
+        );
+        raw.get_ref()
+            .iter()
+            .filter_map(|s| self.step(s, services, gateway))
+            .collect()
+    }
+
+    fn step(
+        &mut self,
+        raw: &Spanned<RawStep>,
+        services: &[ServiceInfo<'_>],
+        gateway: Option<&Gateway>,
+    ) -> Option<Step> {
+        let span = raw.span();
+        let step = raw.get_ref();
+        let name = self
+            .required(&step.name, "name", "[[steps]]", &span)
+            .and_then(|n| self.label(n, "step name"));
+        let rules = self.required(&step.routes, "routes", "[[steps]]", &span)?;
+        if rules.get_ref().is_empty() {
+            self.error(rules.span(), "a step needs at least one route");
+        }
+        // Rules per service, in file order; the span of the first catch-all.
+        let mut per_service: BTreeMap<usize, (Vec<Rule>, Option<Range<usize>>)> = BTreeMap::new();
+        for spanned in rules.get_ref() {
+            let rule = spanned.get_ref();
+            let Some(service) = self.required(
+                &rule.service,
+                "service",
+                "[[steps.routes]]",
+                &spanned.span(),
+            ) else {
+                continue;
+            };
+            let targets: Vec<usize> = if service.get_ref() == "*" {
+                (0..services.len()).collect()
+            } else if let Some(i) = services
+                .iter()
+                .position(|s| &s.service.name == service.get_ref())
+            {
+                vec![i]
+            } else {
+                self.error(
+                    service.span(),
+                    format!("route for undeclared service `{}`", service.get_ref()),
+                );
+                continue;
+            };
+            let to = self.required(&rule.to, "to", "[[steps.routes]]", &spanned.span());
+            for index in targets {
+                let target = &services[index].service;
+                let Some(built) = self.rule(rule, to, target) else {
+                    continue;
+                };
+                let (list, catch_all) = per_service.entry(index).or_default();
+                if let Some(earlier) = catch_all {
+                    self.error(
+                        spanned.span(),
+                        format!(
+                            "this rule for `{}` can never match: an earlier rule of the step \
+                             (line {}) has no match condition and catches every request",
+                            target.name,
+                            self.line(earlier)
+                        ),
+                    );
+                }
+                if built.is_catch_all() {
+                    catch_all.get_or_insert(spanned.span());
+                }
+                // Ingress traffic reaches every deployed version of a service
+                // the gateway exposes; with one deployed version, no matter.
+                let deployed = target.versions.iter().filter(|v| v.deploy).count();
+                if let Some(gw) = gateway
+                    && list.is_empty()
+                    && deployed > 1
+                    && gw.routes.iter().any(|r| r.service == target.name)
+                {
+                    self.warning(
+                        service.span(),
+                        format!(
+                            "step routes `{}` by version, but traffic entering through gateway \
+                             `{}` goes to `{}` without a subset and ignores this routing \
+                             (Istio IST0140)",
+                            target.name, gw.name, target.name
+                        ),
+                    );
+                }
+                list.push(built);
+            }
+        }
+        let routes = per_service
+            .into_iter()
+            .map(|(index, (rules, _))| ServiceRouting {
+                service: services[index].service.name.clone(),
+                rules,
+            })
+            .collect();
+        Some(Step {
+            name: name?,
+            description: step.description.as_ref().map(|d| d.get_ref().clone()),
+            routes,
+        })
+    }
+
+    /// Builds one rule for one target service (a `*` rule is built once per service).
+    fn rule(
+        &mut self,
+        raw: &RawRule,
+        to: Option<&Spanned<RawTarget>>,
+        service: &Service,
+    ) -> Option<Rule> {
+        let mut ok = true;
+        let mut headers = Vec::new();
+        if let Some(raw_headers) = &raw.headers {
+            for (name, value) in &raw_headers.get_ref().0 {
+                if !is_header_name(name.get_ref()) {
+                    ok = false;
+                    self.error(
+                        name.span(),
+                        format!(
+                            "header name `{}` must be non-empty, lowercase and contain no \
+                             spaces (Istio matches lowercase header names)",
+                            name.get_ref()
+                        ),
+                    );
+                    continue;
+                }
+                let matched = match value.get_ref() {
+                    RawHeaderMatch::Exact(v) => Some(StringMatch::Exact(v.clone())),
+                    RawHeaderMatch::Table(table) => {
+                        self.string_match(table, value.span(), "header")
+                    }
+                };
+                match matched {
+                    Some(m) => headers.push((name.get_ref().clone(), m)),
+                    None => ok = false,
+                }
+            }
+            headers.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        let uri = match &raw.uri {
+            Some(u) => {
+                let m = self.string_match(u.get_ref(), u.span(), "uri");
+                ok &= m.is_some();
+                m
+            }
+            None => None,
+        };
+        let method = match &raw.method {
+            Some(m) if is_method(m.get_ref()) => Some(m.get_ref().clone()),
+            Some(m) => {
+                ok = false;
+                self.error(
+                    m.span(),
+                    format!(
+                        "method `{}` is not an HTTP method: write it in capitals, e.g. GET or POST",
+                        m.get_ref()
+                    ),
+                );
+                None
+            }
+            None => None,
+        };
+        let destinations = match to {
+            Some(to) => self.destinations(to, service),
+            None => None,
+        };
+        let delay = self.fault_part(&raw.delay, &raw.delay_percent, "delay", |c, d| {
+            c.duration(d, "delay", true)
+        });
+        let abort = self.fault_part(&raw.abort, &raw.abort_percent, "abort", |c, a| {
+            c.int_in(a, 200, 599, "abort (an HTTP status)")
+                .and_then(|s| u16::try_from(s).ok())
+        });
+        let timeout = raw
+            .timeout
+            .as_ref()
+            .map(|t| self.duration(t, "timeout", true));
+        let retries = self.retries(raw);
+        let mirror = self.mirror(raw, service, destinations.as_deref());
+        let delay = delay?;
+        let abort = abort?;
+        let (Some(destinations), true) = (destinations, ok) else {
+            return None;
+        };
+        Some(Rule {
+            headers,
+            uri,
+            method,
+            destinations,
+            delay: delay.map(|(duration, percent)| Delay { duration, percent }),
+            abort: abort.map(|(status, percent)| Abort { status, percent }),
+            timeout: match timeout {
+                Some(t) => Some(t?),
+                None => None,
+            },
+            retries: retries?,
+            mirror: mirror?,
+        })
+    }
+
+    /// `to`: the versions must exist; weights are 0..=100 and sum to 100.
+    fn destinations(
+        &mut self,
+        to: &Spanned<RawTarget>,
+        service: &Service,
+    ) -> Option<Vec<Destination>> {
+        match to.get_ref() {
+            RawTarget::Version(version) => {
+                self.known_version(version, &to.span(), service, "to")?;
+                self.undeployed(version, &to.span(), service);
+                Some(vec![Destination {
+                    version: version.clone(),
+                    weight: None,
+                }])
+            }
+            RawTarget::Weights(weights) => {
+                if weights.0.is_empty() {
+                    self.error(to.span(), "`to` needs at least one version");
+                    return None;
+                }
+                let mut destinations = Vec::new();
+                let mut sum = 0;
+                let mut ok = true;
+                for (version, weight) in &weights.0 {
+                    let known =
+                        self.known_version(version.get_ref(), &version.span(), service, "to");
+                    let w = self.int_in(weight, 0, 100, "a weight");
+                    match (known, w) {
+                        (Some(()), Some(w)) => {
+                            sum += w;
+                            if w > 0 {
+                                self.undeployed(version.get_ref(), &version.span(), service);
+                            }
+                            destinations.push(Destination {
+                                version: version.get_ref().clone(),
+                                weight: u32::try_from(w).ok(),
+                            });
+                        }
+                        _ => ok = false,
+                    }
+                }
+                if ok && sum != 100 {
+                    self.error(to.span(), format!("weights must sum to 100, not {sum}"));
+                    return None;
+                }
+                if destinations.len() == 1 {
+                    destinations[0].weight = None;
+                }
+                ok.then_some(destinations)
+            }
+        }
+    }
+
+    fn known_version(
+        &mut self,
+        version: &str,
+        span: &Range<usize>,
+        service: &Service,
+        what: &str,
+    ) -> Option<()> {
+        if service.version(version).is_some() {
+            Some(())
+        } else {
+            self.error(
+                span.clone(),
+                format!(
+                    "{what}: service `{}` has no version `{version}` (it has {})",
+                    service.name,
+                    service
+                        .versions
+                        .iter()
+                        .map(|v| v.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            None
+        }
+    }
+
+    /// Warns when traffic goes to an undeployed version of a service with no deployed one.
+    fn undeployed(&mut self, version: &str, span: &Range<usize>, service: &Service) {
+        let target_undeployed = service.version(version).is_some_and(|v| !v.deploy);
+        if target_undeployed && service.versions.iter().all(|v| !v.deploy) {
+            self.warning(
+                span.clone(),
+                format!(
+                    "traffic is sent to `{}` version `{version}`, which has deploy = false, and \
+                     the service has no deployed version: unless its workloads run elsewhere \
+                     (e.g. on VMs), requests get 503 no healthy upstream",
+                    service.name
+                ),
+            );
+        }
+    }
+
+    /// A fault part (delay or abort) and its percent. `None` on error;
+    /// `Some(None)` when not set.
+    fn fault_part<T, V>(
+        &mut self,
+        value: &Option<Spanned<V>>,
+        percent: &Option<Spanned<f64>>,
+        what: &str,
+        check: impl FnOnce(&mut Self, &Spanned<V>) -> Option<T>,
+    ) -> Option<Option<(T, f64)>> {
+        match (value, percent) {
+            (None, None) => Some(None),
+            (None, Some(p)) => {
+                self.error(p.span(), format!("{what}_percent is set without {what}"));
+                None
+            }
+            (Some(v), p) => {
+                let checked = check(self, v);
+                let percent = match p {
+                    Some(p) => self.percent(p, &format!("{what}_percent")),
+                    None => Some(100.0),
+                };
+                Some(Some((checked?, percent?)))
+            }
+        }
+    }
+
+    fn retries(&mut self, raw: &RawRule) -> Option<Option<Retries>> {
+        let Some(attempts) = &raw.retries else {
+            for (set, key) in [
+                (
+                    raw.per_try_timeout.as_ref().map(Spanned::span),
+                    "per_try_timeout",
+                ),
+                (raw.retry_on.as_ref().map(Spanned::span), "retry_on"),
+            ] {
+                if let Some(span) = set {
+                    self.error(span, format!("{key} is set without retries"));
+                    return None;
+                }
+            }
+            return Some(None);
+        };
+        let attempts = self
+            .int_in(attempts, 0, 100, "retries")
+            .and_then(|a| u32::try_from(a).ok());
+        let per_try_timeout = match &raw.per_try_timeout {
+            Some(t) => Some(self.duration(t, "per_try_timeout", true)?),
+            None => None,
+        };
+        let retry_on = match &raw.retry_on {
+            Some(r) => {
+                let bad: Vec<&str> = r
+                    .get_ref()
+                    .split(',')
+                    .filter(|c| {
+                        !(RETRY_CONDITIONS.contains(c)
+                            || c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()))
+                    })
+                    .collect();
+                if !bad.is_empty() {
+                    self.error(
+                        r.span(),
+                        format!(
+                            "retry_on: `{}` is not a retry condition: use a comma-separated list \
+                             of {} or HTTP status codes",
+                            bad.join(","),
+                            RETRY_CONDITIONS.join(", ")
+                        ),
+                    );
+                    return None;
+                }
+                Some(r.get_ref().clone())
+            }
+            None => None,
+        };
+        Some(Some(Retries {
+            attempts: attempts?,
+            per_try_timeout,
+            retry_on,
+        }))
+    }
+
+    fn mirror(
+        &mut self,
+        raw: &RawRule,
+        service: &Service,
+        destinations: Option<&[Destination]>,
+    ) -> Option<Option<Mirror>> {
+        let Some(version) = &raw.mirror else {
+            if let Some(p) = &raw.mirror_percent {
+                self.error(p.span(), "mirror_percent is set without mirror");
+                return None;
+            }
+            return Some(None);
+        };
+        self.known_version(version.get_ref(), &version.span(), service, "mirror")?;
+        if let Some([only]) = destinations
+            && &only.version == version.get_ref()
+        {
+            self.warning(
+                version.span(),
+                format!(
+                    "the rule mirrors `{}` to `{}`, the subset it already routes to: every \
+                     mirrored request hits the same pods twice",
+                    service.name,
+                    version.get_ref()
+                ),
+            );
+        }
+        let percent = match &raw.mirror_percent {
+            Some(p) => Some(self.percent(p, "mirror_percent")?),
+            None => None,
+        };
+        Some(Some(Mirror {
+            version: version.get_ref().clone(),
+            percent,
+        }))
+    }
+}
+
+/// An HTTP method as Istio matches it exactly: an upper-case token.
+fn is_method(method: &str) -> bool {
+    !method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// Replaces the registry part of an image (everything before the last `/`);
+/// an image without `/` gets the registry prefixed.
+pub fn rewrite_image(image: &str, registry: &str) -> String {
+    match image.rfind('/') {
+        Some(i) => format!("{registry}{}", &image[i..]),
+        None => format!("{registry}/{image}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rewrite_image;
+
+    #[test]
+    fn registry_replaces_everything_before_the_last_slash() {
+        let cases = [
+            (
+                "docker.io/istio/examples-bookinfo-reviews-v1:1.15.0",
+                "registry.istio.io/release",
+                "registry.istio.io/release/examples-bookinfo-reviews-v1:1.15.0",
+            ),
+            ("nginx:1.25", "mirror.local", "mirror.local/nginx:1.25"),
+            (
+                "localhost:5000/team/app@sha256:abc",
+                "r.io/x",
+                "r.io/x/app@sha256:abc",
+            ),
+        ];
+        for (image, registry, expected) in cases {
+            assert_eq!(rewrite_image(image, registry), expected);
+        }
+    }
+}

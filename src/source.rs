@@ -1,0 +1,87 @@
+//! A loaded scenario file: its path, its text, and the one mapping from byte
+//! offsets to line and column. Owns no parsing and no rendering.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// A scenario file as read from disk (or given in memory, for tests).
+#[derive(Debug, Clone)]
+pub struct Source {
+    path: PathBuf,
+    text: String,
+    line_starts: Vec<usize>,
+}
+
+impl Source {
+    /// Wraps a file's path and text.
+    pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        let text = text.into();
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self {
+            path: path.into(),
+            text,
+            line_starts,
+        }
+    }
+
+    /// The path the file was read from, as given by the user.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
+        let start = self.line_starts[line];
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count());
+        (line + 1, column + 1)
+    }
+
+    /// The text of the 1-based line `line`, without its line break.
+    pub fn line_text(&self, line: usize) -> &str {
+        let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
+        let end = self
+            .line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.text.len());
+        self.text[start..end].trim_end_matches(['\n', '\r'])
+    }
+
+    /// The span of the first line, where problems of the whole file are reported.
+    pub fn start(&self) -> Range<usize> {
+        0..0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one_and_in_characters() {
+        let source = Source::new("s.toml", "a = 1\nnamé = \"x\"\n");
+        assert_eq!(source.line_col(0), (1, 1));
+        assert_eq!(source.line_col(6), (2, 1));
+        // "namé" is five bytes; the `=` after it is the 6th character.
+        assert_eq!(source.line_col(12), (2, 6));
+        assert_eq!(source.line_text(2), "namé = \"x\"");
+    }
+
+    #[test]
+    fn offset_past_end_is_clamped() {
+        let source = Source::new("s.toml", "a = 1");
+        assert_eq!(source.line_col(99), (1, 6));
+    }
+}
