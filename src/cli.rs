@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "meshgen", version, about, long_about = None)]
 pub struct Cli {
-    /// When to colour diagnostics: auto (a terminal, and NO_COLOR unset), always, never.
+    /// When to colour diagnostics (stderr) and diffs (stdout): auto colours each
+    /// stream that is a terminal, unless NO_COLOR is set; always; never.
     #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
     pub color: Color,
     /// What to do.
@@ -39,6 +40,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Print the scenario format's JSON Schema.
     Schema,
+    /// Predict, offline, what one request goes through at a step: every hop, every outcome.
+    Explain(ExplainArgs),
 }
 
 /// Flags shared by every command that reads scenarios.
@@ -50,6 +53,19 @@ pub struct ScenarioFlags {
     /// Read templates from this folder instead of the built-in ones (same file names).
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
+    /// How to print diagnostics: human (stderr, with a source excerpt) or json
+    /// (one JSON object per line on stdout, for CI bots).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = DiagnosticFormat::Human)]
+    pub format: DiagnosticFormat,
+}
+
+/// How diagnostics are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiagnosticFormat {
+    /// `FILE:LINE:COL: error: MESSAGE`, a source excerpt and help, on stderr.
+    Human,
+    /// One JSON object per diagnostic and line on stdout (file, line, column, severity, message, help).
+    Json,
 }
 
 /// `meshgen build`.
@@ -71,6 +87,14 @@ pub struct BuildArgs {
     /// With --stdout: also print the routing state after this step.
     #[arg(long, value_name = "NAME", requires = "stdout")]
     pub step: Option<String>,
+    /// Validate every emitted document against the CustomResourceDefinitions in these
+    /// files (e.g. `kubectl get crd -o yaml` of your cluster); nothing is written or
+    /// printed when one does not conform. Give it after the scenarios, or repeat it.
+    #[arg(long = "crd-schemas", value_name = "FILE", num_args = 1.., action = clap::ArgAction::Append)]
+    pub crd_schemas: Vec<PathBuf>,
+    /// Annotate every applied document with an Argo CD sync wave that follows the bundle order.
+    #[arg(long)]
+    pub argocd_waves: bool,
     /// Shared scenario flags.
     #[command(flatten)]
     pub flags: ScenarioFlags,
@@ -104,7 +128,59 @@ pub struct DiffArgs {
     /// Lines of context around each change.
     #[arg(long, value_name = "N", default_value_t = crate::diff::DEFAULT_CONTEXT)]
     pub context: usize,
+    /// text: a unified diff per document; json: a summary per resource with the changed field paths.
+    #[arg(long, value_enum, default_value_t = DiffOutput::Text)]
+    pub output: DiffOutput,
+    /// Build as `meshgen build --argocd-waves` does (for --against a folder built that way).
+    #[arg(long)]
+    pub argocd_waves: bool,
     /// Shared scenario flags.
     #[command(flatten)]
     pub flags: ScenarioFlags,
+}
+
+/// How `meshgen diff` prints what it found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffOutput {
+    /// Unified diffs, one header line per document.
+    Text,
+    /// A JSON summary: per resource added, removed or changed, with the changed field paths.
+    Json,
+}
+
+/// `meshgen explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// The step whose routing state (the fold of the steps up to it) is used.
+    #[arg(long, value_name = "STEP")]
+    pub step: String,
+    /// A request header, propagated along every call (repeatable).
+    #[arg(long = "header", value_name = "NAME=VALUE", value_parser = crate::explain::parse_header)]
+    pub headers: Vec<(String, String)>,
+    /// The request's path (default: the first exact URI of the first gateway route, or /).
+    #[arg(long, value_name = "PATH")]
+    pub uri: Option<String>,
+    /// The request's method.
+    #[arg(long, value_name = "M", default_value = "GET")]
+    pub method: String,
+    /// Where the request enters: `gateway` or a service (default: the gateway, when a route takes the URI).
+    #[arg(long, value_name = "SERVICE|gateway")]
+    pub entry: Option<String>,
+    /// text: a tree, one line per hop; json: the whole explanation, for tools.
+    #[arg(long, value_enum, default_value_t = ExplainOutput::Text)]
+    pub output: ExplainOutput,
+    /// Shared scenario flags.
+    #[command(flatten)]
+    pub flags: ScenarioFlags,
+}
+
+/// How `meshgen explain` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExplainOutput {
+    /// A short tree, one line per hop, then the outcomes.
+    Text,
+    /// The explanation as JSON.
+    Json,
 }

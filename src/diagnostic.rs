@@ -71,11 +71,41 @@ impl Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
+        // Control characters a scenario value brings into the message (a
+        // multi-line string) are escaped: the headline stays one line.
+        let message: String = self
+            .message
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
         format!(
-            "{}:{line}:{column}: {severity}: {}",
-            source.path().display(),
-            self.message
+            "{}:{line}:{column}: {severity}: {message}",
+            source.path().display()
         )
+    }
+
+    /// The diagnostic as one JSON object, for `--format json`: file, line and
+    /// column (1-based, columns in characters) of the span's start and end,
+    /// severity, message and help (null when there is none).
+    pub fn to_json(&self, source: &Source) -> serde_json::Value {
+        let (line, column) = source.line_col(self.span.start);
+        let (end_line, end_column) = source.line_col(self.span.end);
+        serde_json::json!({
+            "file": source.path().display().to_string(),
+            "line": line,
+            "column": column,
+            "end_line": end_line,
+            "end_column": end_column,
+            "severity": self.severity,
+            "message": self.message,
+            "help": self.help,
+        })
     }
 
     /// The headline, then an excerpt of the file with a caret under the span,
@@ -146,6 +176,27 @@ mod tests {
         assert_eq!(
             d.headline(&source),
             "s.toml:2:8: error: port must be 1..65535"
+        );
+    }
+
+    #[test]
+    fn headline_stays_one_line_whatever_the_message_holds() {
+        let source = Source::new("s.toml", "name = \"x\"\n");
+        let d = Diagnostic::error(7..10, "name `a\nb\tc` is bad");
+        assert_eq!(
+            d.headline(&source),
+            "s.toml:1:8: error: name `a\\nb\\tc` is bad"
+        );
+    }
+
+    #[test]
+    fn json_carries_position_severity_message_and_help() {
+        let source = Source::new("s.toml", "name = \"x\"\nport = 0\n");
+        let d = Diagnostic::warning(18..19, "odd port").with_help("use 80");
+        assert_eq!(
+            d.to_json(&source),
+            serde_json::json!({"file": "s.toml", "line": 2, "column": 8, "end_line": 2,
+                "end_column": 9, "severity": "warning", "message": "odd port", "help": "use 80"})
         );
     }
 

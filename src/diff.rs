@@ -1,7 +1,12 @@
 //! Diffs: unified, document-aware diffs between two sets of resources (the
 //! routing states of two steps, or a build against an existing folder). Each
-//! changed document gets a header line naming it, then its hunks.
+//! changed document gets a header line naming it, then its hunks; a report
+//! also lists the changed field paths for machines. Owns no file access and
+//! no printing.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
 use similar::TextDiff;
 
 use crate::resource::{Resource, ResourceId};
@@ -92,55 +97,422 @@ pub fn between_states(from: &[&Resource], to: &[&Resource]) -> Vec<Change> {
         .collect()
 }
 
-/// A unified diff, file by file, of an existing output folder against a fresh
-/// build's files; empty when they are identical.
-pub fn folders(
-    existing: &[(String, Vec<u8>)],
-    fresh: &[(String, Vec<u8>)],
-    context: usize,
-) -> String {
-    let mut names: Vec<&str> = existing
+/// What happened to a resource or a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Only in the fresh build (or the later step).
+    Added,
+    /// Only in the existing folder (or the earlier step).
+    Removed,
+    /// On both sides, with different content.
+    Changed,
+}
+
+impl Status {
+    /// `added`, `removed` or `changed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "added",
+            Self::Removed => "removed",
+            Self::Changed => "changed",
+        }
+    }
+
+    fn of<T>(before: Option<T>, after: Option<T>) -> Option<Self> {
+        match (before, after) {
+            (None, Some(_)) => Some(Self::Added),
+            (Some(_), None) => Some(Self::Removed),
+            (Some(_), Some(_)) => Some(Self::Changed),
+            (None, None) => None,
+        }
+    }
+}
+
+/// One difference: a document (a resource) of a YAML file, or a whole file
+/// that is not a YAML stream (or cannot be compared document by document).
+#[derive(Debug, Clone)]
+pub struct Difference {
+    /// Added, removed or changed.
+    pub status: Status,
+    /// The file, relative to the output folder; `None` between two steps.
+    pub file: Option<String>,
+    /// The resource; `None` for a plain-text difference of the whole file.
+    pub id: Option<ResourceId>,
+    /// Changed field paths (JSON pointers into the document), for changed resources.
+    pub paths: Vec<String>,
+    /// The text before (the document, or the whole file).
+    pub before: Option<String>,
+    /// The text after.
+    pub after: Option<String>,
+}
+
+/// Everything a comparison found, in a fixed order.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Files that differ (relative paths, sorted), for `--against`.
+    pub files: Vec<(String, Status)>,
+    /// Differences per document, or per file where documents cannot be matched.
+    pub differences: Vec<Difference>,
+}
+
+impl Report {
+    /// Whether nothing differs.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.differences.is_empty()
+    }
+
+    /// The changes between two routing states, as a report.
+    pub fn between_steps(changes: &[Change]) -> Self {
+        let differences = changes
+            .iter()
+            .filter_map(|c| {
+                let status = Status::of(c.before.as_ref(), c.after.as_ref())?;
+                if c.before == c.after {
+                    return None;
+                }
+                let paths = match (&c.before, &c.after) {
+                    (Some(a), Some(b)) => text_field_paths(a, b),
+                    _ => Vec::new(),
+                };
+                Some(Difference {
+                    status,
+                    file: None,
+                    id: Some(c.id.clone()),
+                    paths,
+                    before: c.before.clone(),
+                    after: c.after.clone(),
+                })
+            })
+            .collect();
+        Self {
+            files: Vec::new(),
+            differences,
+        }
+    }
+
+    /// Unified diffs: a header line per document (`# changed: Kind ns/name in
+    /// FILE`) or per plain-text file (`# changed: FILE`), then its hunks.
+    pub fn text(&self, context: usize) -> String {
+        let mut out = String::new();
+        for d in &self.differences {
+            let file = d.file.as_deref().unwrap_or("");
+            let what = match &d.id {
+                Some(id) if file.is_empty() => id.to_string(),
+                Some(id) => format!("{id} in {file}"),
+                None => file.to_owned(),
+            };
+            out.push_str(&format!("# {}: {what}\n", d.status.as_str()));
+            let old = match &d.before {
+                Some(_) => format!("a/{file}"),
+                None => "/dev/null".to_owned(),
+            };
+            let new = match &d.after {
+                Some(_) => format!("b/{file}"),
+                None => "/dev/null".to_owned(),
+            };
+            let (before, after) = (
+                d.before.as_deref().unwrap_or(""),
+                d.after.as_deref().unwrap_or(""),
+            );
+            out.push_str(
+                &TextDiff::from_lines(before, after)
+                    .unified_diff()
+                    .context_radius(context)
+                    .header(&old, &new)
+                    .to_string(),
+            );
+        }
+        out
+    }
+
+    /// The machine summary: `{"differences", "files", "resources"}`, pretty
+    /// JSON ending in a newline.
+    pub fn json(&self) -> String {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            differences: bool,
+            files: Vec<FileJson<'a>>,
+            resources: Vec<ResourceJson<'a>>,
+        }
+        #[derive(Serialize)]
+        struct FileJson<'a> {
+            file: &'a str,
+            status: Status,
+        }
+        #[derive(Serialize)]
+        struct ResourceJson<'a> {
+            status: Status,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            file: Option<&'a str>,
+            #[serde(flatten)]
+            id: &'a ResourceId,
+            paths: &'a [String],
+        }
+        let json = Json {
+            differences: !self.is_empty(),
+            files: self
+                .files
+                .iter()
+                .map(|(file, status)| FileJson {
+                    file,
+                    status: *status,
+                })
+                .collect(),
+            resources: self
+                .differences
+                .iter()
+                .filter_map(|d| {
+                    Some(ResourceJson {
+                        status: d.status,
+                        file: d.file.as_deref(),
+                        id: d.id.as_ref()?,
+                        paths: &d.paths,
+                    })
+                })
+                .collect(),
+        };
+        let mut text = serde_json::to_string_pretty(&json).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}
+
+/// What a fresh build would change in an existing output folder: YAML files
+/// compared document by document (matched by apiVersion, kind, namespace and
+/// name), every other file as plain text.
+pub fn against(existing: &[(String, Vec<u8>)], fresh: &[(String, Vec<u8>)]) -> Report {
+    let existing: BTreeMap<&str, &[u8]> = existing
         .iter()
-        .chain(fresh)
-        .map(|(n, _)| n.as_str())
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
         .collect();
-    names.sort_unstable();
-    names.dedup();
-    let find = |side: &[(String, Vec<u8>)], name: &str| {
-        side.iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
-    };
-    let mut out = String::new();
+    let fresh: BTreeMap<&str, &[u8]> = fresh
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    let names: BTreeSet<&str> = existing.keys().chain(fresh.keys()).copied().collect();
+    let mut report = Report::default();
     for name in names {
-        let (before, after) = (find(existing, name), find(fresh, name));
+        let (before, after) = (existing.get(name).copied(), fresh.get(name).copied());
         if before == after {
             continue;
         }
-        let kind = match (&before, &after) {
-            (None, _) => "added",
-            (_, None) => "removed",
-            _ => "changed",
+        let Some(status) = Status::of(before, after) else {
+            continue;
         };
-        out.push_str(&format!("# {kind}: {name}\n"));
-        let old = if before.is_some() {
-            format!("a/{name}")
-        } else {
-            "/dev/null".to_owned()
-        };
-        let new = if after.is_some() {
-            format!("b/{name}")
-        } else {
-            "/dev/null".to_owned()
-        };
-        let (before, after) = (before.unwrap_or_default(), after.unwrap_or_default());
-        out.push_str(
-            &TextDiff::from_lines(&before, &after)
-                .unified_diff()
-                .context_radius(context)
-                .header(&old, &new)
-                .to_string(),
+        report.files.push((name.to_owned(), status));
+        let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+        let (before, after) = (text(before), text(after));
+        let is_yaml = name.ends_with(".yaml") || name.ends_with(".yml");
+        let documents = is_yaml
+            .then(|| compare_documents(name, before.as_deref(), after.as_deref()))
+            .flatten();
+        match documents {
+            Some(differences) if !differences.is_empty() => {
+                report.differences.extend(differences);
+            }
+            // Not YAML, not comparable document by document, or different
+            // only outside the documents (order, comments): a text diff.
+            _ => report.differences.push(Difference {
+                status,
+                file: Some(name.to_owned()),
+                id: None,
+                paths: Vec::new(),
+                before,
+                after,
+            }),
+        }
+    }
+    report
+}
+
+/// The documents of one YAML file on both sides, matched by identity; `None`
+/// when either side has a document without a readable identity or the same
+/// identity twice.
+fn compare_documents(
+    file: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+) -> Option<Vec<Difference>> {
+    let before = match before {
+        Some(text) => split_documents(text)?,
+        None => Vec::new(),
+    };
+    let after = match after {
+        Some(text) => split_documents(text)?,
+        None => Vec::new(),
+    };
+    let find = |side: &[Document], id: &ResourceId| side.iter().position(|d| &d.id == id);
+    // Fresh order first, then what only the existing file has.
+    let mut ids: Vec<&ResourceId> = after.iter().map(|d| &d.id).collect();
+    ids.extend(
+        before
+            .iter()
+            .map(|d| &d.id)
+            .filter(|id| find(&after, id).is_none()),
+    );
+    let mut differences = Vec::new();
+    for id in ids {
+        let (a, b) = (
+            find(&before, id).map(|i| &before[i]),
+            find(&after, id).map(|i| &after[i]),
         );
+        if a.map(|d| &d.text) == b.map(|d| &d.text) {
+            continue;
+        }
+        let Some(status) = Status::of(a, b) else {
+            continue;
+        };
+        let paths = match (a, b) {
+            (Some(a), Some(b)) => field_paths(&a.value, &b.value),
+            _ => Vec::new(),
+        };
+        differences.push(Difference {
+            status,
+            file: Some(file.to_owned()),
+            id: Some(id.clone()),
+            paths,
+            before: a.map(|d| d.text.clone()),
+            after: b.map(|d| d.text.clone()),
+        });
+    }
+    Some(differences)
+}
+
+/// One document of a YAML stream: its text, parsed value and identity.
+struct Document {
+    id: ResourceId,
+    text: String,
+    value: serde_json::Value,
+}
+
+/// Splits a YAML stream at its `---` lines and reads each document's identity;
+/// `None` when a document cannot be read or an identity repeats.
+fn split_documents(text: &str) -> Option<Vec<Document>> {
+    let mut chunks = vec![String::new()];
+    for line in text.split_inclusive('\n') {
+        let bare = line.trim_end();
+        if bare == "---" || bare.starts_with("--- ") {
+            chunks.push(String::new());
+        } else if let Some(last) = chunks.last_mut() {
+            last.push_str(line);
+        }
+    }
+    let mut documents: Vec<Document> = Vec::new();
+    for chunk in chunks {
+        let value: serde_json::Value = serde_saphyr::from_str(&chunk).ok()?;
+        if value.is_null() {
+            continue;
+        }
+        let field = |p: &str| value.pointer(p).and_then(serde_json::Value::as_str);
+        let id = ResourceId {
+            api_version: field("/apiVersion")?.to_owned(),
+            kind: field("/kind")?.to_owned(),
+            namespace: field("/metadata/namespace").map(str::to_owned),
+            name: field("/metadata/name")?.to_owned(),
+        };
+        if documents.iter().any(|d| d.id == id) {
+            return None;
+        }
+        documents.push(Document {
+            id,
+            text: chunk,
+            value,
+        });
+    }
+    Some(documents)
+}
+
+/// The field paths that differ between two YAML documents; empty when either
+/// cannot be parsed.
+fn text_field_paths(before: &str, after: &str) -> Vec<String> {
+    match (
+        serde_saphyr::from_str::<serde_json::Value>(before),
+        serde_saphyr::from_str::<serde_json::Value>(after),
+    ) {
+        (Ok(a), Ok(b)) => field_paths(&a, &b),
+        _ => Vec::new(),
+    }
+}
+
+/// The paths (JSON pointers, RFC 6901) of every leaf that differs between two
+/// values, and of every key or array element only one side has; keys in
+/// sorted order, array elements by index.
+pub fn field_paths(before: &serde_json::Value, after: &serde_json::Value) -> Vec<String> {
+    let mut paths = Vec::new();
+    collect_paths(before, after, &mut String::new(), &mut paths);
+    paths
+}
+
+fn collect_paths(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    at: &mut String,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    let mut descend = |token: &str, a: Option<&Value>, b: Option<&Value>, out: &mut Vec<String>| {
+        let len = at.len();
+        at.push('/');
+        at.push_str(&token.replace('~', "~0").replace('/', "~1"));
+        match (a, b) {
+            (Some(a), Some(b)) => collect_paths(a, b, at, out),
+            _ => out.push(at.clone()),
+        }
+        at.truncate(len);
+    };
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for key in keys {
+                descend(key, x.get(key), y.get(key), out);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            for i in 0..x.len().max(y.len()) {
+                descend(&i.to_string(), x.get(i), y.get(i), out);
+            }
+        }
+        _ if a != b => out.push(at.clone()),
+        _ => {}
+    }
+}
+
+/// A unified diff with ANSI colours for a terminal: header lines bold, hunk
+/// ranges cyan, removed lines red, added lines green.
+pub fn colorize(diff: &str) -> String {
+    use anstyle::{AnsiColor, Style};
+    let bold = Style::new().bold();
+    let mut out = String::with_capacity(diff.len() * 2);
+    let mut in_header = false;
+    for line in diff.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (line, ""),
+        };
+        let header = body.starts_with("# ")
+            || (in_header && (body.starts_with("--- ") || body.starts_with("+++ ")));
+        in_header = header;
+        let style = if header {
+            bold
+        } else if body.starts_with("@@") {
+            AnsiColor::Cyan.on_default()
+        } else if body.starts_with('-') {
+            AnsiColor::Red.on_default()
+        } else if body.starts_with('+') {
+            AnsiColor::Green.on_default()
+        } else {
+            Style::new()
+        };
+        if style == Style::new() {
+            out.push_str(line);
+        } else {
+            out.push_str(&format!(
+                "{}{body}{}{end}",
+                style.render(),
+                style.render_reset()
+            ));
+        }
     }
     out
 }

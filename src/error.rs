@@ -31,6 +31,17 @@ pub enum Error {
     },
     /// A command-line request meshgen cannot carry out (e.g. an unknown step).
     Usage(String),
+    /// A CRD file given to `--crd-schemas` cannot be read, parsed or compiled.
+    Crd(crate::crd::CrdError),
+    /// Rendered documents break the schema of CRDs given to `--crd-schemas`.
+    Nonconforming {
+        /// How many documents.
+        count: usize,
+        /// The templates that rendered them.
+        templates: Vec<String>,
+        /// Whether the templates are the user's (`--templates`), not the shipped ones.
+        custom_templates: bool,
+    },
 }
 
 impl Error {
@@ -68,6 +79,24 @@ impl fmt::Display for Error {
                  templates this is a meshgen bug, please report it"
             ),
             Self::Usage(message) => f.write_str(message),
+            Self::Crd(error) => write!(f, "{error}"),
+            Self::Nonconforming {
+                count,
+                templates,
+                custom_templates,
+            } => {
+                write!(
+                    f,
+                    "{count} rendered document(s) do not conform to the supplied CRDs \
+                     (templates {}); ",
+                    templates.join(", ")
+                )?;
+                if *custom_templates {
+                    f.write_str("check the templates given with --templates")
+                } else {
+                    f.write_str("the shipped templates rendered them, so this is a meshgen bug, please report it")
+                }
+            }
         }
     }
 }
@@ -77,7 +106,8 @@ impl std::error::Error for Error {
         match self {
             Self::Io { source, .. } => Some(source),
             Self::Template { source, .. } => Some(source),
-            Self::BadDocument { .. } | Self::Usage(_) => None,
+            Self::Crd(error) => std::error::Error::source(error),
+            Self::BadDocument { .. } | Self::Usage(_) | Self::Nonconforming { .. } => None,
         }
     }
 }

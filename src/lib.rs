@@ -8,15 +8,20 @@
 
 pub mod bundle;
 pub mod cli;
+pub mod crd;
 pub mod diagnostic;
 pub mod diff;
 pub mod error;
+pub mod explain;
+pub mod flowchart;
+pub mod gitops;
 pub mod istio;
 pub mod model;
 pub mod output;
 pub mod plan;
 pub mod render;
 pub mod resource;
+pub mod routing;
 pub mod scenario;
 pub mod source;
 
@@ -28,7 +33,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::bundle::Build;
-use crate::cli::{BuildArgs, CheckArgs, Cli, Color, Command, DiffArgs, ScenarioFlags};
+use crate::cli::{
+    BuildArgs, CheckArgs, Cli, Color, Command, DiagnosticFormat, DiffArgs, DiffOutput,
+    ScenarioFlags,
+};
+use crate::cli::{ExplainArgs, ExplainOutput};
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::error::Error;
 use crate::model::Scenario;
@@ -56,16 +65,18 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    let color = match cli.color {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal(),
-    };
+    // The colour choice is made per stream: diagnostics on stderr, diffs on stdout.
+    let color = wants_color(cli.color, std::io::stderr().is_terminal());
     let result = match cli.command {
         Command::Build(args) => build(&args, color),
         Command::Check(args) => check(&args, color),
-        Command::Diff(args) => diff(&args, color),
+        Command::Diff(args) => diff(
+            &args,
+            color,
+            wants_color(cli.color, std::io::stdout().is_terminal()),
+        ),
         Command::Schema => print(SCHEMA).map(|()| Outcome::Success),
+        Command::Explain(args) => explain(&args, color),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
@@ -79,6 +90,15 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
             }
             ExitCode::from(2)
         }
+    }
+}
+
+/// Whether to colour a stream: `auto` colours a terminal unless NO_COLOR is set.
+fn wants_color(choice: Color, terminal: bool) -> bool {
+    match choice {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::env::var_os("NO_COLOR").is_none() && terminal,
     }
 }
 
@@ -98,13 +118,13 @@ fn compile(path: &Path, flags: &ScenarioFlags, color: bool) -> Result<Option<Com
             let source = Source::new(path, String::from_utf8_lossy(e.as_bytes()).into_owned());
             let at = e.utf8_error().valid_up_to();
             let d = Diagnostic::error(at..at, "the file is not valid UTF-8 text");
-            eprint!("{}", d.render(&source, color));
+            emit(&d, &source, flags, color)?;
             return Ok(None);
         }
     };
     let checked = scenario::check(&source);
     for d in &checked.diagnostics {
-        eprint!("{}", d.render(&source, color));
+        emit(d, &source, flags, color)?;
     }
     let denied = flags.deny_warnings
         && checked
@@ -115,6 +135,17 @@ fn compile(path: &Path, flags: &ScenarioFlags, color: bool) -> Result<Option<Com
         .scenario
         .filter(|_| !denied)
         .map(|scenario| Compiled { source, scenario }))
+}
+
+/// Prints one diagnostic as `--format` asks: text on stderr, or a JSON line on stdout.
+fn emit(d: &Diagnostic, source: &Source, flags: &ScenarioFlags, color: bool) -> Result<(), Error> {
+    match flags.format {
+        DiagnosticFormat::Human => {
+            eprint!("{}", d.render(source, color));
+            Ok(())
+        }
+        DiagnosticFormat::Json => print(&format!("{}\n", d.to_json(source))),
+    }
 }
 
 /// The scenario files a command works on: the given ones, or scenarios/*.toml.
@@ -159,6 +190,12 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
             "--stdout takes exactly one scenario".to_owned(),
         ));
     }
+    if args.stdout && args.flags.format == DiagnosticFormat::Json {
+        return Err(Error::Usage(
+            "--format json prints diagnostics on stdout: it cannot be combined with --stdout"
+                .to_owned(),
+        ));
+    }
     let Some(compiled) = compile_all(&paths, &args.flags, color)? else {
         return Ok(Outcome::Failure);
     };
@@ -175,10 +212,14 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
             )));
         }
     }
-    let renderer = Renderer::new(args.flags.templates.as_deref())?;
+    let renderer =
+        Renderer::new(args.flags.templates.as_deref())?.with_sync_waves(args.argocd_waves);
     let mut builds = Vec::new();
     for c in &compiled {
         builds.push(bundle::bundle(&renderer, &c.scenario)?);
+    }
+    if !args.crd_schemas.is_empty() && !conforms(args, &compiled, &builds)? {
+        return Ok(Outcome::Failure);
     }
     if args.stdout {
         let build = &builds[0];
@@ -201,6 +242,44 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
     Ok(Outcome::Success)
 }
 
+/// `--crd-schemas`: checks every document of every build against the given CRDs and
+/// prints what does not conform. A document that breaks its CRD's schema is an error
+/// (exit 2: the templates rendered it, so it is a meshgen bug with the shipped ones);
+/// a document whose apiVersion the CRDs do not serve is `Ok(false)` (exit 1: the
+/// scenario targets another Istio release than the cluster runs).
+fn conforms(args: &BuildArgs, compiled: &[Compiled], builds: &[Build]) -> Result<bool, Error> {
+    let crds = crd::CrdSet::load(&args.crd_schemas).map_err(Error::Crd)?;
+    let mut unserved = false;
+    let mut violating = Vec::new();
+    for (c, build) in compiled.iter().zip(builds) {
+        let report = crd::check_build(&crds, build, &c.scenario);
+        for finding in &report.findings {
+            eprintln!("meshgen: error: {}: {finding}", c.source.path().display());
+        }
+        eprintln!(
+            "meshgen: {}: {}",
+            c.source.path().display(),
+            report.summary()
+        );
+        unserved |= !report.findings.is_empty() && !report.has_violations();
+        violating.extend(report.findings.iter().filter_map(|f| match f.problem {
+            crd::Problem::Violations(_) => Some(f.template),
+            crd::Problem::Unserved { .. } => None,
+        }));
+    }
+    if !violating.is_empty() {
+        let count = violating.len();
+        violating.sort_unstable();
+        violating.dedup();
+        return Err(Error::Nonconforming {
+            count,
+            templates: violating.into_iter().map(str::to_owned).collect(),
+            custom_templates: args.flags.templates.is_some(),
+        });
+    }
+    Ok(!unserved)
+}
+
 fn check(args: &CheckArgs, color: bool) -> Result<Outcome, Error> {
     Ok(match compile_all(&args.scenarios, &args.flags, color)? {
         Some(_) => Outcome::Success,
@@ -208,29 +287,42 @@ fn check(args: &CheckArgs, color: bool) -> Result<Outcome, Error> {
     })
 }
 
-fn diff(args: &DiffArgs, color: bool) -> Result<Outcome, Error> {
+fn diff(args: &DiffArgs, color: bool, color_stdout: bool) -> Result<Outcome, Error> {
+    if args.flags.format == DiagnosticFormat::Json {
+        return Err(Error::Usage(
+            "--format json is for check and build: diff prints its differences on stdout \
+             (use --output json for a JSON diff)"
+                .to_owned(),
+        ));
+    }
     let Some(compiled) = compile(&args.scenario, &args.flags, color)? else {
         return Err(Error::Usage(format!(
             "{} is not a valid scenario",
             args.scenario.display()
         )));
     };
-    let renderer = Renderer::new(args.flags.templates.as_deref())?;
+    let renderer =
+        Renderer::new(args.flags.templates.as_deref())?.with_sync_waves(args.argocd_waves);
     let build = bundle::bundle(&renderer, &compiled.scenario)?;
-    let text = match (&args.from, &args.to, &args.against) {
+    let (report, text) = match (&args.from, &args.to, &args.against) {
         (Some(from), Some(to), _) => {
             let (a, b) = (step_index(&build, from)?, step_index(&build, to)?);
-            diff::unified(
-                from,
-                to,
-                &diff::between_states(&build.state(a), &build.state(b)),
-                args.context,
-            )
+            let changes = diff::between_states(&build.state(a), &build.state(b));
+            let text = diff::unified(from, to, &changes, args.context);
+            (diff::Report::between_steps(&changes), text)
         }
         (_, _, Some(dir)) => {
+            if !dir.is_dir() {
+                return Err(Error::Usage(format!(
+                    "{}: no such output folder",
+                    dir.display()
+                )));
+            }
             let existing = output::read_folder(dir)?;
             let fresh = build.files(&compiled.scenario);
-            diff::folders(&existing, &fresh, args.context)
+            let report = diff::against(&existing, &fresh);
+            let text = report.text(args.context);
+            (report, text)
         }
         _ => {
             return Err(Error::Usage(
@@ -238,8 +330,12 @@ fn diff(args: &DiffArgs, color: bool) -> Result<Outcome, Error> {
             ));
         }
     };
-    print(&text)?;
-    Ok(if text.is_empty() {
+    match args.output {
+        DiffOutput::Json => print(&report.json())?,
+        DiffOutput::Text if color_stdout => print(&diff::colorize(&text))?,
+        DiffOutput::Text => print(&text)?,
+    }
+    Ok(if report.is_empty() {
         Outcome::Success
     } else {
         Outcome::Failure
@@ -269,4 +365,44 @@ fn print(text: &str) -> Result<(), Error> {
         }
         _ => Ok(()),
     }
+}
+
+fn explain(args: &ExplainArgs, color: bool) -> Result<Outcome, Error> {
+    let Some(compiled) = compile(&args.scenario, &args.flags, color)? else {
+        return Ok(Outcome::Failure);
+    };
+    let scenario = &compiled.scenario;
+    let request = explain::Request {
+        headers: args
+            .headers
+            .iter()
+            .map(|(n, v)| (n.clone(), explain::HeaderValue::Literal(v.clone())))
+            .collect(),
+        uri: args
+            .uri
+            .clone()
+            .unwrap_or_else(|| explain::default_uri(scenario)),
+        method: args.method.clone(),
+    };
+    // `gateway` names the ingress gateway, unless the scenario has none and a
+    // service is called that.
+    let entry = args.entry.as_deref().map(|e| {
+        if e == "gateway" && (scenario.gateway.is_some() || scenario.service(e).is_none()) {
+            explain::Entry::Gateway
+        } else {
+            explain::Entry::Service(e.to_owned())
+        }
+    });
+    let explanation = explain::explain(scenario, &args.step, &request, entry.as_ref())
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let text = match args.output {
+        ExplainOutput::Text => explain::render_text(&explanation),
+        ExplainOutput::Json => {
+            let mut json = serde_json::to_string_pretty(&explanation)
+                .map_err(|e| Error::Usage(format!("cannot write the explanation as JSON: {e}")))?;
+            json.push('\n');
+            json
+        }
+    };
+    print(&text).map(|()| Outcome::Success)
 }

@@ -33,6 +33,19 @@ impl Scenario {
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
     }
+
+    /// The routing state after step `step` (0-based): the fold of steps
+    /// `0..=step`, each service's routing taken from the last of them that
+    /// names it. A service no step names yet has no entry (no VirtualService).
+    pub fn routing_state(&self, step: usize) -> BTreeMap<&str, &ServiceRouting> {
+        let mut state = BTreeMap::new();
+        for s in self.steps.iter().take(step.saturating_add(1)) {
+            for routing in &s.routes {
+                state.insert(routing.service.as_str(), routing);
+            }
+        }
+        state
+    }
 }
 
 /// The Istio install (`IstioOperator`).
@@ -315,6 +328,9 @@ pub struct Step {
 pub struct ServiceRouting {
     /// The routed service.
     pub service: String,
+    /// Whether the service speaks TCP: its rules become `tcp` routes, which
+    /// carry only destinations.
+    pub tcp: bool,
     /// Rules in order; the first that matches wins.
     pub rules: Vec<Rule>,
 }

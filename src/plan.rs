@@ -1,16 +1,43 @@
 //! The plan: a Markdown page a reviewer reads in a pull request — what is
-//! installed in which order and with which command, who gets which version at
-//! every step, and the step's diff. Deterministic; reads only the model and
-//! the build.
+//! installed in which order and with which command, and per step: who gets
+//! which version (per header class), a Mermaid flowchart of the routing, and
+//! the step's diff. One small function per section, called in page order by
+//! `plan`. Deterministic; reads only the model and the build.
 
 use std::fmt::Write as _;
 
-use crate::bundle::{Build, TEARDOWN_FILE};
-use crate::model::{Rule, Scenario, ServiceRouting};
+use crate::bundle::{Build, StepBundle, TEARDOWN_FILE};
+use crate::flowchart;
+use crate::model::{Rule, Scenario};
+use crate::routing::{self, Class, InForce};
 
-/// Renders `PLAN.md`.
+/// Above this many services, a step's table and flowchart show only the
+/// services the step names (the rest would bury the change).
+pub const FULL_DETAIL_SERVICES: usize = 20;
+
+/// Renders `PLAN.md`: one section function per part, in page order.
 pub fn plan(scenario: &Scenario, build: &Build) -> String {
     let mut out = String::new();
+    title(&mut out, scenario);
+    install_order(&mut out, build);
+    out.push_str("## Steps\n\n");
+    if build.steps.is_empty() {
+        out.push_str("The scenario has no steps.\n\n");
+    }
+    let classes = routing::classes(scenario);
+    for k in 0..scenario.steps.len().min(build.steps.len()) {
+        step_heading(&mut out, scenario, build, k);
+        who_gets_what(&mut out, scenario, k, &classes);
+        step_flowchart(&mut out, scenario, k, &classes);
+        predicted_outcome(&mut out, scenario, k);
+        step_diff(&mut out, &build.steps[k]);
+    }
+    teardown(&mut out);
+    out
+}
+
+/// The page title, the description and the mesh in one line.
+fn title(out: &mut String, scenario: &Scenario) {
     let mesh = &scenario.mesh;
     let _ = writeln!(out, "# Plan: {}\n", cell(&scenario.name));
     if let Some(description) = &scenario.description {
@@ -24,6 +51,10 @@ pub fn plan(scenario: &Scenario, build: &Build) -> String {
         mesh.networking_api.as_str(),
         scenario.namespace.name
     );
+}
+
+/// The bundles in apply order, each with the command that applies it.
+fn install_order(out: &mut String, build: &Build) {
     out.push_str("## Install order\n\n| # | file | resources | apply with |\n|---|---|---|---|\n");
     for (i, bundle) in build.bundles.iter().enumerate() {
         let resources: Vec<String> = bundle.resources.iter().map(|r| r.id.to_string()).collect();
@@ -38,37 +69,214 @@ pub fn plan(scenario: &Scenario, build: &Build) -> String {
     }
     let _ = writeln!(
         out,
-        "\nOr everything `kubectl` applies at once, with the routing of a step: \
-         `meshgen build <scenario> --stdout --step <step> | kubectl apply -f -`.\n"
+        "\nOr everything `kubectl` applies at once: `kubectl apply -k .` (the folder's \
+         `kustomization.yaml`), then a step's routing with `kubectl apply -k routing/<step>`; \
+         or `meshgen build <scenario> --stdout --step <step> | kubectl apply -f -`.\n"
     );
-    out.push_str("## Steps\n\n");
-    if build.steps.is_empty() {
-        out.push_str("The scenario has no steps.\n\n");
+}
+
+/// `### k. name: description` and the command that applies the step.
+fn step_heading(out: &mut String, scenario: &Scenario, build: &Build, k: usize) {
+    let (step, bundle) = (&scenario.steps[k], &build.steps[k]);
+    let _ = write!(out, "### {}. `{}`", k + 1, step.name);
+    if let Some(description) = &step.description {
+        let _ = write!(out, ": {}", cell(description));
     }
-    for (k, (step, bundle)) in scenario.steps.iter().zip(&build.steps).enumerate() {
-        let _ = write!(out, "### {}. `{}`", k + 1, step.name);
-        if let Some(description) = &step.description {
-            let _ = write!(out, ": {}", cell(description));
-        }
-        let _ = writeln!(out, "\n\n`kubectl apply -f {}`\n", bundle.file);
-        out.push_str(
-            "| service | when | to | fault | timeout | retries | mirror |\n|---|---|---|---|---|---|---|\n",
-        );
-        for routing in &step.routes {
-            routing_rows(&mut out, routing);
-        }
-        if bundle.diff.is_empty() {
-            out.push_str("\nThe routing does not change.\n\n");
+    let _ = writeln!(
+        out,
+        "\n\n`kubectl apply -f {}` (the whole routing state after it: `{}/`)\n",
+        bundle.file, bundle.routing_dir
+    );
+}
+
+/// The services a step's table and flowchart show: all of them, or only
+/// those the step names when the scenario is large.
+fn shown(scenario: &Scenario, k: usize) -> Vec<InForce<'_>> {
+    let all = routing::in_force(scenario, k);
+    if scenario.services.len() <= FULL_DETAIL_SERVICES {
+        all
+    } else {
+        all.into_iter().filter(|f| f.named).collect()
+    }
+}
+
+/// Who gets which version after the step: per service, per class of
+/// requests that its routing tells apart, the version(s) with weights, and
+/// the fault, timeout, retries and mirror of the rule that answers.
+fn who_gets_what(out: &mut String, scenario: &Scenario, k: usize, classes: &[Class]) {
+    out.push_str(
+        "| service | requests | when | version | fault | timeout | retries | mirror |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    for in_force in shown(scenario, k) {
+        let service = &in_force.service.name;
+        let name = if in_force.named {
+            format!("**{service}**")
         } else {
-            let fence = fence_for(&bundle.diff);
+            service.clone()
+        };
+        let Some(routing) = in_force.routing else {
+            let deployed: Vec<&str> = in_force
+                .service
+                .versions
+                .iter()
+                .filter(|v| v.deploy)
+                .map(|v| v.name.as_str())
+                .collect();
             let _ = writeln!(
                 out,
-                "\n<details><summary>Routing diff from the previous step ({})</summary>\n\n\
-                 {fence}diff\n{}{fence}\n\n</details>\n",
-                bundle.diff_file, bundle.diff
+                "| {name} | everyone |  | {} (no VirtualService: any pod) |  |  |  |  |",
+                cell(&deployed.join(", "))
+            );
+            continue;
+        };
+        for (audience, outcomes) in routing::audiences(routing, classes) {
+            let several = outcomes.len() > 1;
+            for outcome in &outcomes {
+                let when = if !outcome.when.is_empty() {
+                    outcome.when.join(" and ")
+                } else if several {
+                    "otherwise".to_owned()
+                } else {
+                    String::new()
+                };
+                let Some(rule) = outcome.rule else {
+                    let _ = writeln!(
+                        out,
+                        "| {name} | {} | {} | no route (HTTP 404) |  |  |  |  |",
+                        cell(&audience),
+                        cell(&when)
+                    );
+                    continue;
+                };
+                let _ = writeln!(
+                    out,
+                    "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+                    cell(&audience),
+                    cell(&when),
+                    destinations(rule),
+                    cell(&fault(rule)),
+                    rule.timeout
+                        .as_ref()
+                        .map_or(String::new(), |t| t.text.clone()),
+                    cell(&retries(rule)),
+                    rule.mirror
+                        .as_ref()
+                        .map_or(String::new(), |m| match m.percent {
+                            Some(p) => format!("{} ({p}%)", m.version),
+                            None => m.version.clone(),
+                        }),
+                );
+            }
+        }
+    }
+    if scenario.services.len() > FULL_DETAIL_SERVICES {
+        let _ = writeln!(
+            out,
+            "\nOnly the services this step names are shown ({} services in all).",
+            scenario.services.len()
+        );
+    } else {
+        out.push_str("\nServices in **bold** are the ones this step names.\n");
+    }
+    if let Some(gateway) = &scenario.gateway {
+        let mut services: Vec<&str> = gateway.routes.iter().map(|r| r.service.as_str()).collect();
+        services.dedup();
+        let _ = writeln!(
+            out,
+            "Requests entering through `{}` reach {} without a subset: any pod of any version.",
+            gateway.name,
+            cell(&services.join(", "))
+        );
+    }
+    out.push('\n');
+}
+
+/// The routing after the step as a Mermaid flowchart.
+fn step_flowchart(out: &mut String, scenario: &Scenario, k: usize, classes: &[Class]) {
+    let chart = flowchart::flowchart(scenario, &shown(scenario, k), classes);
+    let fence = fence_for(&chart);
+    let _ = writeln!(out, "{fence}mermaid\n{chart}{fence}\n");
+}
+
+/// What each class of requests sees after the step, as `meshgen explain`
+/// predicts it (the outcome model of docs/explain.md).
+fn predicted_outcome(out: &mut String, scenario: &Scenario, k: usize) {
+    let predictions = match crate::explain::predict(scenario, k, FULL_DETAIL_SERVICES) {
+        Ok(p) if !p.is_empty() => p,
+        Ok(_) => return,
+        Err(e) => {
+            let _ = writeln!(out, "Predicted outcome: none ({}).\n", cell(&e.to_string()));
+            return;
+        }
+    };
+    // One entry (the usual case): said once, above the table.
+    let first = &predictions[0];
+    let single = predictions
+        .iter()
+        .all(|p| p.entry == first.entry && p.request == first.request);
+    if single {
+        let _ = writeln!(
+            out,
+            "Predicted outcome of `{}` entering at {} (`meshgen explain` shows every hop):\n\n\
+             | requests | p | outcome |\n|---|---|---|",
+            cell(&first.request),
+            cell(&first.entry)
+        );
+    } else {
+        out.push_str(
+            "Predicted outcome (`meshgen explain` shows every hop):\n\n\
+             | requests | p | outcome |\n|---|---|---|\n",
+        );
+    }
+    for prediction in &predictions {
+        let who = if single {
+            cell(&prediction.class)
+        } else {
+            format!(
+                "{}, `{}` at {}",
+                cell(&prediction.class),
+                cell(&prediction.request),
+                cell(&prediction.entry)
+            )
+        };
+        for outcome in &prediction.outcomes {
+            let _ = writeln!(
+                out,
+                "| {who} | {} | {} |",
+                crate::explain::probability(outcome.probability),
+                cell(&outcome.summary())
             );
         }
     }
+    let entries = crate::explain::default_entries(scenario).len();
+    if entries > FULL_DETAIL_SERVICES {
+        let _ = writeln!(
+            out,
+            "\nThe first {FULL_DETAIL_SERVICES} of {entries} entry points; `meshgen explain \
+             <scenario> --step <step> --entry SERVICE` for the others."
+        );
+    }
+    out.push('\n');
+}
+
+/// The step's unified diff from the previous step's routing, folded.
+fn step_diff(out: &mut String, bundle: &StepBundle) {
+    if bundle.diff.is_empty() {
+        out.push_str("The routing does not change.\n\n");
+    } else {
+        let fence = fence_for(&bundle.diff);
+        let _ = writeln!(
+            out,
+            "<details><summary>Routing diff from the previous step ({})</summary>\n\n\
+             {fence}diff\n{}{fence}\n\n</details>\n",
+            bundle.diff_file, bundle.diff
+        );
+    }
+}
+
+/// How to remove everything again.
+fn teardown(out: &mut String) {
     out.push_str("## Teardown\n\n");
     let _ = writeln!(
         out,
@@ -76,37 +284,20 @@ pub fn plan(scenario: &Scenario, build: &Build) -> String {
          resource, in reverse order.\n2. `istioctl manifest generate -f 01-mesh.yaml | kubectl \
          delete --ignore-not-found -f -` removes the mesh."
     );
-    out
 }
 
-/// One table row per rule of a service's routing.
-fn routing_rows(out: &mut String, routing: &ServiceRouting) {
-    for rule in &routing.rules {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            routing.service,
-            cell(&condition(rule)),
-            destinations(rule),
-            cell(&fault(rule)),
-            rule.timeout
-                .as_ref()
-                .map_or(String::new(), |t| t.text.clone()),
-            rule.retries.as_ref().map_or(String::new(), |r| {
-                let mut text = format!("{} attempts", r.attempts);
-                if let Some(t) = &r.per_try_timeout {
-                    let _ = write!(text, " × {t}");
-                }
-                text
-            }),
-            rule.mirror
-                .as_ref()
-                .map_or(String::new(), |m| match m.percent {
-                    Some(p) => format!("{} ({p}%)", m.version),
-                    None => m.version.clone(),
-                }),
-        );
-    }
+/// `2 attempts × 2s on 5xx`.
+fn retries(rule: &Rule) -> String {
+    rule.retries.as_ref().map_or(String::new(), |r| {
+        let mut text = format!("{} attempts", r.attempts);
+        if let Some(t) = &r.per_try_timeout {
+            let _ = write!(text, " × {t}");
+        }
+        if let Some(on) = &r.retry_on {
+            let _ = write!(text, " on {on}");
+        }
+        text
+    })
 }
 
 /// The rule's match conditions in words, or "everyone else".

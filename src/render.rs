@@ -8,6 +8,7 @@ use std::path::Path;
 
 use minijinja::value::ValueKind;
 use minijinja::{Environment, ErrorKind, Output, State, UndefinedBehavior, Value};
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::Error;
@@ -60,9 +61,30 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The annotation Argo CD orders a sync by.
+pub const SYNC_WAVE_ANNOTATION: &str = "argocd.argoproj.io/sync-wave";
+
+/// Argo CD sync wave of each template's documents under `--argocd-waves`: the
+/// number of the bundle file they go into (bundle.rs), so waves follow apply
+/// order — mesh 1, namespace 2, workloads 3, gateway 4, DestinationRules 5,
+/// the steps' VirtualServices 6. Deletion documents get none.
+const SYNC_WAVES: &[(&str, &str)] = &[
+    ("istiooperator.yaml.j2", "1"),
+    ("namespace.yaml.j2", "2"),
+    ("serviceaccount.yaml.j2", "3"),
+    ("service.yaml.j2", "3"),
+    ("deployment.yaml.j2", "3"),
+    ("gateway.yaml.j2", "4"),
+    ("gateway-virtualservice.yaml.j2", "4"),
+    ("destinationrule.yaml.j2", "5"),
+    ("virtualservice.yaml.j2", "6"),
+];
+
 /// A compiled set of templates.
 pub struct Renderer {
     env: Environment<'static>,
+    /// Whether documents carry Argo CD sync-wave annotations.
+    sync_waves: bool,
 }
 
 impl Renderer {
@@ -90,7 +112,27 @@ impl Renderer {
             env.add_template_owned(*name, text.into_owned())
                 .map_err(|e| Error::template(name, e))?;
         }
-        Ok(Self { env })
+        Ok(Self {
+            env,
+            sync_waves: false,
+        })
+    }
+
+    /// The same templates, annotating every applied document with its Argo CD
+    /// sync wave when `on` (`--argocd-waves`).
+    pub fn with_sync_waves(mut self, on: bool) -> Self {
+        self.sync_waves = on;
+        self
+    }
+
+    /// The annotations template `name` must write under `metadata.annotations`.
+    fn annotations(&self, name: &str) -> Vec<(&'static str, &'static str)> {
+        SYNC_WAVES
+            .iter()
+            .filter(|_| self.sync_waves)
+            .find(|(template, _)| *template == name)
+            .map(|&(_, wave)| vec![(SYNC_WAVE_ANNOTATION, wave)])
+            .unwrap_or_default()
     }
 
     /// Renders template `name` with `context` into one document that must be
@@ -105,14 +147,28 @@ impl Renderer {
             .env
             .get_template(name)
             .map_err(|e| Error::template(name, e))?;
+        let annotations = self.annotations(name);
+        let context = Annotated {
+            context,
+            annotations: &annotations,
+        };
         let text = template
-            .render(Value::from(minijinja::value::Serde(context)))
+            .render(Value::from(minijinja::value::Serde(&context)))
             .map_err(|e| Error::template(name, e))?;
-        Resource::parse(id, text).map_err(|problem| Error::BadDocument {
+        Resource::parse(id, text, &annotations).map_err(|problem| Error::BadDocument {
             template: name.to_owned(),
             problem,
         })
     }
+}
+
+/// A template's context plus `annotations`: the (key, value) pairs every
+/// template writes under `metadata.annotations` (empty by default).
+#[derive(Serialize)]
+struct Annotated<'a, C: Serialize> {
+    #[serde(flatten)]
+    context: &'a C,
+    annotations: &'a [(&'static str, &'static str)],
 }
 
 /// Every resource of a scenario, rendered, grouped as the bundles need them.
@@ -132,43 +188,46 @@ pub struct Rendered {
     pub steps: Vec<Vec<Resource>>,
 }
 
-/// Renders every resource of a scenario.
+/// Renders every resource of a scenario. Documents are independent, so each
+/// group is rendered on all cores; the order of the output never changes.
 pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Error> {
     let ns = scenario.namespace.name.as_str();
     let networking = scenario.mesh.networking_api.api_version();
-    let mut workloads = Vec::new();
-    for service in &scenario.services {
-        if let Some(account) = &service.service_account {
-            let id = ResourceId::namespaced("v1", "ServiceAccount", ns, account);
-            let context = ServiceContext {
-                namespace: ns,
-                service,
-                api_version: "v1",
-            };
-            workloads.push(renderer.render("serviceaccount.yaml.j2", &context, id)?);
-        }
-    }
-    for service in &scenario.services {
+    let services = &scenario.services;
+    let accounts: Vec<(&Service, &String)> = services
+        .iter()
+        .filter_map(|s| s.service_account.as_ref().map(|a| (s, a)))
+        .collect();
+    let mut workloads = render_each(&accounts, |&(service, account)| {
+        let id = ResourceId::namespaced("v1", "ServiceAccount", ns, account);
+        let context = ServiceContext {
+            namespace: ns,
+            service,
+        };
+        renderer.render("serviceaccount.yaml.j2", &context, id)
+    })?;
+    workloads.extend(render_each(services, |service| {
         let id = ResourceId::namespaced("v1", "Service", ns, &service.name);
         let context = ServiceContext {
             namespace: ns,
             service,
-            api_version: "v1",
         };
-        workloads.push(renderer.render("service.yaml.j2", &context, id)?);
-    }
-    for service in &scenario.services {
-        for version in service.versions.iter().filter(|v| v.deploy) {
-            let name = format!("{}-{}", service.name, version.name);
-            let id = ResourceId::namespaced("apps/v1", "Deployment", ns, &name);
-            let context = DeploymentContext {
-                namespace: ns,
-                service,
-                version,
-            };
-            workloads.push(renderer.render("deployment.yaml.j2", &context, id)?);
-        }
-    }
+        renderer.render("service.yaml.j2", &context, id)
+    })?);
+    let deployed: Vec<(&Service, &Version)> = services
+        .iter()
+        .flat_map(|s| s.versions.iter().filter(|v| v.deploy).map(move |v| (s, v)))
+        .collect();
+    workloads.extend(render_each(&deployed, |&(service, version)| {
+        let name = format!("{}-{}", service.name, version.name);
+        let id = ResourceId::namespaced("apps/v1", "Deployment", ns, &name);
+        let context = DeploymentContext {
+            namespace: ns,
+            service,
+            version,
+        };
+        renderer.render("deployment.yaml.j2", &context, id)
+    })?);
     let mut gateway = Vec::new();
     if let Some(gw) = &scenario.gateway {
         let context = GatewayContext {
@@ -181,39 +240,32 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
         let id = ResourceId::namespaced(networking, "VirtualService", ns, &gw.virtual_service);
         gateway.push(renderer.render("gateway-virtualservice.yaml.j2", &context, id)?);
     }
-    let destination_rules = scenario
-        .services
-        .iter()
-        .map(|service| {
-            let id = ResourceId::namespaced(networking, "DestinationRule", ns, &service.name);
-            let context = DestinationRuleContext {
-                api_version: networking,
-                namespace: ns,
-                service,
-                policy: (!service.traffic_policy.is_empty()).then_some(&service.traffic_policy),
-            };
-            renderer.render("destinationrule.yaml.j2", &context, id)
-        })
-        .collect::<Result<_, _>>()?;
+    let destination_rules = render_each(services, |service| {
+        let id = ResourceId::namespaced(networking, "DestinationRule", ns, &service.name);
+        let context = DestinationRuleContext {
+            api_version: networking,
+            namespace: ns,
+            service,
+            policy: (!service.traffic_policy.is_empty()).then_some(&service.traffic_policy),
+        };
+        renderer.render("destinationrule.yaml.j2", &context, id)
+    })?;
+    let routings: Vec<&ServiceRouting> = scenario.steps.iter().flat_map(|s| &s.routes).collect();
+    let mut virtual_services = render_each(&routings, |routing| {
+        let id = ResourceId::namespaced(networking, "VirtualService", ns, &routing.service);
+        let context = VirtualServiceContext {
+            api_version: networking,
+            namespace: ns,
+            routing,
+        };
+        renderer.render("virtualservice.yaml.j2", &context, id)
+    })?
+    .into_iter();
     let steps = scenario
         .steps
         .iter()
-        .map(|step| {
-            step.routes
-                .iter()
-                .map(|routing| {
-                    let id =
-                        ResourceId::namespaced(networking, "VirtualService", ns, &routing.service);
-                    let context = VirtualServiceContext {
-                        api_version: networking,
-                        namespace: ns,
-                        routing,
-                    };
-                    renderer.render("virtualservice.yaml.j2", &context, id)
-                })
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .collect::<Result<_, _>>()?;
+        .map(|step| virtual_services.by_ref().take(step.routes.len()).collect())
+        .collect();
     Ok(Rendered {
         mesh: render_mesh(renderer, scenario)?,
         namespace: renderer.render(
@@ -229,6 +281,16 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
         destination_rules,
         steps,
     })
+}
+
+/// Renders one document per item on every core, in the items' order; the
+/// first error (in that order) wins.
+pub fn render_each<T: Sync>(
+    items: &[T],
+    render: impl Fn(&T) -> Result<Resource, Error> + Sync + Send,
+) -> Result<Vec<Resource>, Error> {
+    let rendered: Vec<Result<Resource, Error>> = items.par_iter().map(render).collect();
+    rendered.into_iter().collect()
 }
 
 /// Renders the IstioOperator; MeshConfig goes to `values.global` before 1.6.
@@ -275,7 +337,6 @@ struct NamespaceContext<'a> {
 
 #[derive(Serialize)]
 struct ServiceContext<'a> {
-    api_version: &'a str,
     namespace: &'a str,
     service: &'a Service,
 }

@@ -2,9 +2,10 @@
 //! name) and a rendered document parsed back to prove it is exactly that one
 //! object. Owns no templates and no ordering.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// apiVersion, kind, namespace and name: what `kubectl` and Argo CD key objects by.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -59,29 +60,43 @@ pub struct Resource {
     pub id: ResourceId,
     /// The YAML document, ending in a newline, without a `---` line.
     pub text: String,
-    /// The document parsed back.
-    pub value: serde_json::Value,
+}
+
+/// What the parse-back check reads of a document; the rest is parsed (so it
+/// must be valid YAML) but not kept.
+#[derive(Deserialize)]
+struct Identity {
+    #[serde(rename = "apiVersion")]
+    api_version: Option<String>,
+    kind: Option<String>,
+    metadata: Option<Metadata>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    name: Option<String>,
+    namespace: Option<String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
 }
 
 impl Resource {
     /// Parses `text` back and checks that it is one mapping whose apiVersion,
-    /// kind, metadata.name and metadata.namespace are exactly `id`'s.
-    pub fn parse(id: ResourceId, text: String) -> Result<Self, String> {
-        let value: serde_json::Value =
-            serde_saphyr::from_str(&text).map_err(|e| format!("not one YAML document: {e}"))?;
-        let field = |pointer: &str| value.pointer(pointer).and_then(serde_json::Value::as_str);
-        let Some(object) = value.as_object() else {
-            return Err("the document is not a mapping".to_owned());
-        };
-        let expected_keys = ["apiVersion", "kind", "metadata"];
-        if !expected_keys.iter().all(|k| object.contains_key(*k)) {
-            return Err("the document lacks apiVersion, kind or metadata".to_owned());
-        }
-        let found = (
-            field("/apiVersion"),
-            field("/kind"),
-            field("/metadata/namespace"),
-            field("/metadata/name"),
+    /// kind, metadata.name and metadata.namespace are exactly `id`'s and whose
+    /// `metadata.annotations` hold every pair of `annotations`.
+    pub fn parse(
+        id: ResourceId,
+        text: String,
+        annotations: &[(&str, &str)],
+    ) -> Result<Self, String> {
+        let found: Identity =
+            serde_saphyr::from_str(&text).map_err(|e| format!("not one YAML mapping: {e}"))?;
+        let metadata = found.metadata.as_ref();
+        let found_id = (
+            found.api_version.as_deref(),
+            found.kind.as_deref(),
+            metadata.and_then(|m| m.namespace.as_deref()),
+            metadata.and_then(|m| m.name.as_deref()),
         );
         let wanted = (
             Some(id.api_version.as_str()),
@@ -89,13 +104,29 @@ impl Resource {
             id.namespace.as_deref(),
             Some(id.name.as_str()),
         );
-        if found != wanted {
+        if found_id != wanted {
             return Err(format!(
-                "expected {id} ({}), found {found:?}",
+                "expected {id} ({}), found {found_id:?}",
                 id.api_version
             ));
         }
-        Ok(Self { id, text, value })
+        for (key, value) in annotations {
+            let written = metadata.and_then(|m| m.annotations.get(*key));
+            if written.map(String::as_str) != Some(*value) {
+                return Err(format!(
+                    "it does not write the annotation `{key}: \"{value}\"` under \
+                     metadata.annotations"
+                ));
+            }
+        }
+        Ok(Self { id, text })
+    }
+
+    /// The document as a JSON value, parsed on demand (for field-level diffs
+    /// and schema checks, which only some commands need).
+    pub fn value(&self) -> serde_json::Value {
+        // The text parsed when the resource was made, so this cannot fail.
+        serde_saphyr::from_str(&self.text).unwrap_or(serde_json::Value::Null)
     }
 }
 
@@ -110,20 +141,27 @@ mod tests {
     #[test]
     fn a_document_with_the_expected_identity_parses() {
         let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ns\n";
-        let resource = Resource::parse(cm("a"), text.to_owned()).expect("valid");
-        assert_eq!(resource.value["metadata"]["name"], "a");
+        let resource = Resource::parse(cm("a"), text.to_owned(), &[]).expect("valid");
+        assert_eq!(resource.value()["metadata"]["name"], "a");
     }
 
     #[test]
     fn a_second_document_or_other_identity_is_rejected() {
         let two = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ns\n---\n\
                    apiVersion: v1\nkind: Secret\nmetadata:\n  name: b\n";
-        assert!(Resource::parse(cm("a"), two.to_owned()).is_err());
+        assert!(Resource::parse(cm("a"), two.to_owned(), &[]).is_err());
         let renamed = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  namespace: ns\n";
-        assert!(Resource::parse(cm("a"), renamed.to_owned()).is_err());
+        assert!(Resource::parse(cm("a"), renamed.to_owned(), &[]).is_err());
         let duplicate_key =
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  name: b\n  namespace: ns\n";
-        assert!(Resource::parse(cm("a"), duplicate_key.to_owned()).is_err());
-        assert!(Resource::parse(cm("a"), "- 1\n".to_owned()).is_err());
+        assert!(Resource::parse(cm("a"), duplicate_key.to_owned(), &[]).is_err());
+        assert!(Resource::parse(cm("a"), "- 1\n".to_owned(), &[]).is_err());
+        let broken =
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ns\ndata: [\n";
+        assert!(Resource::parse(cm("a"), broken.to_owned(), &[]).is_err());
+        let annotated = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ns\n  \
+                         annotations:\n    wave: \"2\"\n";
+        assert!(Resource::parse(cm("a"), annotated.to_owned(), &[("wave", "2")]).is_ok());
+        assert!(Resource::parse(cm("a"), annotated.to_owned(), &[("wave", "3")]).is_err());
     }
 }

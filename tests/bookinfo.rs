@@ -95,7 +95,11 @@ fn sample_steps(api: &str) -> Vec<(&'static str, Vec<Value>)> {
         ),
         (
             "steps/07-reviews-v3.yaml",
-            vec![virtual_service(api, "reviews", json!([{"route": [route("reviews", "v3")]}]))],
+            vec![virtual_service(
+                api,
+                "reviews",
+                json!([{"route": [route("reviews", "v3")]}]),
+            )],
         ),
     ]
 }
@@ -178,7 +182,11 @@ fn check_release(name: &str, api: &str, gateway_port: u16) {
         &format!("{base}/05-destination-rules.yaml"),
         &sample_destination_rules(api),
     );
-    assert_same_documents(&sandbox, &format!("{base}/04-gateway.yaml"), &sample_gateway(api, gateway_port));
+    assert_same_documents(
+        &sandbox,
+        &format!("{base}/04-gateway.yaml"),
+        &sample_gateway(api, gateway_port),
+    );
 }
 
 #[test]
@@ -195,15 +203,26 @@ fn istio_1_30_walkthrough_matches_the_v1_samples_with_gateway_port_8080() {
 fn workloads_match_bookinfo_yaml_services_accounts_and_deployments() {
     for (name, image_prefix, tag) in [
         ("bookinfo", "docker.io/istio/examples-bookinfo-", "1.15.0"),
-        ("bookinfo-latest", "registry.istio.io/release/examples-bookinfo-", "1.20.3"),
+        (
+            "bookinfo-latest",
+            "registry.istio.io/release/examples-bookinfo-",
+            "1.20.3",
+        ),
     ] {
         let sandbox = built(name);
         let docs = documents(&sandbox.read(&format!("out/{name}/03-workloads.yaml")));
-        let of_kind = |kind: &str| -> Vec<&Value> { docs.iter().filter(|d| d["kind"] == kind).collect() };
+        let of_kind =
+            |kind: &str| -> Vec<&Value> { docs.iter().filter(|d| d["kind"] == kind).collect() };
         for service in of_kind("Service") {
             let svc = service["metadata"]["name"].as_str().expect("name");
-            assert_eq!(service["metadata"]["labels"], json!({"app": svc, "service": svc}));
-            assert_eq!(service["spec"], json!({"ports": [{"port": 9080, "name": "http"}], "selector": {"app": svc}}));
+            assert_eq!(
+                service["metadata"]["labels"],
+                json!({"app": svc, "service": svc})
+            );
+            assert_eq!(
+                service["spec"],
+                json!({"ports": [{"port": 9080, "name": "http"}], "selector": {"app": svc}})
+            );
         }
         for account in of_kind("ServiceAccount") {
             let sa = account["metadata"]["name"].as_str().expect("name");
@@ -216,7 +235,14 @@ fn workloads_match_bookinfo_yaml_services_accounts_and_deployments() {
             .collect();
         assert_eq!(
             deployments,
-            ["productpage-v1", "details-v1", "reviews-v1", "reviews-v2", "reviews-v3", "ratings-v1"]
+            [
+                "productpage-v1",
+                "details-v1",
+                "reviews-v1",
+                "reviews-v2",
+                "reviews-v3",
+                "ratings-v1"
+            ]
         );
         for deployment in of_kind("Deployment") {
             let full = deployment["metadata"]["name"].as_str().expect("name");
@@ -230,10 +256,16 @@ fn workloads_match_bookinfo_yaml_services_accounts_and_deployments() {
             assert_eq!(pod["spec"]["serviceAccountName"], format!("bookinfo-{svc}"));
             let container = &pod["spec"]["containers"][0];
             assert_eq!(container["name"], svc);
-            assert_eq!(container["image"], format!("{image_prefix}{svc}-{version}:{tag}"));
+            assert_eq!(
+                container["image"],
+                format!("{image_prefix}{svc}-{version}:{tag}")
+            );
             assert_eq!(container["ports"], json!([{"containerPort": 9080}]));
             if svc == "reviews" {
-                assert_eq!(container["env"], json!([{"name": "LOG_DIR", "value": "/tmp/logs"}]));
+                assert_eq!(
+                    container["env"],
+                    json!([{"name": "LOG_DIR", "value": "/tmp/logs"}])
+                );
             }
         }
     }
@@ -244,19 +276,28 @@ fn mesh_install_is_the_demo_profile_of_the_release() {
     let old = built("bookinfo");
     let mesh = documents(&old.read("out/bookinfo/01-mesh.yaml"));
     assert_eq!(mesh[0]["apiVersion"], "install.istio.io/v1alpha1");
-    assert_eq!(mesh[0]["metadata"], json!({"name": "bookinfo", "namespace": "istio-system"}));
+    assert_eq!(
+        mesh[0]["metadata"],
+        json!({"name": "bookinfo", "namespace": "istio-system"})
+    );
     assert_eq!(mesh[0]["spec"]["profile"], "demo");
     assert_eq!(mesh[0]["spec"]["tag"], "1.5.1");
     for addon in ["grafana", "kiali", "prometheus", "tracing"] {
         assert_eq!(mesh[0]["spec"]["addonComponents"][addon]["enabled"], true);
     }
     let plan = old.read("out/bookinfo/PLAN.md");
-    assert!(plan.contains("istioctl manifest apply -f 01-mesh.yaml"), "1.5 installs with manifest apply");
+    assert!(
+        plan.contains("istioctl manifest apply -f 01-mesh.yaml"),
+        "1.5 installs with manifest apply"
+    );
 
     let new = built("bookinfo-latest");
     let mesh = documents(&new.read("out/bookinfo-latest/01-mesh.yaml"));
     assert_eq!(mesh[0]["spec"]["tag"], "1.30.3");
-    assert!(mesh[0]["spec"].get("addonComponents").is_none(), "no addons after 1.7");
+    assert!(
+        mesh[0]["spec"].get("addonComponents").is_none(),
+        "no addons after 1.7"
+    );
     let plan = new.read("out/bookinfo-latest/PLAN.md");
     assert!(plan.contains("istioctl install -f 01-mesh.yaml"));
 }
@@ -267,6 +308,8 @@ fn namespace_is_labelled_for_injection() {
     let ns = documents(&sandbox.read("out/bookinfo/02-namespace.yaml"));
     assert_eq!(
         ns,
-        [json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bookinfo", "labels": {"istio-injection": "enabled"}}})]
+        [
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bookinfo", "labels": {"istio-injection": "enabled"}}})
+        ]
     );
 }

@@ -69,7 +69,7 @@ fn every_error_is_reported_in_one_run_sorted_by_position() {
         headlines(&run.stderr),
         [
             "s.toml:1:8: error: scenario name `Demo` is not a DNS-1123 label: use 1 to 63 lowercase letters, digits or '-', starting and ending with a letter or digit",
-            "s.toml:11:8: error: port must be between 1 and 65535, not 70000",
+            "s.toml:11:8: error: `port` must be between 1 and 65535, not 70000",
             "s.toml:20:11: error: route for undeclared service `wbe`",
         ]
     );
@@ -78,7 +78,7 @@ fn every_error_is_reported_in_one_run_sorted_by_position() {
 #[test]
 fn diagnostics_show_the_line_with_a_caret_under_the_culprit() {
     let (run, _) = check(&VALID.replace("port = 8080", "port = 0"));
-    let expected = "s.toml:11:8: error: port must be between 1 and 65535, not 0\n   |\n11 | port = 0\n   |        ^\n";
+    let expected = "s.toml:11:8: error: `port` must be between 1 and 65535, not 0\n   |\n11 | port = 0\n   |        ^\n";
     assert!(run.stderr.starts_with(expected), "{}", run.stderr);
 }
 

@@ -43,14 +43,26 @@ fn golden_cases_match_their_expected_output() {
     let cases = cases();
     assert!(cases.len() >= 3, "golden cases are missing");
     for case in cases {
-        let name = case.file_name().expect("name").to_string_lossy().into_owned();
+        let name = case
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         let sandbox = Sandbox::new();
-        sandbox.write("scenario.toml", std::fs::read(case.join("scenario.toml")).expect("read"));
+        sandbox.write(
+            "scenario.toml",
+            std::fs::read(case.join("scenario.toml")).expect("read"),
+        );
         let expected_stderr = case.join("expected.stderr");
-        if expected_stderr.exists() || (bless && !case.join("expected").exists() && name.starts_with("error-")) {
+        if expected_stderr.exists()
+            || (bless && !case.join("expected").exists() && name.starts_with("error-"))
+        {
             let run = sandbox.run(&["check", "scenario.toml"]);
             if run.code != 1 {
-                failures.push(format!("{name}: check exited {} (expected 1)\n{}", run.code, run.stderr));
+                failures.push(format!(
+                    "{name}: check exited {} (expected 1)\n{}",
+                    run.code, run.stderr
+                ));
                 continue;
             }
             if bless {
@@ -59,7 +71,10 @@ fn golden_cases_match_their_expected_output() {
             }
             let expected = std::fs::read_to_string(&expected_stderr).expect("read");
             if expected != run.stderr {
-                failures.push(format!("{name}: stderr differs\n{}", text_diff(&expected, &run.stderr)));
+                failures.push(format!(
+                    "{name}: stderr differs\n{}",
+                    text_diff(&expected, &run.stderr)
+                ));
             }
             continue;
         }
@@ -97,5 +112,9 @@ fn golden_cases_match_their_expected_output() {
             }
         }
     }
-    assert!(failures.is_empty(), "{}\n(run MESHGEN_BLESS=1 cargo test to accept)", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{}\n(run MESHGEN_BLESS=1 cargo test to accept)",
+        failures.join("\n")
+    );
 }

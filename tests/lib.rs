@@ -1,1 +1,13 @@
-//! Integration tests: run the real meshgen binary.
+//! Integration tests: each runs the real `meshgen` binary in a temporary
+//! folder and checks its stdout, stderr, exit code and files.
+
+mod support;
+
+mod bookinfo;
+mod build;
+mod check;
+mod corpus;
+mod explain;
+mod gitops;
+mod golden;
+mod safety;

@@ -2,8 +2,10 @@
 //! validate (raw types into the model, or every diagnostic). Owns the only
 //! path from scenario text to `model::Scenario`; writes nothing.
 
+mod calls;
 mod names;
 mod raw;
+mod schema;
 mod validate;
 
 use serde::Deserialize;
@@ -26,9 +28,20 @@ pub struct Checked {
 
 /// Parses and validates a scenario file.
 pub fn check(source: &Source) -> Checked {
-    let (scenario, mut diagnostics) = match load(source) {
-        Ok(raw) => validate::validate(&raw, source),
-        Err(diagnostics) => (None, diagnostics),
+    let (raw, shape) = read(source);
+    let (scenario, mut diagnostics) = match raw {
+        Some(raw) => {
+            let (scenario, mut diagnostics) = validate::validate(&raw, source);
+            diagnostics.extend(calls::cycles(&raw));
+            let mut diagnostics = merge(shape, diagnostics);
+            let scenario = scenario.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
+            // The build check: steps that make a declared call fail.
+            if let Some(valid) = &scenario {
+                diagnostics.extend(calls::failing_calls(&raw, valid));
+            }
+            (scenario, diagnostics)
+        }
+        None => (None, shape),
     };
     diagnostic::sort(&mut diagnostics);
     Checked {
@@ -37,15 +50,55 @@ pub fn check(source: &Source) -> Checked {
     }
 }
 
-/// Parses the TOML text into raw types: every syntax error, or the first error
-/// of shape (an unknown key, a value of the wrong type).
+/// Parses the TOML text into raw types: every syntax error or, when the syntax
+/// is fine, every violation of the scenario's JSON Schema (unknown and missing
+/// keys, wrong types, values out of range). `Ok` only for a file of the right shape.
 pub fn load(source: &Source) -> Result<RawScenario, Vec<Diagnostic>> {
+    match read(source) {
+        (Some(raw), shape) if shape.is_empty() => Ok(raw),
+        (_, shape) => Err(shape),
+    }
+}
+
+/// The syntax and schema passes: the raw scenario whenever the file
+/// deserializes (a value out of range or a missing key does not stop that, so
+/// the semantic pass still runs and every problem is reported in one run),
+/// and the violations found.
+fn read(source: &Source) -> (Option<RawScenario>, Vec<Diagnostic>) {
     let (table, errors) = toml::de::DeTable::parse_recoverable(source.text());
     if !errors.is_empty() {
-        return Err(errors.iter().map(|e| toml_diagnostic(e, source)).collect());
+        // The parser may report one fault twice as it recovers.
+        let mut syntax: Vec<Diagnostic> =
+            errors.iter().map(|e| toml_diagnostic(e, source)).collect();
+        diagnostic::sort(&mut syntax);
+        syntax.dedup();
+        return (None, syntax);
     }
-    RawScenario::deserialize(toml::de::Deserializer::from(table))
-        .map_err(|e| vec![toml_diagnostic(&e, source)])
+    let violations = schema::check(&table, source);
+    match RawScenario::deserialize(toml::de::Deserializer::from(table)) {
+        Ok(raw) => (Some(raw), violations),
+        // A wrong type or an unknown key: the schema has said so, better.
+        Err(_) if !violations.is_empty() => (None, violations),
+        Err(e) => (None, vec![toml_diagnostic(&e, source)]),
+    }
+}
+
+/// The schema's violations and the semantic pass's diagnostics, without the
+/// semantic errors that repeat a violation (the same spot: a range, an
+/// enumeration, a missing key checked by both).
+fn merge(shape: Vec<Diagnostic>, semantic: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let taken: Vec<usize> = shape
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.span.start)
+        .collect();
+    let mut all = shape;
+    all.extend(
+        semantic
+            .into_iter()
+            .filter(|d| !(d.is_error() && taken.contains(&d.span.start))),
+    );
+    all
 }
 
 /// A TOML parser or deserializer error as a diagnostic.

@@ -61,6 +61,20 @@ pub fn is_env_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
+/// A host as a Gateway and a VirtualService both accept it: `*`, or a DNS name
+/// (letters of either case, digits, `-`, dot-separated labels of 1..=63,
+/// at most 253), optionally after a `*.` wildcard.
+pub fn is_wildcard_host(host: &str) -> bool {
+    if host == "*" {
+        return true;
+    }
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    name.len() <= 253
+        && name
+            .split('.')
+            .all(|label| is_dns1123_label(&label.to_ascii_lowercase()))
+}
+
 /// An HTTP header name as Istio matches it: a lowercase token.
 pub fn is_header_name(name: &str) -> bool {
     !name.is_empty()
@@ -162,6 +176,31 @@ mod tests {
         assert!(!is_header_name("End-User"));
         assert!(!is_header_name(""));
         assert!(!is_header_name("a b"));
+    }
+
+    #[test]
+    fn gateway_hosts() {
+        for good in [
+            "*",
+            "bookinfo.example.com",
+            "*.example.com",
+            "Shop.Example.com",
+            "localhost",
+        ] {
+            assert!(is_wildcard_host(good), "{good}");
+        }
+        for bad in [
+            "",
+            "ns/host",
+            "a..b",
+            "*example.com",
+            "host:80",
+            "a b",
+            "*.",
+            "a.*.b",
+        ] {
+            assert!(!is_wildcard_host(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use toml::Spanned;
 
 use super::names::{
     is_dns1123_label, is_dns1123_subdomain, is_env_name, is_header_name, is_label_key,
-    is_label_value, is_rfc1035_label, parse_duration,
+    is_label_value, is_rfc1035_label, is_wildcard_host, parse_duration,
 };
 use super::raw::{
     RawCall, RawGateway, RawHeaderMatch, RawMap, RawMatch, RawMesh, RawNamespace, RawRule,
@@ -59,6 +59,7 @@ pub fn validate(raw: &RawScenario, source: &Source) -> (Option<Scenario>, Vec<Di
     let mut checker = Checker {
         source,
         diagnostics: Vec::new(),
+        declared: Vec::new(),
     };
     let scenario = checker.scenario(raw);
     let has_error = checker.diagnostics.iter().any(Diagnostic::is_error);
@@ -71,6 +72,9 @@ const TOP: Range<usize> = 0..0;
 struct Checker<'s> {
     source: &'s Source,
     diagnostics: Vec<Diagnostic>,
+    /// Every service name the file declares, valid or not: a reference to a
+    /// declared service that failed validation is not reported again.
+    declared: Vec<String>,
 }
 
 /// What validation learnt of a service before the steps are read.
@@ -91,6 +95,17 @@ impl Checker<'_> {
 
     fn warning(&mut self, span: Range<usize>, message: impl Into<String>) {
         self.diagnostics.push(Diagnostic::warning(span, message));
+    }
+
+    /// Reports a reference to a service the file does not declare; a declared
+    /// service that failed validation has had its own errors reported.
+    fn undeclared(&mut self, service: &Spanned<String>, what: &str) {
+        if !self.declared.contains(service.get_ref()) {
+            self.error(
+                service.span(),
+                format!("{what} undeclared service `{}`", service.get_ref()),
+            );
+        }
     }
 
     /// A required key: reports it missing at its table's span.
@@ -284,7 +299,14 @@ impl Checker<'_> {
             .map(|s| self.services(s, registry.as_deref(), &global_policy))
             .unwrap_or_default();
         let gateway = match (&raw.gateway, &name, &mesh) {
-            (Some(g), Some(name), Some(mesh)) => self.gateway(g, name, mesh, &services),
+            // Without a valid mesh (already an error) the gateway is still
+            // checked, with a stand-in port default.
+            (Some(g), Some(name), mesh) => self.gateway(
+                g,
+                name,
+                mesh.as_ref().map_or(80, |m| m.facts.gateway_port),
+                &services,
+            ),
             _ => None,
         };
         let steps = raw
@@ -292,12 +314,25 @@ impl Checker<'_> {
             .as_ref()
             .map(|s| self.steps(s, &services, gateway.as_ref()))
             .unwrap_or_default();
+        let mesh = mesh?;
+        let mut services: Vec<Service> = services.into_iter().map(|s| s.service).collect();
+        // LEAST_REQUEST arrived in Istio 1.14; before it, the same Envoy policy is
+        // named LEAST_CONN (1.5.1's DestinationRule CRD accepts only that name).
+        if (mesh.release.major, mesh.release.minor) < (1, 14) {
+            for service in &mut services {
+                if let Some(lb) = &mut service.traffic_policy.load_balancer
+                    && lb == "LEAST_REQUEST"
+                {
+                    "LEAST_CONN".clone_into(lb);
+                }
+            }
+        }
         Some(Scenario {
             name: name?,
             description,
-            mesh: mesh?,
+            mesh,
             namespace: namespace?,
-            services: services.into_iter().map(|s| s.service).collect(),
+            services,
             gateway,
             steps,
         })
@@ -358,7 +393,7 @@ impl Checker<'_> {
                         facts.profiles.join(", ")
                     ),
                 );
-                return None;
+                p.get_ref().clone()
             }
             None => "default".to_owned(),
         };
@@ -382,7 +417,7 @@ impl Checker<'_> {
                                 .join(", ")
                         ),
                     );
-                    return None;
+                    facts.default_networking_api
                 }
                 None => {
                     self.error(
@@ -392,7 +427,7 @@ impl Checker<'_> {
                             api.get_ref()
                         ),
                     );
-                    return None;
+                    facts.default_networking_api
                 }
             },
         };
@@ -404,22 +439,22 @@ impl Checker<'_> {
                 );
                 None
             }
-            Some(r) => Some(self.label(r, "mesh.revision")?),
+            Some(r) => self.label(r, "mesh.revision"),
             None => None,
         };
         let hub = match &mesh.hub {
-            Some(h) => Some(self.word(h, "mesh.hub")?),
+            Some(h) => self.word(h, "mesh.hub"),
             None => None,
         };
         let tag = match &mesh.tag {
-            Some(t) => Some(self.word(t, "mesh.tag")?),
+            Some(t) => self.word(t, "mesh.tag"),
             None => release.patch.map(|_| release.to_string()),
         };
         let components = mesh.components.as_ref().map(Spanned::get_ref);
         let config = mesh.config.as_ref().map(Spanned::get_ref);
         let outbound_traffic_policy = match config.and_then(|c| c.outbound_traffic_policy.as_ref())
         {
-            Some(p) => Some(self.one_of(p, OUTBOUND_POLICIES, "outbound_traffic_policy")?),
+            Some(p) => self.one_of(p, OUTBOUND_POLICIES, "outbound_traffic_policy"),
             None => None,
         };
         Some(Mesh {
@@ -546,6 +581,12 @@ impl Checker<'_> {
                 .filter_map(|s| s.get_ref().name.as_ref()),
             "service",
         );
+        self.declared = raw
+            .get_ref()
+            .iter()
+            .filter_map(|s| s.get_ref().name.as_ref())
+            .map(|n| n.get_ref().clone())
+            .collect();
         let mut infos = Vec::new();
         for spanned in raw.get_ref() {
             if let Some(service) = self.service(spanned, registry, global_policy) {
@@ -742,10 +783,7 @@ impl Checker<'_> {
                 continue;
             };
             if !known.contains(service.get_ref()) {
-                self.error(
-                    service.span(),
-                    format!("call to undeclared service `{}`", service.get_ref()),
-                );
+                self.undeclared(service, "call to");
                 continue;
             }
             let timeout = call
@@ -772,7 +810,7 @@ impl Checker<'_> {
         &mut self,
         raw: &Spanned<RawGateway>,
         scenario: &str,
-        mesh: &Mesh,
+        default_port: u16,
         services: &[ServiceInfo<'_>],
     ) -> Option<Gateway> {
         let span = raw.span();
@@ -829,7 +867,7 @@ impl Checker<'_> {
             Some(p) => self
                 .int_in(p, 1, 65535, "gateway port")
                 .and_then(|p| u16::try_from(p).ok()),
-            None => Some(mesh.facts.gateway_port),
+            None => Some(default_port),
         };
         let hosts = match &gw.hosts {
             Some(raw_hosts) => {
@@ -842,7 +880,7 @@ impl Checker<'_> {
                 raw_hosts
                     .get_ref()
                     .iter()
-                    .filter_map(|h| self.word(h, "a gateway host"))
+                    .filter_map(|h| self.gateway_host(h))
                     .collect()
             }
             None => vec!["*".to_owned()],
@@ -856,6 +894,25 @@ impl Checker<'_> {
             hosts,
             routes,
         })
+    }
+
+    /// A gateway host, also a host of the gateway's VirtualService: `*`, a DNS
+    /// name, or a wildcard `*.example.com` (no `namespace/` prefix: a
+    /// VirtualService host cannot carry one).
+    fn gateway_host(&mut self, host: &Spanned<String>) -> Option<String> {
+        if is_wildcard_host(host.get_ref()) {
+            Some(host.get_ref().clone())
+        } else {
+            self.error(
+                host.span(),
+                format!(
+                    "gateway host `{}` is not a host name: use `*`, a DNS name such as \
+                     bookinfo.example.com, or a wildcard such as *.example.com",
+                    host.get_ref()
+                ),
+            );
+            None
+        }
     }
 
     fn gateway_routes(
@@ -897,13 +954,7 @@ impl Checker<'_> {
                 .iter()
                 .find(|s| &s.service.name == service.get_ref())
             else {
-                self.error(
-                    service.span(),
-                    format!(
-                        "gateway route to undeclared service `{}`",
-                        service.get_ref()
-                    ),
-                );
+                self.undeclared(service, "gateway route to");
                 continue;
             };
             if info.service.protocol == Protocol::Tcp {
@@ -969,11 +1020,38 @@ impl Checker<'_> {
         .flatten()
         .collect();
         match <[StringMatch; 1]>::try_from(given) {
+            Ok([StringMatch::Regex(pattern)]) => {
+                let at = m.regex.as_ref().map_or(span, Spanned::span);
+                self.regex(&pattern, at, what)?;
+                Some(StringMatch::Regex(pattern))
+            }
             Ok([one]) => Some(one),
             Err(_) => {
                 self.error(
                     span,
                     format!("a {what} match needs exactly one of exact, prefix or regex"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A `regex` match: Istio compiles it with RE2 (Envoy's `safe_regex`) and
+    /// rejects an empty one; the `regex` crate's syntax is RE2's, near enough.
+    fn regex(&mut self, pattern: &str, span: Range<usize>, what: &str) -> Option<()> {
+        if pattern.is_empty() {
+            self.error(span, format!("the {what} regex must not be empty"));
+            return None;
+        }
+        match regex::Regex::new(pattern) {
+            Ok(_) => Some(()),
+            Err(e) => {
+                let reason = e.to_string();
+                let reason = reason.lines().last().unwrap_or("invalid").trim();
+                let reason = reason.strip_prefix("error: ").unwrap_or(reason);
+                self.error(
+                    span,
+                    format!("the {what} regex `{pattern}` is not a valid RE2 regular expression: {reason}"),
                 );
                 None
             }
@@ -992,9 +1070,14 @@ impl Checker<'_> {
                 .filter_map(|s| s.get_ref().name.as_ref()),
             "step",
         );
+        let positions: HashMap<&str, usize> = services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.service.name.as_str(), i))
+            .collect();
         raw.get_ref()
             .iter()
-            .filter_map(|s| self.step(s, services, gateway))
+            .filter_map(|s| self.step(s, services, &positions, gateway))
             .collect()
     }
 
@@ -1002,6 +1085,7 @@ impl Checker<'_> {
         &mut self,
         raw: &Spanned<RawStep>,
         services: &[ServiceInfo<'_>],
+        positions: &HashMap<&str, usize>,
         gateway: Option<&Gateway>,
     ) -> Option<Step> {
         let span = raw.span();
@@ -1027,24 +1111,16 @@ impl Checker<'_> {
             };
             let targets: Vec<usize> = if service.get_ref() == "*" {
                 (0..services.len()).collect()
-            } else if let Some(i) = services
-                .iter()
-                .position(|s| &s.service.name == service.get_ref())
-            {
+            } else if let Some(&i) = positions.get(service.get_ref().as_str()) {
                 vec![i]
             } else {
-                self.error(
-                    service.span(),
-                    format!("route for undeclared service `{}`", service.get_ref()),
-                );
+                self.undeclared(service, "route for");
                 continue;
             };
             let to = self.required(&rule.to, "to", "[[steps.routes]]", &spanned.span());
             for index in targets {
                 let target = &services[index].service;
-                let Some(built) = self.rule(rule, to, target) else {
-                    continue;
-                };
+                let built = self.rule(rule, to, target);
                 let (list, catch_all) = per_service.entry(index).or_default();
                 if let Some(earlier) = catch_all {
                     self.error(
@@ -1057,9 +1133,18 @@ impl Checker<'_> {
                         ),
                     );
                 }
-                if built.is_catch_all() {
+                let matches_everything = rule
+                    .headers
+                    .as_ref()
+                    .is_none_or(|h| h.get_ref().0.is_empty())
+                    && rule.uri.is_none()
+                    && rule.method.is_none();
+                if matches_everything {
                     catch_all.get_or_insert(spanned.span());
                 }
+                let Some(built) = built else {
+                    continue;
+                };
                 // Ingress traffic reaches every deployed version of a service
                 // the gateway exposes; with one deployed version, no matter.
                 let deployed = target.versions.iter().filter(|v| v.deploy).count();
@@ -1085,6 +1170,7 @@ impl Checker<'_> {
             .into_iter()
             .map(|(index, (rules, _))| ServiceRouting {
                 service: services[index].service.name.clone(),
+                tcp: services[index].service.protocol == Protocol::Tcp,
                 rules,
             })
             .collect();
@@ -1103,6 +1189,9 @@ impl Checker<'_> {
         service: &Service,
     ) -> Option<Rule> {
         let mut ok = true;
+        if service.protocol == Protocol::Tcp {
+            ok &= self.tcp_rule(raw, service);
+        }
         let mut headers = Vec::new();
         if let Some(raw_headers) = &raw.headers {
             for (name, value) in &raw_headers.get_ref().0 {
@@ -1190,6 +1279,36 @@ impl Checker<'_> {
             retries: retries?,
             mirror: mirror?,
         })
+    }
+
+    /// A rule for a TCP service may only choose destinations: Istio's TCP
+    /// routes have no HTTP matches, faults, timeouts, retries or mirrors.
+    fn tcp_rule(&mut self, raw: &RawRule, service: &Service) -> bool {
+        let http_only = [
+            ("headers", raw.headers.as_ref().map(Spanned::span)),
+            ("uri", raw.uri.as_ref().map(Spanned::span)),
+            ("method", raw.method.as_ref().map(Spanned::span)),
+            ("delay", raw.delay.as_ref().map(Spanned::span)),
+            ("abort", raw.abort.as_ref().map(Spanned::span)),
+            ("timeout", raw.timeout.as_ref().map(Spanned::span)),
+            ("retries", raw.retries.as_ref().map(Spanned::span)),
+            ("mirror", raw.mirror.as_ref().map(Spanned::span)),
+        ];
+        let mut ok = true;
+        for (key, span) in http_only {
+            if let Some(span) = span {
+                ok = false;
+                self.error(
+                    span,
+                    format!(
+                        "`{key}` needs HTTP, but service `{}` speaks tcp: a TCP route only \
+                         chooses versions (`to`)",
+                        service.name
+                    ),
+                );
+            }
+        }
+        ok
     }
 
     /// `to`: the versions must exist; weights are 0..=100 and sum to 100.

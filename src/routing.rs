@@ -1,0 +1,301 @@
+//! Routing in force: which VirtualService rules apply to each service after a
+//! step (the fold of the steps), and who those rules send where — per class
+//! of requests, the header values the scenario's rules match on (e.g.
+//! `end-user: jason`) against everyone else, first match wins. Reads only the
+//! model; owns no rendering (the plan and its flowchart present this).
+
+use std::collections::HashMap;
+
+use crate::model::{Rule, Scenario, Service, ServiceRouting, StringMatch};
+
+/// A class of requests: the header values one of the scenario's rules
+/// matches on. No headers: everyone else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Class {
+    /// Header conditions, sorted by header name.
+    pub headers: Vec<(String, StringMatch)>,
+}
+
+impl Class {
+    /// `end-user: jason`, `end-user: ja*`, `end-user: ~/j.*/`, or
+    /// `everyone else` for the class without headers.
+    pub fn label(&self) -> String {
+        if self.headers.is_empty() {
+            return "everyone else".to_owned();
+        }
+        self.headers
+            .iter()
+            .map(|(name, m)| format!("{name}: {m}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Whether every request of this class satisfies `name` matching `m`
+    /// (`Some(true)`), none does (`Some(false)`), or it depends on the request
+    /// (`None`). A class carries only its own headers.
+    fn decides(&self, name: &str, m: &StringMatch) -> Option<bool> {
+        use StringMatch::{Exact, Prefix};
+        let Some((_, have)) = self.headers.iter().find(|(n, _)| n == name) else {
+            return Some(false);
+        };
+        if have == m {
+            return Some(true);
+        }
+        match (have, m) {
+            (Exact(v), Exact(w)) => Some(v == w),
+            (Exact(v), Prefix(p)) => Some(v.starts_with(p.as_str())),
+            (Prefix(q), Prefix(p)) if q.starts_with(p.as_str()) => Some(true),
+            (Prefix(q), Prefix(p)) if !p.starts_with(q.as_str()) => Some(false),
+            (Prefix(q), Exact(w)) if !w.starts_with(q.as_str()) => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// Every distinct set of header conditions that a rule of the scenario
+/// matches on, in order of first appearance, then everyone else (last).
+pub fn classes(scenario: &Scenario) -> Vec<Class> {
+    let mut classes: Vec<Class> = Vec::new();
+    let rules = scenario
+        .steps
+        .iter()
+        .flat_map(|s| &s.routes)
+        .flat_map(|r| &r.rules);
+    for rule in rules.filter(|r| !r.headers.is_empty()) {
+        let class = Class {
+            headers: rule.headers.clone(),
+        };
+        if !classes.contains(&class) {
+            classes.push(class);
+        }
+    }
+    classes.push(Class {
+        headers: Vec::new(),
+    });
+    classes
+}
+
+/// One service's routing after a step.
+#[derive(Debug, Clone, Copy)]
+pub struct InForce<'a> {
+    /// The service.
+    pub service: &'a Service,
+    /// Its VirtualService's rules; `None` before any step names it.
+    pub routing: Option<&'a ServiceRouting>,
+    /// Whether the step itself names the service.
+    pub named: bool,
+}
+
+/// Every service's routing after step `k` (0-based), in service order.
+pub fn in_force(scenario: &Scenario, k: usize) -> Vec<InForce<'_>> {
+    // The last step up to k naming each service, in one pass over the steps.
+    let mut last: HashMap<&str, (usize, &ServiceRouting)> = HashMap::new();
+    for (j, step) in scenario.steps.iter().take(k + 1).enumerate() {
+        for routing in &step.routes {
+            last.insert(routing.service.as_str(), (j, routing));
+        }
+    }
+    scenario
+        .services
+        .iter()
+        .map(|service| {
+            let latest = last.get(service.name.as_str()).copied();
+            InForce {
+                service,
+                routing: latest.map(|(_, r)| r),
+                named: latest.is_some_and(|(j, _)| j == k),
+            }
+        })
+        .collect()
+}
+
+/// Where a request of a class can end up: a rule (or no route at all, HTTP
+/// 404) and the conditions the class alone does not decide (a URI, a method,
+/// a header value only some of its requests carry).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome<'a> {
+    /// Conditions still to hold for this outcome, in words; empty: the rest
+    /// of the class's requests.
+    pub when: Vec<String>,
+    /// The rule that answers; `None`: no rule matches (Istio answers 404).
+    pub rule: Option<&'a Rule>,
+}
+
+/// The outcomes, in rule order, of a class's requests: first match wins, so
+/// it ends with the first rule the class surely matches, or no route.
+pub fn outcomes<'a>(routing: &'a ServiceRouting, class: &Class) -> Vec<Outcome<'a>> {
+    let mut outcomes = Vec::new();
+    for rule in &routing.rules {
+        let mut when = Vec::new();
+        let mut possible = true;
+        for (name, m) in &rule.headers {
+            match class.decides(name, m) {
+                Some(true) => {}
+                Some(false) => possible = false,
+                None => when.push(format!("{name}: {m}")),
+            }
+        }
+        if !possible {
+            continue;
+        }
+        if let Some(uri) = &rule.uri {
+            when.push(format!("uri {uri}"));
+        }
+        if let Some(method) = &rule.method {
+            when.push(format!("method {method}"));
+        }
+        let last = when.is_empty();
+        outcomes.push(Outcome {
+            when,
+            rule: Some(rule),
+        });
+        if last {
+            return outcomes;
+        }
+    }
+    outcomes.push(Outcome {
+        when: Vec::new(),
+        rule: None,
+    });
+    outcomes
+}
+
+/// Who gets what from one service's routing: the classes whose outcomes
+/// differ from everyone else's, each with its label, then everyone else —
+/// labelled `everyone` when no class differs.
+pub fn audiences<'a>(
+    routing: &'a ServiceRouting,
+    classes: &[Class],
+) -> Vec<(String, Vec<Outcome<'a>>)> {
+    let rest = Class {
+        headers: Vec::new(),
+    };
+    let everyone = outcomes(routing, &rest);
+    let mut groups: Vec<(String, Vec<Outcome<'a>>)> = classes
+        .iter()
+        .filter(|c| !c.headers.is_empty())
+        .map(|c| (c.label(), outcomes(routing, c)))
+        .filter(|(_, o)| *o != everyone)
+        .collect();
+    let label = if groups.is_empty() {
+        "everyone".to_owned()
+    } else {
+        rest.label()
+    };
+    groups.push((label, everyone));
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Destination;
+
+    fn rule(headers: &[(&str, StringMatch)], to: &str) -> Rule {
+        Rule {
+            headers: headers
+                .iter()
+                .map(|(n, m)| ((*n).to_owned(), m.clone()))
+                .collect(),
+            uri: None,
+            method: None,
+            destinations: vec![Destination {
+                version: to.to_owned(),
+                weight: None,
+            }],
+            delay: None,
+            abort: None,
+            timeout: None,
+            retries: None,
+            mirror: None,
+        }
+    }
+
+    fn to(outcomes: &[Outcome<'_>]) -> Vec<String> {
+        outcomes
+            .iter()
+            .map(|o| {
+                let version = o
+                    .rule
+                    .map_or("404".to_owned(), |r| r.destinations[0].version.clone());
+                if o.when.is_empty() {
+                    version
+                } else {
+                    format!("{} if {}", version, o.when.join(" and "))
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_header_class_takes_its_rule_and_everyone_else_the_catch_all() {
+        let jason = StringMatch::Exact("jason".into());
+        let routing = ServiceRouting {
+            service: "reviews".into(),
+            tcp: false,
+            rules: vec![rule(&[("end-user", jason.clone())], "v2"), rule(&[], "v1")],
+        };
+        let classes = [
+            Class {
+                headers: vec![("end-user".into(), jason)],
+            },
+            Class { headers: vec![] },
+        ];
+        let groups = audiences(&routing, &classes);
+        let seen: Vec<(String, Vec<String>)> =
+            groups.iter().map(|(l, o)| (l.clone(), to(o))).collect();
+        assert_eq!(
+            seen,
+            [
+                ("end-user: jason".to_owned(), vec!["v2".to_owned()]),
+                ("everyone else".to_owned(), vec!["v1".to_owned()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_class_that_routing_ignores_is_folded_into_everyone() {
+        let routing = ServiceRouting {
+            service: "ratings".into(),
+            tcp: false,
+            rules: vec![rule(&[], "v1")],
+        };
+        let classes = [
+            Class {
+                headers: vec![("end-user".into(), StringMatch::Exact("jason".into()))],
+            },
+            Class { headers: vec![] },
+        ];
+        let groups = audiences(&routing, &classes);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].0, "everyone");
+    }
+
+    #[test]
+    fn undecidable_conditions_become_when_clauses_and_unmatched_requests_get_no_route() {
+        let class = Class {
+            headers: vec![("end-user".into(), StringMatch::Exact("jason".into()))],
+        };
+        let routing = ServiceRouting {
+            service: "reviews".into(),
+            tcp: false,
+            rules: vec![
+                rule(&[("end-user", StringMatch::Prefix("ja".into()))], "v3"),
+                rule(&[("end-user", StringMatch::Regex("j.*".into()))], "v2"),
+            ],
+        };
+        assert_eq!(to(&outcomes(&routing, &class)), ["v3"]);
+        let routing = ServiceRouting {
+            service: "reviews".into(),
+            tcp: false,
+            rules: vec![rule(
+                &[("end-user", StringMatch::Regex("j.*".into()))],
+                "v2",
+            )],
+        };
+        assert_eq!(
+            to(&outcomes(&routing, &class)),
+            ["v2 if end-user: ~/j.*/", "404"]
+        );
+    }
+}

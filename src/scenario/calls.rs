@@ -1,0 +1,128 @@
+//! The scenario's declared calls as a graph: a cycle in them is an error
+//! pointing at the call that closes it, and the build check — every step
+//! that makes a declared call fail, as `explain` predicts it — becomes
+//! warnings pointing at the step's name. Owns no outcome model (that is
+//! `explain`'s) and builds no part of the model.
+
+use std::ops::Range;
+
+use super::raw::{RawCall, RawScenario};
+use crate::diagnostic::Diagnostic;
+use crate::explain;
+use crate::model::Scenario;
+use toml::Spanned;
+
+/// An error for each declared call that closes a cycle of calls between
+/// services (a version's own `calls`, or its service's).
+pub fn cycles(raw: &RawScenario) -> Vec<Diagnostic> {
+    let Some(services) = &raw.services else {
+        return Vec::new();
+    };
+    let services = services.get_ref();
+    let names: Vec<Option<&str>> = services
+        .iter()
+        .map(|s| s.get_ref().name.as_ref().map(|n| n.get_ref().as_str()))
+        .collect();
+    // Edges per service, in file order, first span of each (caller, callee).
+    let mut edges: Vec<Vec<(usize, Range<usize>)>> = vec![Vec::new(); services.len()];
+    for (i, service) in services.iter().enumerate() {
+        let service = service.get_ref();
+        let own = service.calls.as_ref().map(Spanned::get_ref);
+        let mut lists: Vec<&Vec<Spanned<RawCall>>> = Vec::new();
+        let versions = service.versions.as_ref().map(|v| &v.get_ref().0);
+        match versions {
+            Some(versions) if !versions.is_empty() => {
+                for (_, version) in versions {
+                    match (&version.get_ref().calls, own) {
+                        (Some(calls), _) => lists.push(calls.get_ref()),
+                        (None, Some(calls)) => lists.push(calls),
+                        (None, None) => {}
+                    }
+                }
+            }
+            _ => lists.extend(own),
+        }
+        for call in lists.into_iter().flatten() {
+            let Some(callee) = &call.get_ref().service else {
+                continue;
+            };
+            let Some(j) = names.iter().position(|n| *n == Some(callee.get_ref())) else {
+                continue;
+            };
+            if !edges[i].iter().any(|(k, _)| *k == j) {
+                edges[i].push((j, callee.span()));
+            }
+        }
+    }
+    // Depth-first, without recursion: 0 unseen, 1 on the path, 2 done.
+    let mut state = vec![0u8; services.len()];
+    let mut diagnostics = Vec::new();
+    for start in 0..services.len() {
+        if state[start] != 0 {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        state[start] = 1;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            let Some((callee, span)) = edges[node].get(*next).cloned() else {
+                state[node] = 2;
+                stack.pop();
+                continue;
+            };
+            *next += 1;
+            match state[callee] {
+                0 => {
+                    state[callee] = 1;
+                    stack.push((callee, 0));
+                }
+                1 => {
+                    let from = stack.iter().position(|(n, _)| *n == callee).unwrap_or(0);
+                    let path: Vec<&str> = stack[from..]
+                        .iter()
+                        .map(|(n, _)| names[*n].unwrap_or("?"))
+                        .chain([names[callee].unwrap_or("?")])
+                        .collect();
+                    diagnostics.push(
+                        Diagnostic::error(
+                            span,
+                            format!(
+                                "this call closes a cycle of declared calls ({}): a request \
+                                 would loop, and explain cannot trace it",
+                                path.join(" -> ")
+                            ),
+                        )
+                        .with_help("remove one of the calls of the cycle"),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    diagnostics
+}
+
+/// A warning for each step that makes a declared call fail for some class of
+/// requests, at the step's name.
+pub fn failing_calls(raw: &RawScenario, scenario: &Scenario) -> Vec<Diagnostic> {
+    let steps = raw.steps.as_ref().map(|s| s.get_ref().as_slice());
+    explain::check(scenario)
+        .into_iter()
+        .map(|finding| {
+            let span = steps
+                .into_iter()
+                .flatten()
+                .find_map(|s| {
+                    s.get_ref()
+                        .name
+                        .as_ref()
+                        .filter(|n| n.get_ref() == &finding.step)
+                        .map(Spanned::span)
+                })
+                .unwrap_or(0..0);
+            Diagnostic::warning(span, finding.message).with_help(format!(
+                "`meshgen explain <scenario> --step {}` shows every hop",
+                finding.step
+            ))
+        })
+        .collect()
+}

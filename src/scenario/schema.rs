@@ -1,0 +1,682 @@
+//! The structural check of a scenario against its JSON Schema
+//! (`schema/scenario.schema.json`, embedded as `crate::SCHEMA`): converts the
+//! parsed TOML into JSON while remembering where every key and value came from,
+//! validates it with the schema compiled once, and turns every violation into a
+//! diagnostic at the key or value to blame, in words a TOML author reads.
+//! Owns no semantic rule (names, references, durations: `validate`) and never prints.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use serde_json::{Map, Number, Value};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::diagnostic::Diagnostic;
+use crate::source::Source;
+
+/// The TOML type a value was written as (JSON loses datetimes and floats that are whole).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    String,
+    Integer,
+    /// A float with no fractional part, e.g. `50.0`.
+    WholeFloat,
+    Float,
+    /// `nan` or `inf`: JSON has no such number, so it is converted to `null`.
+    NonFiniteFloat,
+    Boolean,
+    /// JSON has no datetime: converted to `null`, which fails every type check.
+    Datetime,
+    Array,
+    Table,
+}
+
+/// Where one value of the file is.
+#[derive(Debug, Clone)]
+struct Place {
+    /// The span of its key, for a table entry.
+    key: Option<Range<usize>>,
+    /// The span of its value: a header (`[namespace]`) for a table written as one.
+    value: Range<usize>,
+    kind: Kind,
+}
+
+/// The file as JSON, with the place of every value by JSON pointer.
+struct Converted {
+    json: Value,
+    places: BTreeMap<String, Place>,
+}
+
+/// Checks the parsed file against the scenario schema. Returns every violation
+/// (empty when the file has the scenario's shape).
+pub fn check(table: &Spanned<DeTable<'_>>, source: &Source) -> Vec<Diagnostic> {
+    let schema = match compiled() {
+        Ok(compiled) => compiled,
+        Err(message) => {
+            return vec![Diagnostic::error(
+                source.start(),
+                format!("the embedded scenario schema does not compile, a meshgen bug: {message}"),
+            )];
+        }
+    };
+    let mut places = BTreeMap::new();
+    let json = convert_table(table.get_ref(), "", &mut places);
+    places.insert(
+        String::new(),
+        Place {
+            key: None,
+            value: source.start(),
+            kind: Kind::Table,
+        },
+    );
+    let converted = Converted { json, places };
+    let reporter = Reporter {
+        schema: &schema.0,
+        converted: &converted,
+        source,
+    };
+    let mut diagnostics = Vec::new();
+    for error in schema.1.iter_errors(&converted.json) {
+        reporter.report(
+            error.kind(),
+            error.instance_path().as_str(),
+            &mut diagnostics,
+        );
+    }
+    // JSON Schema counts 50.0 as an integer; the scenario does not.
+    for (pointer, place) in &converted.places {
+        if place.kind == Kind::WholeFloat && reporter.wants_integer(pointer) {
+            diagnostics.push(reporter.whole_float(pointer, place));
+        }
+    }
+    diagnostics
+}
+
+/// The schema as JSON and compiled, once per process.
+fn compiled() -> Result<&'static (Value, jsonschema::Validator), &'static str> {
+    static COMPILED: OnceLock<Result<(Value, jsonschema::Validator), String>> = OnceLock::new();
+    COMPILED
+        .get_or_init(|| {
+            let schema: Value =
+                serde_json::from_str(crate::SCHEMA).map_err(|e| format!("not JSON: {e}"))?;
+            let validator = jsonschema::validator_for(&schema).map_err(|e| e.to_string())?;
+            Ok((schema, validator))
+        })
+        .as_ref()
+        .map_err(String::as_str)
+}
+
+/// Escapes a key as one JSON pointer segment.
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// Splits a JSON pointer into its unescaped segments.
+fn segments(pointer: &str) -> Vec<String> {
+    pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect()
+}
+
+fn convert_table(
+    table: &DeTable<'_>,
+    pointer: &str,
+    places: &mut BTreeMap<String, Place>,
+) -> Value {
+    let mut object = Map::new();
+    for (key, value) in table.iter() {
+        let child = format!("{pointer}/{}", escape(key.get_ref()));
+        let json = convert(value, &child, Some(key.span()), places);
+        object.insert(key.get_ref().to_string(), json);
+    }
+    Value::Object(object)
+}
+
+fn convert(
+    value: &Spanned<DeValue<'_>>,
+    pointer: &str,
+    key: Option<Range<usize>>,
+    places: &mut BTreeMap<String, Place>,
+) -> Value {
+    let (json, kind) = match value.get_ref() {
+        DeValue::String(s) => (Value::String(s.to_string()), Kind::String),
+        DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+            Ok(n) => (Value::from(n), Kind::Integer),
+            Err(_) => (Value::Null, Kind::Integer),
+        },
+        DeValue::Float(f) => match f.as_str().parse::<f64>().ok().and_then(Number::from_f64) {
+            Some(n) if n.as_f64().is_some_and(|v| v.fract() == 0.0) => {
+                (Value::Number(n), Kind::WholeFloat)
+            }
+            Some(n) => (Value::Number(n), Kind::Float),
+            None => (Value::Null, Kind::NonFiniteFloat),
+        },
+        DeValue::Boolean(b) => (Value::Bool(*b), Kind::Boolean),
+        DeValue::Datetime(_) => (Value::Null, Kind::Datetime),
+        DeValue::Array(items) => {
+            let list = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| convert(item, &format!("{pointer}/{i}"), None, places))
+                .collect();
+            (Value::Array(list), Kind::Array)
+        }
+        DeValue::Table(table) => (convert_table(table, pointer, places), Kind::Table),
+    };
+    places.insert(
+        pointer.to_owned(),
+        Place {
+            key,
+            value: value.span(),
+            kind,
+        },
+    );
+    json
+}
+
+/// Turns schema violations into diagnostics.
+struct Reporter<'a> {
+    schema: &'a Value,
+    converted: &'a Converted,
+    source: &'a Source,
+}
+
+/// One step of a path: a key of a table or an index in an array.
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+impl Reporter<'_> {
+    /// The place of a pointer; the file's start when unknown (never, in practice).
+    fn place(&self, pointer: &str) -> Place {
+        self.converted
+            .places
+            .get(pointer)
+            .cloned()
+            .unwrap_or(Place {
+                key: None,
+                value: self.source.start(),
+                kind: Kind::Table,
+            })
+    }
+
+    /// The pointer's segments, told apart by the shape of the converted file.
+    fn path(&self, pointer: &str) -> Vec<Segment> {
+        let mut node = Some(&self.converted.json);
+        let mut path = Vec::new();
+        for segment in segments(pointer) {
+            let index = match node {
+                Some(Value::Array(_)) => segment.parse::<usize>().ok(),
+                _ => None,
+            };
+            node = node.and_then(|n| match n {
+                Value::Array(items) => index.and_then(|i| items.get(i)),
+                Value::Object(map) => map.get(&segment),
+                _ => None,
+            });
+            path.push(match index {
+                Some(i) => Segment::Index(i),
+                None => Segment::Key(segment),
+            });
+        }
+        path
+    }
+
+    /// Follows local `$ref`s.
+    fn resolve<'s>(&'s self, mut node: &'s Value) -> &'s Value {
+        for _ in 0..16 {
+            match node
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix('#'))
+                .and_then(|r| self.schema.pointer(r))
+            {
+                Some(target) => node = target,
+                None => break,
+            }
+        }
+        node
+    }
+
+    /// The (resolved) subschema that applies at `pointer`, and whether its key is
+    /// one the user chose (a label, a version, a weight) rather than a fixed key.
+    fn subschema(&self, pointer: &str) -> Option<(&Value, bool)> {
+        let mut node = self.resolve(self.schema);
+        let mut chosen = false;
+        for segment in self.path(pointer) {
+            let next = match &segment {
+                Segment::Index(_) => node.get("items"),
+                Segment::Key(key) => {
+                    let fixed = node.get("properties").and_then(|p| p.get(key));
+                    chosen = fixed.is_none();
+                    fixed.or_else(|| node.get("additionalProperties").filter(|a| a.is_object()))
+                }
+            };
+            node = self.resolve(next?);
+        }
+        Some((node, chosen))
+    }
+
+    /// Whether the schema wants an integer (and not any number) at `pointer`.
+    fn wants_integer(&self, pointer: &str) -> bool {
+        let Some((node, _)) = self.subschema(pointer) else {
+            return false;
+        };
+        match node.get("type") {
+            Some(Value::String(t)) => t == "integer",
+            Some(Value::Array(types)) => {
+                types.iter().any(|t| t == "integer") && !types.iter().any(|t| t == "number")
+            }
+            _ => false,
+        }
+    }
+
+    /// How a value is named in a message: `` `port` ``, `` `labels.team` ``, `` `hosts` entry 2 ``.
+    fn subject(&self, pointer: &str) -> String {
+        let path = self.path(pointer);
+        let chosen = self.subschema(pointer).is_some_and(|(_, chosen)| chosen);
+        match path.as_slice() {
+            [] => "the scenario".to_owned(),
+            [.., Segment::Key(parent), Segment::Key(key)] if chosen => {
+                format!("`{}.{}`", bare(parent), bare(key))
+            }
+            [.., Segment::Key(key)] => format!("`{}`", bare(key)),
+            [.., Segment::Key(parent), Segment::Index(i)] => {
+                format!("`{}` entry {}", bare(parent), i + 1)
+            }
+            [.., Segment::Index(i)] => format!("entry {}", i + 1),
+        }
+    }
+
+    /// The table at `pointer` as a TOML author writes its header: `[namespace]`,
+    /// `[[services]]`, `[services.versions.v1]`; "the scenario" for the top level.
+    fn table(&self, pointer: &str) -> String {
+        let path = self.path(pointer);
+        let keys: Vec<String> = path
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Key(k) => Some(bare(k)),
+                Segment::Index(_) => None,
+            })
+            .collect();
+        if keys.is_empty() {
+            return "the scenario".to_owned();
+        }
+        match path.last() {
+            Some(Segment::Index(_)) => format!("[[{}]]", keys.join(".")),
+            _ => format!("[{}]", keys.join(".")),
+        }
+    }
+
+    /// The value as written, shortened, for "not …" in messages.
+    fn written(&self, place: &Place) -> String {
+        let text = self.source.text().get(place.value.clone()).unwrap_or("");
+        let line = text.lines().next().unwrap_or("");
+        if line.chars().count() > 40 || line.len() < text.trim_end().len() {
+            let short: String = line.chars().take(40).collect();
+            format!("{short}…")
+        } else {
+            line.to_owned()
+        }
+    }
+
+    /// "the string \"80\"", "a table", "the datetime 1979-05-27".
+    fn found(&self, place: &Place) -> String {
+        let written = self.written(place);
+        match place.kind {
+            Kind::String => format!("the string {written}"),
+            Kind::Integer => format!("the integer {written}"),
+            Kind::WholeFloat | Kind::Float => format!("the float {written}"),
+            Kind::NonFiniteFloat => written,
+            Kind::Boolean => format!("the boolean {written}"),
+            Kind::Datetime => format!("the datetime {written}"),
+            Kind::Array => "an array".to_owned(),
+            Kind::Table => "a table".to_owned(),
+        }
+    }
+
+    fn whole_float(&self, pointer: &str, place: &Place) -> Diagnostic {
+        let written = self.written(place);
+        let integer = written
+            .split(['.', 'e', 'E'])
+            .next()
+            .unwrap_or(&written)
+            .to_owned();
+        Diagnostic::error(
+            place.value.clone(),
+            format!(
+                "{} must be an integer, not the float {written}",
+                self.subject(pointer)
+            ),
+        )
+        .with_help(format!("write {integer}, without a decimal point"))
+    }
+
+    fn report(&self, kind: &ValidationErrorKind, pointer: &str, out: &mut Vec<Diagnostic>) {
+        let place = self.place(pointer);
+        let subject = self.subject(pointer);
+        let node = self.subschema(pointer).map(|(n, _)| n);
+        let known_keys = || -> Vec<String> {
+            node.and_then(|n| n.get("properties"))
+                .and_then(Value::as_object)
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        let diagnostic = match kind {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let known = known_keys();
+                for key in unexpected {
+                    let child = self.place(&format!("{pointer}/{}", escape(key)));
+                    let span = child.key.unwrap_or(child.value);
+                    let message = format!("unknown key `{}` in {}", bare(key), self.table(pointer));
+                    let help = match closest(key, &known) {
+                        Some(close) => format!("did you mean `{close}`?"),
+                        None => format!("the keys allowed here are: {}", known.join(", ")),
+                    };
+                    out.push(Diagnostic::error(span, message).with_help(help));
+                }
+                return;
+            }
+            ValidationErrorKind::Required { property } => {
+                let key = property.as_str().unwrap_or_default();
+                let mut d = Diagnostic::error(
+                    place.value.clone(),
+                    format!("missing required key `{key}` in {}", self.table(pointer)),
+                );
+                if key == "image" {
+                    d = d.with_help("a version that is deployed needs an image; set deploy = false for a subset only");
+                }
+                d
+            }
+            ValidationErrorKind::Type { kind } => {
+                let expected = match kind {
+                    TypeKind::Single(t) => type_name(&t.to_string()),
+                    TypeKind::Multiple(set) => set
+                        .iter()
+                        .map(|t| type_name(&t.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                };
+                Diagnostic::error(
+                    place.value.clone(),
+                    format!("{subject} must be {expected}, not {}", self.found(&place)),
+                )
+            }
+            ValidationErrorKind::Minimum { .. } | ValidationErrorKind::Maximum { .. } => {
+                let bound = |name: &str| node.and_then(|n| n.get(name)).map(Value::to_string);
+                let range = match (bound("minimum"), bound("maximum")) {
+                    (Some(min), Some(max)) => format!("between {min} and {max}"),
+                    (Some(min), None) => format!("at least {min}"),
+                    (None, Some(max)) => format!("at most {max}"),
+                    (None, None) => "in range".to_owned(),
+                };
+                Diagnostic::error(
+                    place.value.clone(),
+                    format!("{subject} must be {range}, not {}", self.written(&place)),
+                )
+            }
+            ValidationErrorKind::Enum { options } => {
+                let allowed: Vec<String> = options
+                    .as_array()
+                    .map(|o| {
+                        o.iter()
+                            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let d = Diagnostic::error(
+                    place.value.clone(),
+                    format!(
+                        "{subject} must be one of {}, not {}",
+                        allowed.join(", "),
+                        self.written(&place)
+                    ),
+                );
+                let given = self
+                    .converted
+                    .json
+                    .pointer(pointer)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                match closest(given, &allowed) {
+                    Some(close) => d.with_help(format!("did you mean `{close}`?")),
+                    None => d,
+                }
+            }
+            ValidationErrorKind::Pattern { pattern } => {
+                let message = if pointer == "/mesh/version" {
+                    format!(
+                        "{subject} must be an Istio release, MAJOR.MINOR or MAJOR.MINOR.PATCH \
+                         (e.g. 1.22 or 1.5.1), not {}",
+                        self.written(&place)
+                    )
+                } else {
+                    format!(
+                        "{subject} must match the pattern {pattern}, not {}",
+                        self.written(&place)
+                    )
+                };
+                Diagnostic::error(place.value.clone(), message)
+            }
+            ValidationErrorKind::MinItems { limit } => Diagnostic::error(
+                place.value.clone(),
+                if *limit == 1 {
+                    format!("{subject} must not be empty")
+                } else {
+                    format!("{subject} must have at least {limit} entries")
+                },
+            ),
+            ValidationErrorKind::MinProperties { limit }
+            | ValidationErrorKind::MaxProperties { limit } => {
+                let exactly_one = node
+                    .and_then(|n| n.get("maxProperties"))
+                    .and_then(Value::as_u64)
+                    == Some(1);
+                let message = if exactly_one {
+                    let keys = known_keys();
+                    let (last, rest) = keys.split_last().map_or(("", &[][..]), |(l, r)| (l, r));
+                    format!(
+                        "{subject} needs exactly one of {} or {last}",
+                        rest.join(", ")
+                    )
+                } else if *limit == 1 {
+                    format!("{subject} must not be empty")
+                } else {
+                    format!("{subject} must have at least {limit} keys")
+                };
+                Diagnostic::error(place.value.clone(), message)
+            }
+            ValidationErrorKind::PropertyNames { .. } => {
+                // The only rule on keys is that they are not empty (`"" = "x"`).
+                let empty = self.place(&format!("{pointer}/"));
+                Diagnostic::error(
+                    empty.key.unwrap_or(place.value.clone()),
+                    format!("keys in {subject} must not be empty"),
+                )
+            }
+            other => Diagnostic::error(
+                place.value.clone(),
+                format!("{subject} is not valid: {}", describe_other(other)),
+            ),
+        };
+        out.push(diagnostic);
+    }
+}
+
+/// A fallback description for violations the scenario schema is not expected to produce.
+fn describe_other(kind: &ValidationErrorKind) -> String {
+    format!("it breaks the schema's `{}` rule", kind.keyword())
+}
+
+/// "an integer", "a table", …, for a JSON Schema type name.
+fn type_name(json_type: &str) -> String {
+    match json_type {
+        "integer" => "an integer",
+        "number" => "a number",
+        "string" => "a string",
+        "boolean" => "a boolean (true or false)",
+        "object" => "a table",
+        "array" => "an array",
+        "null" => "null",
+        other => other,
+    }
+    .to_owned()
+}
+
+/// A key as written in TOML: bare when it can be, quoted otherwise.
+fn bare(key: &str) -> String {
+    let is_bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if is_bare {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
+    }
+}
+
+/// The candidate closest to `given`, case-insensitively and at most one edit
+/// per three characters away.
+fn closest<'c>(given: &str, candidates: &'c [String]) -> Option<&'c str> {
+    let given = given.to_lowercase();
+    let limit = (given.chars().count() / 3).max(1);
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&given, &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.as_str())
+}
+
+/// Edit distance between two short strings, by characters: insertions,
+/// deletions, substitutions and swaps of neighbours (`lables` is one from `labels`).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The headlines of checking `text` against the schema.
+    fn headlines(text: &str) -> Vec<String> {
+        let source = Source::new("s.toml", text);
+        let (table, errors) = DeTable::parse_recoverable(source.text());
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut diagnostics = check(&table, &source);
+        crate::diagnostic::sort(&mut diagnostics);
+        diagnostics.iter().map(|d| d.headline(&source)).collect()
+    }
+
+    const VALID: &str = "name = \"x\"\n[mesh]\nversion = \"1.5.1\"\n[namespace]\nname = \"ns\"\n\
+        [[services]]\nname = \"a\"\nport = 80\n[services.versions.v1]\nimage = \"i\"\n";
+
+    #[test]
+    fn the_embedded_schema_compiles() {
+        assert!(compiled().is_ok(), "{:?}", compiled().err());
+    }
+
+    #[test]
+    fn a_valid_shape_has_no_violation() {
+        assert_eq!(headlines(VALID), Vec::<String>::new());
+    }
+
+    #[test]
+    fn violations_point_at_keys_values_and_headers() {
+        let cases = [
+            (
+                VALID.replace("name = \"ns\"", "name = \"ns\"\nlables = {}"),
+                "s.toml:6:1: error: unknown key `lables` in [namespace]",
+            ),
+            (
+                VALID.replace("port = 80\n", ""),
+                "s.toml:6:1: error: missing required key `port` in [[services]]",
+            ),
+            (
+                VALID.replace("port = 80", "port = 70000"),
+                "s.toml:8:8: error: `port` must be between 1 and 65535, not 70000",
+            ),
+            (
+                VALID.replace("port = 80", "port = \"80\""),
+                "s.toml:8:8: error: `port` must be an integer, not the string \"80\"",
+            ),
+            (
+                VALID.replace("port = 80", "port = 80.0"),
+                "s.toml:8:8: error: `port` must be an integer, not the float 80.0",
+            ),
+            (
+                VALID.replace("name = \"x\"", "name = 1979-05-27"),
+                "s.toml:1:8: error: `name` must be a string, not the datetime 1979-05-27",
+            ),
+            (
+                VALID.replace("image = \"i\"", "image = \"i\"\nenv = { \"\" = \"x\" }"),
+                "s.toml:11:9: error: keys in `env` must not be empty",
+            ),
+            (
+                VALID.replace("name = \"x\"\n", ""),
+                "s.toml:1:1: error: missing required key `name` in the scenario",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(headlines(&text), [expected], "{text}");
+        }
+    }
+
+    #[test]
+    fn every_violation_is_reported() {
+        let text = VALID
+            .replace("port = 80", "port = 0\nprotocol = \"udp\"")
+            .replace(
+                "version = \"1.5.1\"",
+                "version = \"1.x\"\nprofle = \"demo\"",
+            );
+        assert_eq!(
+            headlines(&text),
+            [
+                "s.toml:3:11: error: `version` must be an Istio release, MAJOR.MINOR or \
+                 MAJOR.MINOR.PATCH (e.g. 1.22 or 1.5.1), not \"1.x\"",
+                "s.toml:4:1: error: unknown key `profle` in [mesh]",
+                "s.toml:9:8: error: `port` must be between 1 and 65535, not 0",
+                "s.toml:10:12: error: `protocol` must be one of http, http2, grpc, tcp, not \"udp\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn suggestions_are_close_keys() {
+        let known = ["labels".to_owned(), "name".to_owned()];
+        assert_eq!(closest("lables", &known), Some("labels"));
+        assert_eq!(closest("NAME", &known), Some("name"));
+        assert_eq!(closest("replicas", &known), None);
+        assert_eq!(closest("nmae", &known), Some("name"));
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("lables", "labels"), 1);
+    }
+}

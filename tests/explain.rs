@@ -1,0 +1,234 @@
+//! `meshgen explain` and the build check built on the same outcome model:
+//! the Bookinfo walkthrough, JSON output, entries, and the warnings a build
+//! prints for steps that make a declared call fail.
+
+use crate::support::{Sandbox, scenario};
+
+/// A scenario with `front` calling `back`, one step, and no gateway.
+fn no_gateway(calls_back: &str) -> String {
+    format!(
+        r#"
+name = "t"
+[mesh]
+version = "1.22.0"
+[namespace]
+name = "t"
+[[services]]
+name = "front"
+port = 80
+calls = [ {{ service = "back", timeout = "1s" }} ]
+  [services.versions.v1]
+  image = "x/front:1"
+[[services]]
+name = "back"
+port = 80
+calls = [ {calls_back} ]
+  [services.versions.v1]
+  image = "x/back:1"
+[[steps]]
+name = "s"
+[[steps.routes]]
+service = "back"
+to = "v1"
+delay = "2s"
+"#
+    )
+}
+
+#[test]
+fn explain_ratings_delay_for_jason_prints_the_walkthrough_outcome() {
+    let run = Sandbox::new().run(&[
+        "explain",
+        &scenario("bookinfo"),
+        "--step",
+        "ratings-delay",
+        "--header",
+        "end-user=jason",
+    ]);
+    run.expect_code(0);
+    let out = &run.stdout;
+    for line in [
+        "step ratings-delay: GET /productpage with end-user=jason, entering at gateway bookinfo-gateway",
+        "productpage v1 -> reviews: rule 1/2 (end-user exact jason) -> v2 | client 2 attempts x 3s => fails after 6s: timed out: 2 attempts x 3s; reviews answers after 7s",
+        "reviews v2 -> ratings: rule 1/2 (end-user exact jason) -> v1 | delay 7s (100%) | client 1 attempt x 10s => ok after 7s",
+        "  p=1: 200 after 6s: productpage v1, details v1; reviews unavailable to productpage (timed out: 2 attempts x 3s; reviews answers after 7s)",
+    ] {
+        assert!(
+            out.lines().any(|l| l.ends_with(line)),
+            "missing {line:?} in\n{out}"
+        );
+    }
+}
+
+#[test]
+fn explain_ratings_delay_for_anyone_else_is_unaffected() {
+    let run = Sandbox::new().run(&["explain", &scenario("bookinfo"), "--step", "ratings-delay"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .ends_with("outcome:\n  p=1: 200: productpage v1, details v1, reviews v1\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("-> ratings"),
+        "reviews v1 never calls ratings:\n{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn explain_json_is_deterministic_and_carries_the_outcomes() {
+    let sandbox = Sandbox::new();
+    let args = [
+        "explain",
+        &scenario("bookinfo"),
+        "--step",
+        "reviews-50-v3",
+        "--output",
+        "json",
+    ];
+    let first = sandbox.run(&args);
+    first.expect_code(0);
+    assert_eq!(first.stdout, sandbox.run(&args).stdout);
+    let json: serde_json::Value = serde_json::from_str(&first.stdout).expect("JSON");
+    assert_eq!(json["step"], "reviews-50-v3");
+    assert_eq!(json["entry"], "gateway bookinfo-gateway");
+    let outcomes = json["outcomes"].as_array().expect("outcomes");
+    assert_eq!(outcomes.len(), 2);
+    for o in outcomes {
+        assert_eq!(o["probability"], 0.5);
+        assert_eq!(o["result"], "ok");
+    }
+    assert_eq!(json["trace"]["routing"]["kind"], "gateway");
+}
+
+#[test]
+fn build_warns_about_the_fault_steps_and_still_succeeds() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&["build", &scenario("bookinfo"), "--out", "out"]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains(
+            ":95:8: warning: step ratings-delay: the 7s delay on ratings exceeds productpage's \
+             budget for reviews (2 attempts x 3s): end-user=jason will see an error"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("warning: step ratings-abort: the HTTP 500 abort on ratings"),
+        "{}",
+        run.stderr
+    );
+    let plan = sandbox.read("out/bookinfo/PLAN.md");
+    assert!(
+        plan.contains(
+            "| end-user=jason | 1 | 200 after 6s: productpage v1, details v1; reviews unavailable \
+             to productpage (timed out: 2 attempts x 3s; reviews answers after 7s) |"
+        ),
+        "{plan}"
+    );
+}
+
+#[test]
+fn deny_warnings_turns_the_predicted_failure_into_a_failed_build() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .run(&[
+            "build",
+            &scenario("bookinfo"),
+            "--out",
+            "out",
+            "--deny-warnings",
+        ])
+        .expect_code(1);
+    assert!(!sandbox.path().join("out/bookinfo").exists());
+}
+
+#[test]
+fn a_cycle_in_declared_calls_is_an_error_at_the_call() {
+    let sandbox = Sandbox::new();
+    let text = no_gateway(r#"{ service = "front" }"#);
+    sandbox.write("s.toml", &text);
+    let run = sandbox.run(&["check", "s.toml"]);
+    run.expect_code(1);
+    let line = text
+        .lines()
+        .position(|l| l.contains(r#"calls = [ { service = "front" } ]"#))
+        .expect("the call")
+        + 1;
+    assert!(
+        run.stderr.contains(&format!(
+            "s.toml:{line}:23: error: this call closes a cycle of declared calls (front -> back \
+             -> front)"
+        )),
+        "{}",
+        run.stderr
+    );
+    sandbox
+        .run(&["explain", "s.toml", "--step", "s", "--entry", "front"])
+        .expect_code(1);
+}
+
+#[test]
+fn without_a_gateway_explain_asks_for_an_entry() {
+    let sandbox = Sandbox::new();
+    sandbox.write("s.toml", no_gateway(""));
+    let run = sandbox.run(&["explain", "s.toml", "--step", "s"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("give --entry SERVICE"),
+        "{}",
+        run.stderr
+    );
+    let run = sandbox.run(&["explain", "s.toml", "--step", "s", "--entry", "front"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .contains("=> fails after 1s: timed out: 1 attempt x 1s; back answers after 2s"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn explain_refuses_an_unknown_step_or_a_malformed_header() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&["explain", &scenario("bookinfo"), "--step", "nope"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("no step `nope`"), "{}", run.stderr);
+    sandbox
+        .run(&[
+            "explain",
+            &scenario("bookinfo"),
+            "--step",
+            "all-v1",
+            "--header",
+            "jason",
+        ])
+        .expect_code(2);
+}
+
+#[test]
+fn a_uri_no_gateway_route_takes_is_a_404_at_the_gateway() {
+    let run = Sandbox::new().run(&[
+        "explain",
+        &scenario("bookinfo"),
+        "--step",
+        "all-v1",
+        "--entry",
+        "gateway",
+        "--uri",
+        "/admin",
+    ]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains(
+            "p=1: HTTP 404 from gateway bookinfo-gateway: no gateway route matches /admin"
+        ),
+        "{}",
+        run.stdout
+    );
+}

@@ -1,0 +1,714 @@
+//! Diff previews and the GitOps hand-off: `meshgen diff --from/--to` and
+//! `--against` (text, JSON, exit codes, colour), the kustomizations and
+//! routing folders of an output folder, Argo CD sync waves, and conformance
+//! with the real `kubectl kustomize`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::{self, Sandbox, documents, scenario};
+
+const BOOKINFO_STEPS: [&str; 7] = [
+    "all-v1",
+    "jason-v2",
+    "ratings-delay",
+    "ratings-abort",
+    "reset-v1",
+    "reviews-50-v3",
+    "reviews-v3",
+];
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON: {e}\n{text}"))
+}
+
+/// `# changed: VirtualService bookinfo/reviews` header lines of a text diff.
+fn headers(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| l.starts_with("# ")).collect()
+}
+
+#[test]
+fn each_pair_of_consecutive_bookinfo_steps_names_exactly_the_virtual_services_that_change() {
+    let expected: [&[&str]; 6] = [
+        &["reviews"],
+        &["ratings"],
+        &["ratings"],
+        // Documents come in identity order (kind, namespace, name).
+        &["ratings", "reviews"],
+        &["reviews"],
+        &["reviews"],
+    ];
+    let sandbox = Sandbox::new();
+    let bookinfo = scenario("bookinfo");
+    for (pair, names) in BOOKINFO_STEPS.windows(2).zip(expected) {
+        let args = ["diff", &bookinfo, "--from", pair[0], "--to", pair[1]];
+        let text = sandbox.run(&args);
+        text.expect_code(1);
+        let wanted: Vec<String> = names
+            .iter()
+            .map(|n| format!("# changed: VirtualService bookinfo/{n}"))
+            .collect();
+        assert_eq!(headers(&text.stdout), wanted, "{pair:?}\n{}", text.stdout);
+        let report = sandbox.run(&[&args[..], &["--output", "json"]].concat());
+        report.expect_code(1);
+        let report = json(&report.stdout);
+        let found: Vec<(&str, &str, &str)> = report["resources"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .map(|r| {
+                (
+                    r["status"].as_str().unwrap_or(""),
+                    r["kind"].as_str().unwrap_or(""),
+                    r["name"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        let wanted: Vec<(&str, &str, &str)> = names
+            .iter()
+            .map(|n| ("changed", "VirtualService", *n))
+            .collect();
+        // JSON lists resources in identity order; compare as sets.
+        let (mut found, mut wanted) = (found, wanted);
+        found.sort();
+        wanted.sort();
+        assert_eq!(found, wanted, "{pair:?}");
+    }
+}
+
+#[test]
+fn a_step_diffed_with_itself_is_empty_and_exits_0() {
+    let run = Sandbox::new().run(&[
+        "diff",
+        &scenario("bookinfo"),
+        "--from",
+        "jason-v2",
+        "--to",
+        "jason-v2",
+    ]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "");
+}
+
+#[test]
+fn the_json_summary_names_the_changed_field_paths() {
+    let run = Sandbox::new().run(&[
+        "diff",
+        &scenario("bookinfo"),
+        "--from",
+        "reviews-50-v3",
+        "--to",
+        "reviews-v3",
+        "--output",
+        "json",
+    ]);
+    run.expect_code(1);
+    let report = json(&run.stdout);
+    let keys: Vec<&String> = report.as_object().expect("object").keys().collect();
+    assert_eq!(keys, ["differences", "files", "resources"]);
+    assert_eq!(report["differences"], true);
+    let resource = &report["resources"][0];
+    let keys: BTreeSet<&str> = resource
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["status", "apiVersion", "kind", "namespace", "name", "paths"])
+    );
+    // 50/50 over v1 and v3 becomes v3 alone: the first subset changes, the
+    // weight and the second destination go.
+    assert_eq!(
+        resource["paths"],
+        serde_json::json!([
+            "/spec/http/0/route/0/destination/subset",
+            "/spec/http/0/route/0/weight",
+            "/spec/http/0/route/1"
+        ])
+    );
+}
+
+#[test]
+fn diff_colours_only_when_asked_or_on_a_terminal() {
+    let sandbox = Sandbox::new();
+    let args = [
+        "diff",
+        &scenario("bookinfo"),
+        "--from",
+        "all-v1",
+        "--to",
+        "jason-v2",
+    ];
+    // support runs with NO_COLOR set and stdout is a pipe: no colour.
+    let plain = sandbox.run(&args);
+    assert!(!plain.stdout.contains('\u{1b}'), "{}", plain.stdout);
+    let never = sandbox.run(&[&args[..], &["--color", "never"]].concat());
+    assert_eq!(never.stdout, plain.stdout);
+    let always = sandbox.run(&[&args[..], &["--color", "always"]].concat());
+    always.expect_code(1);
+    assert!(always.stdout.contains("\u{1b}["), "{}", always.stdout);
+    let stripped = strip_ansi(&always.stdout);
+    assert_eq!(stripped, plain.stdout, "colour adds escapes only");
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn diff_against_a_fresh_build_reports_nothing_and_exits_0() {
+    let sandbox = Sandbox::new();
+    for name in ["bookinfo", "kuard"] {
+        sandbox
+            .run(&["build", &scenario(name), "--out", "out"])
+            .expect_code(0);
+        let folder = format!("out/{name}");
+        let run = sandbox.run(&["diff", &scenario(name), "--against", &folder]);
+        run.expect_code(0);
+        assert_eq!(run.stdout, "");
+        let run = sandbox.run(&[
+            "diff",
+            &scenario(name),
+            "--against",
+            &folder,
+            "--output",
+            "json",
+        ]);
+        run.expect_code(0);
+        assert_eq!(
+            json(&run.stdout),
+            serde_json::json!({"differences": false, "files": [], "resources": []})
+        );
+    }
+}
+
+/// `(file, kind, name, status)` of every resource of a JSON report.
+fn resources(report: &Value) -> Vec<(String, String, String, String)> {
+    report["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|r| {
+            let field = |k: &str| r[k].as_str().unwrap_or("").to_owned();
+            (field("file"), field("kind"), field("name"), field("status"))
+        })
+        .collect()
+}
+
+#[test]
+fn diff_against_names_the_resources_an_edit_of_the_scenario_changes() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .run(&["build", &scenario("bookinfo"), "--out", "out"])
+        .expect_code(0);
+    let original = std::fs::read_to_string(scenario("bookinfo")).expect("scenario");
+    let edited = original.replacen("to = \"v2\"", "to = \"v3\"", 1);
+    assert_ne!(edited, original);
+    sandbox.write("bookinfo.toml", &edited);
+    let run = sandbox.run(&[
+        "diff",
+        "bookinfo.toml",
+        "--against",
+        "out/bookinfo",
+        "--output",
+        "json",
+    ]);
+    run.expect_code(1);
+    let report = json(&run.stdout);
+    // jason's reviews route is in the step file and in the routing state of
+    // every step until reset-v1 replaces it.
+    let reviews = |file: &str| {
+        (
+            file.to_owned(),
+            "VirtualService".to_owned(),
+            "reviews".to_owned(),
+            "changed".to_owned(),
+        )
+    };
+    assert_eq!(
+        resources(&report),
+        [
+            reviews("routing/02-jason-v2/virtual-services.yaml"),
+            reviews("routing/03-ratings-delay/virtual-services.yaml"),
+            reviews("routing/04-ratings-abort/virtual-services.yaml"),
+            reviews("steps/02-jason-v2.yaml"),
+        ]
+    );
+    for resource in report["resources"].as_array().expect("resources") {
+        assert_eq!(
+            resource["paths"],
+            serde_json::json!(["/spec/http/0/route/0/destination/subset"])
+        );
+    }
+    let files: Vec<&str> = report["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["file"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "PLAN.md",
+            "index.json",
+            "routing/02-jason-v2/virtual-services.yaml",
+            "routing/03-ratings-delay/virtual-services.yaml",
+            "routing/04-ratings-abort/virtual-services.yaml",
+            "steps/02-jason-v2.diff",
+            "steps/02-jason-v2.yaml",
+            "steps/05-reset-v1.diff",
+        ]
+    );
+    let text = sandbox.run(&["diff", "bookinfo.toml", "--against", "out/bookinfo"]);
+    text.expect_code(1);
+    let headers = headers(&text.stdout);
+    assert!(
+        headers.contains(&"# changed: VirtualService bookinfo/reviews in steps/02-jason-v2.yaml"),
+        "{headers:#?}"
+    );
+    assert!(headers.contains(&"# changed: PLAN.md"), "{headers:#?}");
+    assert!(
+        text.stdout
+            .contains("-        subset: v2\n+        subset: v3\n"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn diff_against_reports_the_files_and_resources_of_a_removed_step() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .run(&["build", &scenario("bookinfo"), "--out", "out"])
+        .expect_code(0);
+    let original = std::fs::read_to_string(scenario("bookinfo")).expect("scenario");
+    let last = original.rfind("[[steps]]").expect("a step");
+    sandbox.write("bookinfo.toml", &original[..last]);
+    let run = sandbox.run(&[
+        "diff",
+        "bookinfo.toml",
+        "--against",
+        "out/bookinfo",
+        "--output",
+        "json",
+    ]);
+    run.expect_code(1);
+    let found = resources(&json(&run.stdout));
+    let removed = |file: &str, kind: &str, name: &str| {
+        (
+            file.to_owned(),
+            kind.to_owned(),
+            name.to_owned(),
+            "removed".to_owned(),
+        )
+    };
+    // The kustomization of the removed routing folder has no identity to
+    // name: it is a file-level (text) difference.
+    assert_eq!(
+        found,
+        [
+            removed(
+                "routing/07-reviews-v3/virtual-services.yaml",
+                "VirtualService",
+                "productpage"
+            ),
+            removed(
+                "routing/07-reviews-v3/virtual-services.yaml",
+                "VirtualService",
+                "details"
+            ),
+            removed(
+                "routing/07-reviews-v3/virtual-services.yaml",
+                "VirtualService",
+                "reviews"
+            ),
+            removed(
+                "routing/07-reviews-v3/virtual-services.yaml",
+                "VirtualService",
+                "ratings"
+            ),
+            removed("steps/07-reviews-v3.yaml", "VirtualService", "reviews"),
+        ]
+    );
+}
+
+#[test]
+fn diff_exit_codes_tell_none_differences_and_errors_apart() {
+    let sandbox = Sandbox::new();
+    let bookinfo = scenario("bookinfo");
+    sandbox
+        .run(&["build", &bookinfo, "--out", "out"])
+        .expect_code(0);
+    sandbox
+        .run(&["diff", &bookinfo, "--against", "out/bookinfo"])
+        .expect_code(0);
+    // A stale file is a difference.
+    sandbox.write("out/bookinfo/PLAN.md", "stale\n");
+    let run = sandbox.run(&["diff", &bookinfo, "--against", "out/bookinfo"]);
+    run.expect_code(1);
+    assert!(
+        run.stdout.starts_with("# changed: PLAN.md\n"),
+        "{}",
+        run.stdout
+    );
+    // Errors: no such folder, no such step, an invalid scenario, no mode.
+    let run = sandbox.run(&["diff", &bookinfo, "--against", "missing"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("missing"), "{}", run.stderr);
+    let run = sandbox.run(&["diff", &bookinfo, "--from", "all-v1", "--to", "nope"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("no step `nope`"), "{}", run.stderr);
+    sandbox.write("bad.toml", "name = \"Bad Name\"\n");
+    sandbox
+        .run(&["diff", "bad.toml", "--against", "out/bookinfo"])
+        .expect_code(2);
+    sandbox.run(&["diff", &bookinfo]).expect_code(2);
+}
+
+#[test]
+fn yaml_that_cannot_be_matched_by_document_is_diffed_as_text() {
+    let sandbox = Sandbox::new();
+    let bookinfo = scenario("bookinfo");
+    sandbox
+        .run(&["build", &bookinfo, "--out", "out"])
+        .expect_code(0);
+    sandbox.write("out/bookinfo/02-namespace.yaml", "not: [valid\n");
+    let run = sandbox.run(&["diff", &bookinfo, "--against", "out/bookinfo"]);
+    run.expect_code(1);
+    assert_eq!(headers(&run.stdout), ["# changed: 02-namespace.yaml"]);
+}
+
+#[test]
+fn every_output_folder_has_a_kustomization_of_its_apply_files_and_one_per_step() {
+    let sandbox = Sandbox::new();
+    for name in ["bookinfo", "kuard"] {
+        sandbox
+            .run(&["build", &scenario(name), "--out", "out"])
+            .expect_code(0);
+        let root = format!("out/{name}");
+        let kustomization = documents(&sandbox.read(&format!("{root}/kustomization.yaml")));
+        let index = json(&sandbox.read(&format!("{root}/index.json")));
+        let applied: Vec<&str> = index["bundles"]
+            .as_array()
+            .expect("bundles")
+            .iter()
+            .filter(|b| b["name"] != "mesh")
+            .map(|b| b["file"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(kustomization[0]["kind"], "Kustomization");
+        assert_eq!(kustomization[0]["resources"], serde_json::json!(applied));
+        assert_eq!(index["kustomization"], "kustomization.yaml");
+        let steps = index["steps"].as_array().expect("steps");
+        let routing = index["routing"].as_array().expect("routing");
+        assert_eq!(routing.len(), steps.len());
+        for (step, state) in steps.iter().zip(routing) {
+            assert_eq!(state["name"], step["name"]);
+            let file = state["file"].as_str().expect("file");
+            let folder = Path::new(file).parent().expect("folder");
+            let overlay = documents(&sandbox.read(&format!(
+                "{root}/{}",
+                state["kustomization"].as_str().expect("kustomization")
+            )));
+            assert_eq!(
+                overlay[0]["resources"],
+                serde_json::json!(["virtual-services.yaml"])
+            );
+            assert_eq!(
+                folder.join("kustomization.yaml"),
+                Path::new(state["kustomization"].as_str().unwrap_or(""))
+            );
+            // The state file holds the routing `--stdout --step` adds.
+            let stream = sandbox.run(&[
+                "build",
+                &scenario(name),
+                "--stdout",
+                "--step",
+                step["name"].as_str().unwrap_or(""),
+            ]);
+            let all = documents(&stream.stdout);
+            let base = documents(&sandbox.run(&["build", &scenario(name), "--stdout"]).stdout);
+            assert_eq!(
+                documents(&sandbox.read(&format!("{root}/{file}"))),
+                all[base.len()..].to_vec()
+            );
+        }
+    }
+}
+
+#[test]
+fn argocd_waves_annotate_every_applied_document_in_bundle_order_and_only_on_request() {
+    let sandbox = Sandbox::new();
+    let bookinfo = scenario("bookinfo");
+    let args = ["build", &bookinfo, "--stdout", "--step", "jason-v2"];
+    let plain = sandbox.run(&args);
+    plain.expect_code(0);
+    assert!(
+        !plain.stdout.contains("sync-wave"),
+        "default output unchanged"
+    );
+    let waved = sandbox.run(&[&args[..], &["--argocd-waves"]].concat());
+    waved.expect_code(0);
+    let waves: Vec<i64> = documents(&waved.stdout)
+        .iter()
+        .map(|d| {
+            let wave = &d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"];
+            wave.as_str()
+                .and_then(|w| w.parse().ok())
+                .unwrap_or_else(|| panic!("no wave string on {d}"))
+        })
+        .collect();
+    assert!(waves.windows(2).all(|w| w[0] <= w[1]), "{waves:?}");
+    assert_eq!(waves.first(), Some(&2), "the namespace goes first");
+    assert_eq!(waves.last(), Some(&6), "the routing goes last");
+    // Without the annotations the documents are the default ones.
+    let mut stripped = documents(&waved.stdout);
+    for d in &mut stripped {
+        let metadata = d["metadata"].as_object_mut().expect("metadata");
+        metadata.remove("annotations");
+    }
+    assert_eq!(stripped, documents(&plain.stdout));
+    // A folder built with waves is stale to a plain diff, not to a waved one.
+    sandbox
+        .run(&["build", &bookinfo, "--out", "out", "--argocd-waves"])
+        .expect_code(0);
+    let mesh = sandbox.read("out/bookinfo/01-mesh.yaml");
+    assert!(
+        mesh.contains("argocd.argoproj.io/sync-wave: \"1\""),
+        "{mesh}"
+    );
+    let teardown = sandbox.read("out/bookinfo/teardown.yaml");
+    assert!(!teardown.contains("sync-wave"), "{teardown}");
+    sandbox
+        .run(&["diff", &bookinfo, "--against", "out/bookinfo"])
+        .expect_code(1);
+    sandbox
+        .run(&[
+            "diff",
+            &bookinfo,
+            "--against",
+            "out/bookinfo",
+            "--argocd-waves",
+        ])
+        .expect_code(0);
+}
+
+#[test]
+fn a_template_override_that_drops_the_annotations_is_refused_under_argocd_waves() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "templates/namespace.yaml.j2",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {{ name }}\n",
+    );
+    let args = [
+        "build",
+        &scenario("kuard"),
+        "--stdout",
+        "--templates",
+        "templates",
+    ];
+    sandbox.run(&args).expect_code(0);
+    let run = sandbox.run(&[&args[..], &["--argocd-waves"]].concat());
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("namespace.yaml.j2") && run.stderr.contains("sync-wave"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_argo_cd_plugin_runs_meshgen_build_stdout_with_its_parameters() {
+    let text = std::fs::read_to_string(support::repo().join("deploy/argocd/plugin.yaml"))
+        .expect("deploy/argocd/plugin.yaml");
+    let plugin = &documents(&text)[0];
+    assert_eq!(plugin["apiVersion"], "argoproj.io/v1alpha1");
+    assert_eq!(plugin["kind"], "ConfigManagementPlugin");
+    let parameters: Vec<&str> = plugin["spec"]["parameters"]["static"]
+        .as_array()
+        .expect("static parameters")
+        .iter()
+        .map(|p| p["name"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(parameters, ["scenario", "step", "argocd-waves"]);
+    let generate = &plugin["spec"]["generate"];
+    assert_eq!(generate["command"], serde_json::json!(["sh", "-c"]));
+    let script = generate["args"][0].as_str().expect("script");
+    // Run it as Argo CD's repo-server would: in the source folder, with the
+    // parameters as PARAM_* variables and meshgen on the PATH.
+    let bin = Path::new(env!("CARGO_BIN_EXE_meshgen"))
+        .parent()
+        .expect("bin folder");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |params: &[(&str, &str)]| {
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", script])
+            .current_dir(support::repo())
+            .env("PATH", &path)
+            .env_remove("PARAM_STEP")
+            .env_remove("PARAM_ARGOCD_WAVES");
+        for (name, value) in params {
+            command.env(name, value);
+        }
+        command.output().expect("run sh")
+    };
+    let output = run(&[
+        ("PARAM_SCENARIO", "scenarios/bookinfo.toml"),
+        ("PARAM_STEP", "jason-v2"),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let expected = Sandbox::new().run(&[
+        "build",
+        &scenario("bookinfo"),
+        "--stdout",
+        "--step",
+        "jason-v2",
+        "--argocd-waves",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&output.stdout), expected.stdout);
+    let output = run(&[
+        ("PARAM_SCENARIO", "scenarios/kuard.toml"),
+        ("PARAM_ARGOCD_WAVES", "false"),
+    ]);
+    let expected = Sandbox::new().run(&["build", &scenario("kuard"), "--stdout"]);
+    assert_eq!(String::from_utf8_lossy(&output.stdout), expected.stdout);
+    for outside in ["/etc/passwd", "../x.toml", "a/../../x.toml", ""] {
+        let output = run(&[("PARAM_SCENARIO", outside)]);
+        assert!(!output.status.success(), "{outside:?} was accepted");
+        assert!(output.stdout.is_empty());
+    }
+}
+
+/// The kubectl to run: `MESHGEN_KUBECTL`, or `kubectl` on PATH; `None` (and
+/// a note on stderr) when there is none, unless `MESHGEN_REQUIRE_KUBECTL` is
+/// set (CI), which makes a missing kubectl a failure.
+fn kubectl() -> Option<String> {
+    let program = std::env::var("MESHGEN_KUBECTL").unwrap_or_else(|_| "kubectl".to_owned());
+    let works = Command::new(&program)
+        .args(["kustomize", "--help"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if works {
+        Some(program)
+    } else if std::env::var_os("MESHGEN_REQUIRE_KUBECTL").is_some() {
+        panic!("MESHGEN_REQUIRE_KUBECTL is set but `{program} kustomize` does not run");
+    } else {
+        eprintln!(
+            "skipping: no `{program}` with `kustomize` (run scripts/install-kubectl.sh, \
+             or set MESHGEN_KUBECTL)"
+        );
+        None
+    }
+}
+
+/// `kubectl kustomize DIR`, parsed.
+fn kustomize(kubectl: &str, dir: &Path) -> Vec<Value> {
+    let output = Command::new(kubectl)
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .expect("run kubectl");
+    assert!(
+        output.status.success(),
+        "kubectl kustomize {} failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    documents(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// Documents as a sorted list with every number as a float: kustomize sorts
+/// documents by kind and writes `100.0` as `100`.
+fn normalized(documents: Vec<Value>) -> Vec<String> {
+    fn floats(value: Value) -> Value {
+        match value {
+            Value::Number(n) => n
+                .as_f64()
+                .and_then(serde_json::Number::from_f64)
+                .map_or(Value::Null, Value::Number),
+            Value::Array(items) => Value::Array(items.into_iter().map(floats).collect()),
+            Value::Object(map) => {
+                Value::Object(map.into_iter().map(|(k, v)| (k, floats(v))).collect())
+            }
+            other => other,
+        }
+    }
+    let mut out: Vec<String> = documents
+        .into_iter()
+        .map(|d| floats(d).to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn kubectl_kustomize_renders_the_same_documents_as_meshgen_build_stdout() {
+    let Some(kubectl) = kubectl() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(support::repo().join("scenarios")).expect("scenarios") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let file = path.display().to_string();
+        for waves in [false, true] {
+            let mut build = vec!["build", file.as_str(), "--out", "out"];
+            let mut stdout = vec!["build", file.as_str(), "--stdout"];
+            if waves {
+                build.push("--argocd-waves");
+                stdout.push("--argocd-waves");
+            }
+            sandbox.run(&build).expect_code(0);
+            let name = path
+                .file_stem()
+                .expect("stem")
+                .to_string_lossy()
+                .into_owned();
+            let index = json(&sandbox.read(&format!("out/{name}/index.json")));
+            let root = sandbox
+                .path()
+                .join("out")
+                .join(index["scenario"].as_str().expect("name"));
+            let base = kustomize(&kubectl, &root);
+            let expected = documents(&sandbox.run(&stdout).expect_code(0).stdout);
+            assert_eq!(normalized(base.clone()), normalized(expected), "{file}");
+            for state in index["routing"].as_array().expect("routing") {
+                let step = state["name"].as_str().expect("step");
+                let kustomization = state["kustomization"].as_str().expect("kustomization");
+                let folder = root.join(Path::new(kustomization).parent().expect("folder"));
+                let mut both = base.clone();
+                both.extend(kustomize(&kubectl, &folder));
+                let with_step = [&stdout[..], &["--step", step]].concat();
+                let expected = documents(&sandbox.run(&with_step).expect_code(0).stdout);
+                assert_eq!(normalized(both), normalized(expected), "{file} step {step}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 0, "no scenario with steps was checked");
+}
