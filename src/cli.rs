@@ -95,6 +95,9 @@ pub struct BuildArgs {
     /// Annotate every applied document with an Argo CD sync wave that follows the bundle order.
     #[arg(long)]
     pub argocd_waves: bool,
+    /// Print the wall time of each stage of the build to stderr.
+    #[arg(long)]
+    pub timings: bool,
     /// Shared scenario flags.
     #[command(flatten)]
     pub flags: ScenarioFlags,

@@ -29,6 +29,7 @@ use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 
@@ -196,9 +197,11 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
                 .to_owned(),
         ));
     }
+    let mut timings = Timings::start(args.timings);
     let Some(compiled) = compile_all(&paths, &args.flags, color)? else {
         return Ok(Outcome::Failure);
     };
+    timings.lap("parse + validate");
     for (i, c) in compiled.iter().enumerate() {
         if let Some(other) = compiled[..i]
             .iter()
@@ -218,8 +221,13 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
     for c in &compiled {
         builds.push(bundle::bundle(&renderer, &c.scenario)?);
     }
-    if !args.crd_schemas.is_empty() && !conforms(args, &compiled, &builds)? {
-        return Ok(Outcome::Failure);
+    timings.lap("render + bundle");
+    if !args.crd_schemas.is_empty() {
+        let conform = conforms(args, &compiled, &builds)?;
+        timings.lap("CRD schema check");
+        if !conform {
+            return Ok(Outcome::Failure);
+        }
     }
     if args.stdout {
         let build = &builds[0];
@@ -227,7 +235,10 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
             Some(name) => Some(step_index(build, name)?),
             None => None,
         };
-        return print(&build.apply_stream(step)).map(|()| Outcome::Success);
+        print(&build.apply_stream(step))?;
+        timings.lap("print");
+        timings.report();
+        return Ok(Outcome::Success);
     }
     // Every scenario is rendered before anything is written.
     let outputs: Vec<(PathBuf, output::Files)> = compiled
@@ -235,11 +246,56 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
         .zip(&builds)
         .map(|(c, b)| (args.out.join(&b.name), b.files(&c.scenario)))
         .collect();
+    timings.lap("lay out files (plan, diffs, index)");
     for (dir, files) in &outputs {
         output::write(dir, files)?;
         eprintln!("meshgen: wrote {} ({} files)", dir.display(), files.len());
     }
+    timings.lap("write");
+    timings.report();
     Ok(Outcome::Success)
+}
+
+/// `build --timings`: the wall time of each stage, printed to stderr at the end.
+struct Timings {
+    /// When the run started; `None` when timings are off.
+    start: Option<Instant>,
+    /// When the last stage ended.
+    last: Option<Instant>,
+    /// Each finished stage and how long it took.
+    stages: Vec<(&'static str, Duration)>,
+}
+
+impl Timings {
+    fn start(on: bool) -> Self {
+        let now = on.then(Instant::now);
+        Self {
+            start: now,
+            last: now,
+            stages: Vec::new(),
+        }
+    }
+
+    /// Ends the stage `name` now.
+    fn lap(&mut self, name: &'static str) {
+        if let Some(last) = self.last {
+            let now = Instant::now();
+            self.stages.push((name, now - last));
+            self.last = Some(now);
+        }
+    }
+
+    fn report(&self) {
+        let Some(start) = self.start else {
+            return;
+        };
+        eprintln!("meshgen: timings");
+        for (name, took) in &self.stages {
+            eprintln!("  {name:<36} {:>9.1} ms", took.as_secs_f64() * 1e3);
+        }
+        let total = start.elapsed().as_secs_f64() * 1e3;
+        eprintln!("  {:<36} {total:>9.1} ms", "total");
+    }
 }
 
 /// `--crd-schemas`: checks every document of every build against the given CRDs and

@@ -2,7 +2,7 @@
 //! no spans. Everything after validation (render, bundle, plan, explain) reads
 //! only this. Owns no parsing and no output.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use serde::{Serialize, Serializer};
@@ -26,12 +26,25 @@ pub struct Scenario {
     pub gateway: Option<Gateway>,
     /// Traffic steps in file order.
     pub steps: Vec<Step>,
+    /// Position of each service in `services`, by name.
+    pub service_positions: HashMap<String, usize>,
 }
 
 impl Scenario {
     /// The service called `name`.
     pub fn service(&self, name: &str) -> Option<&Service> {
-        self.services.iter().find(|s| s.name == name)
+        self.service_positions
+            .get(name)
+            .and_then(|&i| self.services.get(i))
+    }
+
+    /// The position of each service in `services`, by name.
+    pub fn positions(services: &[Service]) -> HashMap<String, usize> {
+        services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), i))
+            .collect()
     }
 
     /// The routing state after step `step` (0-based): the fold of steps

@@ -89,8 +89,11 @@ impl Resource {
         text: String,
         annotations: &[(&str, &str)],
     ) -> Result<Self, String> {
-        let found: Identity =
-            serde_saphyr::from_str(&text).map_err(|e| format!("not one YAML mapping: {e}"))?;
+        // No pre-parse budget: the text is meshgen's own rendering of an
+        // already validated scenario, and the budget scan would read it twice.
+        let options = serde_saphyr::options! { budget: None };
+        let found: Identity = serde_saphyr::from_str_with_options(&text, options)
+            .map_err(|e| format!("not one YAML mapping: {e}"))?;
         let metadata = found.metadata.as_ref();
         let found_id = (
             found.api_version.as_deref(),

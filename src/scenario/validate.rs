@@ -332,6 +332,7 @@ impl Checker<'_> {
             description,
             mesh,
             namespace: namespace?,
+            service_positions: Scenario::positions(&services),
             services,
             gateway,
             steps,

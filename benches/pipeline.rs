@@ -1,0 +1,298 @@
+//! Criterion benchmark of the in-process pipeline, stage by stage, on synthetic
+//! scenarios of N services (see docs/performance.md):
+//!
+//! - `parse_validate/N`: `scenario::check` (TOML → raw types → model);
+//! - `render_bundle/N`: `bundle::bundle` (templates, parse-back of every
+//!   document, ordering, step folding, diffs, teardown);
+//! - `files/N`: `Build::files` (the output folder's bytes, index.json, PLAN.md);
+//! - `write/N`: `output::write` into a fresh folder under the target directory;
+//! - `pipeline/N`: the four stages in a row, as `meshgen build` runs them;
+//! - `renderer/new`: compiling the shipped templates (done once per process).
+//!
+//! N is 10, 100 and 1000; `BENCH_N="10 100 1000 5000"` chooses other sizes.
+//! Quick run: `cargo bench --bench pipeline -- --quick`.
+//!
+//! The scenario has the shape of `bench/gen.py` (the workload of
+//! `bench/compare.sh`): N services × versions v1 v2 v3, a gateway, and five
+//! steps that each touch every service.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use tempfile::TempDir;
+
+use meshgen::bundle::{self, Build};
+use meshgen::model::Scenario;
+use meshgen::output;
+use meshgen::render::Renderer;
+use meshgen::source::Source;
+
+/// Scenario sizes when `BENCH_N` is not set.
+const DEFAULT_SIZES: &[usize] = &[10, 100, 1000];
+
+/// The routes of one step (each a list of `key = value` lines after `service`).
+enum Routes {
+    /// One route, for `service = "*"`.
+    Wildcard(&'static [&'static str]),
+    /// These routes, in this order, for every service in turn.
+    PerService(&'static [&'static [&'static str]]),
+}
+
+const JASON: &str = "headers = { end-user = \"jason\" }";
+
+/// The five steps: name, description, routes.
+const STEPS: &[(&str, &str, Routes)] = &[
+    (
+        "all-v1",
+        "Route every service to v1",
+        Routes::Wildcard(&["to = \"v1\""]),
+    ),
+    (
+        "jason-v2",
+        "Send end-user jason to v2 on every service",
+        Routes::PerService(&[&[JASON, "to = \"v2\""], &["to = \"v1\""]]),
+    ),
+    (
+        "delay",
+        "Inject a 7s delay for jason on every service",
+        Routes::PerService(&[
+            &[
+                JASON,
+                "to = \"v1\"",
+                "delay = \"7s\"",
+                "delay_percent = 100.0",
+            ],
+            &["to = \"v1\""],
+        ]),
+    ),
+    (
+        "split",
+        "Shift every service 50/50 between v1 and v3",
+        Routes::PerService(&[&["to = { v1 = 50, v3 = 50 }"]]),
+    ),
+    (
+        "all-v3",
+        "Route every service to v3",
+        Routes::Wildcard(&["to = \"v3\""]),
+    ),
+];
+
+/// The synthetic scenario `scale-N` as TOML text.
+fn scenario_text(n: usize) -> String {
+    let services: Vec<String> = (0..n).map(|i| format!("svc-{i:04}")).collect();
+    let mut toml = String::with_capacity(n * 1500);
+    let mut line = |text: &str| {
+        toml.push_str(text);
+        toml.push('\n');
+    };
+    line(&format!("name = \"scale-{n}\""));
+    line(&format!(
+        "description = \"Synthetic scale scenario: {n} services x 3 versions, 5 steps\""
+    ));
+    line("");
+    for text in ["[mesh]", "version = \"1.22.0\"", "profile = \"demo\"", ""] {
+        line(text);
+    }
+    for text in ["[namespace]", "name = \"scale\"", ""] {
+        line(text);
+    }
+    for svc in &services {
+        line("[[services]]");
+        line(&format!("name = \"{svc}\""));
+        line("port = 8080");
+        line(&format!("service_account = \"sa-{svc}\""));
+        for version in ["v1", "v2", "v3"] {
+            line(&format!("  [services.versions.{version}]"));
+            line(&format!(
+                "  image = \"example.com/app/{svc}-{version}:1.0\""
+            ));
+        }
+        line("");
+    }
+    line("[gateway]");
+    line(&format!("name = \"scale-{n}-gateway\""));
+    line("port = 8080");
+    line("[[gateway.routes]]");
+    line(&format!("service = \"{}\"", services[0]));
+    line("uris = [ { prefix = \"/\" } ]");
+    line("");
+
+    for (name, description, routes) in STEPS {
+        line("[[steps]]");
+        line(&format!("name = \"{name}\""));
+        line(&format!("description = \"{description}\""));
+        let (targets, bodies): (Vec<&str>, &[&[&str]]) = match routes {
+            Routes::Wildcard(body) => (vec!["*"], std::slice::from_ref(body)),
+            Routes::PerService(bodies) => (services.iter().map(String::as_str).collect(), bodies),
+        };
+        for target in targets {
+            for body in bodies {
+                line("[[steps.routes]]");
+                line(&format!("service = \"{target}\""));
+                body.iter().for_each(|text| line(text));
+            }
+        }
+    }
+    toml
+}
+
+/// The sizes to run: `BENCH_N` (numbers separated by spaces), or the defaults.
+fn sizes() -> Vec<usize> {
+    match std::env::var("BENCH_N") {
+        Ok(list) if !list.trim().is_empty() => list
+            .split_whitespace()
+            .map(|n| match n.parse::<usize>() {
+                Ok(n) if n >= 1 => n,
+                _ => panic!("BENCH_N: expected sizes >= 1 separated by spaces, found `{n}`"),
+            })
+            .collect(),
+        _ => DEFAULT_SIZES.to_vec(),
+    }
+}
+
+/// One size, prepared: the source text and the output of every stage, so
+/// each stage is measured on its own input.
+struct Prepared {
+    n: usize,
+    source: Source,
+    scenario: Scenario,
+    build: Build,
+    files: output::Files,
+}
+
+impl Prepared {
+    fn new(n: usize, renderer: &Renderer) -> Self {
+        let source = Source::new(format!("scale-{n}.toml"), scenario_text(n));
+        let checked = meshgen::scenario::check(&source);
+        let Some(scenario) = checked.scenario else {
+            panic!(
+                "the synthetic scenario scale-{n} is invalid: {:?}",
+                checked.diagnostics
+            );
+        };
+        let build = bundle::bundle(renderer, &scenario).expect("scale scenario renders");
+        let files = build.files(&scenario);
+        Self {
+            n,
+            source,
+            scenario,
+            build,
+            files,
+        }
+    }
+
+    fn id(&self) -> BenchmarkId {
+        BenchmarkId::from_parameter(self.n)
+    }
+}
+
+/// Where the write stage writes: under the target directory (the disk that
+/// holds the repository, as `out/` would be), in a new temporary folder per run.
+fn scratch_root() -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-pipeline");
+    std::fs::create_dir_all(&root).expect("create the bench scratch folder");
+    root
+}
+
+fn fresh_dir(root: &Path) -> TempDir {
+    tempfile::tempdir_in(root).expect("create a temporary output folder")
+}
+
+/// Fewer, longer samples for the large sizes, so a full run stays in minutes.
+fn configure(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    n: usize,
+) {
+    group.throughput(Throughput::Elements(n as u64));
+    if n >= 1000 {
+        group.sample_size(10);
+        group.measurement_time(Duration::from_secs(10));
+    } else {
+        group.sample_size(30);
+    }
+}
+
+fn pipeline(c: &mut Criterion) {
+    let renderer = Renderer::new(None).expect("shipped templates compile");
+    let prepared: Vec<Prepared> = sizes()
+        .into_iter()
+        .map(|n| Prepared::new(n, &renderer))
+        .collect();
+    let root = scratch_root();
+
+    c.bench_function("renderer/new", |b| {
+        b.iter(|| Renderer::new(black_box(None)).expect("shipped templates compile"))
+    });
+
+    let mut group = c.benchmark_group("parse_validate");
+    for p in &prepared {
+        configure(&mut group, p.n);
+        group.bench_with_input(p.id(), &p.source, |b, source| {
+            b.iter(|| meshgen::scenario::check(black_box(source)))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("render_bundle");
+    for p in &prepared {
+        configure(&mut group, p.n);
+        group.bench_with_input(p.id(), &p.scenario, |b, scenario| {
+            b.iter(|| bundle::bundle(&renderer, black_box(scenario)).expect("renders"))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("files");
+    for p in &prepared {
+        configure(&mut group, p.n);
+        group.bench_with_input(p.id(), p, |b, p| {
+            b.iter(|| black_box(&p.build).files(&p.scenario))
+        });
+    }
+    group.finish();
+
+    // A fresh folder per iteration, removed after the measurement: the cost of
+    // writing a new output folder, not of replacing an old one.
+    let mut group = c.benchmark_group("write");
+    for p in &prepared {
+        configure(&mut group, p.n);
+        let name = format!("scale-{}", p.n);
+        group.bench_with_input(p.id(), &p.files, |b, files| {
+            b.iter_batched(
+                || fresh_dir(&root),
+                |dir| {
+                    output::write(&dir.path().join(&name), black_box(files)).expect("writes");
+                    dir
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("pipeline");
+    for p in &prepared {
+        configure(&mut group, p.n);
+        let name = format!("scale-{}", p.n);
+        group.bench_with_input(p.id(), &p.source, |b, source| {
+            b.iter_batched(
+                || fresh_dir(&root),
+                |dir| {
+                    let checked = meshgen::scenario::check(black_box(source));
+                    let scenario = checked.scenario.expect("valid");
+                    let build = bundle::bundle(&renderer, &scenario).expect("renders");
+                    let files = build.files(&scenario);
+                    output::write(&dir.path().join(&name), &files).expect("writes");
+                    dir
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pipeline);
+criterion_main!(benches);
