@@ -3,8 +3,6 @@
 //! the teardown in reverse order, and the file layout of an output folder
 //! (with `index.json`). Owns no rendering of YAML and no writing of files.
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -144,13 +142,13 @@ pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> 
 /// Folds the steps: each replaces the VirtualService of the services it names.
 fn fold(scenario: &Scenario, rendered: Vec<Vec<Resource>>) -> Vec<StepBundle> {
     let width = scenario.steps.len().to_string().len().max(2);
-    let positions: HashMap<&str, usize> = scenario
-        .services
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.as_str(), i))
-        .collect();
-    let service_index = |name: &str| positions.get(name).copied().unwrap_or(usize::MAX);
+    let service_index = |name: &str| {
+        scenario
+            .service_positions
+            .get(name)
+            .copied()
+            .unwrap_or(usize::MAX)
+    };
     // Per service (by index), where its VirtualService currently comes from.
     let mut current: Vec<Option<(usize, usize)>> = vec![None; scenario.services.len()];
     let mut folded: Vec<StepBundle> = Vec::with_capacity(scenario.steps.len());

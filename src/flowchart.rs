@@ -5,7 +5,7 @@
 //! makes. Node ids are generated; every label is quoted and escaped, so no
 //! name or value can add Mermaid or Markdown syntax. Deterministic.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use std::fmt::Write as _;
 
@@ -16,13 +16,7 @@ use crate::routing::{self, Class, InForce};
 /// (a selection of `routing::in_force`) of `scenario`.
 pub fn flowchart(scenario: &Scenario, services: &[InForce<'_>], classes: &[Class]) -> String {
     let mut out = String::from("flowchart LR\n");
-    let positions: HashMap<&str, usize> = scenario
-        .services
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.as_str(), i))
-        .collect();
-    let index = |name: &str| positions.get(name).copied();
+    let index = |name: &str| scenario.service_positions.get(name).copied();
     let shown_names: HashSet<&str> = services.iter().map(|f| f.service.name.as_str()).collect();
     let shown = |name: &str| shown_names.contains(name);
     if let Some(gateway) = &scenario.gateway {
