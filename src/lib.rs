@@ -240,18 +240,20 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
         timings.report();
         return Ok(Outcome::Success);
     }
-    // Every scenario is rendered before anything is written.
-    let outputs: Vec<(PathBuf, output::Files)> = compiled
-        .iter()
-        .zip(&builds)
-        .map(|(c, b)| (args.out.join(&b.name), b.files(&c.scenario)))
-        .collect();
-    timings.lap("lay out files (plan, diffs, index)");
-    for (dir, files) in &outputs {
-        output::write(dir, files)?;
-        eprintln!("meshgen: wrote {} ({} files)", dir.display(), files.len());
+    // Every scenario is rendered before anything is written; each file is
+    // written as soon as it is laid out.
+    for (c, b) in compiled.iter().zip(&builds) {
+        let dir = args.out.join(&b.name);
+        let mut count = 0;
+        output::write_with(&dir, |put| {
+            b.emit_files(&c.scenario, &mut |name, bytes| {
+                count += 1;
+                put(name, bytes)
+            })
+        })?;
+        eprintln!("meshgen: wrote {} ({count} files)", dir.display());
     }
-    timings.lap("write");
+    timings.lap("lay out and write files");
     timings.report();
     Ok(Outcome::Success)
 }

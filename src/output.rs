@@ -11,11 +11,27 @@ use crate::error::Error;
 /// The files of an output folder: relative paths (with `/`) and their bytes.
 pub type Files = Vec<(String, Vec<u8>)>;
 
+/// Receives one file of an output folder (relative path, bytes) and writes it.
+pub type Put<'a> = dyn FnMut(&str, Vec<u8>) -> Result<(), Error> + 'a;
+
 /// Writes `files` (relative paths and bytes) as the folder `target`, replacing
 /// it whole. On any failure the previous folder is left as it was. Files are
 /// not fsynced: the swap guards against failed builds, not power loss (as
 /// compilers' own outputs do).
 pub fn write(target: &Path, files: &[(String, Vec<u8>)]) -> Result<(), Error> {
+    write_with(target, |put| {
+        files
+            .iter()
+            .try_for_each(|(relative, bytes)| put(relative, bytes.clone()))
+    })
+}
+
+/// Like `write`, with the files handed over one at a time by `fill` (a file
+/// is written as soon as it is made, so the folder is never all in memory).
+pub fn write_with(
+    target: &Path,
+    fill: impl FnOnce(&mut Put<'_>) -> Result<(), Error>,
+) -> Result<(), Error> {
     let parent = target.parent().unwrap_or(Path::new("."));
     let name = target
         .file_name()
@@ -24,24 +40,22 @@ pub fn write(target: &Path, files: &[(String, Vec<u8>)]) -> Result<(), Error> {
         .into_owned();
     fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     let staging = unique_sibling(parent, &name, "new")?;
-    let result = fill(&staging, files).and_then(|()| swap(&staging, target, parent, &name));
+    let result = fill(&mut |relative, bytes| write_file(&staging, relative, &bytes))
+        .and_then(|()| swap(&staging, target, parent, &name));
     if result.is_err() {
         let _ = fs::remove_dir_all(&staging);
     }
     result
 }
 
-/// Writes every file under `dir`, refusing any path that would leave it.
-fn fill(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), Error> {
-    for (relative, bytes) in files {
-        let path = contained(dir, relative)?;
-        if let Some(folder) = path.parent() {
-            fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
-        }
-        let mut file = fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-        file.write_all(bytes).map_err(|e| Error::io(&path, e))?;
+/// Writes one file under `dir`, refusing any path that would leave it.
+fn write_file(dir: &Path, relative: &str, bytes: &[u8]) -> Result<(), Error> {
+    let path = contained(dir, relative)?;
+    if let Some(folder) = path.parent() {
+        fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
     }
-    Ok(())
+    let mut file = fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+    file.write_all(bytes).map_err(|e| Error::io(&path, e))
 }
 
 /// `dir/relative`, when `relative` is made only of normal components.
@@ -131,5 +145,29 @@ mod tests {
             assert!(contained(dir, bad).is_err(), "{bad}");
         }
         assert!(contained(dir, "steps/01-a.yaml").is_ok());
+    }
+
+    #[test]
+    fn a_write_that_fails_midway_leaves_the_previous_folder_and_no_staging() {
+        let parent = std::env::temp_dir().join(format!("meshgen-output-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&parent);
+        let target = parent.join("app");
+        let old: Files = vec![("a.yaml".into(), b"old\n".to_vec())];
+        write(&target, &old).expect("first write");
+        // The second file is written, then the third is refused.
+        let new: Files = vec![
+            ("a.yaml".into(), b"new\n".to_vec()),
+            ("steps/b.yaml".into(), b"new\n".to_vec()),
+            ("../escape.yaml".into(), b"x\n".to_vec()),
+        ];
+        assert!(write(&target, &new).is_err());
+        assert_eq!(read_folder(&target).expect("read"), old);
+        let left: Vec<_> = fs::read_dir(&parent)
+            .expect("parent")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(left, ["app"], "no staging folder is left behind");
+        assert!(!parent.join("escape.yaml").exists());
+        let _ = fs::remove_dir_all(&parent);
     }
 }
