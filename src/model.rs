@@ -306,13 +306,6 @@ pub struct Duration {
     pub nanos: u128,
 }
 
-impl Duration {
-    /// Length in seconds.
-    pub fn seconds(&self) -> f64 {
-        self.nanos as f64 / 1e9
-    }
-}
-
 impl Serialize for Duration {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.text)

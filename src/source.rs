@@ -48,17 +48,6 @@ impl Source {
         (line + 1, column + 1)
     }
 
-    /// The text of the 1-based line `line`, without its line break.
-    pub fn line_text(&self, line: usize) -> &str {
-        let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
-        let end = self
-            .line_starts
-            .get(line)
-            .copied()
-            .unwrap_or(self.text.len());
-        self.text[start..end].trim_end_matches(['\n', '\r'])
-    }
-
     /// The span of the first line, where problems of the whole file are reported.
     pub fn start(&self) -> Range<usize> {
         0..0
@@ -76,7 +65,6 @@ mod tests {
         assert_eq!(source.line_col(6), (2, 1));
         // "namé" is five bytes; the `=` after it is the 6th character.
         assert_eq!(source.line_col(12), (2, 6));
-        assert_eq!(source.line_text(2), "namé = \"x\"");
     }
 
     #[test]
