@@ -1781,44 +1781,47 @@ fn route(rule: &Rule, service: &str, upstream: Dist) -> Result<Dist, ExplainErro
     merge(out)
 }
 
+/// A fault applied to `percent` % of requests: the branch where it is, with
+/// its probability, and the branch where it is not.
+fn applied_or_not<T>(percent: f64, fault: T) -> Vec<(f64, Option<T>)> {
+    vec![
+        (percent / 100.0, Some(fault)),
+        (1.0 - percent / 100.0, None),
+    ]
+}
+
 /// The rule's fault, applied by the caller's sidecar before its router:
 /// a delay (with its percent) comes first, then an abort (with its percent),
 /// which answers at once. Neither the route timeout nor the route retries act
 /// on them (Istio: "timeouts or retries will not be enabled when faults are
 /// enabled on the client side"); the caller's own attempts do.
 fn fault(rule: &Rule, service: &str, routed: Dist) -> Result<Dist, ExplainError> {
-    let delays: Vec<(f64, Option<(u128, String)>)> = match &rule.delay {
-        Some(d) => vec![
+    let delays = match &rule.delay {
+        Some(d) => applied_or_not(
+            d.percent,
             (
-                d.percent / 100.0,
-                Some((
-                    d.duration.nanos,
-                    format!(
-                        "the {} delay on {service}{}",
-                        d.duration,
-                        percent_note(d.percent)
-                    ),
-                )),
+                d.duration.nanos,
+                format!(
+                    "the {} delay on {service}{}",
+                    d.duration,
+                    percent_note(d.percent)
+                ),
             ),
-            (1.0 - d.percent / 100.0, None),
-        ],
+        ),
         None => vec![(1.0, None)],
     };
-    let aborts: Vec<(f64, Option<(u16, String)>)> = match &rule.abort {
-        Some(a) => vec![
+    let aborts = match &rule.abort {
+        Some(a) => applied_or_not(
+            a.percent,
             (
-                a.percent / 100.0,
-                Some((
+                a.status,
+                format!(
+                    "the HTTP {} abort on {service}{}",
                     a.status,
-                    format!(
-                        "the HTTP {} abort on {service}{}",
-                        a.status,
-                        percent_note(a.percent)
-                    ),
-                )),
+                    percent_note(a.percent)
+                ),
             ),
-            (1.0 - a.percent / 100.0, None),
-        ],
+        ),
         None => vec![(1.0, None)],
     };
     let mut out = Vec::new();
