@@ -2,10 +2,11 @@
 //! name) and a rendered document parsed back to prove it is exactly that one
 //! object. Owns no templates and no ordering.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use granit_parser::{Event, Parser};
+use serde::Serialize;
 
 /// apiVersion, kind, namespace and name: what `kubectl` and Argo CD key objects by.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -62,44 +63,25 @@ pub struct Resource {
     pub text: String,
 }
 
-/// What the parse-back check reads of a document; the rest is parsed (so it
-/// must be valid YAML) but not kept.
-#[derive(Deserialize)]
-struct Identity {
-    #[serde(rename = "apiVersion")]
-    api_version: Option<String>,
-    kind: Option<String>,
-    metadata: Option<Metadata>,
-}
-
-#[derive(Deserialize)]
-struct Metadata {
-    name: Option<String>,
-    namespace: Option<String>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-}
-
 impl Resource {
     /// Parses `text` back and checks that it is one mapping whose apiVersion,
     /// kind, metadata.name and metadata.namespace are exactly `id`'s and whose
     /// `metadata.annotations` hold every pair of `annotations`.
+    ///
+    /// The whole document is read event by event, so it must be valid YAML; a
+    /// mapping with a repeated key, an anchor, an alias or a tag is refused as
+    /// well, since meshgen's formatter writes none of them.
     pub fn parse(
         id: ResourceId,
         text: String,
         annotations: &[(&str, &str)],
     ) -> Result<Self, String> {
-        // No pre-parse budget: the text is meshgen's own rendering of an
-        // already validated scenario, and the budget scan would read it twice.
-        let options = serde_saphyr::options! { budget: None };
-        let found: Identity = serde_saphyr::from_str_with_options(&text, options)
-            .map_err(|e| format!("not one YAML mapping: {e}"))?;
-        let metadata = found.metadata.as_ref();
+        let found = read_identity(&text)?;
         let found_id = (
             found.api_version.as_deref(),
             found.kind.as_deref(),
-            metadata.and_then(|m| m.namespace.as_deref()),
-            metadata.and_then(|m| m.name.as_deref()),
+            found.namespace.as_deref(),
+            found.name.as_deref(),
         );
         let wanted = (
             Some(id.api_version.as_str()),
@@ -114,8 +96,8 @@ impl Resource {
             ));
         }
         for (key, value) in annotations {
-            let written = metadata.and_then(|m| m.annotations.get(*key));
-            if written.map(String::as_str) != Some(*value) {
+            let written = found.annotations.iter().find(|(k, _)| k == key);
+            if written.map(|(_, v)| v.as_ref()) != Some(*value) {
                 return Err(format!(
                     "it does not write the annotation `{key}: \"{value}\"` under \
                      metadata.annotations"
@@ -131,6 +113,148 @@ impl Resource {
         // The text parsed when the resource was made, so this cannot fail.
         serde_saphyr::from_str(&self.text).unwrap_or(serde_json::Value::Null)
     }
+}
+
+/// The identity fields a document holds, as the parse-back read them.
+#[derive(Default)]
+struct Found<'a> {
+    api_version: Option<Cow<'a, str>>,
+    kind: Option<Cow<'a, str>>,
+    namespace: Option<Cow<'a, str>>,
+    name: Option<Cow<'a, str>>,
+    annotations: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+/// Where a mapping sits: the identity lives at three known paths.
+#[derive(Clone, Copy, PartialEq)]
+enum Place {
+    Root,
+    Metadata,
+    Annotations,
+    Elsewhere,
+}
+
+impl Place {
+    /// The place of the value under `key` in a mapping at `self`.
+    fn child(self, key: &str) -> Place {
+        match (self, key) {
+            (Place::Root, "metadata") => Place::Metadata,
+            (Place::Metadata, "annotations") => Place::Annotations,
+            _ => Place::Elsewhere,
+        }
+    }
+}
+
+/// An open collection while walking a document.
+enum Open {
+    /// A mapping: its place, where its keys start in the key list, and
+    /// whether the next node is a value (else a key or the end).
+    Mapping {
+        place: Place,
+        keys_from: usize,
+        value_next: bool,
+    },
+    Sequence,
+}
+
+/// Walks every event of `text` (so all of it must parse) and reads the
+/// identity fields, refusing anything but exactly one mapping document
+/// without repeated keys, anchors, aliases or tags.
+fn read_identity(text: &str) -> Result<Found<'_>, String> {
+    let mut events = Parser::new_from_str(text);
+    let mut next = move || match events.next() {
+        Some(Ok((event, _))) => Ok(event),
+        Some(Err(error)) => Err(format!("not valid YAML: {error}")),
+        None => Err("not valid YAML: the event stream ends early".to_owned()),
+    };
+    if !matches!(next()?, Event::StreamStart) || !matches!(next()?, Event::DocumentStart(..)) {
+        return Err("not one YAML document".to_owned());
+    }
+    let mut found = Found::default();
+    let mut open: Vec<Open> = Vec::new();
+    let mut keys: Vec<Cow<'_, str>> = Vec::new();
+    loop {
+        let event = next()?;
+        // The place and role of this node, from the collection around it.
+        let (place, key) = match open.last_mut() {
+            None => (Place::Root, None),
+            Some(Open::Sequence) => (Place::Elsewhere, None),
+            Some(Open::Mapping {
+                place, value_next, ..
+            }) => {
+                if *value_next {
+                    *value_next = false;
+                    let key = keys.last().map(Cow::as_ref).unwrap_or_default();
+                    (place.child(key), Some((*place, key)))
+                } else {
+                    (*place, None)
+                }
+            }
+        };
+        match event {
+            Event::MappingEnd | Event::SequenceEnd => {
+                if let Some(Open::Mapping { keys_from, .. }) = open.pop() {
+                    keys.truncate(keys_from);
+                }
+                if open.is_empty() {
+                    break;
+                }
+            }
+            Event::Scalar(value, _, 0, None) => match open.last_mut() {
+                Some(Open::Mapping {
+                    keys_from,
+                    value_next,
+                    ..
+                }) if key.is_none() => {
+                    if keys[*keys_from..].contains(&value) {
+                        return Err(format!("the key `{value}` appears twice in one mapping"));
+                    }
+                    keys.push(value);
+                    *value_next = true;
+                }
+                None => return Err("not a YAML mapping".to_owned()),
+                _ => {
+                    let slot = match key {
+                        Some((Place::Root, "apiVersion")) => &mut found.api_version,
+                        Some((Place::Root, "kind")) => &mut found.kind,
+                        Some((Place::Metadata, "namespace")) => &mut found.namespace,
+                        Some((Place::Metadata, "name")) => &mut found.name,
+                        Some((Place::Annotations, key)) => {
+                            let key = Cow::Owned(key.to_owned());
+                            found.annotations.push((key, value));
+                            continue;
+                        }
+                        _ => continue,
+                    };
+                    *slot = Some(value);
+                }
+            },
+            Event::MappingStart(_, 0, None) => {
+                if matches!(open.last(), Some(Open::Mapping { .. })) && key.is_none() {
+                    return Err("a mapping key is not a plain string".to_owned());
+                }
+                open.push(Open::Mapping {
+                    place,
+                    keys_from: keys.len(),
+                    value_next: false,
+                });
+            }
+            Event::SequenceStart(_, 0, None) => {
+                if open.is_empty() {
+                    return Err("not a YAML mapping".to_owned());
+                }
+                if matches!(open.last(), Some(Open::Mapping { .. })) && key.is_none() {
+                    return Err("a mapping key is not a plain string".to_owned());
+                }
+                open.push(Open::Sequence);
+            }
+            _ => return Err("meshgen writes no anchors, aliases or tags".to_owned()),
+        }
+    }
+    if !matches!(next()?, Event::DocumentEnd) || !matches!(next()?, Event::StreamEnd) {
+        return Err("more than one YAML document".to_owned());
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -166,5 +290,47 @@ mod tests {
                          annotations:\n    wave: \"2\"\n";
         assert!(Resource::parse(cm("a"), annotated.to_owned(), &[("wave", "2")]).is_ok());
         assert!(Resource::parse(cm("a"), annotated.to_owned(), &[("wave", "3")]).is_err());
+    }
+
+    #[test]
+    fn repeated_keys_anchors_aliases_and_tags_are_refused_at_any_depth() {
+        let head = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ns\n";
+        for (body, why) in [
+            (
+                "data:\n  x:\n  - k: 1\n    k: 2\n",
+                "repeated key in a nested mapping",
+            ),
+            ("data: &anchor\n  x: 1\nmore: *anchor\n", "anchor and alias"),
+            ("data: !!str 1\n", "tag"),
+            ("data:\n  ? [a, b]\n  : 1\n", "a sequence as a key"),
+        ] {
+            let text = format!("{head}{body}");
+            assert!(Resource::parse(cm("a"), text, &[]).is_err(), "{why}");
+        }
+    }
+
+    #[test]
+    fn identity_is_read_only_at_its_own_paths() {
+        // A name under spec is not metadata.name.
+        let nested = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  namespace: ns\n\
+                      spec:\n  metadata:\n    name: a\n";
+        assert!(Resource::parse(cm("a"), nested.to_owned(), &[]).is_err());
+        let flow = "{apiVersion: v1, kind: ConfigMap, metadata: {name: a, namespace: ns}}\n";
+        assert!(Resource::parse(cm("a"), flow.to_owned(), &[]).is_ok());
+        assert!(Resource::parse(cm("a"), "just a string\n".to_owned(), &[]).is_err());
+        assert!(Resource::parse(cm("a"), String::new(), &[]).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_walked_without_recursion() {
+        let depth = 50_000;
+        let text = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ns\n\
+             data: {}{}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        // Whatever the parser's own limits say, the walk itself must not overflow.
+        let _ = Resource::parse(cm("a"), text, &[]);
     }
 }
