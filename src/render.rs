@@ -152,9 +152,12 @@ impl Renderer {
             context,
             annotations: &annotations,
         };
-        let text = template
+        let mut text = template
             .render(Value::from(minijinja::value::Serde(&context)))
             .map_err(|e| Error::template(name, e))?;
+        // minijinja starts from a buffer twice the template's size; a build
+        // keeps every document until it is written, so give the excess back.
+        text.shrink_to_fit();
         Resource::parse(id, text, &annotations).map_err(|problem| Error::BadDocument {
             template: name.to_owned(),
             problem,
