@@ -1,11 +1,10 @@
 //! The structural check of a scenario against its JSON Schema
 //! (`schema/scenario.schema.json`, embedded as `crate::SCHEMA`): converts the
-//! parsed TOML into JSON while remembering where every key and value came from,
-//! validates it with the schema compiled once, and turns every violation into a
-//! diagnostic at the key or value to blame, in words a TOML author reads.
+//! parsed TOML into JSON, validates it with the schema compiled once, and turns every violation into a
+//! diagnostic at the key or value to blame (found again in the parsed TOML by
+//! its JSON pointer), in words a TOML author reads.
 //! Owns no semantic rule (names, references, durations: `validate`) and never prints.
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::OnceLock;
 
@@ -44,10 +43,10 @@ struct Place {
     kind: Kind,
 }
 
-/// The file as JSON, with the place of every value by JSON pointer.
-struct Converted {
+/// The file as JSON, beside the parsed TOML that knows where each value is.
+struct Converted<'t, 'de> {
     json: Value,
-    places: BTreeMap<String, Place>,
+    table: &'t DeTable<'de>,
 }
 
 /// Checks the parsed file against the scenario schema. Returns every violation
@@ -62,17 +61,13 @@ pub fn check(table: &Spanned<DeTable<'_>>, source: &Source) -> Vec<Diagnostic> {
             )];
         }
     };
-    let mut places = BTreeMap::new();
-    let json = convert_table(table.get_ref(), "", &mut places);
-    places.insert(
-        String::new(),
-        Place {
-            key: None,
-            value: source.start(),
-            kind: Kind::Table,
-        },
-    );
-    let converted = Converted { json, places };
+    let mut path = Vec::new();
+    let mut whole_floats = Vec::new();
+    let json = convert_table(table.get_ref(), &mut path, &mut whole_floats);
+    let converted = Converted {
+        json,
+        table: table.get_ref(),
+    };
     let reporter = Reporter {
         schema: &schema.0,
         converted: &converted,
@@ -87,9 +82,9 @@ pub fn check(table: &Spanned<DeTable<'_>>, source: &Source) -> Vec<Diagnostic> {
         );
     }
     // JSON Schema counts 50.0 as an integer; the scenario does not.
-    for (pointer, place) in &converted.places {
-        if place.kind == Kind::WholeFloat && reporter.wants_integer(pointer) {
-            diagnostics.push(reporter.whole_float(pointer, place));
+    for pointer in &whole_floats {
+        if reporter.wants_integer(pointer) {
+            diagnostics.push(reporter.whole_float(pointer, &reporter.place(pointer)));
         }
     }
     diagnostics
@@ -123,66 +118,98 @@ fn segments(pointer: &str) -> Vec<String> {
         .collect()
 }
 
-fn convert_table(
-    table: &DeTable<'_>,
-    pointer: &str,
-    places: &mut BTreeMap<String, Place>,
+fn convert_table<'de>(
+    table: &'de DeTable<'_>,
+    path: &mut Vec<Step<'de>>,
+    whole_floats: &mut Vec<String>,
 ) -> Value {
     let mut object = Map::new();
     for (key, value) in table.iter() {
-        let child = format!("{pointer}/{}", escape(key.get_ref()));
-        let json = convert(value, &child, Some(key.span()), places);
+        path.push(Step::Key(key.get_ref()));
+        let json = convert(value.get_ref(), path, whole_floats);
+        path.pop();
         object.insert(key.get_ref().to_string(), json);
     }
     Value::Object(object)
 }
 
-fn convert(
-    value: &Spanned<DeValue<'_>>,
-    pointer: &str,
-    key: Option<Range<usize>>,
-    places: &mut BTreeMap<String, Place>,
+/// A key or an index on the way to the value being converted.
+enum Step<'de> {
+    Key(&'de str),
+    Index(usize),
+}
+
+/// `value` as JSON; the pointer of every whole float (`50.0`) is kept for the
+/// integer check, since JSON Schema cannot tell it from `50`.
+fn convert<'de>(
+    value: &'de DeValue<'_>,
+    path: &mut Vec<Step<'de>>,
+    whole_floats: &mut Vec<String>,
 ) -> Value {
-    let (json, kind) = match value.get_ref() {
-        DeValue::String(s) => (Value::String(s.to_string()), Kind::String),
-        DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
-            Ok(n) => (Value::from(n), Kind::Integer),
-            Err(_) => (Value::Null, Kind::Integer),
-        },
-        DeValue::Float(f) => match f.as_str().parse::<f64>().ok().and_then(Number::from_f64) {
-            Some(n) if n.as_f64().is_some_and(|v| v.fract() == 0.0) => {
-                (Value::Number(n), Kind::WholeFloat)
-            }
-            Some(n) => (Value::Number(n), Kind::Float),
-            None => (Value::Null, Kind::NonFiniteFloat),
-        },
-        DeValue::Boolean(b) => (Value::Bool(*b), Kind::Boolean),
-        DeValue::Datetime(_) => (Value::Null, Kind::Datetime),
-        DeValue::Array(items) => {
-            let list = items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| convert(item, &format!("{pointer}/{i}"), None, places))
-                .collect();
-            (Value::Array(list), Kind::Array)
+    match value {
+        DeValue::String(s) => Value::String(s.to_string()),
+        DeValue::Integer(i) => {
+            i64::from_str_radix(i.as_str(), i.radix()).map_or(Value::Null, Value::from)
         }
-        DeValue::Table(table) => (convert_table(table, pointer, places), Kind::Table),
-    };
-    places.insert(
-        pointer.to_owned(),
-        Place {
-            key,
-            value: value.span(),
-            kind,
+        DeValue::Float(_) => {
+            let number = finite_float(value);
+            if kind(value) == Kind::WholeFloat {
+                let mut pointer = String::new();
+                for step in path.iter() {
+                    pointer.push('/');
+                    match step {
+                        Step::Key(key) => pointer.push_str(&escape(key)),
+                        Step::Index(i) => pointer.push_str(&i.to_string()),
+                    }
+                }
+                whole_floats.push(pointer);
+            }
+            number.map_or(Value::Null, Value::Number)
+        }
+        DeValue::Boolean(b) => Value::Bool(*b),
+        DeValue::Datetime(_) => Value::Null,
+        DeValue::Array(items) => {
+            let mut list = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                path.push(Step::Index(i));
+                list.push(convert(item.get_ref(), path, whole_floats));
+                path.pop();
+            }
+            Value::Array(list)
+        }
+        DeValue::Table(table) => convert_table(table, path, whole_floats),
+    }
+}
+
+/// A TOML float as a JSON number; `None` for `nan` and `inf`.
+fn finite_float(value: &DeValue<'_>) -> Option<Number> {
+    match value {
+        DeValue::Float(f) => f.as_str().parse::<f64>().ok().and_then(Number::from_f64),
+        _ => None,
+    }
+}
+
+/// The TOML type `value` was written as.
+fn kind(value: &DeValue<'_>) -> Kind {
+    match value {
+        DeValue::String(_) => Kind::String,
+        DeValue::Integer(_) => Kind::Integer,
+        DeValue::Float(_) => match finite_float(value) {
+            Some(n) if n.as_f64().is_some_and(|v| v.fract() == 0.0) => Kind::WholeFloat,
+            Some(_) => Kind::Float,
+            None => Kind::NonFiniteFloat,
         },
-    );
-    json
+        DeValue::Boolean(_) => Kind::Boolean,
+        DeValue::Datetime(_) => Kind::Datetime,
+        DeValue::Array(_) => Kind::Array,
+        DeValue::Table(_) => Kind::Table,
+    }
 }
 
 /// Turns schema violations into diagnostics.
 struct Reporter<'a> {
     schema: &'a Value,
-    converted: &'a Converted,
+    converted: &'a Converted<'a, 'a>,
     source: &'a Source,
 }
 
@@ -193,17 +220,43 @@ enum Segment {
 }
 
 impl Reporter<'_> {
-    /// The place of a pointer; the file's start when unknown (never, in practice).
+    /// The place of a pointer, found by walking the parsed TOML; the file's
+    /// start for the top level (and when unknown, never in practice).
     fn place(&self, pointer: &str) -> Place {
-        self.converted
-            .places
-            .get(pointer)
-            .cloned()
-            .unwrap_or(Place {
-                key: None,
-                value: self.source.start(),
-                kind: Kind::Table,
-            })
+        let whole_file = Place {
+            key: None,
+            value: self.source.start(),
+            kind: Kind::Table,
+        };
+        let mut table = Some(self.converted.table);
+        let mut array: Option<&[Spanned<DeValue<'_>>]> = None;
+        let mut place = whole_file.clone();
+        for segment in segments(pointer) {
+            let (key, value) = match (table, array) {
+                (Some(t), _) => match t.iter().find(|(k, _)| k.get_ref() == &segment) {
+                    Some((k, v)) => (Some(k.span()), v),
+                    None => return whole_file,
+                },
+                (None, Some(items)) => {
+                    match segment.parse::<usize>().ok().and_then(|i| items.get(i)) {
+                        Some(v) => (None, v),
+                        None => return whole_file,
+                    }
+                }
+                (None, None) => return whole_file,
+            };
+            (table, array) = match value.get_ref() {
+                DeValue::Table(t) => (Some(t), None),
+                DeValue::Array(items) => (None, Some(&items[..])),
+                _ => (None, None),
+            };
+            place = Place {
+                key,
+                value: value.span(),
+                kind: kind(value.get_ref()),
+            };
+        }
+        place
     }
 
     /// The pointer's segments, told apart by the shape of the converted file.
