@@ -12,9 +12,19 @@ use std::fmt::Write as _;
 use crate::model::{Rule, Scenario};
 use crate::routing::{self, Class, InForce};
 
+/// Mermaid's default `maxTextSize`: renderers that keep the default (GitHub
+/// among them) show an error instead of a longer diagram.
+pub const MERMAID_MAX_TEXT_SIZE: usize = 50_000;
+
 /// The Mermaid source (without the code fence) of the routing `services`
-/// (a selection of `routing::in_force`) of `scenario`.
-pub fn flowchart(scenario: &Scenario, services: &[InForce<'_>], classes: &[Class]) -> String {
+/// (a selection of `routing::in_force`) of `scenario`; `None` once it grows
+/// past `max_len` bytes.
+pub fn flowchart(
+    scenario: &Scenario,
+    services: &[InForce<'_>],
+    classes: &[Class],
+    max_len: usize,
+) -> Option<String> {
     let mut out = String::from("flowchart LR\n");
     let index = |name: &str| scenario.service_positions.get(name).copied();
     let shown_names: HashSet<&str> = services.iter().map(|f| f.service.name.as_str()).collect();
@@ -43,6 +53,9 @@ pub fn flowchart(scenario: &Scenario, services: &[InForce<'_>], classes: &[Class
         }
     }
     for in_force in services {
+        if out.len() > max_len {
+            return None;
+        }
         let Some(i) = index(&in_force.service.name) else {
             continue;
         };
@@ -138,7 +151,7 @@ pub fn flowchart(scenario: &Scenario, services: &[InForce<'_>], classes: &[Class
             }
         }
     }
-    out
+    (out.len() <= max_len).then_some(out)
 }
 
 /// `s1 -->|"label"| s1v0`, dotted for mirrors, without `|…|` when empty.

@@ -193,10 +193,23 @@ fn who_gets_what(out: &mut String, scenario: &Scenario, k: usize, classes: &[Cla
 }
 
 /// The routing after the step as a Mermaid flowchart.
+/// A chart Mermaid would refuse to draw is left out, with a line saying why.
 fn step_flowchart(out: &mut String, scenario: &Scenario, k: usize, classes: &[Class]) {
-    let chart = flowchart::flowchart(scenario, &shown(scenario, k), classes);
-    let fence = fence_for(&chart);
-    let _ = writeln!(out, "{fence}mermaid\n{chart}{fence}\n");
+    let max = flowchart::MERMAID_MAX_TEXT_SIZE;
+    match flowchart::flowchart(scenario, &shown(scenario, k), classes, max) {
+        Some(chart) => {
+            let fence = fence_for(&chart);
+            let _ = writeln!(out, "{fence}mermaid\n{chart}{fence}\n");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "No flowchart: it would be longer than Mermaid's default limit of {max} \
+                 characters (`maxTextSize`), and renderers would show an error instead. \
+                 The table above holds the same routing.\n"
+            );
+        }
+    }
 }
 
 /// What each class of requests sees after the step, as `meshgen explain`
@@ -362,7 +375,12 @@ pub fn cell(text: &str) -> String {
 
 /// A code fence longer than any run of backticks in `text`.
 fn fence_for(text: &str) -> String {
-    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let mut longest = 0;
+    let mut run = 0;
+    for byte in text.bytes() {
+        run = if byte == b'`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
     "`".repeat(longest.max(2) + 1)
 }
 
@@ -379,5 +397,6 @@ mod tests {
     fn fences_outgrow_backtick_runs() {
         assert_eq!(fence_for("plain"), "```");
         assert_eq!(fence_for("a ```` b"), "`````");
+        assert_eq!(fence_for("``` then ````` at the end `````"), "``````");
     }
 }

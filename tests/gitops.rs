@@ -397,6 +397,42 @@ fn yaml_that_cannot_be_matched_by_document_is_diffed_as_text() {
 }
 
 #[test]
+fn plan_flowcharts_stay_within_mermaids_default_text_size() {
+    let mut text = String::from(
+        "name = \"wide\"\n[mesh]\nversion = \"1.30.3\"\n[namespace]\nname = \"wide\"\n",
+    );
+    for i in 0..1000 {
+        text.push_str(&format!(
+            "[[services]]\nname = \"svc-{i:04}\"\nport = 8080\n  [services.versions.v1]\n  \
+             image = \"example/svc:1\"\n  [services.versions.v2]\n  image = \"example/svc:2\"\n"
+        ));
+    }
+    text.push_str(
+        "[[steps]]\nname = \"all-v1\"\n[[steps.routes]]\nservice = \"*\"\nto = \"v1\"\n\
+         [[steps]]\nname = \"one-v2\"\n[[steps.routes]]\nservice = \"svc-0007\"\nto = \"v2\"\n",
+    );
+    let sandbox = Sandbox::new();
+    sandbox.write("wide.toml", &text);
+    sandbox
+        .run(&["build", "wide.toml", "--out", "out"])
+        .expect_code(0);
+    let plan = sandbox.read("out/wide/PLAN.md");
+    let charts: Vec<&str> = plan.split("```mermaid\n").skip(1).collect();
+    // The step that routes 1,000 services has no chart, said in its place;
+    // the one-service step keeps its chart.
+    assert_eq!(charts.len(), 1, "one chart expected");
+    assert!(charts[0].contains("svc-0007"));
+    assert!(
+        plan.contains("No flowchart: it would be longer than Mermaid's default limit of 50000"),
+        "the left-out chart is explained"
+    );
+    for chart in charts {
+        let end = chart.find("```").expect("closed fence");
+        assert!(end <= 50_000, "a chart of {end} characters");
+    }
+}
+
+#[test]
 fn every_output_folder_has_a_kustomization_of_its_apply_files_and_one_per_step() {
     let sandbox = Sandbox::new();
     for name in ["bookinfo", "kuard"] {
