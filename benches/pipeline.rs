@@ -2,6 +2,8 @@
 //! scenarios of N services (see docs/performance.md):
 //!
 //! - `parse_validate/N`: `scenario::check` (TOML → raw types → model);
+//! - `diagnostics/N`: `scenario::check` of the scenario with every port made
+//!   invalid, and each of its N errors rendered with its excerpt;
 //! - `render_bundle/N`: `bundle::bundle` (templates, parse-back of every
 //!   document, ordering, step folding, diffs, teardown);
 //! - `files/N`: `Build::files` (the output folder's bytes, index.json, PLAN.md);
@@ -231,6 +233,29 @@ fn pipeline(c: &mut Criterion) {
         configure(&mut group, p.n);
         group.bench_with_input(p.id(), &p.source, |b, source| {
             b.iter(|| meshgen::scenario::check(black_box(source)))
+        });
+    }
+    group.finish();
+
+    // Every service's port made invalid: N errors, each rendered with its
+    // excerpt of the file, as `meshgen check` prints them.
+    let mut group = c.benchmark_group("diagnostics");
+    for p in &prepared {
+        configure(&mut group, p.n);
+        let broken = Source::new(
+            p.source.path(),
+            p.source.text().replace("\nport = 8080\n", "\nport = 0\n"),
+        );
+        group.bench_with_input(p.id(), &broken, |b, source| {
+            b.iter(|| {
+                let checked = meshgen::scenario::check(black_box(source));
+                assert!(checked.diagnostics.len() >= p.n, "one error per service");
+                checked
+                    .diagnostics
+                    .iter()
+                    .map(|d| d.render(source, false).len())
+                    .sum::<usize>()
+            })
         });
     }
     group.finish();

@@ -117,11 +117,15 @@ impl Diagnostic {
         };
         let text = source.text();
         let span = clamp_to_char_boundaries(text, &self.span);
+        // Only the lines the span touches: the excerpt costs the same in a
+        // 5 MB file as in a small one.
+        let (lines, first_line) = source.lines_of(&span);
+        let in_excerpt = span.start - lines.start..span.end.min(lines.end) - lines.start;
         let mut group = Group::with_level(level.clone()).element(
-            Snippet::source(text)
-                .line_start(1)
+            Snippet::source(&text[lines])
+                .line_start(first_line)
                 .fold(true)
-                .annotation(AnnotationKind::Primary.span(span)),
+                .annotation(AnnotationKind::Primary.span(in_excerpt)),
         );
         if let Some(help) = &self.help {
             group = group.element(Level::HELP.message(help.as_str()));

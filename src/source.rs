@@ -48,6 +48,23 @@ impl Source {
         (line + 1, column + 1)
     }
 
+    /// The whole lines that `span` touches: their byte range in the text and
+    /// the 1-based number of the first, so an excerpt need not carry the file.
+    pub fn lines_of(&self, span: &Range<usize>) -> (Range<usize>, usize) {
+        let line_of = |offset: usize| {
+            self.line_starts
+                .partition_point(|&s| s <= offset.min(self.text.len()))
+                - 1
+        };
+        let first = line_of(span.start);
+        let last = line_of(span.end.max(span.start));
+        let end = self
+            .line_starts
+            .get(last + 1)
+            .map_or(self.text.len(), |&next| next - 1);
+        (self.line_starts[first]..end, first + 1)
+    }
+
     /// The span of the first line, where problems of the whole file are reported.
     pub fn start(&self) -> Range<usize> {
         0..0
@@ -57,6 +74,15 @@ impl Source {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_of_a_span_are_whole_lines_without_the_last_newline() {
+        let source = Source::new("s.toml", "a = 1\nb = [\n  2,\n]\nc = 3");
+        assert_eq!(source.lines_of(&(7..8)), (6..11, 2));
+        assert_eq!(source.lines_of(&(10..18)), (6..18, 2));
+        assert_eq!(source.lines_of(&(21..22)), (19..24, 5));
+        assert_eq!(source.lines_of(&(24..24)), (19..24, 5));
+    }
 
     #[test]
     fn line_col_counts_from_one_and_in_characters() {
