@@ -14,8 +14,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::istio;
 use crate::model::{Gateway, Scenario, Service, ServiceRouting, TrafficPolicy, Version};
-use crate::resource::{Resource, ResourceId};
-use crate::scenario::parse_duration;
+use crate::resource::{Resource, ResourceId, plain_scalar_is_string};
 
 /// The templates meshgen ships, by name.
 pub const TEMPLATES: &[(&str, &str)] = &[
@@ -454,31 +453,11 @@ fn yaml_float(value: f64) -> Result<String, minijinja::Error> {
     })
 }
 
-/// Words YAML 1.1 (which Kubernetes still speaks) reads as booleans or null.
-const YAML_1_1_WORDS: &[&str] = &["y", "n", "yes", "no", "true", "false", "on", "off", "null"];
-
-/// A string as a YAML scalar: plain when it starts with a letter or `/`, holds
-/// only characters that cannot start structure, and is no YAML 1.1 keyword, or
-/// when it is a Go duration such as `7s` (never a number in any YAML schema);
-/// otherwise double-quoted, with every character that could end the scalar or
-/// that YAML forbids escaped.
+/// A string as a YAML scalar: plain when that reads back as the same string
+/// (`resource::plain_scalar_is_string`); otherwise double-quoted, with every
+/// character that could end the scalar or that YAML forbids escaped.
 pub fn yaml_string(text: &str) -> Cow<'_, str> {
-    let duration = text.bytes().next().is_some_and(|b| b.is_ascii_digit())
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
-        && parse_duration(text).is_some();
-    if duration {
-        return Cow::Borrowed(text);
-    }
-    let plain = text
-        .as_bytes()
-        .first()
-        .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'/')
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._/@:+=-".contains(&b))
-        && !text.ends_with(':')
-        && !YAML_1_1_WORDS.contains(&text.to_ascii_lowercase().as_str());
-    if plain {
+    if plain_scalar_is_string(text) {
         return Cow::Borrowed(text);
     }
     let mut quoted = String::with_capacity(text.len() + 2);

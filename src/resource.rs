@@ -5,8 +5,10 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use granit_parser::{Event, Parser};
+use granit_parser::{Event, Parser, ScalarStyle};
 use serde::Serialize;
+
+use crate::scenario::parse_duration;
 
 /// apiVersion, kind, namespace and name: what `kubectl` and Argo CD key objects by.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -115,6 +117,31 @@ impl Resource {
     }
 }
 
+/// Words YAML 1.1 (which Kubernetes still speaks) reads as booleans or null.
+const YAML_1_1_WORDS: &[&str] = &["y", "n", "yes", "no", "true", "false", "on", "off", "null"];
+
+/// Whether `text`, written as a plain (unquoted) YAML scalar, reads back as
+/// this same string in YAML 1.1 and 1.2: it starts with a letter or `/`, holds
+/// only characters that cannot start structure, and is no YAML 1.1 keyword;
+/// or it is a Go duration such as `7s` (never a number in any YAML schema).
+/// meshgen's formatter writes a string plain only then, and the parse-back
+/// takes a plain identity value as a string only then.
+pub fn plain_scalar_is_string(text: &str) -> bool {
+    let duration = text.bytes().next().is_some_and(|b| b.is_ascii_digit())
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+        && parse_duration(text).is_some();
+    let word = text
+        .as_bytes()
+        .first()
+        .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'/')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._/@:+=-".contains(&b))
+        && !text.ends_with(':')
+        && !YAML_1_1_WORDS.iter().any(|w| w.eq_ignore_ascii_case(text));
+    duration || word
+}
+
 /// The identity fields a document holds, as the parse-back read them.
 #[derive(Default)]
 struct Found<'a> {
@@ -200,12 +227,15 @@ fn read_identity(text: &str) -> Result<Found<'_>, String> {
                     break;
                 }
             }
-            Event::Scalar(value, _, 0, None) => match open.last_mut() {
+            Event::Scalar(value, style, 0, None) => match open.last_mut() {
                 Some(Open::Mapping {
                     keys_from,
                     value_next,
                     ..
                 }) if key.is_none() => {
+                    if style == ScalarStyle::Plain && !plain_scalar_is_string(&value) {
+                        return Err(format!("the mapping key `{value}` is not a string"));
+                    }
                     if keys[*keys_from..].contains(&value) {
                         return Err(format!("the key `{value}` appears twice in one mapping"));
                     }
@@ -214,19 +244,25 @@ fn read_identity(text: &str) -> Result<Found<'_>, String> {
                 }
                 None => return Err("not a YAML mapping".to_owned()),
                 _ => {
+                    // An identity value must read as a string: `name: null`
+                    // or `wave: 2` is not the string Kubernetes wants.
+                    let is_string =
+                        |value: &str| style != ScalarStyle::Plain || plain_scalar_is_string(value);
                     let slot = match key {
                         Some((Place::Root, "apiVersion")) => &mut found.api_version,
                         Some((Place::Root, "kind")) => &mut found.kind,
                         Some((Place::Metadata, "namespace")) => &mut found.namespace,
                         Some((Place::Metadata, "name")) => &mut found.name,
-                        Some((Place::Annotations, key)) => {
+                        Some((Place::Annotations, key)) if is_string(&value) => {
                             let key = Cow::Owned(key.to_owned());
                             found.annotations.push((key, value));
                             continue;
                         }
                         _ => continue,
                     };
-                    *slot = Some(value);
+                    if is_string(&value) {
+                        *slot = Some(value);
+                    }
                 }
             },
             Event::MappingStart(_, 0, None) => {
@@ -293,7 +329,7 @@ mod tests {
     }
 
     #[test]
-    fn repeated_keys_anchors_aliases_and_tags_are_refused_at_any_depth() {
+    fn repeated_or_non_string_keys_anchors_aliases_and_tags_are_refused_at_any_depth() {
         let head = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ns\n";
         for (body, why) in [
             (
@@ -303,10 +339,27 @@ mod tests {
             ("data: &anchor\n  x: 1\nmore: *anchor\n", "anchor and alias"),
             ("data: !!str 1\n", "tag"),
             ("data:\n  ? [a, b]\n  : 1\n", "a sequence as a key"),
+            ("d a: x\n: \"y\"\n", "an empty (null) key, found by fuzzing"),
+            ("data:\n  1: x\n", "a number as a key"),
         ] {
             let text = format!("{head}{body}");
             assert!(Resource::parse(cm("a"), text, &[]).is_err(), "{why}");
         }
+    }
+
+    #[test]
+    fn identity_values_must_read_as_strings() {
+        let null_name =
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: null\n  namespace: ns\n";
+        let id = ResourceId::namespaced("v1", "ConfigMap", "ns", "null");
+        assert!(Resource::parse(id.clone(), null_name.to_owned(), &[]).is_err());
+        let quoted = null_name.replace("name: null", "name: \"null\"");
+        assert!(Resource::parse(id, quoted, &[]).is_ok());
+        let number = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ns\n  \
+                      annotations:\n    wave: 2\n";
+        assert!(Resource::parse(cm("a"), number.to_owned(), &[("wave", "2")]).is_err());
+        let string = number.replace("wave: 2", "wave: \"2\"");
+        assert!(Resource::parse(cm("a"), string, &[("wave", "2")]).is_ok());
     }
 
     #[test]
