@@ -1,8 +1,8 @@
 //! The structural check of a scenario against its JSON Schema
 //! (`schema/scenario.schema.json`, embedded as `crate::SCHEMA`): converts the
-//! parsed TOML into JSON, validates it with the schema compiled once, and turns every violation into a
-//! diagnostic at the key or value to blame (found again in the parsed TOML by
-//! its JSON pointer), in words a TOML author reads.
+//! parsed TOML into JSON, validates it with the schema compiled once, and
+//! turns every violation into a diagnostic at the key or value to blame (found
+//! again in the parsed TOML by its JSON pointer), in words a TOML author reads.
 //! Owns no semantic rule (names, references, durations: `validate`) and never prints.
 
 use std::ops::Range;
@@ -118,6 +118,7 @@ fn segments(pointer: &str) -> Vec<String> {
         .collect()
 }
 
+/// A TOML table as a JSON object (see `convert`).
 fn convert_table<'de>(
     table: &'de DeTable<'_>,
     path: &mut Vec<Step<'de>>,
