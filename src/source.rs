@@ -39,7 +39,7 @@ impl Source {
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
-        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
+        let line = self.line_index(offset);
         let start = self.line_starts[line];
         let column = self
             .text
@@ -51,18 +51,19 @@ impl Source {
     /// The whole lines that `span` touches: their byte range in the text and
     /// the 1-based number of the first, so an excerpt need not carry the file.
     pub fn lines_of(&self, span: &Range<usize>) -> (Range<usize>, usize) {
-        let line_of = |offset: usize| {
-            self.line_starts
-                .partition_point(|&s| s <= offset.min(self.text.len()))
-                - 1
-        };
-        let first = line_of(span.start);
-        let last = line_of(span.end.max(span.start));
+        let first = self.line_index(span.start);
+        let last = self.line_index(span.end.max(span.start));
         let end = self
             .line_starts
             .get(last + 1)
             .map_or(self.text.len(), |&next| next - 1);
         (self.line_starts[first]..end, first + 1)
+    }
+
+    /// The 0-based line that holds byte `offset` (the last line past the end).
+    fn line_index(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        self.line_starts.partition_point(|&s| s <= offset) - 1
     }
 
     /// The span of the first line, where problems of the whole file are reported.
