@@ -10,6 +10,8 @@ use serde::Serialize;
 
 use crate::scenario::parse_duration;
 
+mod subset;
+
 /// apiVersion, kind, namespace and name: what `kubectl` and Argo CD key objects by.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct ResourceId {
@@ -70,15 +72,27 @@ impl Resource {
     /// kind, metadata.name and metadata.namespace are exactly `id`'s and whose
     /// `metadata.annotations` hold every pair of `annotations`.
     ///
-    /// The whole document is read event by event, so it must be valid YAML; a
-    /// mapping with a repeated key, an anchor, an alias or a tag is refused as
-    /// well, since meshgen's formatter writes none of them.
+    /// The whole document is read, so it must be valid YAML; a mapping with a
+    /// repeated key, an anchor, an alias or a tag is refused as well, since
+    /// meshgen's formatter writes none of them. Documents in the plain block
+    /// style meshgen writes are read by a fast line reader (`subset`); any
+    /// other text goes event by event through the full YAML parser.
     pub fn parse(
         id: ResourceId,
         text: String,
         annotations: &[(&str, &str)],
     ) -> Result<Self, String> {
-        let found = read_identity(&text)?;
+        let found = match subset::read_identity(&text) {
+            Some(found) => {
+                debug_assert_eq!(
+                    Ok(&found),
+                    read_identity(&text).as_ref(),
+                    "the subset reader and the full parser disagree on {text:?}"
+                );
+                found
+            }
+            None => read_identity(&text)?,
+        };
         let found_id = (
             found.api_version.as_deref(),
             found.kind.as_deref(),
@@ -143,7 +157,7 @@ pub fn plain_scalar_is_string(text: &str) -> bool {
 }
 
 /// The identity fields a document holds, as the parse-back read them.
-#[derive(Default)]
+#[derive(Debug, Default, PartialEq)]
 struct Found<'a> {
     api_version: Option<Cow<'a, str>>,
     kind: Option<Cow<'a, str>>,
