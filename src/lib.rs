@@ -244,13 +244,7 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
     // written as soon as it is laid out.
     for (c, b) in compiled.iter().zip(&builds) {
         let dir = args.out.join(&b.name);
-        let mut count = 0;
-        output::write_with(&dir, |put| {
-            b.emit_files(&c.scenario, &mut |name, bytes| {
-                count += 1;
-                put(name, bytes)
-            })
-        })?;
+        let count = output::write_with(&dir, |put| b.emit_files(&c.scenario, put))?;
         eprintln!("meshgen: wrote {} ({count} files)", dir.display());
     }
     timings.lap("lay out and write files");
