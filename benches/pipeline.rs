@@ -6,9 +6,12 @@
 //!   invalid, and each of its N errors rendered with its excerpt;
 //! - `render_bundle/N`: `bundle::bundle` (templates, parse-back of every
 //!   document, ordering, step folding, diffs, teardown);
+//! - `parse_back/N`: `Resource::parse` of every document of the build (the
+//!   check each rendered document passes), in bytes per second;
 //! - `files/N`: `Build::files` (the output folder's bytes, index.json, PLAN.md);
 //! - `write/N`: `output::write` into a fresh folder under the target directory;
-//! - `pipeline/N`: the four stages in a row, as `meshgen build` runs them;
+//! - `pipeline/N`: check, bundle and `emit_files` into a fresh folder, as
+//!   `meshgen build` runs them;
 //! - `renderer/new`: compiling the shipped templates (done once per process).
 //!
 //! N is 10, 100 and 1000; `BENCH_N="10 100 1000 5000"` chooses other sizes.
@@ -29,6 +32,7 @@ use meshgen::bundle::{self, Build};
 use meshgen::model::Scenario;
 use meshgen::output;
 use meshgen::render::Renderer;
+use meshgen::resource::{Resource, ResourceId};
 use meshgen::source::Source;
 
 /// Scenario sizes when `BENCH_N` is not set.
@@ -269,6 +273,32 @@ fn pipeline(c: &mut Criterion) {
     }
     group.finish();
 
+    // The check every rendered document passes, alone: each document of the
+    // build read back (throughput in bytes of YAML).
+    let mut group = c.benchmark_group("parse_back");
+    for p in &prepared {
+        configure(&mut group, p.n);
+        let documents: Vec<(ResourceId, String)> = p
+            .build
+            .documents()
+            .map(|r| (r.id.clone(), r.text.clone()))
+            .collect();
+        let bytes = documents.iter().map(|(_, text)| text.len() as u64).sum();
+        group.throughput(Throughput::Bytes(bytes));
+        group.bench_with_input(p.id(), &documents, |b, documents| {
+            b.iter_batched(
+                || documents.clone(),
+                |documents| {
+                    for (id, text) in documents {
+                        Resource::parse(id, text, &[]).expect("a document meshgen wrote");
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+
     let mut group = c.benchmark_group("files");
     for p in &prepared {
         configure(&mut group, p.n);
@@ -308,8 +338,10 @@ fn pipeline(c: &mut Criterion) {
                     let checked = meshgen::scenario::check(black_box(source));
                     let scenario = checked.scenario.expect("valid");
                     let build = bundle::bundle(&renderer, &scenario).expect("renders");
-                    let files = build.files(&scenario);
-                    output::write(&dir.path().join(&name), &files).expect("writes");
+                    output::write_with(&dir.path().join(&name), |put| {
+                        build.emit_files(&scenario, put)
+                    })
+                    .expect("writes");
                     dir
                 },
                 BatchSize::PerIteration,

@@ -236,6 +236,16 @@ impl Build {
             .collect()
     }
 
+    /// Every document the build rendered: the bundles', the steps' (each
+    /// once), then the teardown's.
+    pub fn documents(&self) -> impl Iterator<Item = &Resource> {
+        self.bundles
+            .iter()
+            .flat_map(|b| &b.resources)
+            .chain(self.steps.iter().flat_map(|s| &s.resources))
+            .chain(&self.teardown)
+    }
+
     /// The index of the step called `name`.
     pub fn step_index(&self, name: &str) -> Option<usize> {
         self.steps.iter().position(|s| s.name == name)

@@ -336,13 +336,7 @@ mod tests {
                     .expect("templates")
                     .with_sync_waves(waves);
                 let build = bundle::bundle(&renderer, &scenario).expect("renders");
-                let resources = build
-                    .bundles
-                    .iter()
-                    .flat_map(|b| &b.resources)
-                    .chain(build.steps.iter().flat_map(|s| &s.resources))
-                    .chain(&build.teardown);
-                for resource in resources {
+                for resource in build.documents() {
                     let text = &resource.text;
                     assert_eq!(
                         read_identity(text).ok_or(()),
