@@ -244,7 +244,13 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
     // written as soon as it is laid out.
     for (c, b) in compiled.iter().zip(&builds) {
         let dir = args.out.join(&b.name);
-        let count = output::write_with(&dir, |put| b.emit_files(&c.scenario, put))?;
+        let mut count = 0;
+        output::write_with(&dir, |put| {
+            b.emit_files(&c.scenario, &mut |name, bytes| {
+                count += 1;
+                put(name, bytes)
+            })
+        })?;
         eprintln!("meshgen: wrote {} ({count} files)", dir.display());
     }
     timings.lap("lay out and write files");

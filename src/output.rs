@@ -11,9 +11,8 @@ use crate::error::Error;
 /// The files of an output folder: relative paths (with `/`) and their bytes.
 pub type Files = Vec<(String, Vec<u8>)>;
 
-/// Receives one file of an output folder (relative path, bytes) and writes
-/// it; called from several threads at once.
-pub type Put<'a> = dyn Fn(&str, Vec<u8>) -> Result<(), Error> + Sync + 'a;
+/// Receives one file of an output folder (relative path, bytes) and writes it.
+pub type Put<'a> = dyn FnMut(&str, Vec<u8>) -> Result<(), Error> + 'a;
 
 /// Writes `files` (relative paths and bytes) as the folder `target`, replacing
 /// it whole. On any failure the previous folder is left as it was. Files are
@@ -27,13 +26,12 @@ pub fn write(target: &Path, files: &[(String, Vec<u8>)]) -> Result<(), Error> {
     })
 }
 
-/// Like `write`, with the files handed over by `fill` as they are made (a
-/// file is written as soon as it is made, so the folder is never all in
-/// memory). Returns what `fill` returns.
-pub fn write_with<T>(
+/// Like `write`, with the files handed over one at a time by `fill` (a file
+/// is written as soon as it is made, so the folder is never all in memory).
+pub fn write_with(
     target: &Path,
-    fill: impl FnOnce(&Put<'_>) -> Result<T, Error>,
-) -> Result<T, Error> {
+    fill: impl FnOnce(&mut Put<'_>) -> Result<(), Error>,
+) -> Result<(), Error> {
     let parent = target.parent().unwrap_or(Path::new("."));
     let name = target
         .file_name()
@@ -42,8 +40,8 @@ pub fn write_with<T>(
         .into_owned();
     fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     let staging = unique_sibling(parent, &name, "new")?;
-    let result = fill(&|relative, bytes| write_file(&staging, relative, &bytes))
-        .and_then(|filled| swap(&staging, target, parent, &name).map(|()| filled));
+    let result = fill(&mut |relative, bytes| write_file(&staging, relative, &bytes))
+        .and_then(|()| swap(&staging, target, parent, &name));
     if result.is_err() {
         let _ = fs::remove_dir_all(&staging);
     }
