@@ -1169,10 +1169,15 @@ impl Checker<'_> {
         }
         let routes = per_service
             .into_iter()
-            .map(|(index, (rules, _))| ServiceRouting {
-                service: services[index].service.name.clone(),
-                tcp: services[index].service.protocol == Protocol::Tcp,
-                rules,
+            .map(|(index, (mut rules, _))| {
+                // A Vec grows to four rules at its first push; most services
+                // have one or two, and a big mesh keeps steps × services lists.
+                rules.shrink_to_fit();
+                ServiceRouting {
+                    service: services[index].service.name.clone(),
+                    tcp: services[index].service.protocol == Protocol::Tcp,
+                    rules,
+                }
             })
             .collect();
         Some(Step {
