@@ -166,6 +166,31 @@ struct Found<'a> {
     annotations: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
+impl<'a> Found<'a> {
+    /// Records the scalar `value` of `key` in a mapping at `place` when that
+    /// is an identity field. An identity value counts only as a string (it was
+    /// `quoted`, or reads as one plain): `name: null` or `wave: 2` is not the
+    /// string Kubernetes wants.
+    fn record(&mut self, place: Place, key: &str, value: Cow<'a, str>, quoted: bool) {
+        let slot = match (place, key) {
+            (Place::Root, "apiVersion") => &mut self.api_version,
+            (Place::Root, "kind") => &mut self.kind,
+            (Place::Metadata, "namespace") => &mut self.namespace,
+            (Place::Metadata, "name") => &mut self.name,
+            (Place::Annotations, _) => {
+                if quoted || plain_scalar_is_string(&value) {
+                    self.annotations.push((Cow::Owned(key.to_owned()), value));
+                }
+                return;
+            }
+            _ => return,
+        };
+        if quoted || plain_scalar_is_string(&value) {
+            *slot = Some(value);
+        }
+    }
+}
+
 /// Where a mapping sits: the identity lives at three known paths.
 #[derive(Clone, Copy, PartialEq)]
 enum Place {
@@ -258,24 +283,8 @@ fn read_identity(text: &str) -> Result<Found<'_>, String> {
                 }
                 None => return Err("not a YAML mapping".to_owned()),
                 _ => {
-                    // An identity value must read as a string: `name: null`
-                    // or `wave: 2` is not the string Kubernetes wants.
-                    let is_string =
-                        |value: &str| style != ScalarStyle::Plain || plain_scalar_is_string(value);
-                    let slot = match key {
-                        Some((Place::Root, "apiVersion")) => &mut found.api_version,
-                        Some((Place::Root, "kind")) => &mut found.kind,
-                        Some((Place::Metadata, "namespace")) => &mut found.namespace,
-                        Some((Place::Metadata, "name")) => &mut found.name,
-                        Some((Place::Annotations, key)) if is_string(&value) => {
-                            let key = Cow::Owned(key.to_owned());
-                            found.annotations.push((key, value));
-                            continue;
-                        }
-                        _ => continue,
-                    };
-                    if is_string(&value) {
-                        *slot = Some(value);
+                    if let Some((place, key)) = key {
+                        found.record(place, key, value, style != ScalarStyle::Plain);
                     }
                 }
             },

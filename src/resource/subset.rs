@@ -140,16 +140,15 @@ pub(super) fn read_identity(text: &str) -> Option<Found<'_>> {
             Line::Scalar(_) => return None,
         }
     }
-    // A `key:` on the last line has an empty (null) value.
-    let pending = open.iter().any(|frame| {
-        matches!(
-            frame,
-            Frame::Mapping {
-                pending: Some(_),
-                ..
-            }
-        )
-    });
+    // A `key:` on the last line has an empty (null) value (only the innermost
+    // mapping can still be waiting for one).
+    let pending = matches!(
+        open.last(),
+        Some(Frame::Mapping {
+            pending: Some(_),
+            ..
+        })
+    );
     (!pending).then_some(found)
 }
 
@@ -205,24 +204,7 @@ fn entry<'a>(
         return Some(());
     };
     let (value, quoted) = scalar(value)?;
-    // As the full reader does: an identity value counts only as a string.
-    let is_string = quoted || plain_scalar_is_string(&value);
-    let slot = match (*place, key) {
-        (Place::Root, "apiVersion") => &mut found.api_version,
-        (Place::Root, "kind") => &mut found.kind,
-        (Place::Metadata, "namespace") => &mut found.namespace,
-        (Place::Metadata, "name") => &mut found.name,
-        (Place::Annotations, key) => {
-            if is_string {
-                found.annotations.push((Cow::Borrowed(key), value));
-            }
-            return Some(());
-        }
-        _ => return Some(()),
-    };
-    if is_string {
-        *slot = Some(value);
-    }
+    found.record(*place, key, value, quoted);
     Some(())
 }
 
@@ -248,11 +230,7 @@ fn scalar(value: &str) -> Option<(Cow<'_, str>, bool)> {
 /// The text of a double-quoted scalar whose opening quote came just before
 /// `body`; the closing quote must end the line.
 fn double_quoted(body: &str) -> Option<Cow<'_, str>> {
-    let end = body.len().checked_sub(1)?;
-    if !body.ends_with('"') {
-        return None;
-    }
-    let inner = &body[..end];
+    let inner = body.strip_suffix('"')?;
     if !inner.contains('\\') {
         return (!inner.contains('"') && inner.chars().all(printable))
             .then_some(Cow::Borrowed(inner));
