@@ -1,22 +1,26 @@
 //! The structural check of a scenario against its JSON Schema
-//! (`schema/scenario.schema.json`, embedded as `crate::SCHEMA`): converts the
-//! parsed TOML into JSON, validates it with the schema compiled once, and
-//! turns every violation into a diagnostic at the key or value to blame (found
-//! again in the parsed TOML by its JSON pointer), in words a TOML author reads.
-//! Owns no semantic rule (names, references, durations: `validate`) and never prints.
+//! (`schema/scenario.schema.json`, embedded as `crate::SCHEMA`): validates the
+//! parsed TOML in place (`instance`: no JSON copy of the file) with the schema
+//! compiled once, and turns every violation into a diagnostic at the key or
+//! value to blame (found again in the parsed TOML by its JSON pointer), in
+//! words a TOML author reads. Owns no semantic rule (names, references,
+//! durations: `validate`) and never prints.
+
+mod instance;
 
 use std::ops::Range;
 use std::sync::OnceLock;
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
-use serde_json::{Map, Number, Value};
+use serde_json::Value;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::diagnostic::Diagnostic;
 use crate::source::Source;
+use instance::{Toml, TomlNode};
 
-/// The TOML type a value was written as (JSON loses datetimes and floats that are whole).
+/// The TOML type a value was written as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     String,
@@ -24,10 +28,10 @@ enum Kind {
     /// A float with no fractional part, e.g. `50.0`.
     WholeFloat,
     Float,
-    /// `nan` or `inf`: JSON has no such number, so it is converted to `null`.
+    /// `nan` or `inf`: JSON has no such number, so the validator reads `null`.
     NonFiniteFloat,
     Boolean,
-    /// JSON has no datetime: converted to `null`, which fails every type check.
+    /// JSON has no datetime: the validator reads `null`, which fails every type check.
     Datetime,
     Array,
     Table,
@@ -43,11 +47,8 @@ struct Place {
     kind: Kind,
 }
 
-/// The file as JSON, beside the parsed TOML that knows where each value is.
-struct Converted<'t, 'de> {
-    json: Value,
-    table: &'t DeTable<'de>,
-}
+/// The scenario schema as JSON, and compiled for the parsed TOML.
+type Compiled = (Value, jsonschema::Validator<Toml>);
 
 /// Checks the parsed file against the scenario schema. Returns every violation
 /// (empty when the file has the scenario's shape).
@@ -61,43 +62,37 @@ pub fn check(table: &Spanned<DeTable<'_>>, source: &Source) -> Vec<Diagnostic> {
             )];
         }
     };
-    let mut path = Vec::new();
-    let mut whole_floats = Vec::new();
-    let json = convert_table(table.get_ref(), &mut path, &mut whole_floats);
-    let converted = Converted {
-        json,
-        table: table.get_ref(),
-    };
+    let root = TomlNode::Root(table.get_ref());
     let reporter = Reporter {
         schema: &schema.0,
-        converted: &converted,
+        table: table.get_ref(),
         source,
     };
     let mut diagnostics = Vec::new();
-    for error in schema.1.iter_errors(&converted.json) {
-        reporter.report(
-            error.kind(),
-            error.instance_path().as_str(),
-            &mut diagnostics,
-        );
-    }
-    // JSON Schema counts 50.0 as an integer; the scenario does not.
-    for pointer in &whole_floats {
-        if reporter.wants_integer(pointer) {
-            diagnostics.push(reporter.whole_float(pointer, &reporter.place(pointer)));
+    // The common case, a valid file, takes the validator's fast path; only an
+    // invalid one pays for collecting every error.
+    if !schema.1.is_valid(root) {
+        for error in schema.1.iter_errors(root) {
+            reporter.report(
+                error.kind(),
+                error.instance_path().as_str(),
+                &mut diagnostics,
+            );
         }
     }
     diagnostics
 }
 
 /// The schema as JSON and compiled, once per process.
-fn compiled() -> Result<&'static (Value, jsonschema::Validator), &'static str> {
-    static COMPILED: OnceLock<Result<(Value, jsonschema::Validator), String>> = OnceLock::new();
+fn compiled() -> Result<&'static Compiled, &'static str> {
+    static COMPILED: OnceLock<Result<Compiled, String>> = OnceLock::new();
     COMPILED
         .get_or_init(|| {
             let schema: Value =
                 serde_json::from_str(crate::SCHEMA).map_err(|e| format!("not JSON: {e}"))?;
-            let validator = jsonschema::validator_for(&schema).map_err(|e| e.to_string())?;
+            let validator = jsonschema::options_for::<Toml>()
+                .build(&schema)
+                .map_err(|e| e.to_string())?;
             Ok((schema, validator))
         })
         .as_ref()
@@ -118,74 +113,10 @@ fn segments(pointer: &str) -> Vec<String> {
         .collect()
 }
 
-/// A TOML table as a JSON object (see `convert`).
-fn convert_table<'de>(
-    table: &'de DeTable<'_>,
-    path: &mut Vec<Step<'de>>,
-    whole_floats: &mut Vec<String>,
-) -> Value {
-    let mut object = Map::new();
-    for (key, value) in table.iter() {
-        path.push(Step::Key(key.get_ref()));
-        let json = convert(value.get_ref(), path, whole_floats);
-        path.pop();
-        object.insert(key.get_ref().to_string(), json);
-    }
-    Value::Object(object)
-}
-
-/// A key or an index on the way to the value being converted.
-enum Step<'de> {
-    Key(&'de str),
-    Index(usize),
-}
-
-/// `value` as JSON; the pointer of every whole float (`50.0`) is kept for the
-/// integer check, since JSON Schema cannot tell it from `50`.
-fn convert<'de>(
-    value: &'de DeValue<'_>,
-    path: &mut Vec<Step<'de>>,
-    whole_floats: &mut Vec<String>,
-) -> Value {
+/// A TOML float as a finite `f64`; `None` for `nan` and `inf`.
+fn finite_float(value: &DeValue<'_>) -> Option<f64> {
     match value {
-        DeValue::String(s) => Value::String(s.to_string()),
-        DeValue::Integer(i) => {
-            i64::from_str_radix(i.as_str(), i.radix()).map_or(Value::Null, Value::from)
-        }
-        DeValue::Float(_) => {
-            let number = finite_float(value);
-            if kind(value) == Kind::WholeFloat {
-                let mut pointer = String::new();
-                for step in path.iter() {
-                    pointer.push('/');
-                    match step {
-                        Step::Key(key) => pointer.push_str(&escape(key)),
-                        Step::Index(i) => pointer.push_str(&i.to_string()),
-                    }
-                }
-                whole_floats.push(pointer);
-            }
-            number.map_or(Value::Null, Value::Number)
-        }
-        DeValue::Boolean(b) => Value::Bool(*b),
-        DeValue::Datetime(_) => Value::Null,
-        DeValue::Array(items) => {
-            let mut list = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                path.push(Step::Index(i));
-                list.push(convert(item.get_ref(), path, whole_floats));
-                path.pop();
-            }
-            Value::Array(list)
-        }
-        DeValue::Table(table) => convert_table(table, path, whole_floats),
-    }
-}
-
-/// A TOML float as a JSON number; `None` for `nan` and `inf`.
-fn finite_float(value: &DeValue<'_>) -> Option<Number> {
-    match value {
-        DeValue::Float(f) => f.as_str().parse::<f64>().ok().and_then(Number::from_f64),
+        DeValue::Float(f) => f.as_str().parse::<f64>().ok().filter(|f| f.is_finite()),
         _ => None,
     }
 }
@@ -196,7 +127,7 @@ fn kind(value: &DeValue<'_>) -> Kind {
         DeValue::String(_) => Kind::String,
         DeValue::Integer(_) => Kind::Integer,
         DeValue::Float(_) => match finite_float(value) {
-            Some(n) if n.as_f64().is_some_and(|v| v.fract() == 0.0) => Kind::WholeFloat,
+            Some(f) if f.fract() == 0.0 => Kind::WholeFloat,
             Some(_) => Kind::Float,
             None => Kind::NonFiniteFloat,
         },
@@ -210,7 +141,7 @@ fn kind(value: &DeValue<'_>) -> Kind {
 /// Turns schema violations into diagnostics.
 struct Reporter<'a> {
     schema: &'a Value,
-    converted: &'a Converted<'a, 'a>,
+    table: &'a DeTable<'a>,
     source: &'a Source,
 }
 
@@ -220,66 +151,74 @@ enum Segment {
     Index(usize),
 }
 
-impl Reporter<'_> {
-    /// The place of a pointer, found by walking the parsed TOML; the file's
-    /// start for the top level (and when unknown, never in practice).
-    fn place(&self, pointer: &str) -> Place {
-        let whole_file = Place {
-            key: None,
-            value: self.source.start(),
-            kind: Kind::Table,
-        };
-        let mut table = Some(self.converted.table);
-        let mut array: Option<&[Spanned<DeValue<'_>>]> = None;
-        let mut place = whole_file.clone();
+/// One value a pointer passes through: the span of its key (for a table
+/// entry) and the value.
+type Stop<'a> = (Option<Range<usize>>, &'a Spanned<DeValue<'a>>);
+
+impl<'a> Reporter<'a> {
+    /// Walks a pointer through the parsed TOML: each segment, told apart as a
+    /// key or an index by the shape of the file, with the value it reaches
+    /// (`None` from where the pointer leads nowhere, never in practice).
+    fn walk(&self, pointer: &str) -> Vec<(Segment, Option<Stop<'a>>)> {
+        let mut table = Some(self.table);
+        let mut array: Option<&'a [Spanned<DeValue<'a>>]> = None;
+        let mut trail = Vec::new();
         for segment in segments(pointer) {
-            let (key, value) = match (table, array) {
-                (Some(t), _) => match t.iter().find(|(k, _)| k.get_ref() == &segment) {
-                    Some((k, v)) => (Some(k.span()), v),
-                    None => return whole_file,
-                },
-                (None, Some(items)) => {
-                    match segment.parse::<usize>().ok().and_then(|i| items.get(i)) {
-                        Some(v) => (None, v),
-                        None => return whole_file,
-                    }
+            let (segment, stop) = match (table, array) {
+                (Some(t), _) => {
+                    let stop = t
+                        .get_key_value(segment.as_str())
+                        .map(|(k, v)| (Some(k.span()), v));
+                    (Segment::Key(segment), stop)
                 }
-                (None, None) => return whole_file,
+                (None, Some(items)) => match segment.parse::<usize>() {
+                    Ok(i) => (Segment::Index(i), items.get(i).map(|v| (None, v))),
+                    Err(_) => (Segment::Key(segment), None),
+                },
+                (None, None) => (Segment::Key(segment), None),
             };
-            (table, array) = match value.get_ref() {
-                DeValue::Table(t) => (Some(t), None),
-                DeValue::Array(items) => (None, Some(&items[..])),
+            (table, array) = match stop.as_ref().map(|(_, v)| v.get_ref()) {
+                Some(DeValue::Table(t)) => (Some(t), None),
+                Some(DeValue::Array(items)) => (None, Some(&items[..])),
                 _ => (None, None),
             };
-            place = Place {
-                key,
-                value: value.span(),
-                kind: kind(value.get_ref()),
-            };
+            trail.push((segment, stop));
         }
-        place
+        trail
     }
 
-    /// The pointer's segments, told apart by the shape of the converted file.
-    fn path(&self, pointer: &str) -> Vec<Segment> {
-        let mut node = Some(&self.converted.json);
-        let mut path = Vec::new();
-        for segment in segments(pointer) {
-            let index = match node {
-                Some(Value::Array(_)) => segment.parse::<usize>().ok(),
-                _ => None,
-            };
-            node = node.and_then(|n| match n {
-                Value::Array(items) => index.and_then(|i| items.get(i)),
-                Value::Object(map) => map.get(&segment),
-                _ => None,
-            });
-            path.push(match index {
-                Some(i) => Segment::Index(i),
-                None => Segment::Key(segment),
-            });
+    /// The value at a pointer, when it leads to one.
+    fn value(&self, pointer: &str) -> Option<&'a Spanned<DeValue<'a>>> {
+        let trail = self.walk(pointer);
+        match trail.last() {
+            Some((_, Some((_, value)))) => Some(*value),
+            _ => None,
         }
-        path
+    }
+
+    /// The place of a pointer; the file's start for the top level (and when
+    /// unknown, never in practice).
+    fn place(&self, pointer: &str) -> Place {
+        let trail = self.walk(pointer);
+        match trail.last() {
+            Some((_, Some((key, value)))) if trail.iter().all(|(_, stop)| stop.is_some()) => {
+                Place {
+                    key: key.clone(),
+                    value: value.span(),
+                    kind: kind(value.get_ref()),
+                }
+            }
+            _ => Place {
+                key: None,
+                value: self.source.start(),
+                kind: Kind::Table,
+            },
+        }
+    }
+
+    /// The pointer's segments, told apart by the shape of the file.
+    fn path(&self, pointer: &str) -> Vec<Segment> {
+        self.walk(pointer).into_iter().map(|(s, _)| s).collect()
     }
 
     /// Follows local `$ref`s.
@@ -315,20 +254,6 @@ impl Reporter<'_> {
             node = self.resolve(next?);
         }
         Some((node, chosen))
-    }
-
-    /// Whether the schema wants an integer (and not any number) at `pointer`.
-    fn wants_integer(&self, pointer: &str) -> bool {
-        let Some((node, _)) = self.subschema(pointer) else {
-            return false;
-        };
-        match node.get("type") {
-            Some(Value::String(t)) => t == "integer",
-            Some(Value::Array(types)) => {
-                types.iter().any(|t| t == "integer") && !types.iter().any(|t| t == "number")
-            }
-            _ => false,
-        }
     }
 
     /// How a value is named in a message: `` `port` ``, `` `labels.team` ``, `` `hosts` entry 2 ``.
@@ -395,23 +320,6 @@ impl Reporter<'_> {
         }
     }
 
-    fn whole_float(&self, pointer: &str, place: &Place) -> Diagnostic {
-        let written = self.written(place);
-        let integer = written
-            .split(['.', 'e', 'E'])
-            .next()
-            .unwrap_or(&written)
-            .to_owned();
-        Diagnostic::error(
-            place.value.clone(),
-            format!(
-                "{} must be an integer, not the float {written}",
-                self.subject(pointer)
-            ),
-        )
-        .with_help(format!("write {integer}, without a decimal point"))
-    }
-
     fn report(&self, kind: &ValidationErrorKind, pointer: &str, out: &mut Vec<Diagnostic>) {
         let place = self.place(pointer);
         let subject = self.subject(pointer);
@@ -457,10 +365,17 @@ impl Reporter<'_> {
                         .collect::<Vec<_>>()
                         .join(" or "),
                 };
-                Diagnostic::error(
+                let d = Diagnostic::error(
                     place.value.clone(),
                     format!("{subject} must be {expected}, not {}", self.found(&place)),
-                )
+                );
+                if place.kind == Kind::WholeFloat && expected == "an integer" {
+                    let written = self.written(&place);
+                    let integer = written.split(['.', 'e', 'E']).next().unwrap_or(&written);
+                    d.with_help(format!("write {integer}, without a decimal point"))
+                } else {
+                    d
+                }
             }
             ValidationErrorKind::Minimum { .. } | ValidationErrorKind::Maximum { .. } => {
                 let bound = |name: &str| node.and_then(|n| n.get(name)).map(Value::to_string);
@@ -492,12 +407,10 @@ impl Reporter<'_> {
                         self.written(&place)
                     ),
                 );
-                let given = self
-                    .converted
-                    .json
-                    .pointer(pointer)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
+                let given = match self.value(pointer).map(Spanned::get_ref) {
+                    Some(DeValue::String(s)) => s.as_ref(),
+                    _ => "",
+                };
                 match closest(given, &allowed) {
                     Some(close) => d.with_help(format!("did you mean `{close}`?")),
                     None => d,
@@ -701,6 +614,15 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(headlines(&text), [expected], "{text}");
         }
+    }
+
+    #[test]
+    fn a_whole_float_is_not_an_integer_and_the_help_says_what_to_write() {
+        let source = Source::new("s.toml", VALID.replace("port = 80", "port = 80.0"));
+        let (table, _) = DeTable::parse_recoverable(source.text());
+        let diagnostics = check(&table, &source);
+        let helps: Vec<_> = diagnostics.iter().flat_map(|d| d.help.as_deref()).collect();
+        assert_eq!(helps, ["write 80, without a decimal point"]);
     }
 
     #[test]
