@@ -3,7 +3,7 @@
 //! The only module that touches the output folder.
 
 use std::fs;
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::Error;
@@ -11,8 +11,16 @@ use crate::error::Error;
 /// The files of an output folder: relative paths (with `/`) and their bytes.
 pub type Files = Vec<(String, Vec<u8>)>;
 
-/// Receives one file of an output folder (relative path, bytes) and writes it.
-pub type Put<'a> = dyn FnMut(&str, Vec<u8>) -> Result<(), Error> + 'a;
+/// Writes the bytes of one file into the sink it is given.
+pub type Fill<'f> = dyn FnMut(&mut dyn Write) -> std::io::Result<()> + 'f;
+
+/// Receives one file of an output folder (its relative path, and what writes
+/// its bytes) and writes it.
+pub type Put<'a> = dyn FnMut(&str, &mut Fill<'_>) -> Result<(), Error> + 'a;
+
+/// The buffer between a file's `Fill` and the file: large enough that a
+/// multi-megabyte file takes few system calls, small enough to stay in cache.
+const WRITE_BUFFER: usize = 256 * 1024;
 
 /// Writes `files` (relative paths and bytes) as the folder `target`, replacing
 /// it whole. On any failure the previous folder is left as it was. Files are
@@ -22,7 +30,7 @@ pub fn write(target: &Path, files: &[(String, Vec<u8>)]) -> Result<(), Error> {
     write_with(target, |put| {
         files
             .iter()
-            .try_for_each(|(relative, bytes)| put(relative, bytes.clone()))
+            .try_for_each(|(relative, bytes)| put(relative, &mut |out| out.write_all(bytes)))
     })
 }
 
@@ -40,7 +48,7 @@ pub fn write_with(
         .into_owned();
     fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     let staging = unique_sibling(parent, &name, "new")?;
-    let result = fill(&mut |relative, bytes| write_file(&staging, relative, &bytes))
+    let result = fill(&mut |relative, bytes| write_file(&staging, relative, bytes))
         .and_then(|()| swap(&staging, target, parent, &name));
     if result.is_err() {
         let _ = fs::remove_dir_all(&staging);
@@ -48,14 +56,26 @@ pub fn write_with(
     result
 }
 
-/// Writes one file under `dir`, refusing any path that would leave it.
-fn write_file(dir: &Path, relative: &str, bytes: &[u8]) -> Result<(), Error> {
+/// Writes one file under `dir` through a buffer, refusing any path that
+/// would leave it.
+fn write_file(dir: &Path, relative: &str, fill: &mut Fill<'_>) -> Result<(), Error> {
     let path = contained(dir, relative)?;
     if let Some(folder) = path.parent() {
         fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
     }
-    let mut file = fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-    file.write_all(bytes).map_err(|e| Error::io(&path, e))
+    let file = fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+    let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+    fill(&mut out)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io(&path, e))
+}
+
+/// Collects the bytes a `Fill` writes.
+pub fn collect(fill: &mut Fill<'_>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    // Writing into memory cannot fail.
+    let _ = fill(&mut bytes);
+    bytes
 }
 
 /// `dir/relative`, when `relative` is made only of normal components.
