@@ -3,6 +3,8 @@
 //! the teardown in reverse order, and the file layout of an output folder
 //! (with `index.json`). Owns no rendering of YAML and no writing of files.
 
+use std::io::{BufWriter, Write};
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -220,7 +222,7 @@ fn teardown(renderer: &Renderer, build: &Build) -> Result<Vec<Resource>, Error> 
         .filter(|id| !(id.kind == "Namespace" && KEPT_NAMESPACES.contains(&id.name.as_str())))
         .collect();
     let reversed: Vec<&ResourceId> = ids.into_iter().rev().collect();
-    render::render_each(&reversed, |id| render::render_delete(renderer, id))
+    render::render_deletes(renderer, &reversed)
 }
 
 impl Build {
@@ -305,8 +307,12 @@ impl Build {
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 put(PLAN_FILE, &mut |out| out.write_all(plan.as_bytes()))?;
                 put(INDEX_FILE, &mut |out| {
-                    serde_json::to_writer_pretty(&mut *out, index)?;
-                    out.write_all(b"\n")
+                    // serde_json writes token by token: a concrete buffer in
+                    // front of the file's keeps those writes inlined.
+                    let mut out = BufWriter::new(out);
+                    serde_json::to_writer_pretty(&mut out, index)?;
+                    out.write_all(b"\n")?;
+                    out.flush()
                 })
             })
         })

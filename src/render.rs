@@ -134,31 +134,57 @@ impl Renderer {
             .unwrap_or_default()
     }
 
-    /// Renders template `name` with `context` into one document that must be
-    /// the resource `id`.
-    pub fn render(
-        &self,
-        name: &str,
-        context: &impl Serialize,
-        id: ResourceId,
-    ) -> Result<Resource, Error> {
+    /// Template `name`, looked up once for every document it renders.
+    fn template(&self, name: &'static str) -> Result<DocumentTemplate<'_>, Error> {
         let template = self
             .env
             .get_template(name)
             .map_err(|e| Error::template(name, e))?;
         let annotations = self.annotations(name);
+        Ok(DocumentTemplate {
+            name,
+            template,
+            annotations,
+        })
+    }
+
+    /// Renders template `name` with `context` into one document that must be
+    /// the resource `id`.
+    pub fn render(
+        &self,
+        name: &'static str,
+        context: &impl Serialize,
+        id: ResourceId,
+    ) -> Result<Resource, Error> {
+        self.template(name)?.render(context, id)
+    }
+}
+
+/// One compiled template and the annotations its documents carry.
+struct DocumentTemplate<'r> {
+    name: &'static str,
+    template: minijinja::Template<'r, 'r>,
+    /// The (key, value) pairs every document writes under `metadata.annotations`.
+    annotations: Vec<(&'static str, &'static str)>,
+}
+
+impl DocumentTemplate<'_> {
+    /// Renders one document with `context` (plus `annotations`), which must
+    /// be the resource `id`.
+    fn render(&self, context: &impl Serialize, id: ResourceId) -> Result<Resource, Error> {
         let context = Annotated {
             context,
-            annotations: &annotations,
+            annotations: &self.annotations,
         };
-        let mut text = template
+        let mut text = self
+            .template
             .render(Value::from(minijinja::value::Serde(&context)))
-            .map_err(|e| Error::template(name, e))?;
+            .map_err(|e| Error::template(self.name, e))?;
         // minijinja starts from a buffer twice the template's size; a build
         // keeps every document until it is written, so give the excess back.
         text.shrink_to_fit();
-        Resource::parse(id, text, &annotations).map_err(|problem| Error::BadDocument {
-            template: name.to_owned(),
+        Resource::parse(id, text, &self.annotations).map_err(|problem| Error::BadDocument {
+            template: self.name.to_owned(),
             problem,
         })
     }
@@ -200,36 +226,51 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
         .iter()
         .filter_map(|s| s.service_account.as_ref().map(|a| (s, a)))
         .collect();
-    let mut workloads = render_each(&accounts, |&(service, account)| {
-        let id = ResourceId::namespaced("v1", "ServiceAccount", ns, account);
-        let context = ServiceContext {
-            namespace: ns,
-            service,
-        };
-        renderer.render("serviceaccount.yaml.j2", &context, id)
-    })?;
-    workloads.extend(render_each(services, |service| {
-        let id = ResourceId::namespaced("v1", "Service", ns, &service.name);
-        let context = ServiceContext {
-            namespace: ns,
-            service,
-        };
-        renderer.render("service.yaml.j2", &context, id)
-    })?);
+    let mut workloads = render_each(
+        renderer,
+        "serviceaccount.yaml.j2",
+        &accounts,
+        |template, &(service, account)| {
+            let id = ResourceId::namespaced("v1", "ServiceAccount", ns, account);
+            let context = ServiceContext {
+                namespace: ns,
+                service,
+            };
+            template.render(&context, id)
+        },
+    )?;
+    workloads.extend(render_each(
+        renderer,
+        "service.yaml.j2",
+        services,
+        |template, service| {
+            let id = ResourceId::namespaced("v1", "Service", ns, &service.name);
+            let context = ServiceContext {
+                namespace: ns,
+                service,
+            };
+            template.render(&context, id)
+        },
+    )?);
     let deployed: Vec<(&Service, &Version)> = services
         .iter()
         .flat_map(|s| s.versions.iter().filter(|v| v.deploy).map(move |v| (s, v)))
         .collect();
-    workloads.extend(render_each(&deployed, |&(service, version)| {
-        let name = format!("{}-{}", service.name, version.name);
-        let id = ResourceId::namespaced("apps/v1", "Deployment", ns, &name);
-        let context = DeploymentContext {
-            namespace: ns,
-            service,
-            version,
-        };
-        renderer.render("deployment.yaml.j2", &context, id)
-    })?);
+    workloads.extend(render_each(
+        renderer,
+        "deployment.yaml.j2",
+        &deployed,
+        |template, &(service, version)| {
+            let name = format!("{}-{}", service.name, version.name);
+            let id = ResourceId::namespaced("apps/v1", "Deployment", ns, &name);
+            let context = DeploymentContext {
+                namespace: ns,
+                service,
+                version,
+            };
+            template.render(&context, id)
+        },
+    )?);
     let mut gateway = Vec::new();
     if let Some(gw) = &scenario.gateway {
         let context = GatewayContext {
@@ -242,26 +283,36 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
         let id = ResourceId::namespaced(networking, "VirtualService", ns, &gw.virtual_service);
         gateway.push(renderer.render("gateway-virtualservice.yaml.j2", &context, id)?);
     }
-    let destination_rules = render_each(services, |service| {
-        let id = ResourceId::namespaced(networking, "DestinationRule", ns, &service.name);
-        let context = DestinationRuleContext {
-            api_version: networking,
-            namespace: ns,
-            service,
-            policy: (!service.traffic_policy.is_empty()).then_some(&service.traffic_policy),
-        };
-        renderer.render("destinationrule.yaml.j2", &context, id)
-    })?;
+    let destination_rules = render_each(
+        renderer,
+        "destinationrule.yaml.j2",
+        services,
+        |template, service| {
+            let id = ResourceId::namespaced(networking, "DestinationRule", ns, &service.name);
+            let context = DestinationRuleContext {
+                api_version: networking,
+                namespace: ns,
+                service,
+                policy: (!service.traffic_policy.is_empty()).then_some(&service.traffic_policy),
+            };
+            template.render(&context, id)
+        },
+    )?;
     let routings: Vec<&ServiceRouting> = scenario.steps.iter().flat_map(|s| &s.routes).collect();
-    let mut virtual_services = render_each(&routings, |routing| {
-        let id = ResourceId::namespaced(networking, "VirtualService", ns, &routing.service);
-        let context = VirtualServiceContext {
-            api_version: networking,
-            namespace: ns,
-            routing,
-        };
-        renderer.render("virtualservice.yaml.j2", &context, id)
-    })?
+    let mut virtual_services = render_each(
+        renderer,
+        "virtualservice.yaml.j2",
+        &routings,
+        |template, routing| {
+            let id = ResourceId::namespaced(networking, "VirtualService", ns, &routing.service);
+            let context = VirtualServiceContext {
+                api_version: networking,
+                namespace: ns,
+                routing,
+            };
+            template.render(&context, id)
+        },
+    )?
     .into_iter();
     let steps = scenario
         .steps
@@ -285,13 +336,18 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
     })
 }
 
-/// Renders one document per item on every core, in the items' order; the
-/// first error (in that order) wins.
-pub fn render_each<T: Sync>(
+/// Renders one document per item on every core with template `name`, looked
+/// up once and handed to `each` with the item, in the items' order; the first
+/// error (in that order) wins.
+fn render_each<T: Sync>(
+    renderer: &Renderer,
+    name: &'static str,
     items: &[T],
-    render: impl Fn(&T) -> Result<Resource, Error> + Sync + Send,
+    each: impl Fn(&DocumentTemplate<'_>, &T) -> Result<Resource, Error> + Sync + Send,
 ) -> Result<Vec<Resource>, Error> {
-    let rendered: Vec<Result<Resource, Error>> = items.par_iter().map(render).collect();
+    let template = renderer.template(name)?;
+    let rendered: Vec<Result<Resource, Error>> =
+        items.par_iter().map(|item| each(&template, item)).collect();
     rendered.into_iter().collect()
 }
 
@@ -397,13 +453,16 @@ struct MeshConfigContext<'a> {
     outbound_traffic_policy: Option<&'a str>,
 }
 
-/// Renders the document that `kubectl delete -f` needs to delete `id`.
-pub fn render_delete(renderer: &Renderer, id: &ResourceId) -> Result<Resource, Error> {
+/// Renders, on every core, the documents that `kubectl delete -f` needs to
+/// delete `ids`, in their order.
+pub fn render_deletes(renderer: &Renderer, ids: &[&ResourceId]) -> Result<Vec<Resource>, Error> {
     #[derive(Serialize)]
     struct DeleteContext<'a> {
         id: &'a ResourceId,
     }
-    renderer.render("delete.yaml.j2", &DeleteContext { id }, id.clone())
+    render_each(renderer, "delete.yaml.j2", ids, |template, &id| {
+        template.render(&DeleteContext { id }, id.clone())
+    })
 }
 
 /// Writes a value the way a YAML document needs it: strings as plain scalars
