@@ -162,12 +162,12 @@ fn fold(scenario: &Scenario, rendered: Vec<Vec<Resource>>) -> Vec<StepBundle> {
             }
         }
         let stem = format!("steps/{:0width$}-{}", k + 1, step.name);
-        let lookup = |at: Option<(usize, usize)>, this: &[Resource]| {
+        let lookup = |at: Option<(usize, usize)>| {
             at.map(|(s, i)| {
                 if s == k {
-                    this[i].text.clone()
+                    resources[i].text.as_str()
                 } else {
-                    folded[s].resources[i].text.clone()
+                    folded[s].resources[i].text.as_str()
                 }
             })
         };
@@ -181,9 +181,9 @@ fn fold(scenario: &Scenario, rendered: Vec<Vec<Resource>>) -> Vec<StepBundle> {
                     .copied()
                     .flatten();
                 diff::Change {
-                    id: resource.id.clone(),
-                    before: lookup(before, &resources),
-                    after: Some(resource.text.clone()),
+                    id: &resource.id,
+                    before: lookup(before),
+                    after: Some(&resource.text),
                 }
             })
             .collect();

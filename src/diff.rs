@@ -16,18 +16,19 @@ use crate::resource::{Resource, ResourceId};
 /// Lines of context around each change, unless the user asks otherwise.
 pub const DEFAULT_CONTEXT: usize = 3;
 
-/// One document on both sides of a diff; `None` where it does not exist.
-#[derive(Debug, Clone)]
-pub struct Change {
+/// One document on both sides of a diff, borrowed from the build; `None`
+/// where it does not exist.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
     /// Which resource.
-    pub id: ResourceId,
+    pub id: &'a ResourceId,
     /// Its text before.
-    pub before: Option<String>,
+    pub before: Option<&'a str>,
     /// Its text after.
-    pub after: Option<String>,
+    pub after: Option<&'a str>,
 }
 
-impl Change {
+impl Change<'_> {
     /// `added`, `removed`, `changed` or `unchanged`.
     pub fn kind(&self) -> &'static str {
         match (&self.before, &self.after) {
@@ -56,9 +57,9 @@ fn unified_document(from: &str, to: &str, change: &Change, context: usize) -> St
     if kind == "unchanged" {
         return String::new();
     }
-    let path = document_path(&change.id);
-    let before = change.before.as_deref().unwrap_or("");
-    let after = change.after.as_deref().unwrap_or("");
+    let path = document_path(change.id);
+    let before = change.before.unwrap_or("");
+    let after = change.after.unwrap_or("");
     let old = if change.before.is_some() {
         format!("a/{from}/{path}")
     } else {
@@ -89,21 +90,28 @@ pub fn document_path(id: &ResourceId) -> String {
     }
 }
 
-/// The changes between two routing states, documents matched by identity.
-pub fn between_states(from: &[&Resource], to: &[&Resource]) -> Vec<Change> {
-    let mut ids: Vec<&ResourceId> = from.iter().chain(to).map(|r| &r.id).collect();
-    ids.sort();
-    ids.dedup();
-    let find = |side: &[&Resource], id: &ResourceId| {
-        side.iter().find(|r| &r.id == id).map(|r| r.text.clone())
-    };
-    ids.into_iter()
-        .map(|id| Change {
-            id: id.clone(),
-            before: find(from, id),
-            after: find(to, id),
-        })
-        .collect()
+/// The changes between two routing states, documents matched by identity,
+/// in identity order.
+pub fn between_states<'a>(from: &[&'a Resource], to: &[&'a Resource]) -> Vec<Change<'a>> {
+    let mut changes: BTreeMap<&ResourceId, Change<'a>> = BTreeMap::new();
+    for (resource, before) in from
+        .iter()
+        .map(|r| (r, true))
+        .chain(to.iter().map(|r| (r, false)))
+    {
+        let change = changes.entry(&resource.id).or_insert(Change {
+            id: &resource.id,
+            before: None,
+            after: None,
+        });
+        let text = Some(resource.text.as_str());
+        if before {
+            change.before = text;
+        } else {
+            change.after = text;
+        }
+    }
+    changes.into_values().collect()
 }
 
 /// What happened to a resource or a file.
@@ -176,11 +184,11 @@ impl Report {
         let differences = changes
             .iter()
             .filter_map(|c| {
-                let status = Status::of(c.before.as_ref(), c.after.as_ref())?;
+                let status = Status::of(c.before, c.after)?;
                 if c.before == c.after {
                     return None;
                 }
-                let paths = match (&c.before, &c.after) {
+                let paths = match (c.before, c.after) {
                     (Some(a), Some(b)) => text_field_paths(a, b),
                     _ => Vec::new(),
                 };
@@ -189,8 +197,8 @@ impl Report {
                     file: None,
                     id: Some(c.id.clone()),
                     paths,
-                    before: c.before.clone(),
-                    after: c.after.clone(),
+                    before: c.before.map(str::to_owned),
+                    after: c.after.map(str::to_owned),
                 })
             })
             .collect();
@@ -535,22 +543,49 @@ mod tests {
     }
 
     #[test]
+    fn states_are_matched_by_identity_in_identity_order() {
+        let doc = |name: &str, text: &str| Resource {
+            id: vs(name),
+            text: text.to_owned(),
+        };
+        let (a1, b1, b2, c2) = (
+            doc("a", "1\n"),
+            doc("b", "1\n"),
+            doc("b", "2\n"),
+            doc("c", "2\n"),
+        );
+        let changes = between_states(&[&b1, &a1], &[&c2, &b2]);
+        let seen: Vec<_> = changes
+            .iter()
+            .map(|c| (c.id.name.as_str(), c.before, c.after))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("a", Some("1\n"), None),
+                ("b", Some("1\n"), Some("2\n")),
+                ("c", None, Some("2\n")),
+            ]
+        );
+    }
+
+    #[test]
     fn only_changed_documents_appear_with_a_header_each() {
         let changes = [
             Change {
-                id: vs("a"),
-                before: Some("x: 1\n".into()),
-                after: Some("x: 1\n".into()),
+                id: &vs("a"),
+                before: Some("x: 1\n"),
+                after: Some("x: 1\n"),
             },
             Change {
-                id: vs("b"),
-                before: Some("x: 1\n".into()),
-                after: Some("x: 2\n".into()),
+                id: &vs("b"),
+                before: Some("x: 1\n"),
+                after: Some("x: 2\n"),
             },
             Change {
-                id: vs("c"),
+                id: &vs("c"),
                 before: None,
-                after: Some("y: 1\n".into()),
+                after: Some("y: 1\n"),
             },
         ];
         let text = unified("s1", "s2", &changes, 3);
@@ -566,9 +601,9 @@ mod tests {
     #[test]
     fn no_change_is_an_empty_diff() {
         let same = Change {
-            id: vs("a"),
-            before: Some("x\n".into()),
-            after: Some("x\n".into()),
+            id: &vs("a"),
+            before: Some("x\n"),
+            after: Some("x\n"),
         };
         assert_eq!(unified("a", "b", &[same], 3), "");
     }
