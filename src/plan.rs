@@ -15,6 +15,12 @@ use crate::routing::{self, Class, InForce};
 /// services the step names (the rest would bury the change).
 pub const FULL_DETAIL_SERVICES: usize = 20;
 
+/// The largest step diff `PLAN.md` holds inline, in bytes. GitHub renders a
+/// Markdown page only while it is small (generally under 2 MB) and shows at
+/// most 500 KB of one file's diff in a pull request; a larger step diff is
+/// linked, in its own `steps/NN-step.diff`, instead of copied into the page.
+pub const INLINE_DIFF_BYTES: usize = 100_000;
+
 /// Renders `PLAN.md`: one section function per part, in page order.
 pub fn plan(scenario: &Scenario, build: &Build) -> String {
     let mut out = String::new();
@@ -277,6 +283,15 @@ fn predicted_outcome(out: &mut String, scenario: &Scenario, k: usize) {
 fn step_diff(out: &mut String, bundle: &StepBundle) {
     if bundle.diff.is_empty() {
         out.push_str("The routing does not change.\n\n");
+    } else if bundle.diff.len() > INLINE_DIFF_BYTES {
+        let lines = bundle.diff.bytes().filter(|&b| b == b'\n').count();
+        let _ = writeln!(
+            out,
+            "Routing diff from the previous step: [`{file}`]({file}), {lines} lines. It is \
+             longer than the {INLINE_DIFF_BYTES} bytes this page holds inline, so that \
+             the page stays small enough for GitHub to render.\n",
+            file = bundle.diff_file
+        );
     } else {
         let fence = fence_for(&bundle.diff);
         let _ = writeln!(

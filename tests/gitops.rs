@@ -396,8 +396,9 @@ fn yaml_that_cannot_be_matched_by_document_is_diffed_as_text() {
     assert_eq!(headers(&run.stdout), ["# changed: 02-namespace.yaml"]);
 }
 
-#[test]
-fn plan_flowcharts_stay_within_mermaids_default_text_size() {
+/// Scenario `wide`: 1,000 services with versions v1 and v2; step `all-v1`
+/// routes every one to v1, then step `one-v2` moves `svc-0007` to v2.
+fn wide_scenario() -> String {
     let mut text = String::from(
         "name = \"wide\"\n[mesh]\nversion = \"1.30.3\"\n[namespace]\nname = \"wide\"\n",
     );
@@ -411,12 +412,52 @@ fn plan_flowcharts_stay_within_mermaids_default_text_size() {
         "[[steps]]\nname = \"all-v1\"\n[[steps.routes]]\nservice = \"*\"\nto = \"v1\"\n\
          [[steps]]\nname = \"one-v2\"\n[[steps.routes]]\nservice = \"svc-0007\"\nto = \"v2\"\n",
     );
+    text
+}
+
+/// A sandbox holding the build of `wide_scenario` in `out/wide/`.
+fn built_wide() -> Sandbox {
     let sandbox = Sandbox::new();
-    sandbox.write("wide.toml", &text);
+    sandbox.write("wide.toml", wide_scenario());
     sandbox
         .run(&["build", "wide.toml", "--out", "out"])
         .expect_code(0);
+    sandbox
+}
+
+#[test]
+fn plan_inlines_small_step_diffs_and_links_large_ones() {
+    let sandbox = built_wide();
     let plan = sandbox.read("out/wide/PLAN.md");
+    let all_v1 = sandbox.read("out/wide/steps/01-all-v1.diff");
+    let one_v2 = sandbox.read("out/wide/steps/02-one-v2.diff");
+    assert!(
+        all_v1.len() > 100_000,
+        "step all-v1 adds 1,000 VirtualServices"
+    );
+    assert!(one_v2.len() < 100_000);
+    // The large diff is linked with its size, not copied; the small one is inline.
+    assert!(
+        !plan.contains(&all_v1),
+        "the 1,000-document diff is not copied in"
+    );
+    let lines = all_v1.lines().count();
+    assert!(
+        plan.contains(&format!(
+            "Routing diff from the previous step: [`steps/01-all-v1.diff`](steps/01-all-v1.diff), {lines} lines."
+        )),
+        "the large diff is linked"
+    );
+    assert!(
+        plan.contains(&format!("```diff\n{one_v2}```")),
+        "the small diff is inline"
+    );
+    assert!(plan.len() < 2_000_000, "PLAN.md of {} bytes", plan.len());
+}
+
+#[test]
+fn plan_flowcharts_stay_within_mermaids_default_text_size() {
+    let plan = built_wide().read("out/wide/PLAN.md");
     let charts: Vec<&str> = plan.split("```mermaid\n").skip(1).collect();
     // The step that routes 1,000 services has no chart, said in its place;
     // the one-service step keeps its chart.
