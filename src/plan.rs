@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use crate::bundle::{Build, StepBundle, TEARDOWN_FILE};
+use crate::bundle::{Build, Bundle, StepBundle, TEARDOWN_FILE};
 use crate::flowchart;
 use crate::model::{Rule, Scenario};
 use crate::routing::{self, Class, InForce};
@@ -25,7 +25,7 @@ pub const INLINE_DIFF_BYTES: usize = 100_000;
 pub fn plan(scenario: &Scenario, build: &Build) -> String {
     let mut out = String::new();
     title(&mut out, scenario);
-    install_order(&mut out, build);
+    install_order(&mut out, scenario, build);
     out.push_str("## Steps\n\n");
     if build.steps.is_empty() {
         out.push_str("The scenario has no steps.\n\n");
@@ -59,11 +59,18 @@ fn title(out: &mut String, scenario: &Scenario) {
     );
 }
 
-/// The bundles in apply order, each with the command that applies it.
-fn install_order(out: &mut String, build: &Build) {
+/// The bundles in apply order, each with the command that applies it and its
+/// resources: by name, or counted by kind in a scenario of more than
+/// `FULL_DETAIL_SERVICES` services (`index.json` lists every one).
+fn install_order(out: &mut String, scenario: &Scenario, build: &Build) {
     out.push_str("## Install order\n\n| # | file | resources | apply with |\n|---|---|---|---|\n");
+    let by_name = scenario.services.len() <= FULL_DETAIL_SERVICES;
     for (i, bundle) in build.bundles.iter().enumerate() {
-        let resources: Vec<String> = bundle.resources.iter().map(|r| r.id.to_string()).collect();
+        let resources: Vec<String> = if by_name {
+            bundle.resources.iter().map(|r| r.id.to_string()).collect()
+        } else {
+            kind_counts(bundle)
+        };
         let _ = writeln!(
             out,
             "| {} | `{}` | {} | `{}` |",
@@ -79,6 +86,22 @@ fn install_order(out: &mut String, build: &Build) {
          `kustomization.yaml`), then a step's routing with `kubectl apply -k routing/<step>`; \
          or `meshgen build <scenario> --stdout --step <step> | kubectl apply -f -`.\n"
     );
+}
+
+/// How many resources of each kind a bundle holds, kinds in their order:
+/// `5000 ServiceAccount`, `15000 Deployment`.
+fn kind_counts(bundle: &Bundle) -> Vec<String> {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for resource in &bundle.resources {
+        match counts.last_mut() {
+            Some((kind, n)) if *kind == resource.id.kind => *n += 1,
+            _ => counts.push((&resource.id.kind, 1)),
+        }
+    }
+    counts
+        .iter()
+        .map(|(kind, n)| format!("{n} {kind}"))
+        .collect()
 }
 
 /// `### k. name: description` and the command that applies the step.

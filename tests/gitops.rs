@@ -456,6 +456,20 @@ fn plan_inlines_small_step_diffs_and_links_large_ones() {
 }
 
 #[test]
+fn plan_install_order_counts_resources_by_kind_in_large_meshes() {
+    let plan = built_wide().read("out/wide/PLAN.md");
+    assert!(
+        plan.contains("| 3 | `03-workloads.yaml` | 1000 Service, 2000 Deployment |"),
+        "workloads counted by kind"
+    );
+    assert!(plan.contains("| `05-destination-rules.yaml` | 1000 DestinationRule |"));
+    assert!(
+        !plan.contains("Service wide/svc-0001"),
+        "no resource listed by name"
+    );
+}
+
+#[test]
 fn plan_flowcharts_stay_within_mermaids_default_text_size() {
     let plan = built_wide().read("out/wide/PLAN.md");
     let charts: Vec<&str> = plan.split("```mermaid\n").skip(1).collect();
