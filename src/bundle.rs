@@ -301,41 +301,41 @@ impl Build {
     pub fn emit_files(&self, scenario: &Scenario, put: &mut Put<'_>) -> Result<(), Error> {
         std::thread::scope(|threads| {
             let plan = threads.spawn(|| plan::plan(scenario, self));
-            self.emit_all_but_plan(put, |put, index| {
-                let plan = plan
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                put(PLAN_FILE, &mut |out| out.write_all(plan.as_bytes()))?;
-                put(INDEX_FILE, &mut |out| {
-                    // serde_json writes token by token: a concrete buffer in
-                    // front of the file's keeps those writes inlined.
-                    let mut out = BufWriter::new(out);
-                    serde_json::to_writer_pretty(&mut out, index)?;
-                    out.write_all(b"\n")?;
-                    out.flush()
+            // Per step: its routing state file and that folder's kustomization.
+            let routing_files: Vec<(String, String)> = self
+                .steps
+                .iter()
+                .map(|s| {
+                    (
+                        format!("{}/{ROUTING_STATE_FILE}", s.routing_dir),
+                        format!("{}/{KUSTOMIZATION_FILE}", s.routing_dir),
+                    )
                 })
+                .collect();
+            let index = self.emit_all_but_plan(put, &routing_files)?;
+            let plan = plan
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            put(PLAN_FILE, &mut |out| out.write_all(plan.as_bytes()))?;
+            put(INDEX_FILE, &mut |out| {
+                // serde_json writes token by token: a concrete buffer in
+                // front of the file's keeps those writes inlined.
+                let mut out = BufWriter::new(out);
+                serde_json::to_writer_pretty(&mut out, &index)?;
+                out.write_all(b"\n")?;
+                out.flush()
             })
         })
     }
 
     /// Hands every file but `PLAN.md` and `index.json` to `put`, in the order
-    /// of `files`, then calls `last` with `put` and the index of those files.
-    fn emit_all_but_plan(
-        &self,
+    /// of `files`, and returns the index of those files. `routing_files`
+    /// holds each step's routing state file and its kustomization.
+    fn emit_all_but_plan<'a>(
+        &'a self,
         put: &mut Put<'_>,
-        last: impl FnOnce(&mut Put<'_>, &Index<'_>) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        // Per step: its routing state file and that folder's kustomization.
-        let routing_files: Vec<(String, String)> = self
-            .steps
-            .iter()
-            .map(|s| {
-                (
-                    format!("{}/{ROUTING_STATE_FILE}", s.routing_dir),
-                    format!("{}/{KUSTOMIZATION_FILE}", s.routing_dir),
-                )
-            })
-            .collect();
+        routing_files: &'a [(String, String)],
+    ) -> Result<Index<'a>, Error> {
         let mut index = Index {
             scenario: &self.name,
             bundles: Vec::new(),
@@ -368,7 +368,7 @@ impl Build {
             put_text(put, &step.diff_file, &step.diff)?;
         }
         for (k, (step, (state_file, kustomization_file))) in
-            self.steps.iter().zip(&routing_files).enumerate()
+            self.steps.iter().zip(routing_files).enumerate()
         {
             let state = self.state(k);
             let sha256 = put_documents(put, state_file, state.iter().copied())?;
@@ -400,7 +400,7 @@ impl Build {
             sha256,
             &self.teardown,
         ));
-        last(put, &index)
+        Ok(index)
     }
 }
 
