@@ -96,7 +96,6 @@ impl JsonNumber for TomlNumber {
     fn as_f64(&self) -> Option<f64> {
         Some(match *self {
             // Exact for every integer a scenario may hold (ports, weights, replicas).
-            #[allow(clippy::cast_precision_loss)]
             TomlNumber::Integer(i) => i as f64,
             TomlNumber::Float(f) => f,
         })
