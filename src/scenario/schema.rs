@@ -18,7 +18,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::diagnostic::Diagnostic;
 use crate::source::Source;
-use instance::{Toml, TomlNode};
+use instance::{Toml, TomlNode, TomlNumber};
 
 /// The TOML type a value was written as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,21 +113,13 @@ fn segments(pointer: &str) -> Vec<String> {
         .collect()
 }
 
-/// A TOML float as a finite `f64`; `None` for `nan` and `inf`.
-fn finite_float(value: &DeValue<'_>) -> Option<f64> {
-    match value {
-        DeValue::Float(f) => f.as_str().parse::<f64>().ok().filter(|f| f.is_finite()),
-        _ => None,
-    }
-}
-
 /// The TOML type `value` was written as.
 fn kind(value: &DeValue<'_>) -> Kind {
     match value {
         DeValue::String(_) => Kind::String,
         DeValue::Integer(_) => Kind::Integer,
-        DeValue::Float(_) => match finite_float(value) {
-            Some(f) if f.fract() == 0.0 => Kind::WholeFloat,
+        DeValue::Float(_) => match instance::number(value) {
+            Some(TomlNumber::Float(f)) if f.fract() == 0.0 => Kind::WholeFloat,
             Some(_) => Kind::Float,
             None => Kind::NonFiniteFloat,
         },

@@ -63,7 +63,7 @@ pub enum TomlNumber {
 }
 
 /// `value` as a number, when it is an integer that fits 64 bits or a finite float.
-fn number(value: &DeValue<'_>) -> Option<TomlNumber> {
+pub fn number(value: &DeValue<'_>) -> Option<TomlNumber> {
     match value {
         DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
             .ok()
