@@ -316,7 +316,7 @@ impl Build {
             let plan = plan
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            put(PLAN_FILE, &mut |out| out.write_all(plan.as_bytes()))?;
+            put_text(put, PLAN_FILE, &plan)?;
             put(INDEX_FILE, &mut |out| {
                 // serde_json writes token by token: a concrete buffer in
                 // front of the file's keeps those writes inlined.
