@@ -562,6 +562,44 @@ mod tests {
         assert!(compiled().is_ok(), "{:?}", compiled().err());
     }
 
+    /// Draft-07 ignores every keyword beside a `$ref`, so one there would check
+    /// nothing in meshgen and in editors alike.
+    #[test]
+    fn the_schema_is_draft_07_with_nothing_but_notes_beside_a_ref() {
+        fn refs_with_checks(node: &Value, at: &str, found: &mut Vec<String>) {
+            match node {
+                Value::Object(map) => {
+                    let notes = [
+                        "$ref",
+                        "description",
+                        "examples",
+                        "default",
+                        "$comment",
+                        "title",
+                    ];
+                    if map.contains_key("$ref") && map.keys().any(|k| !notes.contains(&k.as_str()))
+                    {
+                        found.push(at.to_owned());
+                    }
+                    for (key, value) in map {
+                        refs_with_checks(value, &format!("{at}/{key}"), found);
+                    }
+                }
+                Value::Array(items) => {
+                    for (i, value) in items.iter().enumerate() {
+                        refs_with_checks(value, &format!("{at}/{i}"), found);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let (schema, _) = compiled().expect("the schema compiles");
+        assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+        let mut found = Vec::new();
+        refs_with_checks(schema, "", &mut found);
+        assert_eq!(found, Vec::<String>::new());
+    }
+
     #[test]
     fn a_valid_shape_has_no_violation() {
         assert_eq!(headlines(VALID), Vec::<String>::new());
