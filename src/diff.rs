@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use rayon::prelude::*;
 use serde::Serialize;
 use similar::TextDiff;
 
@@ -43,12 +42,11 @@ impl Change<'_> {
 /// A unified diff of every changed document, labelled `a/<from>/…` and `b/<to>/…`.
 /// Unchanged documents are left out; no change at all gives an empty string.
 pub fn unified(from: &str, to: &str, changes: &[Change], context: usize) -> String {
-    // Documents are diffed independently, on every core; the order is kept.
-    let parts: Vec<String> = changes
-        .par_iter()
-        .map(|change| unified_document(from, to, change, context))
-        .collect();
-    parts.concat()
+    // Documents are diffed independently (on every core, for many); the order is kept.
+    crate::parallel::map(changes, |change| {
+        unified_document(from, to, change, context)
+    })
+    .concat()
 }
 
 /// One document's header line and hunks; empty when it is unchanged.

@@ -18,6 +18,7 @@ pub mod gitops;
 pub mod istio;
 pub mod model;
 pub mod output;
+mod parallel;
 pub mod plan;
 pub mod render;
 pub mod resource;

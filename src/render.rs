@@ -8,7 +8,6 @@ use std::path::Path;
 
 use minijinja::value::ValueKind;
 use minijinja::{Environment, ErrorKind, Output, State, UndefinedBehavior, Value};
-use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::Error;
@@ -336,7 +335,7 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
     })
 }
 
-/// Renders one document per item on every core with template `name`, looked
+/// Renders one document per item (on every core, for many) with template `name`, looked
 /// up once and handed to `each` with the item, in the items' order; the first
 /// error (in that order) wins.
 fn render_each<T: Sync>(
@@ -346,8 +345,7 @@ fn render_each<T: Sync>(
     each: impl Fn(&DocumentTemplate<'_>, &T) -> Result<Resource, Error> + Sync + Send,
 ) -> Result<Vec<Resource>, Error> {
     let template = renderer.template(name)?;
-    let rendered: Vec<Result<Resource, Error>> =
-        items.par_iter().map(|item| each(&template, item)).collect();
+    let rendered = crate::parallel::map(items, |item| each(&template, item));
     rendered.into_iter().collect()
 }
 
