@@ -2,6 +2,7 @@
 //! temporary folder, then a swap), and reads an existing output folder back.
 //! The only module that touches the output folder.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Component, Path, PathBuf};
@@ -48,7 +49,8 @@ pub fn write_with(
         .into_owned();
     fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     let staging = unique_sibling(parent, &name, "new")?;
-    let result = fill(&mut |relative, bytes| write_file(&staging, relative, bytes))
+    let mut folders = HashSet::new();
+    let result = fill(&mut |relative, bytes| write_file(&staging, relative, bytes, &mut folders))
         .and_then(|()| swap(&staging, target, parent, &name));
     if result.is_err() {
         let _ = fs::remove_dir_all(&staging);
@@ -57,11 +59,17 @@ pub fn write_with(
 }
 
 /// Writes one file under `dir` through a buffer, refusing any path that
-/// would leave it.
-fn write_file(dir: &Path, relative: &str, fill: &mut Fill<'_>) -> Result<(), Error> {
+/// would leave it. `folders` are those already made under `dir`.
+fn write_file(
+    dir: &Path,
+    relative: &str,
+    fill: &mut Fill<'_>,
+    folders: &mut HashSet<PathBuf>,
+) -> Result<(), Error> {
     let path = contained(dir, relative)?;
-    if let Some(folder) = path.parent() {
+    if let Some(folder) = path.parent().filter(|f| *f != dir && !folders.contains(*f)) {
         fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
+        folders.insert(folder.to_owned());
     }
     let file = fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
