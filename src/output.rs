@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{BufWriter, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::Error;
@@ -37,6 +37,9 @@ pub fn write(target: &Path, files: &[(String, Vec<u8>)]) -> Result<(), Error> {
 
 /// Like `write`, with the files handed over one at a time by `fill` (a file
 /// is written as soon as it is made, so the folder is never all in memory).
+/// A file with the same bytes as in the folder it replaces is that file, hard
+/// linked: it keeps its inode, modification time and mode, is not written
+/// again, and removing the previous folder frees nothing of it.
 pub fn write_with(
     target: &Path,
     fill: impl FnOnce(&mut Put<'_>) -> Result<(), Error>,
@@ -48,34 +51,137 @@ pub fn write_with(
         .to_string_lossy()
         .into_owned();
     fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    let staging = unique_sibling(parent, &name, "new")?;
-    let mut folders = HashSet::new();
-    let result = fill(&mut |relative, bytes| write_file(&staging, relative, bytes, &mut folders))
-        .and_then(|()| swap(&staging, target, parent, &name));
+    let mut staging = Staging {
+        dir: unique_sibling(parent, &name, "new")?,
+        folders: HashSet::new(),
+        previous: previous_files(target),
+        previous_dir: target,
+    };
+    let result = fill(&mut |relative, bytes| staging.write_file(relative, bytes))
+        .and_then(|()| swap(&staging.dir, target, parent, &name));
     if result.is_err() {
-        let _ = fs::remove_dir_all(&staging);
+        let _ = fs::remove_dir_all(&staging.dir);
     }
     result
 }
 
-/// Writes one file under `dir` through a buffer, refusing any path that
-/// would leave it. `folders` are those already made under `dir`.
-fn write_file(
-    dir: &Path,
-    relative: &str,
-    fill: &mut Fill<'_>,
-    folders: &mut HashSet<PathBuf>,
-) -> Result<(), Error> {
-    let path = contained(dir, relative)?;
-    if let Some(folder) = path.parent().filter(|f| *f != dir && !folders.contains(*f)) {
-        fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
-        folders.insert(folder.to_owned());
+/// The new folder while it is written.
+struct Staging<'t> {
+    dir: PathBuf,
+    /// The folders made under `dir` so far.
+    folders: HashSet<PathBuf>,
+    /// The folder being replaced, and its regular files (relative paths).
+    previous_dir: &'t Path,
+    previous: HashSet<String>,
+}
+
+impl Staging<'_> {
+    /// Writes one file through a buffer (or links the previous folder's, when
+    /// the bytes are the same), refusing any path that would leave the folder.
+    fn write_file(&mut self, relative: &str, fill: &mut Fill<'_>) -> Result<(), Error> {
+        let path = contained(&self.dir, relative)?;
+        if let Some(folder) = path.parent()
+            && folder != self.dir
+            && !self.folders.contains(folder)
+        {
+            fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
+            self.folders.insert(folder.to_owned());
+        }
+        let previous = self.previous_dir.join(relative);
+        let previous_file = self
+            .previous
+            .contains(relative)
+            .then(|| fs::File::open(&previous));
+        let written = match previous_file.and_then(Result::ok) {
+            Some(file) => {
+                let mut out = BufWriter::with_capacity(WRITE_BUFFER, Compare::new(file, &path));
+                fill(&mut out)
+                    .and_then(|()| out.into_inner().map_err(|e| e.into_error()))
+                    .and_then(|compare| compare.finish(&previous))
+            }
+            None => fs::File::create(&path).and_then(|file| {
+                let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+                fill(&mut out).and_then(|()| out.flush())
+            }),
+        };
+        written.map_err(|e| Error::io(&path, e))
     }
-    let file = fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-    let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
-    fill(&mut out)
-        .and_then(|()| out.flush())
-        .map_err(|e| Error::io(&path, e))
+}
+
+/// A sink that reads the previous version of a file alongside what is
+/// written, and creates the new file only at the first byte that differs
+/// (copying the equal part from the previous version).
+struct Compare<'p> {
+    previous: fs::File,
+    /// How many bytes were equal to the previous version's.
+    same: u64,
+    path: &'p Path,
+    new: Option<fs::File>,
+    chunk: Vec<u8>,
+}
+
+impl<'p> Compare<'p> {
+    fn new(previous: fs::File, path: &'p Path) -> Self {
+        Compare {
+            previous,
+            same: 0,
+            path,
+            new: None,
+            chunk: Vec::new(),
+        }
+    }
+
+    /// Whether the previous version goes on with `bytes`.
+    fn goes_on_with(&mut self, bytes: &[u8]) -> io::Result<bool> {
+        self.chunk.clear();
+        (&mut self.previous)
+            .take(bytes.len() as u64)
+            .read_to_end(&mut self.chunk)?;
+        Ok(self.chunk == bytes)
+    }
+
+    /// Creates the new file, holding the equal part so far.
+    fn diverge(&mut self) -> io::Result<&mut fs::File> {
+        let mut new = fs::File::create(self.path)?;
+        self.previous.seek(SeekFrom::Start(0))?;
+        io::copy(&mut (&mut self.previous).take(self.same), &mut new)?;
+        Ok(self.new.insert(new))
+    }
+
+    /// Ends the file: a hard link to `previous` when every byte was the same
+    /// and it has no more (a copy where the file system refuses the link).
+    fn finish(mut self, previous: &Path) -> io::Result<()> {
+        if self.new.is_none() {
+            if self.previous_ended()? && fs::hard_link(previous, self.path).is_ok() {
+                return Ok(());
+            }
+            self.diverge()?;
+        }
+        Ok(())
+    }
+
+    /// Whether the previous version has no byte left.
+    fn previous_ended(&mut self) -> io::Result<bool> {
+        self.chunk.clear();
+        Ok((&mut self.previous).take(1).read_to_end(&mut self.chunk)? == 0)
+    }
+}
+
+impl Write for Compare<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if let Some(new) = &mut self.new {
+            new.write_all(bytes)?;
+        } else if self.goes_on_with(bytes)? {
+            self.same += bytes.len() as u64;
+        } else {
+            self.diverge()?.write_all(bytes)?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.new.as_mut().map_or(Ok(()), Write::flush)
+    }
 }
 
 /// Collects the bytes a `Fill` writes.
@@ -137,6 +243,33 @@ fn unique_sibling(parent: &Path, name: &str, what: &str) -> Result<PathBuf, Erro
 /// Every file under `dir`, by relative path with `/` separators, sorted.
 pub fn read_folder(dir: &Path) -> Result<Files, Error> {
     let mut files = Vec::new();
+    walk(dir, &mut |relative, path| {
+        let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+        files.push((relative, bytes));
+        Ok(())
+    })?;
+    files.sort();
+    Ok(files)
+}
+
+/// The regular files of an existing output folder, by relative path: those a
+/// new build may link instead of writing. Symbolic links are not followed
+/// (nothing outside the folder is linked in); a folder that cannot be read
+/// has none.
+fn previous_files(target: &Path) -> HashSet<String> {
+    let mut files = HashSet::new();
+    if fs::symlink_metadata(target).is_ok_and(|m| m.is_dir()) {
+        let _ = walk(target, &mut |relative, _| {
+            files.insert(relative);
+            Ok(())
+        });
+    }
+    files
+}
+
+/// Hands `each` every regular file under `dir` (its relative path with `/`
+/// separators, and its path), through folders but not symbolic links.
+fn walk(dir: &Path, each: &mut dyn FnMut(String, &Path) -> Result<(), Error>) -> Result<(), Error> {
     let mut pending = vec![dir.to_owned()];
     while let Some(folder) = pending.pop() {
         for entry in fs::read_dir(&folder).map_err(|e| Error::io(&folder, e))? {
@@ -146,7 +279,6 @@ pub fn read_folder(dir: &Path) -> Result<Files, Error> {
             if kind.is_dir() {
                 pending.push(path);
             } else if kind.is_file() {
-                let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
                 let relative = path
                     .strip_prefix(dir)
                     .unwrap_or(&path)
@@ -154,12 +286,11 @@ pub fn read_folder(dir: &Path) -> Result<Files, Error> {
                     .map(|c| c.as_os_str().to_string_lossy())
                     .collect::<Vec<_>>()
                     .join("/");
-                files.push((relative, bytes));
+                each(relative, &path)?;
             }
         }
     }
-    files.sort();
-    Ok(files)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -175,16 +306,92 @@ mod tests {
         assert!(contained(dir, "steps/01-a.yaml").is_ok());
     }
 
+    /// A scratch folder for one test, empty.
+    fn scratch(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("meshgen-{test}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("scratch folder");
+        dir
+    }
+
+    #[cfg(unix)]
+    fn inode(path: &Path) -> u64 {
+        std::os::unix::fs::MetadataExt::ino(&fs::metadata(path).expect("metadata"))
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_unchanged_file_is_the_previous_one_linked_and_a_changed_one_is_written_whole() {
+        let parent = scratch("output-link");
+        let target = parent.join("app");
+        let big: Vec<u8> = (0..600_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut big_changed = big.clone();
+        big_changed[400_000] = b'!';
+        let file = |name: &str, bytes: &[u8]| (name.to_owned(), bytes.to_vec());
+        let old: Files = vec![
+            file("same.yaml", b"same\n"),
+            file("steps/same.yaml", b"same too\n"),
+            file("changed.yaml", b"old text\n"),
+            file("grows.yaml", b"prefix"),
+            file("shrinks.yaml", b"longer than the new one"),
+            file("big.yaml", &big),
+            file("gone.yaml", b"x"),
+        ];
+        write(&target, &old).expect("first write");
+        let before = |name: &str| inode(&target.join(name));
+        let inodes: Vec<u64> = old.iter().map(|(name, _)| before(name)).collect();
+        let new: Files = vec![
+            file("big.yaml", &big_changed),
+            file("changed.yaml", b"new text\n"),
+            file("grows.yaml", b"prefix and more"),
+            file("new.yaml", b"new\n"),
+            file("same.yaml", b"same\n"),
+            file("shrinks.yaml", b"longer"),
+            file("steps/same.yaml", b"same too\n"),
+        ];
+        write(&target, &new).expect("second write");
+        assert_eq!(read_folder(&target).expect("read"), new);
+        assert_eq!(before("same.yaml"), inodes[0]);
+        assert_eq!(before("steps/same.yaml"), inodes[1]);
+        for (i, name) in ["changed.yaml", "grows.yaml", "shrinks.yaml", "big.yaml"]
+            .iter()
+            .enumerate()
+        {
+            assert_ne!(before(name), inodes[i + 2], "{name} is a new file");
+        }
+        let _ = fs::remove_dir_all(&parent);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_in_the_previous_folder_is_not_linked_into_the_new_one() {
+        let parent = scratch("output-symlink");
+        let target = parent.join("app");
+        let outside = parent.join("outside.yaml");
+        fs::write(&outside, b"same\n").expect("outside file");
+        write(&target, &[("other.yaml".to_owned(), b"x".to_vec())]).expect("first write");
+        std::os::unix::fs::symlink(&outside, target.join("a.yaml")).expect("symlink");
+        write(&target, &[("a.yaml".to_owned(), b"same\n".to_vec())]).expect("second write");
+        let written = target.join("a.yaml");
+        assert!(fs::symlink_metadata(&written).expect("a.yaml").is_file());
+        assert_ne!(inode(&written), inode(&outside));
+        let _ = fs::remove_dir_all(&parent);
+    }
+
     #[test]
     fn a_write_that_fails_midway_leaves_the_previous_folder_and_no_staging() {
         let parent = std::env::temp_dir().join(format!("meshgen-output-{}", std::process::id()));
         let _ = fs::remove_dir_all(&parent);
         let target = parent.join("app");
-        let old: Files = vec![("a.yaml".into(), b"old\n".to_vec())];
+        let old: Files = vec![
+            ("a.yaml".into(), b"old\n".to_vec()),
+            ("same.yaml".into(), b"same\n".to_vec()),
+        ];
         write(&target, &old).expect("first write");
-        // The second file is written, then the third is refused.
+        // Two files are written and one linked, then the fourth is refused.
         let new: Files = vec![
             ("a.yaml".into(), b"new\n".to_vec()),
+            ("same.yaml".into(), b"same\n".to_vec()),
             ("steps/b.yaml".into(), b"new\n".to_vec()),
             ("../escape.yaml".into(), b"x\n".to_vec()),
         ];
