@@ -208,8 +208,12 @@ fn contained(dir: &Path, relative: &str) -> Result<PathBuf, Error> {
 /// removing it only once the new folder is in place.
 fn swap(staging: &Path, target: &Path, parent: &Path, name: &str) -> Result<(), Error> {
     if target.exists() {
-        let old = unique_sibling(parent, name, "old")?;
-        fs::remove_dir(&old).map_err(|e| Error::io(&old, e))?;
+        // A free name rather than a folder made and removed for it: on ext4,
+        // each folder made or removed beside a build costs an inode.
+        let old = (0..1000)
+            .map(|n| sibling(parent, name, "old", n))
+            .find(|path| fs::symlink_metadata(path).is_err())
+            .ok_or_else(|| no_temporary_folder(parent))?;
         fs::rename(target, &old).map_err(|e| Error::io(target, e))?;
         if let Err(e) = fs::rename(staging, target) {
             // Put the previous output back before reporting.
@@ -223,21 +227,30 @@ fn swap(staging: &Path, target: &Path, parent: &Path, name: &str) -> Result<(), 
     Ok(())
 }
 
-/// Creates a new empty folder `.<name>.<what>-<n>` beside the target.
+/// Creates a new empty folder `.<name>.<what>-<pid>-<n>` beside the target.
 fn unique_sibling(parent: &Path, name: &str, what: &str) -> Result<PathBuf, Error> {
-    let pid = std::process::id();
     for n in 0..1000 {
-        let path = parent.join(format!(".{name}.{what}-{pid}-{n}"));
+        let path = sibling(parent, name, what, n);
         match fs::create_dir(&path) {
             Ok(()) => return Ok(path),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(Error::io(&path, e)),
         }
     }
-    Err(Error::Usage(format!(
+    Err(no_temporary_folder(parent))
+}
+
+/// The `n`th temporary name `.<name>.<what>-<pid>-<n>` beside the target.
+fn sibling(parent: &Path, name: &str, what: &str, n: u32) -> PathBuf {
+    parent.join(format!(".{name}.{what}-{}-{n}", std::process::id()))
+}
+
+/// The error when every temporary name beside the target is taken.
+fn no_temporary_folder(parent: &Path) -> Error {
+    Error::Usage(format!(
         "cannot create a temporary folder in {}",
         parent.display()
-    )))
+    ))
 }
 
 /// Every file under `dir`, by relative path with `/` separators, sorted.
