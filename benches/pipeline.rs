@@ -10,6 +10,8 @@
 //!   check each rendered document passes), in bytes per second;
 //! - `files/N`: `Build::files` (the output folder's bytes, index.json, PLAN.md);
 //! - `write/N`: `output::write` into a fresh folder under the target directory;
+//! - `rewrite/unchanged/N`, `rewrite/changed/N`: `output::write` over a
+//!   folder written before, with the same files (linked) or every file changed;
 //! - `pipeline/N`: check, bundle and `emit_files` into a fresh folder, as
 //!   `meshgen build` runs them;
 //! - `renderer/new`: compiling the shipped templates (done once per process).
@@ -324,6 +326,37 @@ fn pipeline(c: &mut Criterion) {
                 BatchSize::PerIteration,
             )
         });
+    }
+    group.finish();
+
+    // The files over the folder a previous run wrote (the rebuild of a
+    // committed output in CI): `unchanged` over the same files, each compared
+    // and linked; `changed` over a folder whose every file differs from its
+    // first byte, each written anew and the old one freed.
+    let mut group = c.benchmark_group("rewrite");
+    for p in &prepared {
+        configure(&mut group, p.n);
+        let name = format!("scale-{}", p.n);
+        let changed: output::Files = (p.files.iter())
+            .map(|(path, bytes)| (path.clone(), [b"# before\n", &bytes[..]].concat()))
+            .collect();
+        for (previous, label) in [(&p.files, "unchanged"), (&changed, "changed")] {
+            let id = BenchmarkId::new(label, p.n);
+            group.bench_with_input(id, &p.files, |b, files| {
+                b.iter_batched(
+                    || {
+                        let dir = fresh_dir(&root);
+                        output::write(&dir.path().join(&name), previous).expect("writes");
+                        dir
+                    },
+                    |dir| {
+                        output::write(&dir.path().join(&name), black_box(files)).expect("writes");
+                        dir
+                    },
+                    BatchSize::PerIteration,
+                )
+            });
+        }
     }
     group.finish();
 
