@@ -14,6 +14,7 @@ import os
 import pathlib
 import platform
 import re
+import shlex
 import shutil
 import signal
 import statistics
@@ -82,6 +83,7 @@ def settings():
             ap.error(f"BENCH_MAX_N: expected PEER=N with PEER one of {', '.join(dict(PEERS))}: {item!r}")
         a.max_n[peer] = int(limit)
     a.timeout = float(os.environ.get("BENCH_TIMEOUT", "900"))
+    a.bookinfo_runs = int(os.environ.get("BENCH_BOOKINFO_RUNS", "40"))
     a.scratch = a.root / ".bench"
     a.bench = a.shared / "bench"
     return a
@@ -347,6 +349,45 @@ def bench_n(n, a, meshgen, unavailable):
 
 # --------------------------------------------------------------------------- the table
 
+def bench_bookinfo(a, meshgen):
+    """Bookinfo's `meshgen build`, whole process, with hyperfine (no shell, warm-up runs): over
+    its previous output (a rebuild) and into a folder removed before each run. Returns
+    (Markdown line, raw results)."""
+    heading = f"Bookinfo (`scenarios/bookinfo.toml`), `meshgen build`, {a.bookinfo_runs} runs each"
+    if meshgen is None:
+        return f"{heading}: n/a (no meshgen binary)", None
+    if shutil.which("hyperfine") is None:
+        return f"{heading}: n/a (no `hyperfine` on PATH: Debian package hyperfine)", None
+    scenario = a.root / "scenarios" / "bookinfo.toml"
+    base = a.scratch / "bookinfo"
+    fresh(base)
+    base.mkdir()
+    results = {}
+    for mode in ("rebuild", "fresh"):
+        out = base / mode
+        command = shlex.join(map(str, [meshgen, "build", scenario, "--out", out]))
+        prepare = ["--prepare", shlex.join(["rm", "-rf", str(out)])] if mode == "fresh" else []
+        export = base / f"{mode}.json"
+        argv = ["hyperfine", "--shell=none", "--warmup", "3", "--runs", str(a.bookinfo_runs),
+                "--style", "none", "--export-json", str(export), *prepare, command]
+        status = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if status.returncode != 0:
+            lines = status.stderr.strip().splitlines()
+            return f"{heading}: n/a (hyperfine failed: {lines[-1] if lines else 'no message'})", None
+        results[mode] = json.loads(export.read_text())["results"][0]
+    try:
+        _, rss = measure([meshgen, "build", scenario, "--out", base / "rebuild"], a.scratch, a.timeout)
+    except Failed as e:
+        return f"{heading}: n/a (meshgen build failed: {e})", None
+
+    def ms(r):
+        return f"median {r['median'] * 1e3:.2f} ms (min {r['min'] * 1e3:.2f}, max {r['max'] * 1e3:.2f})"
+    line = (f"{heading} (hyperfine --shell=none, 3 warm-up runs): rebuilding over its previous output "
+            f"{ms(results['rebuild'])}; into a folder removed before each run {ms(results['fresh'])}; "
+            f"peak RSS {rss / 1024:.0f} MiB.")
+    return line, dict(results, rss_kib=rss)
+
+
 def fmt_time(s):
     return f"{s:.3f} s" if s < 1 else f"{s:.2f} s" if s < 100 else f"{s:.0f} s"
 
@@ -447,14 +488,17 @@ def main():
     unavailable["meshgen"] = why
     if why:
         log(f"meshgen: n/a ({why})")
+    bookinfo, bookinfo_raw = bench_bookinfo(a, meshgen) if a.bookinfo_runs > 0 else (None, None)
     rows = [bench_n(n, a, meshgen, unavailable) for n in a.n]
     tab, legend, notes = table(rows, a)
-    report = "\n".join([tab, "", *legend, *([""] + notes if notes else []), "", machine]) + "\n"
+    report = "\n".join([tab, "", *legend, *([""] + notes if notes else []),
+                        *(["", bookinfo] if bookinfo else []), "", machine]) + "\n"
     sys.stdout.write(report)
     (a.scratch / "results.md").write_text(report)
     raw = [dict(r, samples={t: [dict(wall_s=w, rss_kib=k) for w, k in s] for t, s in r["samples"].items()})
            for r in rows]
-    (a.scratch / "results.json").write_text(json.dumps(dict(machine=machine, runs=a.runs, rows=raw), indent=1))
+    (a.scratch / "results.json").write_text(json.dumps(dict(machine=machine, runs=a.runs, rows=raw,
+                                                            bookinfo=bookinfo_raw), indent=1))
 
 
 if __name__ == "__main__":

@@ -3,10 +3,10 @@
 # peers of shared/bench (Jinja2 pipelines, C++ Jsonnet, go-jsonnet) and the `cat` floor.
 #
 # This wrapper only prepares the machine (idempotent) and hands over to bench/compare.py:
-#   - /usr/bin/time (Debian package `time`) and C++ jsonnet (Debian package `jsonnet`), by apt-get;
+#   - /usr/bin/time (Debian package `time`), C++ jsonnet (`jsonnet`) and hyperfine (`hyperfine`), by apt-get;
 #   - .bench/venv with jinja2, pyyaml (with libyaml) and gojsonnet, by pip.
 # Settings (arguments win over the environment): N list as arguments or BENCH_N (default
-# "10 100 1000 5000"); RUNS (default 5); BENCH_PURE_MAX_N (default 1000); BENCH_SKIP;
+# "10 100 1000 5000"); RUNS (default 5); BENCH_PURE_MAX_N (default 1000); BENCH_SKIP; BENCH_BOOKINFO_RUNS (default 40);
 # BENCH_CHECK=1 or --check; BENCH_TIMEOUT; MESHGEN_SHARED_DIR. See bench/README.md.
 set -euo pipefail
 
@@ -45,6 +45,9 @@ if [[ ! -x /usr/bin/time ]]; then
 fi
 if ! command -v jsonnet >/dev/null; then
     apt_install jsonnet || log "warning: no C++ jsonnet: its column will be n/a"
+fi
+if ! command -v hyperfine >/dev/null; then
+    apt_install hyperfine || log "warning: no hyperfine: the Bookinfo line will be n/a"
 fi
 
 # The venv is (re)built only when an import fails.
