@@ -347,8 +347,6 @@ def bench_n(n, a, meshgen, unavailable):
     return row
 
 
-# --------------------------------------------------------------------------- the table
-
 def bench_bookinfo(a, meshgen):
     """Bookinfo's `meshgen build`, whole process, with hyperfine (no shell, warm-up runs): over
     its previous output (a rebuild) and into a folder removed before each run. Returns
@@ -387,6 +385,8 @@ def bench_bookinfo(a, meshgen):
             f"peak RSS {rss / 1024:.0f} MiB.")
     return line, dict(results, rss_kib=rss)
 
+
+# --------------------------------------------------------------------------- the table
 
 def fmt_time(s):
     return f"{s:.3f} s" if s < 1 else f"{s:.2f} s" if s < 100 else f"{s:.0f} s"
