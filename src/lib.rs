@@ -292,11 +292,12 @@ impl Timings {
         let Some(start) = self.start else {
             return;
         };
+        // Taken before printing, so that the total does not count the report.
+        let total = start.elapsed().as_secs_f64() * 1e3;
         eprintln!("meshgen: timings");
         for (name, took) in &self.stages {
             eprintln!("  {name:<36} {:>9.1} ms", took.as_secs_f64() * 1e3);
         }
-        let total = start.elapsed().as_secs_f64() * 1e3;
         eprintln!("  {:<36} {total:>9.1} ms", "total");
     }
 }
