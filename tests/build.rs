@@ -1,5 +1,5 @@
 //! `meshgen build`: the files it writes, their determinism, atomicity and
-//! safety, `--stdout` streams and exit codes.
+//! safety, `--stdout` streams, `--timings` and exit codes.
 
 use crate::support::{self, Sandbox, documents, files, scenario};
 
@@ -385,4 +385,53 @@ fn teardown_deletes_everything_applied_in_reverse_order() {
             "deletion documents carry only identity"
         );
     }
+}
+
+/// The stages and the total of a `--timings` report on stderr, in milliseconds.
+fn timings(stderr: &str) -> Vec<(String, f64)> {
+    let report = stderr
+        .split_once("meshgen: timings\n")
+        .expect("a timings report on stderr")
+        .1;
+    report
+        .lines()
+        .map(|line| {
+            let (name, ms) = (line.strip_suffix(" ms"))
+                .and_then(|rest| rest.trim_end().rsplit_once(' '))
+                .unwrap_or_else(|| panic!("not a `name  N.N ms` line: {line:?}"));
+            (name.trim().to_owned(), ms.parse().expect("milliseconds"))
+        })
+        .collect()
+}
+
+#[test]
+fn timings_name_every_stage_on_stderr_and_a_total_that_covers_them() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&["build", &scenario("bookinfo"), "--timings"]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "", "the report is not on stdout");
+    let report = timings(&run.stderr);
+    let names: Vec<&str> = report.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "parse + validate",
+            "render + bundle",
+            "lay out and write files",
+            "total"
+        ]
+    );
+    let stages: f64 = report[..3].iter().map(|(_, ms)| ms).sum();
+    // Each figure is rounded to 0.1 ms.
+    assert!(report[3].1 + 0.2 >= stages, "{report:?}");
+
+    // With --stdout the apply stream stays clean YAML: the report is on stderr.
+    let run = sandbox.run(&["build", &scenario("bookinfo"), "--stdout", "--timings"]);
+    run.expect_code(0);
+    assert!(!run.stdout.contains("timings"));
+    let names: Vec<String> = timings(&run.stderr).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        ["parse + validate", "render + bundle", "print", "total"]
+    );
 }
