@@ -1,5 +1,6 @@
 //! Output: writes a build's files into `<out>/<name>/` atomically (a sibling
-//! temporary folder, then a swap), and reads an existing output folder back.
+//! temporary folder, then a swap; a file that did not change is the previous
+//! one, hard linked), and reads an existing output folder back.
 //! The only module that touches the output folder.
 
 use std::collections::HashSet;
