@@ -88,13 +88,11 @@ impl Staging<'_> {
             fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
             self.folders.insert(folder.to_owned());
         }
-        let previous = self.previous_dir.join(relative);
-        let previous_file = self
-            .previous
-            .contains(relative)
-            .then(|| fs::File::open(&previous));
-        let written = match previous_file.and_then(Result::ok) {
-            Some(file) => {
+        let previous = (self.previous.contains(relative))
+            .then(|| self.previous_dir.join(relative))
+            .and_then(|path| Some((fs::File::open(&path).ok()?, path)));
+        let written = match previous {
+            Some((file, previous)) => {
                 let mut out = BufWriter::with_capacity(WRITE_BUFFER, Compare::new(file, &path));
                 fill(&mut out)
                     .and_then(|()| out.into_inner().map_err(|e| e.into_error()))
