@@ -529,7 +529,9 @@ pub fn yaml_string(text: &str) -> Cow<'_, str> {
             c if (c as u32) < 0x20 || (0x7f..=0x9f).contains(&(c as u32)) => {
                 quoted.push_str(&format!("\\x{:02X}", c as u32));
             }
-            '\u{2028}' | '\u{2029}' | '\u{feff}' => {
+            // Line and paragraph separators, the byte-order mark and the two
+            // noncharacters YAML does not allow unescaped.
+            '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}' => {
                 quoted.push_str(&format!("\\u{:04X}", c as u32));
             }
             c => quoted.push(c),
@@ -579,6 +581,7 @@ mod tests {
             ("---", "\"---\""),
             ("{{ x }}", "\"{{ x }}\""),
             ("del\u{7f}", "\"del\\x7F\""),
+            ("a\u{fffe}b\u{ffff}", "\"a\\uFFFEb\\uFFFF\""),
             ("née", "\"née\""),
         ];
         for (text, expected) in cases {

@@ -33,6 +33,7 @@ const ADVERSARIAL: &[&str] = &[
     "née — ünïcødé ✓ 日本語",
     "bell\u{7}and\u{7f}del",
     "line\u{2028}separator",
+    "nonchar\u{fffe}and\u{ffff}",
     "| block",
     "> folded",
     "@at `tick`",
