@@ -179,6 +179,11 @@ impl DocumentTemplate<'_> {
             .template
             .render(Value::from(minijinja::value::Serde(&context)))
             .map_err(|e| Error::template(self.name, e))?;
+        // Documents are joined with `---` lines: one without its last newline
+        // (an override's last line) would glue the separator to its last value.
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
         // minijinja starts from a buffer twice the template's size; a build
         // keeps every document until it is written, so give the excess back.
         text.shrink_to_fit();

@@ -217,6 +217,34 @@ fn a_template_that_renders_a_second_document_is_refused() {
 }
 
 #[test]
+fn a_template_without_a_last_newline_still_gives_one_document_per_resource() {
+    let sandbox = Sandbox::new();
+    let shipped = std::fs::read_to_string(support::repo().join("templates/service.yaml.j2"))
+        .expect("template");
+    sandbox.write("bare/service.yaml.j2", shipped.trim_end());
+    let run = sandbox.run(&[
+        "build",
+        &scenario("bookinfo"),
+        "--templates",
+        "bare",
+        "--stdout",
+    ]);
+    run.expect_code(0);
+    let separators = run.stdout.lines().filter(|line| *line == "---").count();
+    let kinds = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("kind: "))
+        .count();
+    assert_eq!(separators + 1, kinds, "{}", run.stdout);
+    assert!(
+        !run.stdout.lines().any(|l| l.ends_with("---") && l != "---"),
+        "a separator glued to a value: {}",
+        run.stdout
+    );
+}
+
+#[test]
 fn an_invalid_scenario_among_several_writes_nothing() {
     let sandbox = Sandbox::new();
     let bad = sandbox.write("bad.toml", "name = \"bad\"\n");
