@@ -241,18 +241,24 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
         timings.report();
         return Ok(Outcome::Success);
     }
-    // Every scenario is rendered before anything is written; each file is
-    // written as soon as it is laid out.
+    // Every scenario is rendered, and every output folder found replaceable,
+    // before anything is written; each file is written as soon as it is laid out.
+    for b in &builds {
+        output::replaceable(&args.out.join(&b.name))?;
+    }
     for (c, b) in compiled.iter().zip(&builds) {
         let dir = args.out.join(&b.name);
         let mut count = 0;
-        output::write_with(&dir, |put| {
+        let leftover = output::write_with(&dir, |put| {
             b.emit_files(&c.scenario, &mut |name, bytes| {
                 count += 1;
                 put(name, bytes)
             })
         })?;
         eprintln!("meshgen: wrote {} ({count} files)", dir.display());
+        if let Some(leftover) = leftover {
+            eprintln!("meshgen: warning: {leftover}");
+        }
     }
     timings.lap("lay out and write files");
     timings.report();

@@ -28,7 +28,7 @@ const WRITE_BUFFER: usize = 256 * 1024;
 /// it whole. On any failure the previous folder is left as it was. Files are
 /// not fsynced: the swap guards against failed builds, not power loss (as
 /// compilers' own outputs do).
-pub fn write(target: &Path, files: &[(String, Vec<u8>)]) -> Result<(), Error> {
+pub fn write(target: &Path, files: &[(String, Vec<u8>)]) -> Result<Option<Leftover>, Error> {
     write_with(target, |put| {
         files
             .iter()
@@ -40,11 +40,13 @@ pub fn write(target: &Path, files: &[(String, Vec<u8>)]) -> Result<(), Error> {
 /// is written as soon as it is made, so the folder is never all in memory).
 /// A file with the same bytes as in the folder it replaces is that file, hard
 /// linked: it keeps its inode, modification time and mode, is not written
-/// again, and removing the previous folder frees nothing of it.
+/// again, and removing the previous folder frees nothing of it. Two writes
+/// into the same parent folder take turns. `Ok(Some(_))`: the new folder is
+/// in place, but the previous one could not be removed.
 pub fn write_with(
     target: &Path,
     fill: impl FnOnce(&mut Put<'_>) -> Result<(), Error>,
-) -> Result<(), Error> {
+) -> Result<Option<Leftover>, Error> {
     let parent = target.parent().unwrap_or(Path::new("."));
     let name = target
         .file_name()
@@ -52,6 +54,8 @@ pub fn write_with(
         .to_string_lossy()
         .into_owned();
     fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    let _turn = lock(parent);
+    replaceable(target)?;
     let mut staging = Staging {
         dir: unique_sibling(parent, &name, "new")?,
         folders: HashSet::new(),
@@ -203,10 +207,70 @@ fn contained(dir: &Path, relative: &str) -> Result<PathBuf, Error> {
     Ok(dir.join(path))
 }
 
+/// The previous output folder, moved aside by a write that succeeded, when
+/// it could not be removed.
+#[derive(Debug)]
+pub struct Leftover {
+    /// Where it is now.
+    pub path: PathBuf,
+    /// Why removing it failed.
+    pub error: io::Error,
+}
+
+impl std::fmt::Display for Leftover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the previous output, moved aside to {}, could not be removed ({}): remove it by hand",
+            self.path.display(),
+            self.error
+        )
+    }
+}
+
+/// Whether `target` may be replaced: it does not exist, or it is a folder.
+/// Anything else there (a file, a symbolic link, even to a folder) is not
+/// output meshgen wrote, and is left as it is.
+pub fn replaceable(target: &Path) -> Result<(), Error> {
+    match fs::symlink_metadata(target) {
+        Ok(meta) if !meta.is_dir() => {
+            let what = if meta.is_symlink() {
+                "a symbolic link"
+            } else {
+                "a file"
+            };
+            Err(Error::Usage(format!(
+                "{}: {what} is there, not an output folder; meshgen replaces only a folder \
+                 it can swap whole, and leaves this as it is (remove it or choose another --out)",
+                target.display()
+            )))
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(target, e)),
+    }
+}
+
+/// An exclusive lock on the folder `parent`, held until it is dropped, so
+/// that two builds into the same output folder do not swap folders under
+/// each other. Where the platform or file system cannot lock a folder, none
+/// is taken.
+fn lock(parent: &Path) -> Option<fs::File> {
+    let folder = fs::File::open(parent).ok()?;
+    folder.lock().ok()?;
+    Some(folder)
+}
+
 /// Moves `staging` to `target`, moving an existing `target` aside first and
-/// removing it only once the new folder is in place.
-fn swap(staging: &Path, target: &Path, parent: &Path, name: &str) -> Result<(), Error> {
-    if target.exists() {
+/// removing it only once the new folder is in place (a failure to remove it
+/// is the `Leftover`: the write itself is done).
+fn swap(
+    staging: &Path,
+    target: &Path,
+    parent: &Path,
+    name: &str,
+) -> Result<Option<Leftover>, Error> {
+    if fs::symlink_metadata(target).is_ok() {
         // A free name rather than a folder made and removed for it: on ext4,
         // each folder made or removed beside a build costs an inode.
         let old = (0..1000)
@@ -219,11 +283,13 @@ fn swap(staging: &Path, target: &Path, parent: &Path, name: &str) -> Result<(), 
             let _ = fs::rename(&old, target);
             return Err(Error::io(target, e));
         }
-        fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        if let Err(error) = fs::remove_dir_all(&old) {
+            return Ok(Some(Leftover { path: old, error }));
+        }
     } else {
         fs::rename(staging, target).map_err(|e| Error::io(target, e))?;
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Creates a new empty folder `.<name>.<what>-<pid>-<n>` beside the target.
@@ -415,6 +481,100 @@ mod tests {
             .collect();
         assert_eq!(left, ["app"], "no staging folder is left behind");
         assert!(!parent.join("escape.yaml").exists());
+        let _ = fs::remove_dir_all(&parent);
+    }
+
+    /// The names in `parent`, sorted.
+    fn entries(parent: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(parent)
+            .expect("parent")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_or_symbolic_link_where_the_folder_goes_is_refused_and_left_as_it_is() {
+        let parent = scratch("output-occupied");
+        let elsewhere = parent.join("elsewhere");
+        write(&elsewhere, &[("keep.yaml".to_owned(), b"keep\n".to_vec())]).expect("folder");
+        fs::write(parent.join("file"), b"precious\n").expect("file");
+        std::os::unix::fs::symlink(&elsewhere, parent.join("link")).expect("symlink");
+        std::os::unix::fs::symlink(parent.join("nowhere"), parent.join("dangling"))
+            .expect("dangling symlink");
+        let files = [("a.yaml".to_owned(), b"new\n".to_vec())];
+        for name in ["file", "link", "dangling"] {
+            let error = write(&parent.join(name), &files).expect_err(name);
+            assert!(
+                error.to_string().contains("not an output folder"),
+                "{name}: {error}"
+            );
+        }
+        assert_eq!(fs::read(parent.join("file")).expect("file"), b"precious\n");
+        assert_eq!(
+            read_folder(&parent.join("link")).expect("through the link"),
+            [("keep.yaml".to_owned(), b"keep\n".to_vec())]
+        );
+        assert_eq!(entries(&parent), ["dangling", "elsewhere", "file", "link"]);
+        let _ = fs::remove_dir_all(&parent);
+    }
+
+    #[test]
+    fn writes_into_the_same_folder_at_once_take_turns_and_each_leaves_a_whole_folder() {
+        let parent = scratch("output-concurrent");
+        let target = parent.join("app");
+        let folder = |writer: u8| -> Files {
+            (0..20)
+                .map(|i| (format!("steps/{i:02}.yaml"), vec![b'a' + writer; 100 + i]))
+                .collect()
+        };
+        std::thread::scope(|threads| {
+            for writer in 0..4u8 {
+                let (target, files) = (&target, folder(writer));
+                threads.spawn(move || {
+                    for _ in 0..25 {
+                        let leftover = write(target, &files).expect("every write succeeds");
+                        assert!(leftover.is_none());
+                    }
+                });
+            }
+        });
+        let written = read_folder(&target).expect("read");
+        assert!(
+            (0..4).any(|writer| written == folder(writer)),
+            "the folder is one write's, whole"
+        );
+        assert_eq!(entries(&parent), ["app"], "nothing is left beside it");
+        let _ = fs::remove_dir_all(&parent);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_previous_folder_that_cannot_be_removed_is_a_leftover_beside_the_new_one() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = scratch("output-leftover");
+        let target = parent.join("app");
+        write(&target, &[("steps/a.yaml".to_owned(), b"old\n".to_vec())]).expect("first write");
+        let steps = target.join("steps");
+        fs::set_permissions(&steps, fs::Permissions::from_mode(0o555)).expect("chmod");
+        let probe = steps.join("probe");
+        if fs::write(&probe, b"").is_ok() {
+            eprintln!("skipped: this user may write into a read-only folder (root?)");
+            let _ = fs::remove_file(&probe);
+            let _ = fs::remove_dir_all(&parent);
+            return;
+        }
+        let new = [("steps/a.yaml".to_owned(), b"new\n".to_vec())];
+        let leftover = write(&target, &new)
+            .expect("the write itself succeeds")
+            .expect("a leftover");
+        assert_eq!(read_folder(&target).expect("read"), new);
+        assert!(leftover.path.starts_with(&parent));
+        assert!(leftover.to_string().contains("remove it by hand"));
+        let old_steps = leftover.path.join("steps");
+        fs::set_permissions(&old_steps, fs::Permissions::from_mode(0o755)).expect("chmod back");
         let _ = fs::remove_dir_all(&parent);
     }
 }

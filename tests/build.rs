@@ -245,6 +245,24 @@ fn a_template_without_a_last_newline_still_gives_one_document_per_resource() {
 }
 
 #[test]
+fn a_file_where_an_output_folder_goes_is_refused_before_any_scenario_is_written() {
+    let sandbox = Sandbox::new();
+    sandbox.write("out/bookinfo", "precious\n");
+    let run = sandbox.run(&["build", &scenario("kuard"), &scenario("bookinfo")]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("not an output folder"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        files(&sandbox.path().join("out")),
+        [("bookinfo".to_owned(), b"precious\n".to_vec())],
+        "the file is left as it was, and kuard is not written"
+    );
+}
+
+#[test]
 fn an_invalid_scenario_among_several_writes_nothing() {
     let sandbox = Sandbox::new();
     let bad = sandbox.write("bad.toml", "name = \"bad\"\n");
