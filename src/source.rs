@@ -4,6 +4,9 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+/// U+FEFF, which some editors write at the start of a UTF-8 file.
+const BYTE_ORDER_MARK: char = '\u{feff}';
+
 /// A scenario file as read from disk (or given in memory, for tests).
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -36,11 +39,15 @@ impl Source {
         &self.text
     }
 
-    /// 1-based line and column (in characters) of a byte offset.
+    /// 1-based line and column (in characters) of a byte offset. A
+    /// byte-order mark at the start of the file is not a column.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let line = self.line_index(offset);
-        let start = self.line_starts[line];
+        let mut start = self.line_starts[line];
+        if line == 0 && self.text.starts_with(BYTE_ORDER_MARK) {
+            start = offset.min(BYTE_ORDER_MARK.len_utf8());
+        }
         let column = self
             .text
             .get(start..offset)
@@ -92,6 +99,14 @@ mod tests {
         assert_eq!(source.line_col(6), (2, 1));
         // "namé" is five bytes; the `=` after it is the 6th character.
         assert_eq!(source.line_col(12), (2, 6));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_a_column_of_the_first_line() {
+        let source = Source::new("s.toml", "\u{feff}name = \"x\"\nb = 1");
+        assert_eq!(source.line_col(3), (1, 1));
+        assert_eq!(source.line_col(10), (1, 8));
+        assert_eq!(source.line_col(14), (2, 1));
     }
 
     #[test]
