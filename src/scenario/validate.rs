@@ -597,6 +597,7 @@ impl Checker<'_> {
                 });
             }
         }
+        self.shared_names(&infos);
         // Calls can name any service, so they are resolved once all are known.
         let known: Vec<String> = infos.iter().map(|i| i.service.name.clone()).collect();
         for info in &mut infos {
@@ -620,6 +621,62 @@ impl Checker<'_> {
             }
         }
         infos
+    }
+
+    /// Names two services would both create: a Deployment `<service>-<version>`
+    /// (service `a-b`, version `c` and service `a`, version `b-c`), or a
+    /// ServiceAccount, which meshgen creates per service (`account: <service>`).
+    /// A service declared twice is reported as such, not here.
+    fn shared_names(&mut self, infos: &[ServiceInfo<'_>]) {
+        let mut deployments: HashMap<String, (&str, &str, usize)> = HashMap::new();
+        let mut accounts: HashMap<&str, (&str, usize)> = HashMap::new();
+        for info in infos {
+            let service = &info.service;
+            let keys = info.raw.versions.iter().flat_map(|v| &v.get_ref().0);
+            for version in service.versions.iter().filter(|v| v.deploy) {
+                let Some((key, _)) = keys.clone().find(|(k, _)| *k.get_ref() == version.name)
+                else {
+                    continue;
+                };
+                let deployment = format!("{}-{}", service.name, version.name);
+                if let Some(&(other, other_version, line)) = deployments.get(&deployment) {
+                    if other == service.name {
+                        continue;
+                    }
+                    self.error(
+                        key.span(),
+                        format!(
+                            "Deployment `{deployment}` of service `{}`, version `{}`, is also \
+                             the Deployment of service `{other}`, version `{other_version}` \
+                             (line {line}): rename one of the versions",
+                            service.name, version.name
+                        ),
+                    );
+                } else {
+                    let line = self.line(&key.span());
+                    deployments.insert(deployment, (&service.name, &version.name, line));
+                }
+            }
+            let (Some(account), Some(raw)) = (&service.service_account, &info.raw.service_account)
+            else {
+                continue;
+            };
+            if let Some(&(other, line)) = accounts.get(account.as_str()) {
+                if other == service.name {
+                    continue;
+                }
+                self.error(
+                    raw.span(),
+                    format!(
+                        "service account `{account}` is also service `{other}`'s (line {line}): \
+                         meshgen creates a ServiceAccount per service, labelled \
+                         `account: <service>`; give each service its own"
+                    ),
+                );
+            } else {
+                accounts.insert(account, (&service.name, self.line(&raw.span())));
+            }
+        }
     }
 
     fn service(
