@@ -113,8 +113,6 @@ pub struct Facts {
     pub gateway_port: u16,
     /// Whether the demo profile's addons are IstioOperator `addonComponents`.
     pub demo_addons: bool,
-    /// Whether control-plane revisions (`istio.io/rev`) exist.
-    pub revisions: bool,
     /// The command that installs an IstioOperator file.
     pub install_command: &'static str,
 }
@@ -139,7 +137,6 @@ const RELEASES: &[Facts] = &[
         default_networking_api: V1alpha3,
         gateway_port: 80,
         demo_addons: true,
-        revisions: false,
         install_command: MANIFEST_APPLY,
     },
     Facts {
@@ -150,7 +147,6 @@ const RELEASES: &[Facts] = &[
         default_networking_api: V1alpha3,
         gateway_port: 80,
         demo_addons: true,
-        revisions: true,
         install_command: INSTALL,
     },
     Facts {
@@ -161,7 +157,6 @@ const RELEASES: &[Facts] = &[
         default_networking_api: V1alpha3,
         gateway_port: 80,
         demo_addons: false,
-        revisions: true,
         install_command: INSTALL,
     },
     Facts {
@@ -180,7 +175,6 @@ const RELEASES: &[Facts] = &[
         default_networking_api: V1alpha3,
         gateway_port: 80,
         demo_addons: false,
-        revisions: true,
         install_command: INSTALL,
     },
     Facts {
@@ -200,7 +194,6 @@ const RELEASES: &[Facts] = &[
         default_networking_api: V1alpha3,
         gateway_port: 80,
         demo_addons: false,
-        revisions: true,
         install_command: INSTALL,
     },
     Facts {
@@ -219,7 +212,6 @@ const RELEASES: &[Facts] = &[
         default_networking_api: V1alpha3,
         gateway_port: 80,
         demo_addons: false,
-        revisions: true,
         install_command: INSTALL,
     },
     Facts {
@@ -230,7 +222,6 @@ const RELEASES: &[Facts] = &[
         default_networking_api: V1alpha3,
         gateway_port: 80,
         demo_addons: false,
-        revisions: true,
         install_command: INSTALL,
     },
     Facts {
@@ -241,7 +232,6 @@ const RELEASES: &[Facts] = &[
         default_networking_api: V1alpha3,
         gateway_port: 8080,
         demo_addons: false,
-        revisions: true,
         install_command: INSTALL,
     },
     Facts {
@@ -263,7 +253,6 @@ const RELEASES: &[Facts] = &[
         default_networking_api: V1,
         gateway_port: 8080,
         demo_addons: false,
-        revisions: true,
         install_command: INSTALL,
     },
 ];
@@ -399,7 +388,6 @@ mod tests {
         assert_eq!(facts("1.6").install_command, "istioctl install -f");
         assert!(facts("1.6").demo_addons);
         assert!(!facts("1.7").demo_addons);
-        assert!(!facts("1.5").revisions);
     }
 
     #[test]

@@ -263,6 +263,24 @@ fn a_file_where_an_output_folder_goes_is_refused_before_any_scenario_is_written(
 }
 
 #[test]
+fn a_revision_on_istio_1_5_goes_into_the_operator_and_the_namespace_label() {
+    // SCENARIO.md's own example: version 1.5.1 with revision 1-5-1.
+    let sandbox = Sandbox::new();
+    let path = support::repo().join("tests/valid/istio-1-5-revision.toml");
+    sandbox
+        .run(&["build", &path.display().to_string()])
+        .expect_code(0);
+    let mesh = sandbox.read("out/canary-1-5/01-mesh.yaml");
+    assert!(mesh.contains("\n  revision: \"1-5-1\"\n"), "{mesh}");
+    let namespace = sandbox.read("out/canary-1-5/02-namespace.yaml");
+    assert!(
+        namespace.contains("\n    istio.io/rev: \"1-5-1\"\n")
+            && !namespace.contains("istio-injection"),
+        "{namespace}"
+    );
+}
+
+#[test]
 fn an_invalid_scenario_among_several_writes_nothing() {
     let sandbox = Sandbox::new();
     let bad = sandbox.write("bad.toml", "name = \"bad\"\n");

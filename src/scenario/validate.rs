@@ -433,13 +433,6 @@ impl Checker<'_> {
             },
         };
         let revision = match &mesh.revision {
-            Some(r) if !facts.revisions => {
-                self.error(
-                    r.span(),
-                    format!("control-plane revisions need Istio 1.6 or later, not {release}"),
-                );
-                None
-            }
             Some(r) => self.label(r, "mesh.revision"),
             None => None,
         };
