@@ -85,7 +85,8 @@ pub struct BuildArgs {
     #[arg(long)]
     pub stdout: bool,
     /// With --stdout: also print the routing state after this step.
-    #[arg(long, value_name = "NAME", requires = "stdout")]
+    // Not clap's `requires = "stdout"`: a flag's implicit `false` satisfies it.
+    #[arg(long, value_name = "NAME")]
     pub step: Option<String>,
     /// Validate every emitted document against the CustomResourceDefinitions in these
     /// files (e.g. `kubectl get crd -o yaml` of your cluster); nothing is written or

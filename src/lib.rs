@@ -192,6 +192,11 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
             "--stdout takes exactly one scenario".to_owned(),
         ));
     }
+    if args.step.is_some() && !args.stdout {
+        return Err(Error::Usage(
+            "--step picks the routing state --stdout prints: give --stdout too".to_owned(),
+        ));
+    }
     if args.stdout && args.flags.format == DiagnosticFormat::Json {
         return Err(Error::Usage(
             "--format json prints diagnostics on stdout: it cannot be combined with --stdout"

@@ -373,6 +373,15 @@ fn stdout_with_an_unknown_step_is_a_usage_error() {
 }
 
 #[test]
+fn step_without_stdout_is_a_usage_error_and_writes_nothing() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&["build", &scenario("bookinfo"), "--step", "all-v1"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("give --stdout too"), "{}", run.stderr);
+    assert!(!sandbox.path().join("out").exists());
+}
+
+#[test]
 fn a_missing_scenario_file_is_an_io_error() {
     let run = Sandbox::new().run(&["build", "does-not-exist.toml"]);
     run.expect_code(2);
