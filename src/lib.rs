@@ -84,14 +84,19 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Failure) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("meshgen: error: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
-                source = cause.source();
-            }
+            report(&e);
             ExitCode::from(2)
         }
+    }
+}
+
+/// Prints an operational error and its causes to stderr.
+fn report(error: &Error) {
+    eprintln!("meshgen: error: {error}");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        eprintln!("  caused by: {cause}");
+        source = cause.source();
     }
 }
 
@@ -168,7 +173,9 @@ fn scenario_paths(given: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     Ok(paths)
 }
 
-/// Validates every file; `None` when any is invalid (all diagnostics are printed).
+/// Validates every file; `None` when any is invalid (all diagnostics are
+/// printed). A file that cannot be read is reported and the others are
+/// still checked; the run then fails with exit 2.
 fn compile_all(
     paths: &[PathBuf],
     flags: &ScenarioFlags,
@@ -176,11 +183,22 @@ fn compile_all(
 ) -> Result<Option<Vec<Compiled>>, Error> {
     let mut compiled = Vec::new();
     let mut invalid = false;
+    let mut unread = 0;
     for path in paths {
-        match compile(path, flags, color)? {
-            Some(c) => compiled.push(c),
-            None => invalid = true,
+        match compile(path, flags, color) {
+            Ok(Some(c)) => compiled.push(c),
+            Ok(None) => invalid = true,
+            Err(e) => {
+                report(&e);
+                unread += 1;
+            }
         }
+    }
+    if unread > 0 {
+        return Err(Error::Usage(format!(
+            "{unread} of {} scenario files could not be read",
+            paths.len()
+        )));
     }
     Ok((!invalid).then_some(compiled))
 }

@@ -172,6 +172,27 @@ fn an_empty_file_reports_the_missing_top_level_keys() {
 }
 
 #[test]
+fn a_file_that_cannot_be_read_is_reported_and_the_files_after_it_still_checked() {
+    let sandbox = Sandbox::new();
+    sandbox.write("bad.toml", "name = \"BAD\"\n");
+    let run = sandbox.run(&["check", "missing.toml", "bad.toml"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("missing.toml: "), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("bad.toml:1:8: error: scenario name `BAD`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("1 of 2 scenario files could not be read"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn usage_errors_exit_two() {
     let sandbox = Sandbox::new();
     sandbox.run(&["check"]).expect_code(2);
