@@ -213,6 +213,18 @@ impl Checker<'_> {
     ) -> Option<Duration> {
         let text = value.get_ref();
         match parse_duration(text) {
+            // Go's time.Duration is an i64 of nanoseconds: Istio and the
+            // Kubernetes API server (CEL `duration()`) cannot read more.
+            Some(nanos) if nanos > i64::MAX as u128 => {
+                self.error(
+                    value.span(),
+                    format!(
+                        "{what} `{text}` is longer than Go's longest duration, \
+                         2562047h47m16.854775807s"
+                    ),
+                );
+                None
+            }
             Some(nanos) if at_least_ms && nanos < 1_000_000 => {
                 self.error(
                     value.span(),
