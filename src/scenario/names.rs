@@ -1,6 +1,10 @@
 //! Name rules of Kubernetes and Istio: DNS-1123 and RFC 1035 labels, DNS-1123
-//! subdomains, label keys and values, environment variable names, durations.
-//! Pure predicates and parsers; no diagnostics.
+//! subdomains, label keys and values, environment variable names, image
+//! references, durations. Pure predicates and parsers; no diagnostics.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 /// A DNS-1123 label: lowercase alphanumerics and `-`, alphanumeric at both ends, 1..=63.
 pub fn is_dns1123_label(name: &str) -> bool {
@@ -83,6 +87,49 @@ pub fn is_header_name(name: &str) -> bool {
         })
 }
 
+/// The grammar of container image references (`github.com/distribution/reference`,
+/// which containerd, CRI-O and Docker parse with): an optional registry host
+/// (`[IPv6]` or DNS components, an optional port), a lowercase repository path,
+/// an optional tag, an optional digest. The name is group 1.
+static IMAGE_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
+    let domain_component = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+    let host = format!(r"(?:{domain_component}(?:\.{domain_component})*|\[[a-fA-F0-9:]+\])");
+    let path_component = "[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*";
+    let name = format!("(?:{host}(?::[0-9]+)?/)?{path_component}(?:/{path_component})*");
+    let tag = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
+    let digest = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
+    Regex::new(&format!("^({name})(?::{tag})?(?:@{digest})?$")).expect("a valid pattern")
+});
+
+/// The longest image name (registry and repository) the grammar allows.
+const IMAGE_NAME_MAX: usize = 255;
+
+/// A container image reference: `[host[:port]/]path[:tag][@digest]`, the
+/// path in lowercase, the name at most 255 characters.
+pub fn is_image_reference(text: &str) -> bool {
+    IMAGE_REFERENCE
+        .captures(text)
+        .is_some_and(|c| c[1].len() <= IMAGE_NAME_MAX)
+}
+
+/// What may stand before the last `/` of an image: a registry host and
+/// maybe a path (`docker.io/istio`, `localhost:5000`), with no tag, digest
+/// or trailing `/` (`images.registry`, `mesh.hub`).
+pub fn is_image_prefix(text: &str) -> bool {
+    is_image_reference(&format!("{text}/x"))
+}
+
+/// An image tag: a letter, digit or `_`, then up to 127 of those, `.` or `-`.
+pub fn is_image_tag(text: &str) -> bool {
+    let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+    let bytes = text.as_bytes();
+    bytes.first().is_some_and(word)
+        && bytes.len() <= 128
+        && bytes[1..]
+            .iter()
+            .all(|b| word(b) || *b == b'.' || *b == b'-')
+}
+
 /// Parses a Go duration (`500ms`, `7s`, `1m30s`, `2.5s`) into nanoseconds.
 /// No sign, at least one number-unit pair; units ns, us, µs, ms, s, m, h.
 pub fn parse_duration(text: &str) -> Option<u128> {
@@ -138,6 +185,65 @@ pub fn parse_duration(text: &str) -> Option<u128> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_references_follow_the_container_runtimes_grammar() {
+        for good in [
+            "nginx",
+            "nginx:1.27",
+            "docker.io/istio/examples-bookinfo-reviews-v1:1.15.0",
+            "localhost:5000/team/app",
+            "registry.example.com:443/a/b_c__d-e:v1.2-rc_3",
+            "[::1]:5000/app",
+            "MyRegistry.io/app",
+            "app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "r.io/app:1@sha256:0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(is_image_reference(good), "{good}");
+        }
+        for bad in [
+            "",
+            "NGINX",
+            "nginx:",
+            "http://reg.example.com/nginx",
+            "reg.example.com//nginx",
+            "nginx/",
+            "-app",
+            "app:-1",
+            "app@sha256:abc",
+            &format!("r.io/{}", "a".repeat(251)),
+        ] {
+            assert!(!is_image_reference(bad), "{bad}");
+        }
+        assert!(is_image_reference(&format!("r.io/{}", "a".repeat(250))));
+    }
+
+    #[test]
+    fn image_prefixes_and_tags() {
+        for good in [
+            "docker.io/istio",
+            "localhost:5000",
+            "gcr.io/istio-release",
+            "mirror",
+        ] {
+            assert!(is_image_prefix(good), "{good}");
+        }
+        for bad in [
+            "docker.io/istio/",
+            "http://reg.example.com",
+            "r.io/x:1",
+            "r.io/Team",
+            "",
+        ] {
+            assert!(!is_image_prefix(bad), "{bad}");
+        }
+        for good in ["1.5.1", "1.22.3-distroless", "latest", "_x"] {
+            assert!(is_image_tag(good), "{good}");
+        }
+        for bad in ["", "-1", ".1", "1/2", "1@sha256:abc", &"1".repeat(129)] {
+            assert!(!is_image_tag(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn dns1123_labels() {

@@ -9,8 +9,9 @@ use std::ops::Range;
 use toml::Spanned;
 
 use super::names::{
-    is_dns1123_label, is_dns1123_subdomain, is_env_name, is_header_name, is_label_key,
-    is_label_value, is_rfc1035_label, is_wildcard_host, parse_duration,
+    is_dns1123_label, is_dns1123_subdomain, is_env_name, is_header_name, is_image_prefix,
+    is_image_reference, is_image_tag, is_label_key, is_label_value, is_rfc1035_label,
+    is_wildcard_host, parse_duration,
 };
 use super::raw::{
     RawCall, RawGateway, RawHeaderMatch, RawMap, RawMatch, RawMesh, RawNamespace, RawRule,
@@ -27,6 +28,18 @@ use crate::source::Source;
 
 /// The injection label set by `namespace.injection`.
 const INJECTION_LABEL: &str = "istio-injection";
+/// What an image reference is, for messages.
+const IMAGE_REFERENCE: &str = "an image reference: write [registry/]repository[:tag][@digest], \
+     the repository in lowercase, e.g. docker.io/istio/examples-bookinfo-reviews-v1:1.15.0";
+
+/// What a registry (`images.registry`, `mesh.hub`) is, for messages.
+const IMAGE_PREFIX: &str = "a registry: write a host, maybe with a port and a lowercase path, \
+     e.g. registry.example.com:5000/mirror (no scheme, tag or trailing '/')";
+
+/// What an image tag is, for messages.
+const IMAGE_TAG: &str = "an image tag: up to 128 letters, digits, '_', '.' or '-', \
+     not starting with '.' or '-'";
+
 /// The revision label set by `namespace.injection` with `mesh.revision`.
 const REVISION_LABEL: &str = "istio.io/rev";
 
@@ -173,6 +186,24 @@ impl Checker<'_> {
         }
     }
 
+    /// A `word` that is also what `valid` accepts (a part of an image
+    /// reference); otherwise the error "`what` `text` is not `expected`".
+    fn image_part(
+        &mut self,
+        value: &Spanned<String>,
+        what: &str,
+        valid: fn(&str) -> bool,
+        expected: &str,
+    ) -> Option<String> {
+        let text = self.word(value, what)?;
+        if valid(&text) {
+            Some(text)
+        } else {
+            self.error(value.span(), format!("{what} `{text}` is not {expected}"));
+            None
+        }
+    }
+
     /// One of a fixed set of words.
     fn one_of(&mut self, value: &Spanned<String>, allowed: &[&str], what: &str) -> Option<String> {
         if allowed.contains(&value.get_ref().as_str()) {
@@ -300,7 +331,7 @@ impl Checker<'_> {
             .images
             .as_ref()
             .and_then(|i| i.get_ref().registry.as_ref())
-            .and_then(|r| self.registry(r));
+            .and_then(|r| self.image_part(r, "images.registry", is_image_prefix, IMAGE_PREFIX));
         let global_policy = raw
             .traffic_policy
             .as_ref()
@@ -449,11 +480,11 @@ impl Checker<'_> {
             None => None,
         };
         let hub = match &mesh.hub {
-            Some(h) => self.word(h, "mesh.hub"),
+            Some(h) => self.image_part(h, "mesh.hub", is_image_prefix, IMAGE_PREFIX),
             None => None,
         };
         let tag = match &mesh.tag {
-            Some(t) => self.word(t, "mesh.tag"),
+            Some(t) => self.image_part(t, "mesh.tag", is_image_tag, IMAGE_TAG),
             None => release.patch.map(|_| release.to_string()),
         };
         let components = mesh.components.as_ref().map(Spanned::get_ref);
@@ -534,15 +565,6 @@ impl Checker<'_> {
             name: name?,
             labels,
         })
-    }
-
-    fn registry(&mut self, raw: &Spanned<String>) -> Option<String> {
-        let registry = self.word(raw, "images.registry")?;
-        if registry.ends_with('/') {
-            self.error(raw.span(), "images.registry must not end with '/'");
-            return None;
-        }
-        Some(registry)
     }
 
     fn traffic_policy(&mut self, raw: &RawTrafficPolicy) -> TrafficPolicy {
@@ -784,7 +806,7 @@ impl Checker<'_> {
             let deploy = v.deploy.as_ref().is_none_or(|d| *d.get_ref());
             let image = match &v.image {
                 Some(image) => self
-                    .word(image, "image")
+                    .image_part(image, "image", is_image_reference, IMAGE_REFERENCE)
                     .map(|i| registry.map_or(i.clone(), |r| rewrite_image(&i, r))),
                 None if deploy => {
                     self.error(
@@ -822,16 +844,17 @@ impl Checker<'_> {
                 }
             }
             env.sort();
-            if let (Some(replicas), true) = (replicas, image.is_some() || !deploy) {
-                versions.push(Version {
-                    name,
-                    image,
-                    replicas,
-                    env,
-                    calls: Vec::new(),
-                    deploy,
-                });
-            }
+            // A version whose image or replicas are wrong is still declared
+            // (steps that name it are not wrong too); the error already
+            // recorded keeps the scenario from being built.
+            versions.push(Version {
+                name,
+                image,
+                replicas: replicas.unwrap_or(1),
+                env,
+                calls: Vec::new(),
+                deploy,
+            });
         }
         versions
     }
