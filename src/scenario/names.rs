@@ -90,7 +90,7 @@ pub fn is_header_name(name: &str) -> bool {
 /// The grammar of container image references (`github.com/distribution/reference`,
 /// which containerd, CRI-O and Docker parse with): an optional registry host
 /// (`[IPv6]` or DNS components, an optional port), a lowercase repository path,
-/// an optional tag, an optional digest. The name is group 1.
+/// an optional tag, an optional digest.
 static IMAGE_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
     let domain_component = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
     let host = format!(r"(?:{domain_component}(?:\.{domain_component})*|\[[a-fA-F0-9:]+\])");
@@ -98,7 +98,7 @@ static IMAGE_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
     let name = format!("(?:{host}(?::[0-9]+)?/)?{path_component}(?:/{path_component})*");
     let tag = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
     let digest = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
-    Regex::new(&format!("^({name})(?::{tag})?(?:@{digest})?$")).expect("a valid pattern")
+    Regex::new(&format!("^{name}(?::{tag})?(?:@{digest})?$")).expect("a valid pattern")
 });
 
 /// The longest image name (registry and repository) the grammar allows.
@@ -107,9 +107,14 @@ const IMAGE_NAME_MAX: usize = 255;
 /// A container image reference: `[host[:port]/]path[:tag][@digest]`, the
 /// path in lowercase, the name at most 255 characters.
 pub fn is_image_reference(text: &str) -> bool {
-    IMAGE_REFERENCE
-        .captures(text)
-        .is_some_and(|c| c[1].len() <= IMAGE_NAME_MAX)
+    // A plain match, not captures: finding the name is left to the cheap
+    // byte scan below (the name is what precedes the digest and the tag,
+    // whose `:` is the last one after the last `/`).
+    let named = text.split('@').next().unwrap_or(text);
+    let tag_at = named
+        .rfind(':')
+        .filter(|&colon| !named[colon..].contains('/'));
+    tag_at.unwrap_or(named.len()) <= IMAGE_NAME_MAX && IMAGE_REFERENCE.is_match(text)
 }
 
 /// What may stand before the last `/` of an image: a registry host and

@@ -655,8 +655,9 @@ impl Checker<'_> {
     /// ServiceAccount, which meshgen creates per service (`account: <service>`).
     /// A service declared twice is reported as such, not here.
     fn shared_names(&mut self, infos: &[ServiceInfo<'_>]) {
-        let mut deployments: HashMap<String, (&str, &str, usize)> = HashMap::new();
-        let mut accounts: HashMap<&str, (&str, usize)> = HashMap::new();
+        // Where each name was first made; its line is found only on a clash.
+        let mut deployments: HashMap<String, (&str, &str, Range<usize>)> = HashMap::new();
+        let mut accounts: HashMap<&str, (&str, Range<usize>)> = HashMap::new();
         for info in infos {
             let service = &info.service;
             let keys = info.raw.versions.iter().flat_map(|v| &v.get_ref().0);
@@ -666,42 +667,42 @@ impl Checker<'_> {
                     continue;
                 };
                 let deployment = format!("{}-{}", service.name, version.name);
-                if let Some(&(other, other_version, line)) = deployments.get(&deployment) {
-                    if other == service.name {
-                        continue;
-                    }
-                    self.error(
-                        key.span(),
-                        format!(
+                match deployments.get(&deployment) {
+                    Some((other, _, _)) if *other == service.name => {}
+                    Some((other, other_version, first)) => {
+                        let message = format!(
                             "Deployment `{deployment}` of service `{}`, version `{}`, is also \
                              the Deployment of service `{other}`, version `{other_version}` \
-                             (line {line}): rename one of the versions",
-                            service.name, version.name
-                        ),
-                    );
-                } else {
-                    let line = self.line(&key.span());
-                    deployments.insert(deployment, (&service.name, &version.name, line));
+                             (line {}): rename one of the versions",
+                            service.name,
+                            version.name,
+                            self.line(first)
+                        );
+                        self.error(key.span(), message);
+                    }
+                    None => {
+                        deployments.insert(deployment, (&service.name, &version.name, key.span()));
+                    }
                 }
             }
             let (Some(account), Some(raw)) = (&service.service_account, &info.raw.service_account)
             else {
                 continue;
             };
-            if let Some(&(other, line)) = accounts.get(account.as_str()) {
-                if other == service.name {
-                    continue;
-                }
-                self.error(
-                    raw.span(),
-                    format!(
-                        "service account `{account}` is also service `{other}`'s (line {line}): \
+            match accounts.get(account.as_str()) {
+                Some((other, _)) if *other == service.name => {}
+                Some((other, first)) => {
+                    let message = format!(
+                        "service account `{account}` is also service `{other}`'s (line {}): \
                          meshgen creates a ServiceAccount per service, labelled \
-                         `account: <service>`; give each service its own"
-                    ),
-                );
-            } else {
-                accounts.insert(account, (&service.name, self.line(&raw.span())));
+                         `account: <service>`; give each service its own",
+                        self.line(first)
+                    );
+                    self.error(raw.span(), message);
+                }
+                None => {
+                    accounts.insert(account, (&service.name, raw.span()));
+                }
             }
         }
     }
