@@ -3,6 +3,12 @@
 //! which version (per header class), a Mermaid flowchart of the routing, and
 //! the step's diff. One small function per section, called in page order by
 //! `plan`. Deterministic; reads only the model and the build.
+//!
+//! Scenario text is literal on the page: every string from the scenario goes
+//! through the escaping function of its context (`inline_text` for a cell, a
+//! heading or a sentence, `paragraphs` for a description, `code_span` and
+//! `code_span_in_cell` for code, `fence_for` for a fenced block). Only file
+//! names built from DNS labels (`steps/01-all-v1.yaml`) are written as they are.
 
 use std::fmt::Write as _;
 
@@ -45,17 +51,20 @@ pub fn plan(scenario: &Scenario, build: &Build) -> String {
 /// The page title, the description and the mesh in one line.
 fn title(out: &mut String, scenario: &Scenario) {
     let mesh = &scenario.mesh;
-    let _ = writeln!(out, "# Plan: {}\n", cell(&scenario.name));
+    let _ = writeln!(out, "# Plan: {}\n", inline_text(&scenario.name));
     if let Some(description) = &scenario.description {
-        let _ = writeln!(out, "{}\n", cell(description));
+        let description = paragraphs(description);
+        if !description.is_empty() {
+            let _ = writeln!(out, "{description}");
+        }
     }
     let _ = writeln!(
         out,
-        "Istio {} (profile `{}`), networking.istio.io/{}, namespace `{}`.\n",
+        "Istio {} (profile {}), networking.istio.io/{}, namespace {}.\n",
         mesh.release,
-        cell(&mesh.profile),
+        code_span(&mesh.profile),
         mesh.networking_api.as_str(),
-        scenario.namespace.name
+        code_span(&scenario.namespace.name)
     );
 }
 
@@ -76,7 +85,7 @@ fn install_order(out: &mut String, scenario: &Scenario, build: &Build) {
             "| {} | `{}` | {} | `{}` |",
             i + 1,
             bundle.file,
-            cell(&resources.join(", ")),
+            inline_text(&resources.join(", ")),
             bundle.apply_with
         );
     }
@@ -107,9 +116,11 @@ fn kind_counts(bundle: &Bundle) -> Vec<String> {
 /// `### k. name: description` and the command that applies the step.
 fn step_heading(out: &mut String, scenario: &Scenario, build: &Build, k: usize) {
     let (step, bundle) = (&scenario.steps[k], &build.steps[k]);
-    let _ = write!(out, "### {}. `{}`", k + 1, step.name);
-    if let Some(description) = &step.description {
-        let _ = write!(out, ": {}", cell(description));
+    let _ = write!(out, "### {}. {}", k + 1, code_span(&step.name));
+    if let Some(description) = step.description.as_deref().map(inline_text)
+        && !description.is_empty()
+    {
+        let _ = write!(out, ": {description}");
     }
     let _ = writeln!(
         out,
@@ -155,7 +166,7 @@ fn who_gets_what(out: &mut String, scenario: &Scenario, k: usize, classes: &[Cla
             let _ = writeln!(
                 out,
                 "| {name} | everyone |  | {} (no VirtualService: any pod) |  |  |  |  |",
-                cell(&deployed.join(", "))
+                inline_text(&deployed.join(", "))
             );
             continue;
         };
@@ -173,28 +184,28 @@ fn who_gets_what(out: &mut String, scenario: &Scenario, k: usize, classes: &[Cla
                     let _ = writeln!(
                         out,
                         "| {name} | {} | {} | no route (HTTP 404) |  |  |  |  |",
-                        cell(&audience),
-                        cell(&when)
+                        inline_text(&audience),
+                        inline_text(&when)
                     );
                     continue;
                 };
                 let _ = writeln!(
                     out,
                     "| {name} | {} | {} | {} | {} | {} | {} | {} |",
-                    cell(&audience),
-                    cell(&when),
-                    destinations(rule),
-                    cell(&fault(rule)),
+                    inline_text(&audience),
+                    inline_text(&when),
+                    inline_text(&destinations(rule)),
+                    inline_text(&fault(rule)),
                     rule.timeout
                         .as_ref()
-                        .map_or(String::new(), |t| t.text.clone()),
-                    cell(&retries(rule)),
+                        .map_or(String::new(), |t| inline_text(&t.text)),
+                    inline_text(&retries(rule)),
                     rule.mirror
                         .as_ref()
-                        .map_or(String::new(), |m| match m.percent {
+                        .map_or(String::new(), |m| inline_text(&match m.percent {
                             Some(p) => format!("{} ({p}%)", m.version),
                             None => m.version.clone(),
-                        }),
+                        })),
                 );
             }
         }
@@ -213,9 +224,9 @@ fn who_gets_what(out: &mut String, scenario: &Scenario, k: usize, classes: &[Cla
         services.dedup();
         let _ = writeln!(
             out,
-            "Requests entering through `{}` reach {} without a subset: any pod of any version.",
-            gateway.name,
-            cell(&services.join(", "))
+            "Requests entering through {} reach {} without a subset: any pod of any version.",
+            code_span(&gateway.name),
+            inline_text(&services.join(", "))
         );
     }
     out.push('\n');
@@ -248,7 +259,11 @@ fn predicted_outcome(out: &mut String, scenario: &Scenario, k: usize) {
         Ok(p) if !p.is_empty() => p,
         Ok(_) => return,
         Err(e) => {
-            let _ = writeln!(out, "Predicted outcome: none ({}).\n", cell(&e.to_string()));
+            let _ = writeln!(
+                out,
+                "Predicted outcome: none ({}).\n",
+                inline_text(&e.to_string())
+            );
             return;
         }
     };
@@ -260,10 +275,10 @@ fn predicted_outcome(out: &mut String, scenario: &Scenario, k: usize) {
     if single {
         let _ = writeln!(
             out,
-            "Predicted outcome of `{}` entering at {} (`meshgen explain` shows every hop):\n\n\
+            "Predicted outcome of {} entering at {} (`meshgen explain` shows every hop):\n\n\
              | requests | p | outcome |\n|---|---|---|",
-            cell(&first.request),
-            cell(&first.entry)
+            code_span(&first.request),
+            inline_text(&first.entry)
         );
     } else {
         out.push_str(
@@ -273,13 +288,13 @@ fn predicted_outcome(out: &mut String, scenario: &Scenario, k: usize) {
     }
     for prediction in &predictions {
         let who = if single {
-            cell(&prediction.class)
+            inline_text(&prediction.class)
         } else {
             format!(
-                "{}, `{}` at {}",
-                cell(&prediction.class),
-                cell(&prediction.request),
-                cell(&prediction.entry)
+                "{}, {} at {}",
+                inline_text(&prediction.class),
+                code_span_in_cell(&prediction.request),
+                inline_text(&prediction.entry)
             )
         };
         for outcome in &prediction.outcomes {
@@ -287,7 +302,7 @@ fn predicted_outcome(out: &mut String, scenario: &Scenario, k: usize) {
                 out,
                 "| {who} | {} | {} |",
                 crate::explain::probability(outcome.probability),
-                cell(&outcome.summary())
+                inline_text(&outcome.summary())
             );
         }
     }
@@ -393,42 +408,571 @@ fn fault(rule: &Rule) -> String {
     parts.join(", ")
 }
 
-/// Text made safe for one Markdown table cell or heading: no line breaks, no
-/// `|`, no HTML.
-pub fn cell(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '|' => out.push_str("\\|"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '`' => out.push('\''),
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
+/// ASCII punctuation that can open inline Markdown (CommonMark and GFM):
+/// code spans, emphasis and strikethrough, links and images, raw HTML and
+/// autolinks, entities, table cells, ATX heading closers, GitHub's `$` math,
+/// and the backslash itself. Other punctuation (`.`, `-`, `(`, `:` …) is
+/// inert inside a line and left alone, so ordinary prose stays readable.
+const INLINE_SPECIAL: &[char] = &[
+    '\\', '`', '*', '_', '~', '[', ']', '<', '>', '!', '&', '|', '#', '$',
+];
+
+/// Scenario text as literal inline Markdown on one line — a table cell, a
+/// heading, a sentence: every `INLINE_SPECIAL` character is
+/// backslash-escaped, and so are the `:` of `://` and the `.` of `www.`
+/// (GFM's extended autolinks); each line break, with the blanks around it,
+/// and every other control character becomes one space.
+fn inline_text(text: &str) -> String {
+    let text = one_line(text);
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for (i, c) in text.char_indices() {
+        let autolink = (c == ':' && text[i + 1..].starts_with("//"))
+            || (c == '.'
+                && i >= 3
+                && text
+                    .get(i - 3..i)
+                    .is_some_and(|w| w.eq_ignore_ascii_case("www")));
+        if autolink || INLINE_SPECIAL.contains(&c) {
+            out.push('\\');
         }
+        out.push(c);
     }
     out
 }
 
-/// A code fence longer than any run of backticks in `text`.
-fn fence_for(text: &str) -> String {
+/// Scenario text as literal Markdown paragraphs (a multi-line description):
+/// each line is `inline_text`, without its leading and trailing blanks (a
+/// paragraph drops them anyway: no indented code, no hard line break), and a
+/// line that would otherwise start a block — a list item (`-`, `+`, `1.`,
+/// `1)`), a setext underline or thematic break (`===`, `---`), a table's
+/// delimiter row (`:--`) — has that first character escaped; `#`, `>`, fences
+/// and HTML are escaped by `inline_text` already. Blank lines separate
+/// paragraphs (runs of them count once). Ends with a line break, or is empty.
+fn paragraphs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    let mut blank = false;
+    for line in text.replace("\r\n", "\n").split(['\n', '\r']) {
+        let line = inline_text(line);
+        let line = line.trim_matches(' ');
+        if line.is_empty() {
+            blank = !out.is_empty();
+            continue;
+        }
+        if blank {
+            out.push('\n');
+            blank = false;
+        }
+        let digits = line.bytes().take_while(u8::is_ascii_digit).count();
+        let marker = line[digits..].chars().next();
+        let after = line[digits..].chars().nth(1);
+        if digits == 0 && matches!(marker, Some('-' | '+' | '=' | ':')) {
+            out.push('\\');
+            out.push_str(line);
+        } else if (1..=9).contains(&digits)
+            && matches!(marker, Some('.' | ')'))
+            && after.is_none_or(|c| c == ' ' || c == '\t')
+        {
+            out.push_str(&line[..digits]);
+            out.push('\\');
+            out.push_str(&line[digits..]);
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Scenario text as a code span in a sentence (not in a table: see
+/// `code_span_in_cell`): delimited by a backtick run longer than any inside,
+/// padded with a space on each side when the text starts or ends with a
+/// backtick or with spaces a code span would strip; line breaks and other
+/// control characters become spaces (inside a span a line break would let
+/// the next line start a block).
+fn code_span(text: &str) -> String {
+    let text: String = one_line(text);
+    let ticks = "`".repeat(longest_run(&text, b'`') + 1);
+    if text.is_empty() {
+        return "` `".to_owned();
+    }
+    let pad = text.starts_with('`')
+        || text.ends_with('`')
+        || (text.starts_with(' ') && text.ends_with(' ') && !text.trim_matches(' ').is_empty());
+    if pad {
+        format!("{ticks} {text} {ticks}")
+    } else {
+        format!("{ticks}{text}{ticks}")
+    }
+}
+
+/// Scenario text as a code span inside a GFM table cell: `code_span`, with
+/// every `|` escaped (GFM splits cells at a `|` even inside a code span, and
+/// drops the backslash of `\|` before reading the span).
+fn code_span_in_cell(text: &str) -> String {
+    code_span(text).replace('|', "\\|")
+}
+
+/// The text on one line: each line break, with the blanks around it, and
+/// every other control character becomes one space.
+fn one_line(text: &str) -> String {
+    let joined;
+    let text = if text.contains(['\n', '\r']) {
+        joined = text
+            .split(['\n', '\r'])
+            .map(|line| line.trim_matches([' ', '\t']))
+            .filter(|line| !line.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        &joined
+    } else {
+        text
+    };
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// The longest run of `byte` in `text`.
+fn longest_run(text: &str, byte: u8) -> usize {
     let mut longest = 0;
     let mut run = 0;
-    for byte in text.bytes() {
-        run = if byte == b'`' { run + 1 } else { 0 };
+    for b in text.bytes() {
+        run = if b == byte { run + 1 } else { 0 };
         longest = longest.max(run);
     }
-    "`".repeat(longest.max(2) + 1)
+    longest
+}
+
+/// A code fence longer than any run of backticks in `text` (at least three),
+/// so no line of the text can close it.
+fn fence_for(text: &str) -> String {
+    "`".repeat(longest_run(text, b'`').max(2) + 1)
 }
 
 #[cfg(test)]
 mod tests {
+    use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
+
     use super::*;
+    use crate::source::Source;
+
+    /// Markdown that tries to be every block and inline construct at once.
+    const HOSTILE: &str = "~~~\n# heading\n- item\n+ plus\n* star\n1. one\n2) two\n> quote\n\
+        ===\n---\n___\n    indented code\n\t<div>html block</div>\n| a | b |\n|---|---|\n\
+        :--|--:\n[ref]: http://host/ref\n[^note]: footnote\n\n\n\
+        ![img](http://host/x.png) [t](http://host/u) <http://host/auto> <b>tag</b> \
+        https://host.example/x www.example.com **strong** _em_ ~~strike~~ `code` \
+        a|b &amp; $x$ \\* trailing \\\n```\nclosing #\n";
+
+    fn model(text: &str) -> Scenario {
+        let checked = crate::scenario::check(&Source::new("t.toml", text));
+        let errors: Vec<&str> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.message.as_str())
+            .collect();
+        checked
+            .scenario
+            .unwrap_or_else(|| panic!("invalid test scenario: {errors:?}"))
+    }
+
+    /// The plan of a scenario whose every free-text field is `HOSTILE` or
+    /// another attempt at markup: descriptions, header names and values
+    /// (exact, prefix, regex), URIs of a rule and of the gateway, and a
+    /// gateway name that looks like a web address. `lone` is a second entry
+    /// point, so the predicted outcome's table names the request per row.
+    fn hostile_plan() -> String {
+        hostile_plan_with(LONE)
+    }
+
+    /// A second service no one calls: a second entry point.
+    const LONE: &str =
+        "[[services]]\nname = \"lone\"\nport = 80\n[services.versions.v1]\nimage = \"lone:1\"\n";
+
+    /// `hostile_plan`, with `extra` (TOML) after its first service.
+    fn hostile_plan_with(extra: &str) -> String {
+        let text = format!(
+            r#"
+name = "t"
+description = {hostile}
+[mesh]
+version = "1.24.2"
+[namespace]
+name = "t"
+[[services]]
+name = "front"
+port = 80
+  [services.versions.v1]
+  image = "front:1"
+  [services.versions.v2]
+  image = "front:2"
+{extra}
+[gateway]
+name = "www.gw.example.com"
+[[gateway.routes]]
+service = "front"
+uris = [ {{ exact = "/p`x``|<b>*y*" }} ]
+[[steps]]
+name = "s"
+description = {hostile}
+[[steps.routes]]
+service = "front"
+headers = {{ "~~x~~" = "![i](http://host/x.png)", "*h*" = {{ prefix = "[t](http://host/u)" }} }}
+to = "v2"
+[[steps.routes]]
+service = "front"
+headers = {{ "x_y_" = {{ regex = "![x](http://h/y)|<b>" }} }}
+uri = {{ exact = "/a`b`|<c>&amp;" }}
+to = "v2"
+[[steps.routes]]
+service = "front"
+to = "v1"
+"#,
+            hostile = toml_string(HOSTILE)
+        );
+        let scenario = model(&text);
+        let renderer = crate::render::Renderer::new(None).expect("the shipped templates load");
+        let build = crate::bundle::bundle(&renderer, &scenario).expect("the scenario builds");
+        plan(&scenario, &build)
+    }
+
+    /// `text` as a TOML basic string.
+    fn toml_string(text: &str) -> String {
+        serde_json::to_string(text).expect("a string serializes")
+    }
+
+    /// GitHub's Markdown, as far as pulldown-cmark reads it: CommonMark with
+    /// GFM tables, strikethrough, footnotes and `$` math.
+    fn events(markdown: &str) -> Vec<Event<'_>> {
+        let options = Options::ENABLE_TABLES
+            | Options::ENABLE_STRIKETHROUGH
+            | Options::ENABLE_FOOTNOTES
+            | Options::ENABLE_MATH
+            | Options::ENABLE_GFM;
+        Parser::new_ext(markdown, options).collect()
+    }
+
+    /// The text of each paragraph (soft breaks as spaces).
+    fn paragraph_texts(markdown: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut current: Option<String> = None;
+        for event in events(markdown) {
+            match event {
+                Event::Start(Tag::Paragraph) => current = Some(String::new()),
+                Event::End(TagEnd::Paragraph) => out.extend(current.take()),
+                Event::Text(t) | Event::Code(t) => {
+                    if let Some(c) = &mut current {
+                        c.push_str(&t);
+                    }
+                }
+                Event::SoftBreak | Event::HardBreak => {
+                    if let Some(c) = &mut current {
+                        c.push(' ');
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The text of every table cell, row by row.
+    fn table_cells(markdown: &str) -> Vec<Vec<String>> {
+        let mut rows = Vec::new();
+        let mut row: Vec<String> = Vec::new();
+        let mut cell: Option<String> = None;
+        for event in events(markdown) {
+            match event {
+                Event::Start(Tag::TableCell) => cell = Some(String::new()),
+                Event::End(TagEnd::TableCell) => row.extend(cell.take()),
+                Event::End(TagEnd::TableRow | TagEnd::TableHead) => {
+                    rows.push(std::mem::take(&mut row))
+                }
+                Event::Text(t) | Event::Code(t) => {
+                    if let Some(c) = &mut cell {
+                        c.push_str(&t);
+                    }
+                }
+                _ => {}
+            }
+        }
+        rows
+    }
+
+    /// Every structure of the page that scenario text could have made: each
+    /// heading, list, block quote, code block, HTML, link, image, emphasis,
+    /// strikethrough, math, footnote and table, in order.
+    fn structure(markdown: &str) -> Vec<String> {
+        events(markdown)
+            .into_iter()
+            .filter_map(|event| match event {
+                Event::Start(Tag::Heading { level, .. }) => Some(format!("{level}")),
+                Event::Start(Tag::List(start)) => Some(format!("list {start:?}")),
+                Event::Start(Tag::BlockQuote(_)) => Some("quote".to_owned()),
+                Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => {
+                    Some(format!("fence {info}"))
+                }
+                Event::Start(Tag::CodeBlock(CodeBlockKind::Indented)) => {
+                    Some("indented code".to_owned())
+                }
+                Event::Start(Tag::HtmlBlock) => Some("html block".to_owned()),
+                Event::InlineHtml(html) => Some(format!("inline html {html}")),
+                Event::Start(Tag::Link { dest_url, .. }) => Some(format!("link {dest_url}")),
+                Event::Start(Tag::Image { dest_url, .. }) => Some(format!("image {dest_url}")),
+                Event::Start(Tag::Emphasis) => Some("emphasis".to_owned()),
+                Event::Start(Tag::Strikethrough) => Some("strikethrough".to_owned()),
+                Event::InlineMath(m) | Event::DisplayMath(m) => Some(format!("math {m}")),
+                Event::FootnoteReference(f) => Some(format!("footnote {f}")),
+                Event::Start(Tag::FootnoteDefinition(f)) => Some(format!("footnote {f}")),
+                Event::Start(Tag::Table(_)) => Some("table".to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The structure `hostile_plan` must have: only the page's own.
+    fn expected_structure() -> Vec<String> {
+        [
+            "h1",
+            "h2",
+            "table",
+            "h2",
+            "h3",
+            "table",
+            "fence mermaid",
+            "table",
+            "html block",
+            "fence diff",
+            "html block",
+            "h2",
+            "list Some(1)",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
 
     #[test]
-    fn cells_cannot_break_the_table_or_inject_html() {
-        assert_eq!(cell("a|b\nc <script>"), "a\\|b c &lt;script&gt;");
+    fn the_reference_description_comes_out_unchanged() {
+        let text = "Istio Bookinfo traffic management walkthrough (Istio 1.5.1)";
+        assert_eq!(inline_text(text), text);
+        assert_eq!(paragraphs(text), format!("{text}\n"));
+        let prose = "traffic-management for v1.15: 50% to v3, e-mail ops@example.com (or not)";
+        assert_eq!(inline_text(prose), prose);
+    }
+
+    #[test]
+    fn a_description_cannot_open_a_code_fence() {
+        assert_eq!(paragraphs("~~~"), "\\~\\~\\~\n");
+        assert_eq!(paragraphs("```"), "\\`\\`\\`\n");
+        let plan = hostile_plan();
+        let third = plan.lines().nth(2).expect("a description line");
+        assert_eq!(third, "\\~\\~\\~");
+        assert!(plan.contains("\n## Install order\n"), "{plan}");
+    }
+
+    #[test]
+    fn no_scenario_text_adds_structure_to_the_plan() {
+        for plan in [hostile_plan(), hostile_plan_with("")] {
+            assert_eq!(structure(&plan), expected_structure(), "{plan}");
+        }
+    }
+
+    #[test]
+    fn a_multi_line_description_reads_back_as_its_own_text() {
+        let plan = hostile_plan();
+        let expected: Vec<String> = HOSTILE
+            .split("\n\n")
+            .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|p| !p.is_empty())
+            .collect();
+        let texts = paragraph_texts(&plan);
+        let got: Vec<String> = texts[..expected.len()]
+            .iter()
+            .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        assert_eq!(got, expected, "{plan}");
+    }
+
+    #[test]
+    fn block_starts_at_line_beginnings_are_neutralised() {
+        let cases = [
+            ("# heading", "\\# heading\n"),
+            ("- item", "\\- item\n"),
+            ("+ item", "\\+ item\n"),
+            ("* item", "\\* item\n"),
+            ("1. one", "1\\. one\n"),
+            ("12) twelve", "12\\) twelve\n"),
+            ("1.5.1 ships", "1.5.1 ships\n"),
+            ("> quote", "\\> quote\n"),
+            ("a\n===", "a\n\\===\n"),
+            ("a\n---", "a\n\\---\n"),
+            ("    indented", "indented\n"),
+            ("<div>", "\\<div\\>\n"),
+            (":--|--:", "\\:--\\|--:\n"),
+            ("one\n\n\n\ntwo\n", "one\n\ntwo\n"),
+            ("trailing  \nbreak\\", "trailing\nbreak\\\\\n"),
+            ("", ""),
+            (" \n\t\n", ""),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(paragraphs(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_step_description_stays_one_heading_line() {
+        let plan = hostile_plan();
+        let heading = plan
+            .lines()
+            .find(|l| l.starts_with("### 1. "))
+            .expect("the step heading");
+        assert!(
+            heading.starts_with("### 1. `s`: \\~\\~\\~ \\# heading - item"),
+            "{heading}"
+        );
+        assert!(heading.ends_with("closing \\#"), "{heading}");
+        assert_eq!(inline_text("a\n   b\r\nc\td"), "a b c d");
+    }
+
+    #[test]
+    fn link_and_image_syntax_in_a_header_value_renders_as_text() {
+        let plan = hostile_plan();
+        let cells: Vec<String> = table_cells(&plan).concat();
+        for expected in [
+            "~~x~~: ![i](http://host/x.png)",
+            "*h*: [t](http://host/u)*",
+            "x_y_: ~/![x](http://h/y)|<b>/",
+        ] {
+            assert!(
+                cells.iter().any(|c| c.contains(expected)),
+                "{expected} not in {cells:#?}"
+            );
+        }
+        assert!(
+            plan.contains("\\~\\~x\\~\\~: \\!\\[i\\](http\\://host/x.png)"),
+            "{plan}"
+        );
+    }
+
+    #[test]
+    fn a_uri_match_renders_as_text_in_its_cell() {
+        let cells: Vec<String> = table_cells(&hostile_plan()).concat();
+        assert!(
+            cells.iter().any(|c| c == "uri /a`b`|<c>&amp;"),
+            "{cells:#?}"
+        );
+    }
+
+    #[test]
+    fn the_gateway_request_is_one_code_span() {
+        let plan = hostile_plan_with("");
+        let code: Vec<String> = events(&plan)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Code(c) => Some(c.into_string()),
+                _ => None,
+            })
+            .collect();
+        assert!(code.contains(&"GET /p`x``|<b>*y*".to_owned()), "{code:#?}");
+        assert!(code.contains(&"www.gw.example.com".to_owned()), "{code:#?}");
+        assert!(
+            plan.contains("entering at gateway www\\.gw.example.com"),
+            "{plan}"
+        );
+    }
+
+    #[test]
+    fn the_request_in_a_predicted_outcome_cell_is_one_code_span() {
+        let cells: Vec<String> = table_cells(&hostile_plan()).concat();
+        assert!(
+            cells
+                .iter()
+                .any(|c| c == "everyone else, GET /p`x``|<b>*y* at lone"),
+            "{cells:#?}"
+        );
+    }
+
+    #[test]
+    fn autolink_starts_are_broken() {
+        assert_eq!(
+            inline_text("see https://x.example"),
+            "see https\\://x.example"
+        );
+        assert_eq!(inline_text("WWW.example.com"), "WWW\\.example.com");
+        assert_eq!(inline_text("<http://x>"), "\\<http\\://x\\>");
+        assert_eq!(inline_text("véwww.x"), "véwww\\.x");
+    }
+
+    #[test]
+    fn inline_markup_is_escaped() {
+        let cases = [
+            ("a|b", "a\\|b"),
+            ("<script>", "\\<script\\>"),
+            ("![](http://h/x.png)", "\\!\\[\\](http\\://h/x.png)"),
+            ("**b** _e_ ~~s~~", "\\*\\*b\\*\\* \\_e\\_ \\~\\~s\\~\\~"),
+            ("`c` &amp; $x$ \\", "\\`c\\` \\&amp; \\$x\\$ \\\\"),
+            ("closing #", "closing \\#"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(inline_text(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn code_spans_outgrow_backtick_runs() {
+        let cases = [
+            ("plain", "`plain`"),
+            ("a`b", "``a`b``"),
+            ("`a", "`` `a ``"),
+            ("a``", "``` a`` ```"),
+            (" a ", "`  a  `"),
+            ("a\nb", "`a b`"),
+            ("", "` `"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(code_span(text), expected, "{text:?}");
+            let code: Vec<String> = events(expected)
+                .into_iter()
+                .filter_map(|e| match e {
+                    Event::Code(c) => Some(c.into_string()),
+                    _ => None,
+                })
+                .collect();
+            let want = if text.is_empty() {
+                " "
+            } else {
+                &one_line(text)
+            };
+            assert_eq!(code, [want], "{expected:?}");
+        }
+    }
+
+    #[test]
+    fn a_code_span_in_a_table_cell_keeps_its_pipes() {
+        for text in ["GET /a|b", "GET /a\\|b", "GET `|`"] {
+            let table = format!(
+                "| x | y |\n|---|---|\n| {} | z |\n",
+                code_span_in_cell(text)
+            );
+            assert_eq!(
+                table_cells(&table),
+                [vec!["x", "y"], vec![text, "z"]],
+                "{table}"
+            );
+        }
+    }
+
+    #[test]
+    fn cells_cannot_break_the_table() {
+        let table = format!(
+            "| x | y |\n|---|---|\n| {} | z |\n",
+            inline_text("a|b\nc \\| d")
+        );
+        assert_eq!(
+            table_cells(&table),
+            [vec!["x", "y"], vec!["a|b c \\| d", "z"]]
+        );
     }
 
     #[test]
