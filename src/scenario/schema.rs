@@ -50,16 +50,33 @@ struct Place {
 /// The scenario schema as JSON, and compiled for the parsed TOML.
 type Compiled = (Value, jsonschema::Validator<Toml>);
 
+/// What the schema pass found in a file.
+#[derive(Debug, Default)]
+pub struct Violations {
+    /// Every violation, as a diagnostic (empty when the file has the scenario's shape).
+    pub diagnostics: Vec<Diagnostic>,
+    /// JSON pointers to the values the raw types cannot hold: each value of a
+    /// wrong type (including datetimes, `nan`, `inf` and whole floats where an
+    /// integer is wanted) and each unknown key. Removed before deserializing
+    /// (`prune`), so that the semantic pass still reads the rest of the file.
+    pub prune: Vec<String>,
+}
+
 /// Checks the parsed file against the scenario schema. Returns every violation
-/// (empty when the file has the scenario's shape).
-pub fn check(table: &Spanned<DeTable<'_>>, source: &Source) -> Vec<Diagnostic> {
+/// and the values to prune for the raw types.
+pub fn check(table: &Spanned<DeTable<'_>>, source: &Source) -> Violations {
     let schema = match compiled() {
         Ok(compiled) => compiled,
         Err(message) => {
-            return vec![Diagnostic::error(
-                source.start(),
-                format!("the embedded scenario schema does not compile, a meshgen bug: {message}"),
-            )];
+            return Violations {
+                diagnostics: vec![Diagnostic::error(
+                    source.start(),
+                    format!(
+                        "the embedded scenario schema does not compile, a meshgen bug: {message}"
+                    ),
+                )],
+                prune: Vec::new(),
+            };
         }
     };
     let root = TomlNode::Root(table.get_ref());
@@ -68,19 +85,27 @@ pub fn check(table: &Spanned<DeTable<'_>>, source: &Source) -> Vec<Diagnostic> {
         table: table.get_ref(),
         source,
     };
-    let mut diagnostics = Vec::new();
+    let mut violations = Violations::default();
     // The common case, a valid file, takes the validator's fast path; only an
     // invalid one pays for collecting every error.
     if !schema.1.is_valid(root) {
         for error in schema.1.iter_errors(root) {
-            reporter.report(
-                error.kind(),
-                error.instance_path().as_str(),
-                &mut diagnostics,
-            );
+            let pointer = error.instance_path().as_str();
+            match error.kind() {
+                ValidationErrorKind::Type { .. } => violations.prune.push(pointer.to_owned()),
+                ValidationErrorKind::AdditionalProperties { unexpected } => {
+                    violations.prune.extend(
+                        unexpected
+                            .iter()
+                            .map(|key| format!("{pointer}/{}", escape(key))),
+                    )
+                }
+                _ => {}
+            }
+            reporter.report(error.kind(), pointer, &mut violations.diagnostics);
         }
     }
-    diagnostics
+    violations
 }
 
 /// The schema as JSON and compiled, once per process.
@@ -105,7 +130,7 @@ fn escape(key: &str) -> String {
 }
 
 /// Splits a JSON pointer into its unescaped segments.
-fn segments(pointer: &str) -> Vec<String> {
+pub(super) fn segments(pointer: &str) -> Vec<String> {
     pointer
         .split('/')
         .skip(1)
@@ -549,7 +574,7 @@ mod tests {
         let source = Source::new("s.toml", text);
         let (table, errors) = DeTable::parse_recoverable(source.text());
         assert!(errors.is_empty(), "{errors:?}");
-        let mut diagnostics = check(&table, &source);
+        let mut diagnostics = check(&table, &source).diagnostics;
         crate::diagnostic::sort(&mut diagnostics);
         diagnostics.iter().map(|d| d.headline(&source)).collect()
     }
@@ -650,7 +675,7 @@ mod tests {
     fn a_whole_float_is_not_an_integer_and_the_help_says_what_to_write() {
         let source = Source::new("s.toml", VALID.replace("port = 80", "port = 80.0"));
         let (table, _) = DeTable::parse_recoverable(source.text());
-        let diagnostics = check(&table, &source);
+        let diagnostics = check(&table, &source).diagnostics;
         let helps: Vec<_> = diagnostics.iter().flat_map(|d| d.help.as_deref()).collect();
         assert_eq!(helps, ["write 80, without a decimal point"]);
     }
