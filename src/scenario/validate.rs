@@ -1016,7 +1016,8 @@ impl Checker<'_> {
                         .collect()
                 })
                 .unwrap_or_default();
-            if route.uris.as_ref().is_none_or(|u| u.get_ref().is_empty()) {
+            // Empty `uris` are a shape error, not a catch-all.
+            if route.uris.is_none() {
                 catch_all.get_or_insert(spanned.span());
             }
             routes.push(GatewayRoute {
@@ -1163,12 +1164,9 @@ impl Checker<'_> {
                         ),
                     );
                 }
-                let matches_everything = rule
-                    .headers
-                    .as_ref()
-                    .is_none_or(|h| h.get_ref().0.is_empty())
-                    && rule.uri.is_none()
-                    && rule.method.is_none();
+                // Empty `headers` are a shape error, not a catch-all.
+                let matches_everything =
+                    rule.headers.is_none() && rule.uri.is_none() && rule.method.is_none();
                 if matches_everything {
                     catch_all.get_or_insert(spanned.span());
                 }
