@@ -4,6 +4,7 @@
 
 mod calls;
 mod names;
+mod prune;
 mod raw;
 mod schema;
 mod validate;
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use crate::diagnostic::{self, Diagnostic};
 use crate::model::Scenario;
 use crate::source::Source;
+use prune::Pruned;
 
 pub use names::parse_duration;
 pub use raw::RawScenario;
@@ -28,13 +30,18 @@ pub struct Checked {
 
 /// Parses and validates a scenario file.
 pub fn check(source: &Source) -> Checked {
-    let (raw, shape) = read(source);
+    let (raw, shape, pruned) = read(source);
     let (scenario, mut diagnostics) = match raw {
         Some(raw) => {
-            let (scenario, mut diagnostics) = validate::validate(&raw, source);
+            let (scenario, mut diagnostics) = validate::validate(&raw, source, &pruned);
             diagnostics.extend(calls::cycles(&raw));
+            // What is left of a unit that lost a value may read differently.
+            diagnostics.retain(|d| !pruned.hides(d.span.start));
             let mut diagnostics = merge(shape, diagnostics);
-            let scenario = scenario.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
+            // A pruned value always comes with its shape error; the model of a
+            // file with a part missing is never used either way.
+            let scenario = scenario
+                .filter(|_| pruned.is_empty() && !diagnostics.iter().any(Diagnostic::is_error));
             // The build check: steps that make a declared call fail.
             if let Some(valid) = &scenario {
                 diagnostics.extend(calls::failing_calls(&raw, valid));
@@ -55,31 +62,35 @@ pub fn check(source: &Source) -> Checked {
 /// keys, wrong types, values out of range). `Ok` only for a file of the right shape.
 pub fn load(source: &Source) -> Result<RawScenario, Vec<Diagnostic>> {
     match read(source) {
-        (Some(raw), shape) if shape.is_empty() => Ok(raw),
-        (_, shape) => Err(shape),
+        (Some(raw), shape, _) if shape.is_empty() => Ok(raw),
+        (_, shape, _) => Err(shape),
     }
 }
 
-/// The syntax and schema passes: the raw scenario whenever the file
-/// deserializes (a value out of range or a missing key does not stop that, so
-/// the semantic pass still runs and every problem is reported in one run),
-/// and the violations found.
-fn read(source: &Source) -> (Option<RawScenario>, Vec<Diagnostic>) {
-    let (table, errors) = toml::de::DeTable::parse_recoverable(source.text());
+/// The syntax and schema passes: the raw scenario whenever the syntax is
+/// fine, the violations found, and what was pruned. A value out of range or a
+/// missing key does not stop deserializing; a value of a wrong type or an
+/// unknown key is pruned first (`prune`), so the semantic pass still runs on
+/// the rest and every problem is reported in one run.
+fn read(source: &Source) -> (Option<RawScenario>, Vec<Diagnostic>, Pruned) {
+    let (mut table, errors) = toml::de::DeTable::parse_recoverable(source.text());
     if !errors.is_empty() {
         // The parser may report one fault twice as it recovers.
         let mut syntax: Vec<Diagnostic> =
             errors.iter().map(|e| toml_diagnostic(e, source)).collect();
         diagnostic::sort(&mut syntax);
         syntax.dedup();
-        return (None, syntax);
+        return (None, syntax, Pruned::default());
     }
     let violations = schema::check(&table, source);
+    let pruned = prune::prune(&mut table, &violations.prune);
+    let shape = violations.diagnostics;
     match RawScenario::deserialize(toml::de::Deserializer::from(table)) {
-        Ok(raw) => (Some(raw), violations),
-        // A wrong type or an unknown key: the schema has said so, better.
-        Err(_) if !violations.is_empty() => (None, violations),
-        Err(e) => (None, vec![toml_diagnostic(&e, source)]),
+        Ok(raw) => (Some(raw), shape, pruned),
+        // Never in practice: the schema names what the raw types cannot
+        // hold. It has said so, better, if it said anything.
+        Err(_) if !shape.is_empty() => (None, shape, pruned),
+        Err(e) => (None, vec![toml_diagnostic(&e, source)], pruned),
     }
 }
 
@@ -106,4 +117,52 @@ fn toml_diagnostic(error: &toml::de::Error, source: &Source) -> Diagnostic {
     let span = error.span().unwrap_or_else(|| source.start());
     let message = error.message().trim_end().replace('\n', " ");
     Diagnostic::error(span, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever the shape errors, a file whose syntax is fine deserializes
+    /// once pruned: the semantic pass always runs on it.
+    #[test]
+    fn every_invalid_corpus_file_with_good_syntax_reaches_the_semantic_pass() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).expect("tests/invalid") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            if !toml::de::DeTable::parse_recoverable(&text).1.is_empty() {
+                continue;
+            }
+            let source = Source::new(path.clone(), text);
+            let (raw, shape, _) = read(&source);
+            assert!(raw.is_some(), "{}: {shape:?}", path.display());
+            checked += 1;
+        }
+        assert!(checked >= 40, "only {checked} files checked");
+    }
+
+    /// A pruned value leaves no model behind, even with no other error.
+    #[test]
+    fn a_file_with_a_pruned_value_has_no_model() {
+        let text = "name = \"x\"\n[mesh]\nversion = \"1.22\"\n[namespace]\nname = \"ns\"\n\
+                    [[services]]\nname = \"a\"\nport = 80\nextra = 1\n\
+                    [services.versions.v1]\nimage = \"i\"\n";
+        let checked = check(&Source::new("s.toml", text));
+        assert!(checked.scenario.is_none());
+        let messages: Vec<&str> = checked
+            .diagnostics
+            .iter()
+            .map(|d| d.message.as_str())
+            .collect();
+        assert_eq!(messages, ["unknown key `extra` in [[services]]"]);
+        let clean = text.replace("extra = 1\n", "");
+        assert!(check(&Source::new("s.toml", clean)).scenario.is_some());
+    }
 }

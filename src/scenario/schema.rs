@@ -50,16 +50,33 @@ struct Place {
 /// The scenario schema as JSON, and compiled for the parsed TOML.
 type Compiled = (Value, jsonschema::Validator<Toml>);
 
+/// What the schema pass found in a file.
+#[derive(Debug, Default)]
+pub struct Violations {
+    /// Every violation, as a diagnostic (empty when the file has the scenario's shape).
+    pub diagnostics: Vec<Diagnostic>,
+    /// JSON pointers to the values the raw types cannot hold: each value of a
+    /// wrong type (including datetimes, `nan`, `inf` and whole floats where an
+    /// integer is wanted) and each unknown key. Removed before deserializing
+    /// (`prune`), so that the semantic pass still reads the rest of the file.
+    pub prune: Vec<String>,
+}
+
 /// Checks the parsed file against the scenario schema. Returns every violation
-/// (empty when the file has the scenario's shape).
-pub fn check(table: &Spanned<DeTable<'_>>, source: &Source) -> Vec<Diagnostic> {
+/// and the values to prune for the raw types.
+pub fn check(table: &Spanned<DeTable<'_>>, source: &Source) -> Violations {
     let schema = match compiled() {
         Ok(compiled) => compiled,
         Err(message) => {
-            return vec![Diagnostic::error(
-                source.start(),
-                format!("the embedded scenario schema does not compile, a meshgen bug: {message}"),
-            )];
+            return Violations {
+                diagnostics: vec![Diagnostic::error(
+                    source.start(),
+                    format!(
+                        "the embedded scenario schema does not compile, a meshgen bug: {message}"
+                    ),
+                )],
+                prune: Vec::new(),
+            };
         }
     };
     let root = TomlNode::Root(table.get_ref());
@@ -68,19 +85,27 @@ pub fn check(table: &Spanned<DeTable<'_>>, source: &Source) -> Vec<Diagnostic> {
         table: table.get_ref(),
         source,
     };
-    let mut diagnostics = Vec::new();
+    let mut violations = Violations::default();
     // The common case, a valid file, takes the validator's fast path; only an
     // invalid one pays for collecting every error.
     if !schema.1.is_valid(root) {
         for error in schema.1.iter_errors(root) {
-            reporter.report(
-                error.kind(),
-                error.instance_path().as_str(),
-                &mut diagnostics,
-            );
+            let pointer = error.instance_path().as_str();
+            match error.kind() {
+                ValidationErrorKind::Type { .. } => violations.prune.push(pointer.to_owned()),
+                ValidationErrorKind::AdditionalProperties { unexpected } => {
+                    violations.prune.extend(
+                        unexpected
+                            .iter()
+                            .map(|key| format!("{pointer}/{}", escape(key))),
+                    )
+                }
+                _ => {}
+            }
+            reporter.report(error.kind(), pointer, &mut violations.diagnostics);
         }
     }
-    diagnostics
+    violations
 }
 
 /// The schema as JSON and compiled, once per process.
@@ -105,7 +130,7 @@ fn escape(key: &str) -> String {
 }
 
 /// Splits a JSON pointer into its unescaped segments.
-fn segments(pointer: &str) -> Vec<String> {
+pub(super) fn segments(pointer: &str) -> Vec<String> {
     pointer
         .split('/')
         .skip(1)
@@ -423,14 +448,20 @@ impl<'a> Reporter<'a> {
                 };
                 Diagnostic::error(place.value.clone(), message)
             }
-            ValidationErrorKind::MinItems { limit } => Diagnostic::error(
-                place.value.clone(),
-                if *limit == 1 {
-                    format!("{subject} must not be empty")
-                } else {
-                    format!("{subject} must have at least {limit} entries")
-                },
-            ),
+            ValidationErrorKind::MinItems { limit } => {
+                let d = Diagnostic::error(
+                    place.value.clone(),
+                    if *limit == 1 {
+                        format!("{subject} must not be empty")
+                    } else {
+                        format!("{subject} must have at least {limit} entries")
+                    },
+                );
+                match empty_help(pointer) {
+                    Some(help) if *limit == 1 => d.with_help(help),
+                    _ => d,
+                }
+            }
             ValidationErrorKind::MinProperties { limit }
             | ValidationErrorKind::MaxProperties { limit } => {
                 let exactly_one = node
@@ -449,7 +480,11 @@ impl<'a> Reporter<'a> {
                 } else {
                     format!("{subject} must have at least {limit} keys")
                 };
-                Diagnostic::error(place.value.clone(), message)
+                let d = Diagnostic::error(place.value.clone(), message);
+                match empty_help(pointer) {
+                    Some(help) if !exactly_one && *limit == 1 => d.with_help(help),
+                    _ => d,
+                }
             }
             ValidationErrorKind::PropertyNames { .. } => {
                 // The only rule on keys is that they are not empty (`"" = "x"`).
@@ -466,6 +501,25 @@ impl<'a> Reporter<'a> {
         };
         out.push(diagnostic);
     }
+}
+
+/// What to write instead of an empty table or list, by its key.
+fn empty_help(pointer: &str) -> Option<&'static str> {
+    let segments = segments(pointer);
+    let key = segments.last()?.as_str();
+    let under_gateway = segments.first().is_some_and(|s| s == "gateway");
+    Some(match key {
+        "selector" => {
+            "an empty selector selects every workload; omit it for the default \
+             { istio = \"ingressgateway\" }"
+        }
+        "headers" => "to match every request, omit `headers`",
+        "uris" => "to match every URI, omit `uris`",
+        "routes" if under_gateway => "write at least one [[gateway.routes]] entry",
+        "routes" => "write at least one [[steps.routes]] entry",
+        "services" | "versions" | "hosts" | "to" => return None,
+        _ => "it sets nothing: omit it",
+    })
 }
 
 /// A fallback description for violations the scenario schema is not expected to produce.
@@ -549,7 +603,7 @@ mod tests {
         let source = Source::new("s.toml", text);
         let (table, errors) = DeTable::parse_recoverable(source.text());
         assert!(errors.is_empty(), "{errors:?}");
-        let mut diagnostics = check(&table, &source);
+        let mut diagnostics = check(&table, &source).diagnostics;
         crate::diagnostic::sort(&mut diagnostics);
         diagnostics.iter().map(|d| d.headline(&source)).collect()
     }
@@ -647,10 +701,97 @@ mod tests {
     }
 
     #[test]
+    fn empty_tables_and_lists_are_shape_errors_but_calls_may_be_empty() {
+        let gateway = "[gateway]\n[[gateway.routes]]\nservice = \"a\"\n";
+        let step = "[[steps]]\nname = \"s\"\n[[steps.routes]]\nservice = \"a\"\nto = \"v1\"\n";
+        let cases = [
+            (
+                format!("{VALID}{}", gateway.replace("]]\n", "]]\nuris = []\n")),
+                "s.toml:13:8: error: `uris` must not be empty",
+            ),
+            (
+                format!(
+                    "{VALID}{}",
+                    gateway.replace("[gateway]\n", "[gateway]\nselector = {}\n")
+                ),
+                "s.toml:12:12: error: `selector` must not be empty",
+            ),
+            (
+                format!("{VALID}[gateway]\nroutes = []\n"),
+                "s.toml:12:10: error: `routes` must not be empty",
+            ),
+            (
+                format!("{VALID}{}", step.replace("to =", "headers = {}\nto =")),
+                "s.toml:15:11: error: `headers` must not be empty",
+            ),
+            (
+                VALID.replacen("[mesh]", "steps = []\n[mesh]", 1),
+                "s.toml:2:9: error: `steps` must not be empty",
+            ),
+            (
+                VALID.replace("name = \"ns\"", "name = \"ns\"\nlabels = {}"),
+                "s.toml:6:10: error: `labels` must not be empty",
+            ),
+            (
+                format!("{VALID}env = {{}}\n"),
+                "s.toml:11:7: error: `env` must not be empty",
+            ),
+            (
+                VALID.replace("[namespace]", "components = {}\n[namespace]"),
+                "s.toml:4:14: error: `components` must not be empty",
+            ),
+            (
+                VALID.replace("[namespace]", "config = {}\n[namespace]"),
+                "s.toml:4:10: error: `config` must not be empty",
+            ),
+            (
+                format!("{VALID}[images]\n"),
+                "s.toml:11:1: error: `images` must not be empty",
+            ),
+            (
+                format!("{VALID}[traffic_policy]\n"),
+                "s.toml:11:1: error: `traffic_policy` must not be empty",
+            ),
+            (
+                VALID.replace("port = 80", "port = 80\ntraffic_policy = {}"),
+                "s.toml:9:18: error: `traffic_policy` must not be empty",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(headlines(&text), [expected], "{text}");
+        }
+        let calls_nothing = VALID
+            .replace("port = 80", "port = 80\ncalls = []")
+            .replace("image = \"i\"", "image = \"i\"\ncalls = []");
+        assert_eq!(headlines(&calls_nothing), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_empty_selector_headers_or_uris_says_what_it_would_match() {
+        let source = Source::new(
+            "s.toml",
+            format!(
+                "{VALID}[gateway]\nselector = {{}}\n[[gateway.routes]]\nservice = \"a\"\nuris = []\n"
+            ),
+        );
+        let (table, _) = DeTable::parse_recoverable(source.text());
+        let diagnostics = check(&table, &source).diagnostics;
+        let helps: Vec<_> = diagnostics.iter().flat_map(|d| d.help.as_deref()).collect();
+        assert_eq!(
+            helps,
+            [
+                "an empty selector selects every workload; omit it for the default \
+                 { istio = \"ingressgateway\" }",
+                "to match every URI, omit `uris`",
+            ]
+        );
+    }
+
+    #[test]
     fn a_whole_float_is_not_an_integer_and_the_help_says_what_to_write() {
         let source = Source::new("s.toml", VALID.replace("port = 80", "port = 80.0"));
         let (table, _) = DeTable::parse_recoverable(source.text());
-        let diagnostics = check(&table, &source);
+        let diagnostics = check(&table, &source).diagnostics;
         let helps: Vec<_> = diagnostics.iter().flat_map(|d| d.help.as_deref()).collect();
         assert_eq!(helps, ["write 80, without a decimal point"]);
     }

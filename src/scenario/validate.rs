@@ -13,6 +13,7 @@ use super::names::{
     is_image_reference, is_image_tag, is_label_key, is_label_value, is_rfc1035_label,
     is_wildcard_host, parse_duration,
 };
+use super::prune::Pruned;
 use super::raw::{
     RawCall, RawGateway, RawHeaderMatch, RawMap, RawMatch, RawMesh, RawNamespace, RawRule,
     RawScenario, RawService, RawStep, RawTarget, RawTrafficPolicy,
@@ -66,11 +67,17 @@ const RETRY_CONDITIONS: &[&str] = &[
     "unavailable",
 ];
 
-/// Validates a raw scenario. Returns the model when there is no error, and
-/// every diagnostic (errors and warnings) found, in no particular order.
-pub fn validate(raw: &RawScenario, source: &Source) -> (Option<Scenario>, Vec<Diagnostic>) {
+/// Validates a raw scenario, from which the values in `pruned` were removed.
+/// Returns the model when there is no error, and every diagnostic (errors and
+/// warnings) found, in no particular order.
+pub fn validate(
+    raw: &RawScenario,
+    source: &Source,
+    pruned: &Pruned,
+) -> (Option<Scenario>, Vec<Diagnostic>) {
     let mut checker = Checker {
         source,
+        pruned,
         diagnostics: Vec::new(),
         declared: Vec::new(),
     };
@@ -82,8 +89,15 @@ pub fn validate(raw: &RawScenario, source: &Source) -> (Option<Scenario>, Vec<Di
 /// The span of the whole file: where missing top-level keys are reported.
 const TOP: Range<usize> = 0..0;
 
+/// The port of a service whose own port is in error, so that routes to it
+/// are still checked; the scenario then has no model, so it is never rendered.
+const STAND_IN_PORT: u16 = 0;
+
 struct Checker<'s> {
     source: &'s Source,
+    /// What was removed from the file before it was read: a key removed is
+    /// not missing, and references it may have made good are not checked.
+    pruned: &'s Pruned,
     diagnostics: Vec<Diagnostic>,
     /// Every service name the file declares, valid or not: a reference to a
     /// declared service that failed validation is not reported again.
@@ -94,6 +108,10 @@ struct Checker<'s> {
 struct ServiceInfo<'a> {
     raw: &'a RawService,
     service: Service,
+    /// False when the port or service account is in error (reported): the
+    /// service is still a target of routes and calls, with a stand-in port,
+    /// but the scenario has no model.
+    complete: bool,
 }
 
 impl Checker<'_> {
@@ -113,7 +131,8 @@ impl Checker<'_> {
     /// Reports a reference to a service the file does not declare; a declared
     /// service that failed validation has had its own errors reported.
     fn undeclared(&mut self, service: &Spanned<String>, what: &str) {
-        if !self.declared.contains(service.get_ref()) {
+        // A service whose name was pruned may be the one meant.
+        if !self.declared.contains(service.get_ref()) && self.pruned.names_complete() {
             self.error(
                 service.span(),
                 format!("{what} undeclared service `{}`", service.get_ref()),
@@ -121,7 +140,8 @@ impl Checker<'_> {
         }
     }
 
-    /// A required key: reports it missing at its table's span.
+    /// A required key: reports it missing at its table's span, unless it was
+    /// pruned (its shape error is reported).
     fn required<'a, T>(
         &mut self,
         value: &'a Option<Spanned<T>>,
@@ -129,7 +149,7 @@ impl Checker<'_> {
         table: &str,
         table_span: &Range<usize>,
     ) -> Option<&'a Spanned<T>> {
-        if value.is_none() {
+        if value.is_none() && !self.pruned.removed(table_span.start, key) {
             self.error(
                 table_span.clone(),
                 format!("missing required key `{key}` in {table}"),
@@ -358,6 +378,9 @@ impl Checker<'_> {
             .map(|s| self.steps(s, &services, gateway.as_ref()))
             .unwrap_or_default();
         let mesh = mesh?;
+        if services.iter().any(|s| !s.complete) {
+            return None;
+        }
         let mut services: Vec<Service> = services.into_iter().map(|s| s.service).collect();
         // LEAST_REQUEST arrived in Istio 1.14; before it, the same Envoy policy is
         // named LEAST_CONN (1.5.1's DestinationRule CRD accepts only that name).
@@ -617,10 +640,11 @@ impl Checker<'_> {
             .collect();
         let mut infos = Vec::new();
         for spanned in raw.get_ref() {
-            if let Some(service) = self.service(spanned, registry, global_policy) {
+            if let Some((service, complete)) = self.service(spanned, registry, global_policy) {
                 infos.push(ServiceInfo {
                     raw: spanned.get_ref(),
                     service,
+                    complete,
                 });
             }
         }
@@ -707,12 +731,14 @@ impl Checker<'_> {
         }
     }
 
+    /// The service, and whether it is complete (see `ServiceInfo`); `None`
+    /// when it cannot even be a target (no valid name, protocol or versions).
     fn service(
         &mut self,
         raw: &Spanned<RawService>,
         registry: Option<&str>,
         global_policy: &TrafficPolicy,
-    ) -> Option<Service> {
+    ) -> Option<(Service, bool)> {
         let span = raw.span();
         let svc = raw.get_ref();
         let name = self.required(&svc.name, "name", "[[services]]", &span);
@@ -753,8 +779,8 @@ impl Checker<'_> {
             }
         };
         let service_account = match &svc.service_account {
-            Some(sa) => Some(self.label(sa, "service_account")?),
-            None => None,
+            Some(sa) => self.label(sa, "service_account").map(Some),
+            None => Some(None),
         };
         let versions = self
             .required(&svc.versions, "versions", "[[services]]", &span)
@@ -765,14 +791,17 @@ impl Checker<'_> {
             .map(|p| self.traffic_policy(p.get_ref()))
             .unwrap_or_default()
             .or(global_policy);
-        Some(Service {
+        let complete = port.is_some() && service_account.is_some();
+        let service = Service {
             name: name?,
-            port: port?,
+            // A stand-in, never rendered: the port's error is reported.
+            port: port.unwrap_or(STAND_IN_PORT),
             protocol: protocol?,
-            service_account,
+            service_account: service_account.flatten(),
             versions: versions?,
             traffic_policy,
-        })
+        };
+        Some((service, complete))
     }
 
     fn versions(
@@ -1073,7 +1102,8 @@ impl Checker<'_> {
                         .collect()
                 })
                 .unwrap_or_default();
-            if route.uris.as_ref().is_none_or(|u| u.get_ref().is_empty()) {
+            // Empty `uris` are a shape error, not a catch-all.
+            if route.uris.is_none() {
                 catch_all.get_or_insert(spanned.span());
             }
             routes.push(GatewayRoute {
@@ -1220,12 +1250,9 @@ impl Checker<'_> {
                         ),
                     );
                 }
-                let matches_everything = rule
-                    .headers
-                    .as_ref()
-                    .is_none_or(|h| h.get_ref().0.is_empty())
-                    && rule.uri.is_none()
-                    && rule.method.is_none();
+                // Empty `headers` are a shape error, not a catch-all.
+                let matches_everything =
+                    rule.headers.is_none() && rule.uri.is_none() && rule.method.is_none();
                 if matches_everything {
                     catch_all.get_or_insert(spanned.span());
                 }
@@ -1465,6 +1492,9 @@ impl Checker<'_> {
     ) -> Option<()> {
         if service.version(version).is_some() {
             Some(())
+        } else if !self.pruned.versions_complete(&service.name) {
+            // The version may be the one pruned: its shape error is reported.
+            None
         } else {
             self.error(
                 span.clone(),
