@@ -25,6 +25,8 @@ use instance::{Toml, TomlNode, TomlNumber};
 enum Kind {
     String,
     Integer,
+    /// An integer beyond 64 bits, which TOML does not allow: the validator reads `null`.
+    HugeInteger,
     /// A float with no fractional part, e.g. `50.0`.
     WholeFloat,
     Float,
@@ -142,6 +144,7 @@ pub(super) fn segments(pointer: &str) -> Vec<String> {
 fn kind(value: &DeValue<'_>) -> Kind {
     match value {
         DeValue::String(_) => Kind::String,
+        DeValue::Integer(_) if instance::number(value).is_none() => Kind::HugeInteger,
         DeValue::Integer(_) => Kind::Integer,
         DeValue::Float(_) => match instance::number(value) {
             Some(TomlNumber::Float(f)) if f.fract() == 0.0 => Kind::WholeFloat,
@@ -328,6 +331,7 @@ impl<'a> Reporter<'a> {
         match place.kind {
             Kind::String => format!("the string {written}"),
             Kind::Integer => format!("the integer {written}"),
+            Kind::HugeInteger => format!("{written}, beyond TOML's 64-bit integers"),
             Kind::WholeFloat | Kind::Float => format!("the float {written}"),
             Kind::NonFiniteFloat => written,
             Kind::Boolean => format!("the boolean {written}"),
