@@ -956,9 +956,21 @@ fn gateway_route(gateway: &Gateway, uri: &str) -> Option<(usize, String)> {
         route
             .uris
             .iter()
-            .find(|m| string_matches(m, uri).unwrap_or(false))
+            .find(|m| uri_matches(m, uri).unwrap_or(false))
             .map(|m| (i + 1, format!("uri {} {}", m.kind(), m.value())))
     })
+}
+
+/// Whether the request's `uri` (its `:path`) satisfies the uri match `m` as
+/// Envoy routes: an exact or regex match is against the path without its
+/// query string, a prefix against the start of the whole `:path`.
+fn uri_matches(m: &StringMatch, uri: &str) -> Result<bool, String> {
+    match m {
+        StringMatch::Prefix(_) => string_matches(m, uri),
+        StringMatch::Exact(_) | StringMatch::Regex(_) => {
+            string_matches(m, uri.split_once('?').map_or(uri, |(path, _)| path))
+        }
+    }
 }
 
 /// Whether `value` satisfies `m`; a regex must match the whole value (as
@@ -1431,7 +1443,7 @@ impl Tracer<'_> {
                     "needs {wanted}, the path of a call between services is unknown"
                 ));
             }
-            if !string_matches(m, &self.request.uri)? {
+            if !uri_matches(m, &self.request.uri)? {
                 return Err(format!("needs {wanted}, uri is {}", self.request.uri));
             }
             why.push(wanted);

@@ -232,3 +232,21 @@ fn a_uri_no_gateway_route_takes_is_a_404_at_the_gateway() {
         run.stdout
     );
 }
+
+#[test]
+fn an_exact_uri_matches_the_path_without_its_query_string_as_envoy_does() {
+    let run = Sandbox::new().run(&[
+        "explain",
+        &scenario("bookinfo"),
+        "--step",
+        "all-v1",
+        "--uri",
+        "/productpage?u=normal",
+    ]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("uri exact /productpage") && !run.stdout.contains("404"),
+        "{}",
+        run.stdout
+    );
+}
