@@ -21,7 +21,7 @@
 //! Other units are checked as usual, against what is left: a step routing to
 //! a service whose `port` was pruned is still checked against its versions.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use toml::Spanned;
 use toml::de::{DeArray, DeTable, DeValue};
@@ -91,22 +91,43 @@ pub fn prune(table: &mut Spanned<DeTable<'_>>, pointers: &[String]) -> Pruned {
         .collect();
     paths.sort();
     paths.dedup();
-    // A value inside one already removed goes with it.
-    let outer: Vec<Vec<Segment>> = paths
-        .iter()
-        .filter(|p| !paths.iter().any(|q| q.len() < p.len() && p.starts_with(q)))
-        .cloned()
-        .collect();
+    // A value inside one already removed goes with it. Sorted, the paths
+    // inside one come right after it.
+    let mut outer: Vec<Vec<Segment>> = Vec::with_capacity(paths.len());
+    for path in paths {
+        if !outer.last().is_some_and(|kept| path.starts_with(kept)) {
+            outer.push(path);
+        }
+    }
     let mut pruned = Pruned {
         any: !outer.is_empty(),
         ..Pruned::default()
     };
+    let mut units = BTreeSet::new();
     for path in &outer {
-        record(table, path, &mut pruned);
+        if let Some(unit) = record(table, path, &mut pruned) {
+            units.insert(unit);
+        }
     }
-    // Last first: removing an array element shifts the later ones.
-    for path in outer.iter().rev() {
-        remove(table.get_mut(), path);
+    for unit in units {
+        if let Some(value) = get(table, unit) {
+            starts(value, &mut pruned.hidden);
+        }
+    }
+    // Keys first, then the elements of each array in one pass, the arrays
+    // inside (and after) others first: removing an element shifts the later
+    // ones, so no path is used after its array has moved.
+    let mut elements: BTreeMap<&[Segment], BTreeSet<usize>> = BTreeMap::new();
+    for path in &outer {
+        match path.split_last() {
+            Some((Segment::Index(i), array)) => {
+                elements.entry(array).or_default().insert(*i);
+            }
+            _ => remove_key(table.get_mut(), path),
+        }
+    }
+    for (array, indices) in elements.iter().rev() {
+        remove_elements(table.get_mut(), array, indices);
     }
     pruned
 }
@@ -159,11 +180,14 @@ fn get<'t, 'i>(
     Some(value)
 }
 
-/// Notes what removing the value at `path` costs the semantic pass.
-fn record(table: &Spanned<DeTable<'_>>, path: &[Segment], pruned: &mut Pruned) {
-    let Some((last, parent)) = path.split_last() else {
-        return;
-    };
+/// Notes what removing the value at `path` costs the semantic pass, and
+/// returns the unit that holds it (whose diagnostics are then hidden).
+fn record<'p>(
+    table: &Spanned<DeTable<'_>>,
+    path: &'p [Segment],
+    pruned: &mut Pruned,
+) -> Option<&'p [Segment]> {
+    let (last, parent) = path.split_last()?;
     if let Segment::Key(key) = last {
         let table_start = if parent.is_empty() {
             0
@@ -179,9 +203,6 @@ fn record(table: &Spanned<DeTable<'_>>, path: &[Segment], pruned: &mut Pruned) {
         [Segment::Key(k), _, ..] if TABLE_UNITS.contains(&k.as_str()) => Some(&path[..1]),
         _ => None,
     };
-    if let Some(value) = unit.and_then(|u| get(table, u)) {
-        starts(value, &mut pruned.hidden);
-    }
     match path {
         [Segment::Key(k)] | [Segment::Key(k), Segment::Index(_)] if k == "services" => {
             pruned.lost_service = true;
@@ -206,6 +227,7 @@ fn record(table: &Spanned<DeTable<'_>>, path: &[Segment], pruned: &mut Pruned) {
         }
         _ => {}
     }
+    unit
 }
 
 /// Adds the span start of `value` and of every key and value inside it.
@@ -233,40 +255,50 @@ enum Parent<'t, 'i> {
     Array(&'t mut DeArray<'i>),
 }
 
-/// Removes the value at `path` from `table`.
-fn remove(table: &mut DeTable<'_>, path: &[Segment]) {
-    let Some((last, parents)) = path.split_last() else {
-        return;
-    };
+/// The table or array at `path` in `table`.
+fn parent_at<'t, 'i>(table: &'t mut DeTable<'i>, path: &[Segment]) -> Option<Parent<'t, 'i>> {
     let mut parent = Parent::Table(table);
-    for segment in parents {
+    for segment in path {
         let value = match (parent, segment) {
             (Parent::Table(t), Segment::Key(k)) => t.get_mut(k.as_str()),
             (Parent::Array(a), Segment::Index(i)) => a.get_mut(*i),
             _ => None,
         };
-        parent = match value.map(Spanned::get_mut) {
-            Some(DeValue::Table(t)) => Parent::Table(t),
-            Some(DeValue::Array(a)) => Parent::Array(a),
-            _ => return,
+        parent = match value.map(Spanned::get_mut)? {
+            DeValue::Table(t) => Parent::Table(t),
+            DeValue::Array(a) => Parent::Array(a),
+            _ => return None,
         };
     }
-    match (parent, last) {
-        (Parent::Table(t), Segment::Key(k)) => {
-            t.remove(k.as_str());
-        }
-        (Parent::Array(a), Segment::Index(i)) => {
-            // A parsed array cannot shrink in place: it is rebuilt without the element.
-            let mut kept = DeArray::new();
-            for (j, item) in a.iter().enumerate() {
-                if j != *i {
-                    kept.push(item.clone());
-                }
-            }
-            *a = kept;
-        }
-        _ => {}
+    Some(parent)
+}
+
+/// Removes the table entry at `path` from `table`.
+fn remove_key(table: &mut DeTable<'_>, path: &[Segment]) {
+    if let Some((Segment::Key(key), parents)) = path.split_last()
+        && let Some(Parent::Table(t)) = parent_at(table, parents)
+    {
+        t.remove(key.as_str());
     }
+}
+
+/// Removes the elements at `indices` from the array at `path` in `table`.
+fn remove_elements(table: &mut DeTable<'_>, path: &[Segment], indices: &BTreeSet<usize>) {
+    let Some(Parent::Array(array)) = parent_at(table, path) else {
+        return;
+    };
+    // A parsed array cannot shrink in place: it is rebuilt without them, its
+    // elements moved (a stand-in left behind), not copied.
+    let mut kept = DeArray::new();
+    for (i, item) in array.iter_mut().enumerate() {
+        if !indices.contains(&i) {
+            kept.push(std::mem::replace(
+                item,
+                Spanned::new(0..0, DeValue::Boolean(false)),
+            ));
+        }
+    }
+    *array = kept;
 }
 
 #[cfg(test)]
@@ -316,6 +348,46 @@ mod tests {
         assert!(pruned.removed(0, "name"));
         assert!(!pruned.removed(0, "services"));
         assert!(!pruned.names_complete());
+    }
+
+    #[test]
+    fn elements_of_an_array_inside_another_are_removed_before_the_outer_ones_shift() {
+        let text =
+            "steps = [1, { name = \"a\", routes = [1, {}, 2, {}, 3] }, 2, { name = \"b\" }]\n";
+        let (keys, _) = keys_after(
+            text,
+            &[
+                "/steps/0",
+                "/steps/1/routes/0",
+                "/steps/1/routes/2",
+                "/steps/1/routes/4",
+                "/steps/2",
+            ],
+        );
+        assert_eq!(
+            keys,
+            ["steps", "steps/0/name", "steps/0/routes", "steps/1/name"]
+        );
+        let (mut table, _) = DeTable::parse_recoverable(text);
+        let pointers: Vec<String> = ["/steps/0", "/steps/1/routes/0", "/steps/1/routes/2"]
+            .iter()
+            .map(|p| (*p).to_owned())
+            .collect();
+        prune(&mut table, &pointers);
+        let routes = table.get_ref()["steps"]
+            .get_ref()
+            .as_array()
+            .expect("steps")[0]
+            .get_ref()
+            .as_table()
+            .expect("step")["routes"]
+            .get_ref()
+            .as_array()
+            .expect("routes")
+            .iter()
+            .map(|r| r.get_ref().type_str())
+            .collect::<Vec<_>>();
+        assert_eq!(routes, ["table", "table", "integer"]);
     }
 
     #[test]
