@@ -2,6 +2,7 @@
 //! in the scenario file and a message, and the one renderer every message goes
 //! through. Owns no validation rules and never prints.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
@@ -120,9 +121,9 @@ impl Diagnostic {
         // Only the lines the span touches: the excerpt costs the same in a
         // 5 MB file as in a small one.
         let (lines, first_line) = source.lines_of(&span);
-        let in_excerpt = span.start - lines.start..span.end.min(lines.end) - lines.start;
+        let (excerpt, in_excerpt) = excerpt(text, lines, &span);
         let mut group = Group::with_level(level.clone()).element(
-            Snippet::source(&text[lines])
+            Snippet::source(excerpt)
                 .line_start(first_line)
                 .fold(true)
                 .annotation(AnnotationKind::Primary.span(in_excerpt)),
@@ -147,6 +148,44 @@ impl Diagnostic {
         };
         format!("{headline}\n{}\n", renderer.render(&[group]))
     }
+}
+
+/// Bytes of a long line kept on each side of the span in an excerpt: the
+/// renderer shows about a terminal's width of it anyway, and measuring a
+/// whole line of a generated file for every one of its errors would cost
+/// errors × line length.
+const EXCERPT_CONTEXT: usize = 200;
+
+/// The excerpt of `text` shown for `span` (within the whole `lines`), and
+/// the span within it: a line much longer than the span is cut to
+/// `EXCERPT_CONTEXT` bytes on each side, marked with `...` where it is cut.
+fn excerpt<'t>(
+    text: &'t str,
+    lines: Range<usize>,
+    span: &Range<usize>,
+) -> (Cow<'t, str>, Range<usize>) {
+    let end = span.end.min(lines.end);
+    let mut from = span.start.saturating_sub(EXCERPT_CONTEXT).max(lines.start);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let mut to = end.saturating_add(EXCERPT_CONTEXT).min(lines.end);
+    while !text.is_char_boundary(to) {
+        to -= 1;
+    }
+    let one_line = !text[span.start..end].contains('\n');
+    if !one_line || (from == lines.start && to == lines.end) {
+        return (
+            Cow::Borrowed(&text[lines.clone()]),
+            span.start - lines.start..end - lines.start,
+        );
+    }
+    let before = if from > lines.start { "..." } else { "" };
+    let after = if to < lines.end { "..." } else { "" };
+    (
+        Cow::Owned(format!("{before}{}{after}", &text[from..to])),
+        span.start - from + before.len()..end - from + before.len(),
+    )
 }
 
 /// Shrinks a span so both ends fall on character boundaries of `text`.
@@ -216,5 +255,35 @@ mod tests {
         assert!(text.contains("port = 0"), "{text}");
         assert!(text.contains('^'), "{text}");
         assert!(text.contains("help: use 80"), "{text}");
+    }
+
+    #[test]
+    fn a_long_line_is_cut_around_the_span_in_the_excerpt() {
+        let long = format!(
+            "hosts = [{}\"BAD\", {}]\n",
+            "\"a\", ".repeat(5000),
+            "\"b\", ".repeat(5000)
+        );
+        let at = long.find("\"BAD\"").expect("culprit");
+        let source = Source::new("s.toml", long.clone());
+        let d = Diagnostic::error(at..at + 5, "bad host");
+        let text = d.render(&source, false);
+        assert!(
+            text.starts_with(&format!("s.toml:1:{}: error: bad host\n", at + 1)),
+            "{text}"
+        );
+        let line = text
+            .lines()
+            .find(|l| l.contains("\"BAD\""))
+            .expect("the excerpt line");
+        assert!(line.len() < 600, "{line}");
+        assert!(line.contains("...") && line.ends_with("..."), "{line}");
+        let caret = text
+            .lines()
+            .find(|l| l.contains("^^^^^"))
+            .expect("a caret line");
+        assert_eq!(caret.find('^'), line.find("\"BAD\""), "{text}");
+        let (excerpt, span) = excerpt(source.text(), 0..long.len() - 1, &(at..at + 5));
+        assert_eq!(&excerpt[span], "\"BAD\"");
     }
 }
