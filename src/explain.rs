@@ -1887,22 +1887,9 @@ fn percent_note(percent: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::Source;
+    use crate::scenario::valid_model as model;
 
     const BOOKINFO: &str = include_str!("../scenarios/bookinfo.toml");
-
-    fn model(text: &str) -> Scenario {
-        let checked = crate::scenario::check(&Source::new("t.toml", text));
-        let errors: Vec<&str> = checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.message.as_str())
-            .collect();
-        checked
-            .scenario
-            .unwrap_or_else(|| panic!("invalid test scenario: {errors:?}"))
-    }
 
     /// `front` (v1) calls `back` with `budget`; `back` has v1 and v2; one
     /// step with `routes` (TOML of `[[steps.routes]]` tables).

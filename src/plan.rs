@@ -554,7 +554,7 @@ mod tests {
     use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 
     use super::*;
-    use crate::source::Source;
+    use crate::scenario::valid_model as model;
 
     /// Markdown that tries to be every block and inline construct at once.
     const HOSTILE: &str = "~~~\n# heading\n- item\n+ plus\n* star\n1. one\n2) two\n> quote\n\
@@ -563,19 +563,6 @@ mod tests {
         ![img](http://host/x.png) [t](http://host/u) <http://host/auto> <b>tag</b> \
         https://host.example/x www.example.com **strong** _em_ ~~strike~~ `code` \
         a|b &amp; $x$ \\* trailing \\\n```\nclosing #\n";
-
-    fn model(text: &str) -> Scenario {
-        let checked = crate::scenario::check(&Source::new("t.toml", text));
-        let errors: Vec<&str> = checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.message.as_str())
-            .collect();
-        checked
-            .scenario
-            .unwrap_or_else(|| panic!("invalid test scenario: {errors:?}"))
-    }
 
     /// The plan of a scenario whose every free-text field is `HOSTILE` or
     /// another attempt at markup: descriptions, header names and values

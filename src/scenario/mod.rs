@@ -119,6 +119,22 @@ fn toml_diagnostic(error: &toml::de::Error, source: &Source) -> Diagnostic {
     Diagnostic::error(span, message)
 }
 
+/// The model of a scenario text that must be valid; panics with its errors.
+/// For the tests of the modules that read the model.
+#[cfg(test)]
+pub fn valid_model(text: &str) -> Scenario {
+    let checked = check(&Source::new("t.toml", text));
+    let errors: Vec<&str> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.message.as_str())
+        .collect();
+    checked
+        .scenario
+        .unwrap_or_else(|| panic!("invalid test scenario: {errors:?}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
