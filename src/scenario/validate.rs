@@ -658,17 +658,17 @@ impl Checker<'_> {
                 .as_ref()
                 .map(|c| self.calls(c.get_ref(), &known))
                 .unwrap_or_default();
-            let raw_versions = info.raw.versions.as_ref().map(|v| &v.get_ref().0);
-            for (version, (_, raw_version)) in info
-                .service
-                .versions
-                .iter_mut()
-                .zip(raw_versions.into_iter().flatten())
-            {
-                version.calls = match &raw_version.get_ref().calls {
+            // Each version's calls go to it by name; those of a version whose
+            // name is in error are still checked.
+            for (key, raw_version) in info.raw.versions.iter().flat_map(|v| &v.get_ref().0) {
+                let calls = match &raw_version.get_ref().calls {
                     Some(own) => self.calls(own.get_ref(), &known),
                     None => service_calls.clone(),
                 };
+                let version = (info.service.versions.iter_mut()).find(|v| v.name == *key.get_ref());
+                if let Some(version) = version {
+                    version.calls = calls;
+                }
             }
         }
         infos
