@@ -475,11 +475,11 @@ mod tests {
         ];
         assert!(write(&target, &new).is_err());
         assert_eq!(read_folder(&target).expect("read"), old);
-        let left: Vec<_> = fs::read_dir(&parent)
-            .expect("parent")
-            .map(|e| e.expect("entry").file_name())
-            .collect();
-        assert_eq!(left, ["app"], "no staging folder is left behind");
+        assert_eq!(
+            entries(&parent),
+            ["app"],
+            "no staging folder is left behind"
+        );
         assert!(!parent.join("escape.yaml").exists());
         let _ = fs::remove_dir_all(&parent);
     }
