@@ -1,13 +1,17 @@
 //! Output: writes a build's files into `<out>/<name>/` atomically (a sibling
 //! temporary folder, then a swap; a file that did not change is the previous
-//! one, hard linked), and reads an existing output folder back.
+//! one, hard linked), replaces only a folder meshgen wrote, and reads an
+//! existing output folder back.
 //! The only module that touches the output folder.
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 
+use serde::Deserialize;
+
+use crate::bundle::INDEX_FILE;
 use crate::error::Error;
 
 /// The files of an output folder: relative paths (with `/`) and their bytes.
@@ -228,9 +232,10 @@ impl std::fmt::Display for Leftover {
     }
 }
 
-/// Whether `target` may be replaced: it does not exist, or it is a folder.
-/// Anything else there (a file, a symbolic link, even to a folder) is not
-/// output meshgen wrote, and is left as it is.
+/// Whether `target` may be replaced: it does not exist, or it is a folder
+/// meshgen wrote (see `recognise`). Anything else there (a file, a symbolic
+/// link, even to a folder, a folder of the user's) is not output meshgen
+/// wrote, and is left as it is.
 pub fn replaceable(target: &Path) -> Result<(), Error> {
     match fs::symlink_metadata(target) {
         Ok(meta) if !meta.is_dir() => {
@@ -245,9 +250,93 @@ pub fn replaceable(target: &Path) -> Result<(), Error> {
                 target.display()
             )))
         }
-        Ok(_) => Ok(()),
+        Ok(_) => recognise(target),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(target, e)),
+    }
+}
+
+/// The most of an `index.json` read to recognise an output folder: far more
+/// than the index of the largest scenario meshgen reads.
+const INDEX_LIMIT: u64 = 1 << 30;
+
+/// `Ok` when the folder `target` is meshgen's output: its `index.json` is a
+/// regular file in the shape every version of meshgen wrote, for the scenario
+/// the folder is named after. An empty folder holds nothing to lose and may
+/// be replaced too. Nothing else is: a folder of the user's that happens to
+/// have a scenario's name (`--out .` and a scenario called `src`) is refused.
+/// No marker file is needed, so output written by earlier versions (which
+/// had none) is recognised too, and the output's bytes do not change.
+fn recognise(target: &Path) -> Result<(), Error> {
+    let name = target.file_name().unwrap_or_default().to_string_lossy();
+    let index = target.join(INDEX_FILE);
+    let refused = |why: String| {
+        Err(Error::Usage(format!(
+            "{}: a folder is there that meshgen did not write ({why}); meshgen replaces only \
+             an output folder it wrote, and leaves this one as it is (remove it or choose \
+             another --out)",
+            target.display()
+        )))
+    };
+    match fs::symlink_metadata(&index) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => return refused(format!("its {INDEX_FILE} is not a regular file")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let mut entries = fs::read_dir(target).map_err(|e| Error::io(target, e))?;
+            return match entries.next() {
+                None => Ok(()),
+                Some(_) => refused(format!("it has no {INDEX_FILE}")),
+            };
+        }
+        Err(e) => return Err(Error::io(&index, e)),
+    }
+    let file = fs::File::open(&index).map_err(|e| Error::io(&index, e))?;
+    let shape: IndexShape = match serde_json::from_reader(BufReader::new(file.take(INDEX_LIMIT))) {
+        Ok(shape) => shape,
+        Err(e) if e.is_io() => return Err(Error::io(&index, e.into())),
+        Err(e) => return refused(format!("its {INDEX_FILE} is not one meshgen writes: {e}")),
+    };
+    if !shape.is_whole() {
+        return refused(format!(
+            "its {INDEX_FILE} lists a file without a name or SHA-256"
+        ));
+    }
+    if shape.scenario != name {
+        return refused(format!(
+            "its {INDEX_FILE} is the index of scenario `{}`",
+            shape.scenario
+        ));
+    }
+    Ok(())
+}
+
+/// What recognises `index.json` as meshgen's: the keys every version wrote
+/// (others are not read).
+#[derive(Deserialize)]
+struct IndexShape {
+    scenario: String,
+    bundles: Vec<IndexedFile>,
+    steps: Vec<IndexedFile>,
+    plan: String,
+}
+
+/// A bundle or step of `index.json`.
+#[derive(Deserialize)]
+struct IndexedFile {
+    file: String,
+    sha256: String,
+}
+
+impl IndexShape {
+    /// Whether the plan and every listed file have a name, and every file
+    /// the SHA-256 of its bytes (64 hex digits).
+    fn is_whole(&self) -> bool {
+        !self.plan.is_empty()
+            && self.bundles.iter().chain(&self.steps).all(|f| {
+                !f.file.is_empty()
+                    && f.sha256.len() == 64
+                    && f.sha256.bytes().all(|b| b.is_ascii_hexdigit())
+            })
     }
 }
 
@@ -392,6 +481,21 @@ mod tests {
         dir
     }
 
+    /// The `index.json` of an output folder of scenario `name`, in the shape
+    /// meshgen writes (one bundle, no step), as a file of `Files`.
+    fn index(name: &str) -> (String, Vec<u8>) {
+        let json = serde_json::json!({
+            "scenario": name,
+            "bundles": [{"name": "mesh", "file": "01-mesh.yaml", "sha256": "0".repeat(64), "resources": []}],
+            "kustomization": "kustomization.yaml",
+            "steps": [],
+            "routing": [],
+            "teardown": {"name": "teardown", "file": "teardown.yaml", "sha256": "1".repeat(64), "resources": []},
+            "plan": "PLAN.md",
+        });
+        (INDEX_FILE.to_owned(), format!("{json:#}\n").into_bytes())
+    }
+
     #[cfg(unix)]
     fn inode(path: &Path) -> u64 {
         std::os::unix::fs::MetadataExt::ino(&fs::metadata(path).expect("metadata"))
@@ -414,6 +518,7 @@ mod tests {
             file("shrinks.yaml", b"longer than the new one"),
             file("big.yaml", &big),
             file("gone.yaml", b"x"),
+            index("app"),
         ];
         write(&target, &old).expect("first write");
         let before = |name: &str| inode(&target.join(name));
@@ -422,6 +527,7 @@ mod tests {
             file("big.yaml", &big_changed),
             file("changed.yaml", b"new text\n"),
             file("grows.yaml", b"prefix and more"),
+            index("app"),
             file("new.yaml", b"new\n"),
             file("same.yaml", b"same\n"),
             file("shrinks.yaml", b"longer"),
@@ -447,9 +553,17 @@ mod tests {
         let target = parent.join("app");
         let outside = parent.join("outside.yaml");
         fs::write(&outside, b"same\n").expect("outside file");
-        write(&target, &[("other.yaml".to_owned(), b"x".to_vec())]).expect("first write");
+        write(
+            &target,
+            &[("other.yaml".to_owned(), b"x".to_vec()), index("app")],
+        )
+        .expect("first write");
         std::os::unix::fs::symlink(&outside, target.join("a.yaml")).expect("symlink");
-        write(&target, &[("a.yaml".to_owned(), b"same\n".to_vec())]).expect("second write");
+        write(
+            &target,
+            &[("a.yaml".to_owned(), b"same\n".to_vec()), index("app")],
+        )
+        .expect("second write");
         let written = target.join("a.yaml");
         assert!(fs::symlink_metadata(&written).expect("a.yaml").is_file());
         assert_ne!(inode(&written), inode(&outside));
@@ -463,6 +577,7 @@ mod tests {
         let target = parent.join("app");
         let old: Files = vec![
             ("a.yaml".into(), b"old\n".to_vec()),
+            index("app"),
             ("same.yaml".into(), b"same\n".to_vec()),
         ];
         write(&target, &old).expect("first write");
@@ -526,9 +641,11 @@ mod tests {
         let parent = scratch("output-concurrent");
         let target = parent.join("app");
         let folder = |writer: u8| -> Files {
-            (0..20)
+            let mut files: Files = (0..20)
                 .map(|i| (format!("steps/{i:02}.yaml"), vec![b'a' + writer; 100 + i]))
-                .collect()
+                .collect();
+            files.insert(0, index("app"));
+            files
         };
         std::thread::scope(|threads| {
             for writer in 0..4u8 {
@@ -556,7 +673,11 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let parent = scratch("output-leftover");
         let target = parent.join("app");
-        write(&target, &[("steps/a.yaml".to_owned(), b"old\n".to_vec())]).expect("first write");
+        write(
+            &target,
+            &[index("app"), ("steps/a.yaml".to_owned(), b"old\n".to_vec())],
+        )
+        .expect("first write");
         let steps = target.join("steps");
         fs::set_permissions(&steps, fs::Permissions::from_mode(0o555)).expect("chmod");
         let probe = steps.join("probe");
@@ -566,7 +687,7 @@ mod tests {
             let _ = fs::remove_dir_all(&parent);
             return;
         }
-        let new = [("steps/a.yaml".to_owned(), b"new\n".to_vec())];
+        let new = [index("app"), ("steps/a.yaml".to_owned(), b"new\n".to_vec())];
         let leftover = write(&target, &new)
             .expect("the write itself succeeds")
             .expect("a leftover");
@@ -575,6 +696,127 @@ mod tests {
         assert!(leftover.to_string().contains("remove it by hand"));
         let old_steps = leftover.path.join("steps");
         fs::set_permissions(&old_steps, fs::Permissions::from_mode(0o755)).expect("chmod back");
+        let _ = fs::remove_dir_all(&parent);
+    }
+
+    #[test]
+    fn a_folder_meshgen_did_not_write_is_refused_and_left_as_it_is() {
+        let parent = scratch("output-foreign");
+        let files = [index("src"), ("a.yaml".to_owned(), b"new\n".to_vec())];
+        // Each case: its name, the folder's files, and why it is refused.
+        type Files<'a> = &'a [(&'a str, &'a [u8])];
+        let cases: [(&str, Files, &str); 5] = [
+            ("no index", &[("main.rs", b"fn main() {}\n")], "it has no index.json"),
+            ("not json", &[("index.json", b"{\"name\": \"my-app\"\n")], "is not one meshgen writes"),
+            (
+                "another shape",
+                &[("index.json", b"{\"scenario\": \"src\", \"files\": []}\n")],
+                "is not one meshgen writes",
+            ),
+            (
+                "no hash",
+                &[(
+                    "index.json",
+                    b"{\"scenario\": \"src\", \"bundles\": [{\"file\": \"a\", \"sha256\": \"\"}], \"steps\": [], \"plan\": \"PLAN.md\"}",
+                )],
+                "lists a file without a name or SHA-256",
+            ),
+            ("another scenario", &[], "is the index of scenario `other`"),
+        ];
+        for (case, content, why) in cases {
+            let target = parent.join("src");
+            let _ = fs::remove_dir_all(&target);
+            fs::create_dir_all(&target).expect("folder");
+            for (name, bytes) in content {
+                fs::write(target.join(name), bytes).expect("file");
+            }
+            if case == "another scenario" {
+                let (name, bytes) = index("other");
+                fs::write(target.join(name), bytes).expect("index");
+            }
+            let before = read_folder(&target).expect("read");
+            let error = write(&target, &files).expect_err(case);
+            let message = error.to_string();
+            assert!(
+                message.contains("a folder is there that meshgen did not write")
+                    && message.contains(why),
+                "{case}: {message}"
+            );
+            assert_eq!(
+                read_folder(&target).expect("read"),
+                before,
+                "{case}: untouched"
+            );
+            assert_eq!(
+                entries(&parent),
+                ["src"],
+                "{case}: nothing staged beside it"
+            );
+        }
+        // index.json as a folder or a symbolic link is not an index either.
+        let target = parent.join("src");
+        let _ = fs::remove_dir_all(&target);
+        fs::create_dir_all(target.join("index.json")).expect("folder");
+        let error = write(&target, &files).expect_err("index.json is a folder");
+        assert!(
+            error.to_string().contains("is not a regular file"),
+            "{error}"
+        );
+        assert!(target.join("index.json").is_dir());
+        let _ = fs::remove_dir_all(&parent);
+    }
+
+    #[test]
+    fn output_of_earlier_versions_and_an_empty_folder_are_replaced() {
+        let parent = scratch("output-earlier");
+        // The index.json of meshgen's first release: no kustomization or
+        // routing keys, each resource on several lines, and no marker file.
+        let first_release = r#"{
+  "scenario": "kuard",
+  "bundles": [
+    {
+      "name": "mesh",
+      "file": "01-mesh.yaml",
+      "sha256": "17645d4ecff6f27ff8eb04ec1da9596c3db0383219bec34403be7146dfd2d7c4",
+      "resources": [
+        {
+          "apiVersion": "install.istio.io/v1alpha1",
+          "kind": "IstioOperator",
+          "namespace": "istio-system",
+          "name": "kuard"
+        }
+      ]
+    }
+  ],
+  "steps": [
+    {
+      "name": "all-blue",
+      "file": "steps/01-all-blue.yaml",
+      "diff": "steps/01-all-blue.diff",
+      "sha256": "768fae4946ac4887381173d71b1d2fda418541b5828a7aa15a675ce5c6f8e81e",
+      "resources": []
+    }
+  ],
+  "teardown": {"name": "teardown", "file": "teardown.yaml", "sha256": "768fae4946ac4887381173d71b1d2fda418541b5828a7aa15a675ce5c6f8e81e", "resources": []},
+  "plan": "PLAN.md"
+}
+"#;
+        let target = parent.join("kuard");
+        fs::create_dir_all(target.join("steps")).expect("folder");
+        fs::write(target.join("index.json"), first_release).expect("index");
+        fs::write(target.join("steps/01-all-blue.yaml"), b"old\n").expect("step");
+        let new = [
+            index("kuard"),
+            ("steps/01-all-blue.yaml".to_owned(), b"new\n".to_vec()),
+        ];
+        write(&target, &new).expect("replaces the earlier output");
+        assert_eq!(read_folder(&target).expect("read"), new);
+        let empty = parent.join("empty");
+        fs::create_dir(&empty).expect("empty folder");
+        let new = [index("empty")];
+        write(&empty, &new).expect("replaces an empty folder");
+        assert_eq!(read_folder(&empty).expect("read"), new);
+        assert_eq!(entries(&parent), ["empty", "kuard"]);
         let _ = fs::remove_dir_all(&parent);
     }
 }
