@@ -265,24 +265,52 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
         return Ok(Outcome::Success);
     }
     // Every scenario is rendered, and every output folder found replaceable,
-    // before anything is written; each file is written as soon as it is laid out.
+    // before anything is written; each file is written as soon as it is laid
+    // out, into a staging folder; every folder is staged before any is
+    // swapped in, so a folder that cannot be written replaces none.
     for b in &builds {
         output::replaceable(&args.out.join(&b.name))?;
     }
+    let out = output::Out::open(&args.out)?;
+    let mut staged = Vec::new();
     for (c, b) in compiled.iter().zip(&builds) {
-        let dir = args.out.join(&b.name);
         let mut count = 0;
-        let leftover = output::write_with(&dir, |put| {
+        let folder = out.stage(&b.name, |put| {
             b.emit_files(&c.scenario, &mut |name, bytes| {
                 count += 1;
                 put(name, bytes)
             })
         })?;
-        eprintln!("meshgen: wrote {} ({count} files)", dir.display());
-        if let Some(leftover) = leftover {
-            eprintln!("meshgen: warning: {leftover}");
+        staged.push((folder, count));
+    }
+    let mut lines = String::new();
+    let mut staged = staged.into_iter();
+    while let Some((folder, count)) = staged.next() {
+        let dir = folder.target().to_owned();
+        match folder.swap() {
+            Ok(leftover) => {
+                lines.push_str(&format!(
+                    "meshgen: wrote {} ({count} files)\n",
+                    dir.display()
+                ));
+                if let Some(leftover) = leftover {
+                    lines.push_str(&format!("meshgen: warning: {leftover}\n"));
+                }
+            }
+            Err(e) => {
+                // Rare (the folders are written; only a rename failed): say
+                // exactly which folders are new and which are not.
+                let not: Vec<String> = std::iter::once(dir)
+                    .chain(staged.map(|(f, _)| f.target().to_owned()))
+                    .map(|d| d.display().to_string())
+                    .collect();
+                lines.push_str(&format!("meshgen: not written: {}\n", not.join(", ")));
+                eprint!("{lines}");
+                return Err(e);
+            }
         }
     }
+    eprint!("{lines}");
     timings.lap("lay out and write files");
     timings.report();
     Ok(Outcome::Success)

@@ -1,9 +1,11 @@
 //! Output: writes a build's files into `<out>/<name>/` atomically (a sibling
-//! temporary folder, then a swap; a file that did not change is the previous
-//! one, hard linked), replaces only a folder meshgen wrote, and reads an
-//! existing output folder back.
+//! staging folder, then a swap: one `renameat2(RENAME_EXCHANGE)` on Linux; a
+//! file that did not change is the previous one, hard linked), replaces only
+//! a folder meshgen wrote, restores or removes what a killed build left
+//! beside it, and reads an existing output folder back.
 //! The only module that touches the output folder.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fs;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -57,26 +59,121 @@ pub fn write_with(
         .ok_or_else(|| Error::Usage(format!("{}: not a folder name", target.display())))?
         .to_string_lossy()
         .into_owned();
-    fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    let _turn = lock(parent);
-    replaceable(target)?;
-    let mut staging = Staging {
-        dir: unique_sibling(parent, &name, "new")?,
-        folders: HashSet::new(),
-        previous: previous_files(target),
-        previous_dir: target,
-    };
-    let result = fill(&mut |relative, bytes| staging.write_file(relative, bytes))
-        .and_then(|()| swap(&staging.dir, target, parent, &name));
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&staging.dir);
+    Out::open(parent)?.stage(&name, fill)?.swap()
+}
+
+/// The folder output folders go into (`--out`), locked while this is held so
+/// that builds into it take turns. Folders are staged first and swapped in
+/// after, so a build of several scenarios can write every folder before it
+/// replaces any.
+pub struct Out {
+    parent: PathBuf,
+    /// The lock on `parent`; `None` where the platform or file system cannot
+    /// lock a folder (then nothing a killed build left is touched: without
+    /// the lock, it cannot be told from another build's work in progress).
+    lock: Option<fs::File>,
+    /// The names staged so far: one folder per name.
+    names: RefCell<HashSet<String>>,
+}
+
+impl Out {
+    /// Creates `parent` if needed and waits for its lock.
+    pub fn open(parent: &Path) -> Result<Self, Error> {
+        fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        Ok(Self {
+            parent: parent.to_owned(),
+            lock: lock(parent),
+            names: RefCell::new(HashSet::new()),
+        })
     }
-    result
+
+    /// Writes the folder `<parent>/<name>` into a staging folder beside it,
+    /// the files handed over one at a time by `fill`; nothing is replaced
+    /// until the result is swapped in. First, under the lock, what a killed
+    /// build of `name` left is dealt with: a previous folder it had moved
+    /// aside is put back when `<name>` is missing, and its staging folders
+    /// are removed. Refused, and nothing written, when `<name>` is not a
+    /// folder meshgen wrote (see `replaceable`).
+    pub fn stage(
+        &self,
+        name: &str,
+        fill: impl FnOnce(&mut Put<'_>) -> Result<(), Error>,
+    ) -> Result<Staged<'_>, Error> {
+        let target = contained(&self.parent, name)?;
+        if Path::new(name).components().count() != 1 {
+            return Err(Error::Usage(format!("`{name}`: not a folder name")));
+        }
+        if !self.names.borrow_mut().insert(name.to_owned()) {
+            return Err(Error::Usage(format!(
+                "{}: staged twice by one build",
+                target.display()
+            )));
+        }
+        if self.lock.is_some() {
+            recover(&self.parent, name)?;
+        }
+        replaceable(&target)?;
+        let staged = Staged {
+            out: self,
+            dir: unique_sibling(&self.parent, name, NEW)?,
+            target,
+            swapped: false,
+        };
+        let mut staging = Staging {
+            dir: &staged.dir,
+            folders: HashSet::new(),
+            previous: previous_files(&staged.target),
+            previous_dir: &staged.target,
+        };
+        fill(&mut |relative, bytes| staging.write_file(relative, bytes))?;
+        Ok(staged)
+    }
+}
+
+/// A new output folder, written whole beside the folder it replaces. Dropped
+/// without being swapped in, it is removed.
+pub struct Staged<'o> {
+    out: &'o Out,
+    /// The staging folder.
+    dir: PathBuf,
+    /// `<parent>/<name>`.
+    target: PathBuf,
+    /// Whether the staging folder was swapped in (and is no longer there).
+    swapped: bool,
+}
+
+impl Staged<'_> {
+    /// Where the folder goes.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Puts the folder in place of the previous one. On failure the previous
+    /// folder is left as it was. `Ok(Some(_))`: the new folder is in place,
+    /// but the previous one could not be removed.
+    pub fn swap(mut self) -> Result<Option<Leftover>, Error> {
+        let name = self
+            .target
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy();
+        let (_, leftover) = swap(&self.dir, &self.target, &self.out.parent, &name)?;
+        self.swapped = true;
+        Ok(leftover)
+    }
+}
+
+impl Drop for Staged<'_> {
+    fn drop(&mut self) {
+        if !self.swapped {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
 }
 
 /// The new folder while it is written.
 struct Staging<'t> {
-    dir: PathBuf,
+    dir: &'t Path,
     /// The folders made under `dir` so far.
     folders: HashSet<PathBuf>,
     /// The folder being replaced, and its regular files (relative paths).
@@ -88,7 +185,7 @@ impl Staging<'_> {
     /// Writes one file through a buffer (or links the previous folder's, when
     /// the bytes are the same), refusing any path that would leave the folder.
     fn write_file(&mut self, relative: &str, fill: &mut Fill<'_>) -> Result<(), Error> {
-        let path = contained(&self.dir, relative)?;
+        let path = contained(self.dir, relative)?;
         if let Some(folder) = path.parent()
             && folder != self.dir
             && !self.folders.contains(folder)
@@ -350,35 +447,133 @@ fn lock(parent: &Path) -> Option<fs::File> {
     Some(folder)
 }
 
-/// Moves `staging` to `target`, moving an existing `target` aside first and
-/// removing it only once the new folder is in place (a failure to remove it
-/// is the `Leftover`: the write itself is done).
+/// The staging folders of a build: `.<name>.new-<pid>-<n>`.
+const NEW: &str = "new";
+
+/// A previous folder moved aside by a build: `.<name>.old-<pid>-<n>`.
+const OLD: &str = "old";
+
+/// How a folder was swapped in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Swap {
+    /// One atomic exchange of the two folders: `target` was never missing.
+    Exchanged,
+    /// Renames: the previous folder aside (if there was one), the new one in.
+    Renamed,
+}
+
+/// Moves `staging` to `target`. An existing `target` is exchanged with it in
+/// one step where the platform can (Linux `renameat2` with
+/// `RENAME_EXCHANGE`), so `target` is never missing, even to a build killed
+/// halfway; elsewhere, or where the file system refuses the exchange, it is
+/// moved aside first (a killed build leaves it as `.<name>.old-…`, which the
+/// next build puts back). The previous folder is removed once the new one is
+/// in place (a failure to remove it is the `Leftover`: the write is done).
 fn swap(
     staging: &Path,
     target: &Path,
     parent: &Path,
     name: &str,
-) -> Result<Option<Leftover>, Error> {
-    if fs::symlink_metadata(target).is_ok() {
-        // A free name rather than a folder made and removed for it: on ext4,
-        // each folder made or removed beside a build costs an inode.
-        let old = (0..1000)
-            .map(|n| sibling(parent, name, "old", n))
-            .find(|path| fs::symlink_metadata(path).is_err())
-            .ok_or_else(|| no_temporary_folder(parent))?;
-        fs::rename(target, &old).map_err(|e| Error::io(target, e))?;
-        if let Err(e) = fs::rename(staging, target) {
-            // Put the previous output back before reporting.
-            let _ = fs::rename(&old, target);
-            return Err(Error::io(target, e));
-        }
-        if let Err(error) = fs::remove_dir_all(&old) {
-            return Ok(Some(Leftover { path: old, error }));
-        }
-    } else {
+) -> Result<(Swap, Option<Leftover>), Error> {
+    if fs::symlink_metadata(target).is_err() {
         fs::rename(staging, target).map_err(|e| Error::io(target, e))?;
+        return Ok((Swap::Renamed, None));
     }
-    Ok(None)
+    if exchange(staging, target).is_ok() {
+        // `staging` now holds the previous folder.
+        let leftover = fs::remove_dir_all(staging).err().map(|error| Leftover {
+            path: staging.to_owned(),
+            error,
+        });
+        return Ok((Swap::Exchanged, leftover));
+    }
+    rename_twice(staging, target, parent, name).map(|leftover| (Swap::Renamed, leftover))
+}
+
+/// Moves the folder `target` aside to `.<name>.old-…`, then `staging` to
+/// `target`, and removes the previous folder; on failure, puts it back.
+fn rename_twice(
+    staging: &Path,
+    target: &Path,
+    parent: &Path,
+    name: &str,
+) -> Result<Option<Leftover>, Error> {
+    // A free name rather than a folder made and removed for it: on ext4,
+    // each folder made or removed beside a build costs an inode.
+    let old = (0..1000)
+        .map(|n| sibling(parent, name, OLD, n))
+        .find(|path| fs::symlink_metadata(path).is_err())
+        .ok_or_else(|| no_temporary_folder(parent))?;
+    fs::rename(target, &old).map_err(|e| Error::io(target, e))?;
+    if let Err(e) = fs::rename(staging, target) {
+        // Put the previous output back before reporting.
+        let _ = fs::rename(&old, target);
+        return Err(Error::io(target, e));
+    }
+    Ok(fs::remove_dir_all(&old)
+        .err()
+        .map(|error| Leftover { path: old, error }))
+}
+
+/// Exchanges two existing paths atomically: `renameat2` with `RENAME_EXCHANGE`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(io::Error::from)
+}
+
+/// No atomic exchange on this platform: the caller renames twice.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn exchange(_: &Path, _: &Path) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// Deals with what killed builds of `name` left in `parent`; called under the
+/// lock, so no build is writing `name` and every `.<name>.new-…` and
+/// `.<name>.old-…` folder is stale. When `<name>` is missing (a build was
+/// killed between its two renames), the newest folder it had moved aside is
+/// put back. Every other staging or moved-aside folder of `name` is removed
+/// (best effort: one that cannot be removed stays, as it would have).
+/// Folders of other names, and anything that is not a folder, are left.
+fn recover(parent: &Path, name: &str) -> Result<(), Error> {
+    let mut new = Vec::new();
+    let mut old = Vec::new();
+    for entry in fs::read_dir(parent).map_err(|e| Error::io(parent, e))? {
+        let entry = entry.map_err(|e| Error::io(parent, e))?;
+        let kind = entry.file_name().to_str().and_then(|n| left_by(n, name));
+        if kind.is_some() && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let modified = entry.metadata().and_then(|m| m.modified()).ok();
+            let list = if kind == Some(NEW) {
+                &mut new
+            } else {
+                &mut old
+            };
+            list.push((modified, entry.path()));
+        }
+    }
+    let target = parent.join(name);
+    if !old.is_empty() && fs::symlink_metadata(&target).is_err() {
+        old.sort();
+        if let Some((_, newest)) = old.pop() {
+            fs::rename(&newest, &target).map_err(|e| Error::io(&newest, e))?;
+        }
+    }
+    for (_, path) in new.iter().chain(&old) {
+        let _ = fs::remove_dir_all(path);
+    }
+    Ok(())
+}
+
+/// `Some("new")` or `Some("old")` when `file_name` is a staging or
+/// moved-aside folder of `name`: `.<name>.new-<pid>-<n>` or `.<name>.old-<pid>-<n>`.
+fn left_by(file_name: &str, name: &str) -> Option<&'static str> {
+    let rest = file_name.strip_prefix('.')?.strip_prefix(name)?;
+    let (what, rest) = [NEW, OLD]
+        .into_iter()
+        .find_map(|what| Some((what, rest.strip_prefix(&format!(".{what}-"))?)))?;
+    let (pid, n) = rest.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(pid) && digits(n)).then_some(what)
 }
 
 /// Creates a new empty folder `.<name>.<what>-<pid>-<n>` beside the target.
@@ -699,6 +894,26 @@ mod tests {
         let _ = fs::remove_dir_all(&parent);
     }
 
+    /// The names in `parent` and under it, with `/`, sorted; folders end in `/`.
+    fn tree(parent: &Path) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut pending = vec![parent.to_owned()];
+        while let Some(folder) = pending.pop() {
+            for entry in fs::read_dir(&folder).expect("folder") {
+                let path = entry.expect("entry").path();
+                let relative = path.strip_prefix(parent).expect("inside");
+                let mut name = relative.to_string_lossy().replace('\\', "/");
+                if fs::symlink_metadata(&path).expect("metadata").is_dir() {
+                    name.push('/');
+                    pending.push(path);
+                }
+                names.push(name);
+            }
+        }
+        names.sort();
+        names
+    }
+
     #[test]
     fn a_folder_meshgen_did_not_write_is_refused_and_left_as_it_is() {
         let parent = scratch("output-foreign");
@@ -817,6 +1032,213 @@ mod tests {
         write(&empty, &new).expect("replaces an empty folder");
         assert_eq!(read_folder(&empty).expect("read"), new);
         assert_eq!(entries(&parent), ["empty", "kuard"]);
+        let _ = fs::remove_dir_all(&parent);
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn on_linux_the_folders_are_exchanged_in_one_step_and_the_target_is_never_missing() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let parent = scratch("output-exchange");
+        let target = parent.join("app");
+        let folder = |n: usize| -> Files {
+            vec![
+                index("app"),
+                (format!("steps/{n}.yaml"), n.to_string().into_bytes()),
+            ]
+        };
+        write(&target, &folder(0)).expect("first write");
+        // The swap itself is the exchange, not two renames.
+        let staging = unique_sibling(&parent, "app", NEW).expect("staging");
+        let (name, bytes) = index("app");
+        fs::write(staging.join(name), bytes).expect("index");
+        let previous = inode(&target);
+        let staged = inode(&staging);
+        let (how, leftover) = swap(&staging, &target, &parent, "app").expect("swap");
+        assert_eq!(how, Swap::Exchanged);
+        assert!(leftover.is_none());
+        assert_eq!(inode(&target), staged);
+        assert_ne!(inode(&target), previous);
+        assert_eq!(entries(&parent), ["app"], "the previous folder is removed");
+        // A reader looking all the time never finds the folder missing.
+        let stop = AtomicBool::new(false);
+        let (looks, missing) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        std::thread::scope(|threads| {
+            threads.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    if fs::symlink_metadata(target.join(INDEX_FILE)).is_err() {
+                        missing.fetch_add(1, Ordering::Relaxed);
+                    }
+                    looks.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            for n in 1..=300 {
+                write(&target, &folder(n)).expect("write");
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        assert!(looks.load(Ordering::Relaxed) > 300, "the reader looked");
+        assert_eq!(missing.load(Ordering::Relaxed), 0, "the folder was missing");
+        assert_eq!(read_folder(&target).expect("read"), folder(300));
+        let _ = fs::remove_dir_all(&parent);
+    }
+
+    #[test]
+    fn where_there_is_no_exchange_two_renames_swap_the_folder_or_put_it_back() {
+        let parent = scratch("output-renames");
+        let target = parent.join("app");
+        let old = [("a.yaml".to_owned(), b"old\n".to_vec()), index("app")];
+        write(&target, &old).expect("first write");
+        let staging = unique_sibling(&parent, "app", NEW).expect("staging");
+        fs::write(staging.join("a.yaml"), b"new\n").expect("file");
+        let leftover = rename_twice(&staging, &target, &parent, "app").expect("swap");
+        assert!(leftover.is_none());
+        assert_eq!(
+            read_folder(&target).expect("read"),
+            [("a.yaml".to_owned(), b"new\n".to_vec())]
+        );
+        assert_eq!(entries(&parent), ["app"], "the previous folder is removed");
+        // The second rename fails (no staging folder): the first is undone.
+        let missing = parent.join(".app.new-1-0");
+        assert!(rename_twice(&missing, &target, &parent, "app").is_err());
+        assert_eq!(fs::read(target.join("a.yaml")).expect("put back"), b"new\n");
+        assert_eq!(entries(&parent), ["app"]);
+        let _ = fs::remove_dir_all(&parent);
+    }
+
+    #[test]
+    fn a_build_killed_between_the_two_renames_is_restored_by_the_next_one() {
+        let parent = scratch("output-killed");
+        let target = parent.join("app");
+        let previous = [("a.yaml".to_owned(), b"previous\n".to_vec()), index("app")];
+        write(&target, &previous).expect("first write");
+        // What a build killed between its two renames leaves: the previous
+        // folder moved aside, its own staging folder, and no `app`.
+        fs::rename(&target, parent.join(".app.old-4242-0")).expect("aside");
+        fs::create_dir_all(parent.join(".app.new-4242-0/steps")).expect("staging");
+        fs::write(parent.join(".app.new-4242-0/steps/x.yaml"), b"half\n").expect("file");
+        // The next build fails: the previous output is back, whole.
+        let failed = write_with(&target, |put| {
+            put("a.yaml", &mut |out| out.write_all(b"new\n"))?;
+            Err(Error::Usage("the build fails".to_owned()))
+        });
+        assert!(failed.is_err());
+        assert_eq!(read_folder(&target).expect("restored"), previous);
+        assert_eq!(entries(&parent), ["app"], "nothing is left beside it");
+        // And a build that succeeds replaces it as usual.
+        fs::rename(&target, parent.join(".app.old-4242-0")).expect("aside");
+        let new = [("a.yaml".to_owned(), b"new\n".to_vec()), index("app")];
+        write(&target, &new).expect("write");
+        assert_eq!(read_folder(&target).expect("read"), new);
+        assert_eq!(entries(&parent), ["app"]);
+        let _ = fs::remove_dir_all(&parent);
+    }
+
+    #[test]
+    fn every_folder_is_staged_before_any_is_swapped_in() {
+        let parent = scratch("output-batch");
+        let old_a = [("a.yaml".to_owned(), b"old a\n".to_vec()), index("a")];
+        let old_b = [("b.yaml".to_owned(), b"old b\n".to_vec()), index("b")];
+        write(&parent.join("a"), &old_a).expect("a");
+        write(&parent.join("b"), &old_b).expect("b");
+        let put_all = |files: &[(String, Vec<u8>)], put: &mut Put<'_>| {
+            files
+                .iter()
+                .try_for_each(|(name, bytes)| put(name, &mut |out| out.write_all(bytes)))
+        };
+        let new_a = [("a.yaml".to_owned(), b"new a\n".to_vec()), index("a")];
+        {
+            let out = Out::open(&parent).expect("open");
+            let _staged_a = out
+                .stage("a", |put| put_all(&new_a, put))
+                .expect("a is staged");
+            let failed = out.stage("b", |put| {
+                put("b.yaml", &mut |out| out.write_all(b"new b\n"))?;
+                put("../escape.yaml", &mut |out| out.write_all(b"x\n"))
+            });
+            assert!(failed.is_err(), "b cannot be written");
+            assert!(
+                out.stage("a", |_| Ok(())).is_err(),
+                "a name is staged once per build"
+            );
+            // The build stops here: a's staging folder goes with it.
+        }
+        assert_eq!(
+            read_folder(&parent.join("a")).expect("a"),
+            old_a,
+            "a is not replaced"
+        );
+        assert_eq!(read_folder(&parent.join("b")).expect("b"), old_b);
+        assert_eq!(entries(&parent), ["a", "b"], "no staging folder is left");
+        // Both staged, both swapped in.
+        let out = Out::open(&parent).expect("open");
+        let new_b = [("b.yaml".to_owned(), b"new b\n".to_vec()), index("b")];
+        let staged_a = out.stage("a", |put| put_all(&new_a, put)).expect("a");
+        let staged_b = out.stage("b", |put| put_all(&new_b, put)).expect("b");
+        assert_eq!(staged_b.target(), parent.join("b"));
+        assert_eq!(read_folder(&parent.join("a")).expect("a"), old_a, "not yet");
+        staged_a.swap().expect("a swapped");
+        staged_b.swap().expect("b swapped");
+        assert_eq!(read_folder(&parent.join("a")).expect("a"), new_a);
+        assert_eq!(read_folder(&parent.join("b")).expect("b"), new_b);
+        assert_eq!(entries(&parent), ["a", "b"]);
+        let _ = fs::remove_dir_all(&parent);
+    }
+
+    #[test]
+    fn stale_staging_folders_of_the_same_name_are_removed_and_nothing_else() {
+        let parent = scratch("output-stale");
+        let target = parent.join("app");
+        write(&target, &[index("app")]).expect("first write");
+        for stale in [".app.new-999999-0", ".app.new-1-7", ".app.old-999999-1"] {
+            fs::create_dir_all(parent.join(stale).join("steps")).expect("stale folder");
+            fs::write(parent.join(stale).join("steps/a.yaml"), b"x\n").expect("file");
+        }
+        // Not a staging folder of `app`: another scenario's, names that only
+        // look alike, and a file.
+        let kept = [
+            ".app.new-1-7.yaml/",
+            ".app.new-x-0/",
+            ".app2.new-1-0/",
+            ".other.new-999999-0/",
+            "app.new-1-0/",
+        ];
+        for name in kept {
+            fs::create_dir_all(parent.join(name)).expect("other folder");
+        }
+        fs::write(parent.join(".app.new-2-0"), b"a file\n").expect("file");
+        let new = [("a.yaml".to_owned(), b"new\n".to_vec()), index("app")];
+        write(&target, &new).expect("write");
+        assert_eq!(read_folder(&target).expect("read"), new);
+        let mut expected: Vec<&str> = kept.to_vec();
+        expected.extend([".app.new-2-0", "app/", "app/a.yaml", "app/index.json"]);
+        expected.sort_unstable();
+        assert_eq!(tree(&parent), expected);
+        let _ = fs::remove_dir_all(&parent);
+    }
+
+    #[test]
+    fn a_staging_folder_of_a_build_that_holds_the_lock_is_not_touched() {
+        let parent = scratch("output-live");
+        let target = parent.join("app");
+        write(&target, &[index("app")]).expect("first write");
+        let live = parent.join(".app.new-7-0");
+        let turn = lock(&parent).expect("this file system can lock a folder");
+        fs::create_dir(&live).expect("a live build's staging folder");
+        std::thread::scope(|threads| {
+            let writer = threads.spawn(|| write(&target, &[index("app")]));
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            assert!(!writer.is_finished(), "the other build waits for the lock");
+            assert!(live.is_dir(), "the live staging folder is there");
+            // The live build ends (killed: its staging folder stays behind).
+            drop(turn);
+            writer.join().expect("writer").expect("write");
+        });
+        assert!(
+            !live.exists(),
+            "once the lock is free it is stale, and removed"
+        );
+        assert_eq!(entries(&parent), ["app"]);
         let _ = fs::remove_dir_all(&parent);
     }
 }
