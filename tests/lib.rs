@@ -12,3 +12,4 @@ mod gitops;
 mod golden;
 mod output;
 mod safety;
+mod streams;
