@@ -127,7 +127,7 @@ struct Compiled {
 /// Reads and validates one scenario file, printing its diagnostics.
 /// `Ok(None)` when it is invalid (or has warnings under --deny-warnings).
 fn compile(path: &Path, flags: &ScenarioFlags, color: bool) -> Result<Option<Compiled>, Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = source::read(path)?;
     let source = match String::from_utf8(bytes) {
         Ok(text) => Source::new(path, text),
         Err(e) => {
@@ -452,8 +452,8 @@ fn diff(args: &DiffArgs, color: bool, color_stdout: bool) -> Result<Outcome, Err
                     dir.display()
                 )));
             }
-            let existing = output::read_folder(dir)?;
             let fresh = build.files(&compiled.scenario);
+            let existing = output::read_to_compare(dir, &fresh)?;
             let report = diff::against(&existing, &fresh);
             let text = report.text(args.context);
             (report, text)

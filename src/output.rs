@@ -6,7 +6,7 @@
 //! The only module that touches the output folder.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
@@ -612,6 +612,104 @@ pub fn read_folder(dir: &Path) -> Result<Files, Error> {
     })?;
     files.sort();
     Ok(files)
+}
+
+/// A file of an existing output folder, as `diff --against` compares it with
+/// the fresh file of the same name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Existing {
+    /// Its bytes.
+    Read(Vec<u8>),
+    /// The same bytes as the fresh file (compared as read, not kept).
+    Same,
+    /// Not read: larger than [`READ_WHOLE`] and than the fresh file. Its size.
+    TooLarge(u64),
+}
+
+/// The largest file of an existing folder that `diff --against` reads whole
+/// when the fresh build has no larger file of that name: far above anything
+/// meshgen writes for a scenario of a usual size. A larger file is reported
+/// by its size, not line by line.
+pub const READ_WHOLE: u64 = 64 * 1024 * 1024;
+
+/// Every file under `dir`, by relative path with `/` separators, sorted, as
+/// `diff --against` compares it with `fresh`: a file with the bytes of the
+/// fresh file of its name is compared while read and not kept, one larger
+/// than [`READ_WHOLE`] and than the fresh file is not read at all, any other
+/// is read whole. Memory stays within the fresh build and [`READ_WHOLE`] per
+/// file, whatever the folder holds.
+pub fn read_to_compare(
+    dir: &Path,
+    fresh: &[(String, Vec<u8>)],
+) -> Result<Vec<(String, Existing)>, Error> {
+    read_to_compare_within(dir, fresh, READ_WHOLE)
+}
+
+/// `read_to_compare` with `limit` for [`READ_WHOLE`].
+fn read_to_compare_within(
+    dir: &Path,
+    fresh: &[(String, Vec<u8>)],
+    limit: u64,
+) -> Result<Vec<(String, Existing)>, Error> {
+    let fresh: HashMap<&str, &[u8]> = fresh
+        .iter()
+        .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
+        .collect();
+    let mut files = Vec::new();
+    walk(dir, &mut |relative, path| {
+        let wanted = fresh.get(relative.as_str()).copied();
+        let existing = compare_file(path, wanted, limit).map_err(|e| Error::io(path, e))?;
+        files.push((relative, existing));
+        Ok(())
+    })?;
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(files)
+}
+
+/// One file of an existing folder against the fresh bytes of its name.
+fn compare_file(path: &Path, fresh: Option<&[u8]>, limit: u64) -> io::Result<Existing> {
+    let mut file = fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    if let Some(fresh) = fresh
+        && size == fresh.len() as u64
+        && same_bytes(&mut file, fresh)?
+    {
+        return Ok(Existing::Same);
+    }
+    // The size on disk is a hint: what is read is bounded whatever it says.
+    let limit = limit.max(fresh.map_or(0, |f| f.len() as u64));
+    if size > limit {
+        return Ok(Existing::TooLarge(size));
+    }
+    file.seek(SeekFrom::Start(0))?;
+    let mut bytes = Vec::new();
+    (&mut file).take(limit).read_to_end(&mut bytes)?;
+    let mut more = Vec::new();
+    if file.take(1).read_to_end(&mut more)? > 0 {
+        return Ok(Existing::TooLarge(size.max(limit + 1)));
+    }
+    Ok(Existing::Read(bytes))
+}
+
+/// Whether `file`, from where it is, holds exactly `expected` and no more;
+/// read a chunk at a time.
+fn same_bytes(file: &mut fs::File, expected: &[u8]) -> io::Result<bool> {
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut at = 0;
+    loop {
+        let n = match file.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(at == expected.len());
+        }
+        if expected.get(at..at + n) != Some(&chunk[..n]) {
+            return Ok(false);
+        }
+        at += n;
+    }
 }
 
 /// The regular files of an existing output folder, by relative path: those a
@@ -1239,6 +1337,46 @@ mod tests {
             "once the lock is free it is stale, and removed"
         );
         assert_eq!(entries(&parent), ["app"]);
+        let _ = fs::remove_dir_all(&parent);
+    }
+
+    #[test]
+    fn a_file_larger_than_the_limit_is_compared_by_size_and_an_equal_one_is_not_kept() {
+        let parent = scratch("output-compare");
+        let dir = parent.join("app");
+        let file = |name: &str, bytes: &[u8]| (name.to_owned(), bytes.to_vec());
+        let existing: Files = vec![
+            file("big.yaml", &[b'x'; 40]),
+            file("changed.yaml", b"old\n"),
+            file("grown.yaml", &[b'y'; 30]),
+            file("removed.yaml", b"gone\n"),
+            file("removed-big.txt", &[b'z'; 17]),
+            file("same.yaml", &[b's'; 40]),
+        ];
+        write(&dir, &existing).expect("folder");
+        let fresh: Files = vec![
+            file("big.yaml", b"small\n"),
+            file("changed.yaml", b"new\n"),
+            file("grown.yaml", &[b'y'; 35]),
+            file("same.yaml", &[b's'; 40]),
+        ];
+        let read = read_to_compare_within(&dir, &fresh, 16).expect("read");
+        assert_eq!(
+            read,
+            [
+                ("big.yaml".to_owned(), Existing::TooLarge(40)),
+                ("changed.yaml".to_owned(), Existing::Read(b"old\n".to_vec())),
+                // Larger than the limit, but no larger than the fresh file.
+                ("grown.yaml".to_owned(), Existing::Read(vec![b'y'; 30])),
+                ("removed-big.txt".to_owned(), Existing::TooLarge(17)),
+                (
+                    "removed.yaml".to_owned(),
+                    Existing::Read(b"gone\n".to_vec())
+                ),
+                // Larger than the limit, and the same bytes: compared as read.
+                ("same.yaml".to_owned(), Existing::Same),
+            ]
+        );
         let _ = fs::remove_dir_all(&parent);
     }
 }
