@@ -636,8 +636,8 @@ pub const READ_WHOLE: u64 = 64 * 1024 * 1024;
 /// `diff --against` compares it with `fresh`: a file with the bytes of the
 /// fresh file of its name is compared while read and not kept, one larger
 /// than [`READ_WHOLE`] and than the fresh file is not read at all, any other
-/// is read whole. Memory stays within the fresh build and [`READ_WHOLE`] per
-/// file, whatever the folder holds.
+/// is read whole: no file of the folder is held beyond [`READ_WHOLE`] or
+/// the size of the fresh file of its name, and equal files not at all.
 pub fn read_to_compare(
     dir: &Path,
     fresh: &[(String, Vec<u8>)],
