@@ -365,7 +365,15 @@ const INDEX_LIMIT: u64 = 1 << 30;
 /// No marker file is needed, so output written by earlier versions (which
 /// had none) is recognised too, and the output's bytes do not change.
 fn recognise(target: &Path) -> Result<(), Error> {
-    let name = target.file_name().unwrap_or_default().to_string_lossy();
+    recognise_as(
+        target,
+        &target.file_name().unwrap_or_default().to_string_lossy(),
+    )
+}
+
+/// `recognise`, for the output folder of scenario `name` wherever it is now
+/// (moved aside, it has another name).
+fn recognise_as(target: &Path, name: &str) -> Result<(), Error> {
     let index = target.join(INDEX_FILE);
     let refused = |why: String| {
         Err(Error::Usage(format!(
@@ -532,9 +540,11 @@ fn exchange(_: &Path, _: &Path) -> io::Result<()> {
 /// lock, so no build is writing `name` and every `.<name>.new-…` and
 /// `.<name>.old-…` folder is stale. When `<name>` is missing (a build was
 /// killed between its two renames), the newest folder it had moved aside is
-/// put back. Every other staging or moved-aside folder of `name` is removed
-/// (best effort: one that cannot be removed stays, as it would have).
-/// Folders of other names, and anything that is not a folder, are left.
+/// put back. Every other staging folder of `name` is removed, and every
+/// other moved-aside one that is meshgen's output (earlier versions moved
+/// any folder aside, a user's too: such a folder is left). Removal is best
+/// effort: a folder that cannot be removed stays, as it would have. Folders
+/// of other names, and anything that is not a folder, are left.
 fn recover(parent: &Path, name: &str) -> Result<(), Error> {
     let mut new = Vec::new();
     let mut old = Vec::new();
@@ -558,7 +568,12 @@ fn recover(parent: &Path, name: &str) -> Result<(), Error> {
             fs::rename(&newest, &target).map_err(|e| Error::io(&newest, e))?;
         }
     }
-    for (_, path) in new.iter().chain(&old) {
+    let ours = |path: &&PathBuf| recognise_as(path, name).is_ok();
+    for path in new
+        .iter()
+        .map(|(_, p)| p)
+        .chain(old.iter().map(|(_, p)| p).filter(ours))
+    {
         let _ = fs::remove_dir_all(path);
     }
     Ok(())
@@ -1292,6 +1307,9 @@ mod tests {
             fs::create_dir_all(parent.join(stale).join("steps")).expect("stale folder");
             fs::write(parent.join(stale).join("steps/a.yaml"), b"x\n").expect("file");
         }
+        // The folder moved aside was meshgen's output.
+        let (name, bytes) = index("app");
+        fs::write(parent.join(".app.old-999999-1").join(name), bytes).expect("index");
         // Not a staging folder of `app`: another scenario's, names that only
         // look alike, and a file.
         let kept = [
@@ -1312,6 +1330,33 @@ mod tests {
         expected.extend([".app.new-2-0", "app/", "app/a.yaml", "app/index.json"]);
         expected.sort_unstable();
         assert_eq!(tree(&parent), expected);
+        let _ = fs::remove_dir_all(&parent);
+    }
+
+    #[test]
+    fn a_folder_an_earlier_version_moved_aside_is_removed_only_if_it_is_meshgens() {
+        let parent = scratch("output-aside");
+        let target = parent.join("app");
+        write(&target, &[index("app")]).expect("first write");
+        // Earlier versions moved aside any folder at the target, a user's too.
+        let users = parent.join(".app.old-5-0");
+        fs::create_dir(&users).expect("folder");
+        fs::write(users.join("main.rs"), b"precious\n").expect("file");
+        let meshgens = parent.join(".app.old-5-1");
+        fs::create_dir(&meshgens).expect("folder");
+        let (name, bytes) = index("app");
+        fs::write(meshgens.join(name), bytes).expect("index");
+        write(&target, &[index("app")]).expect("write");
+        assert_eq!(entries(&parent), [".app.old-5-0", "app"]);
+        // With no `app`, it is put back where it was, and then refused.
+        fs::remove_dir_all(&target).expect("remove");
+        let error = write(&target, &[index("app")]).expect_err("a user's folder");
+        assert!(error.to_string().contains("did not write"), "{error}");
+        assert_eq!(entries(&parent), ["app"]);
+        assert_eq!(
+            fs::read(target.join("main.rs")).expect("back"),
+            b"precious\n"
+        );
         let _ = fs::remove_dir_all(&parent);
     }
 

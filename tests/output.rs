@@ -121,6 +121,9 @@ fn stale_staging_folders_of_killed_builds_are_removed_by_the_next_build_of_that_
     ] {
         sandbox.write(&format!("out/{stale}/steps/01-all-blue.yaml"), "stale\n");
     }
+    // The folder a killed build had moved aside was kuard's output.
+    let index = sandbox.read("out/kuard/index.json");
+    sandbox.write("out/.kuard.old-999997-0/index.json", index);
     sandbox.run(&["build", &scenario("kuard")]).expect_code(0);
     assert_eq!(entries(&sandbox.path().join("out")), ["kuard"]);
 }
