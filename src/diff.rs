@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use similar::TextDiff;
 
+use crate::output::Existing;
 use crate::resource::{Resource, ResourceId};
 
 /// Lines of context around each change, unless the user asks otherwise.
@@ -160,6 +161,9 @@ pub struct Difference {
     pub before: Option<String>,
     /// The text after.
     pub after: Option<String>,
+    /// The size of the folder's file when it was too large to read: the
+    /// difference is named, without its lines.
+    pub unread: Option<u64>,
 }
 
 /// Everything a comparison found, in a fixed order.
@@ -197,6 +201,7 @@ impl Report {
                     paths,
                     before: c.before.map(str::to_owned),
                     after: c.after.map(str::to_owned),
+                    unread: None,
                 })
             })
             .collect();
@@ -217,6 +222,13 @@ impl Report {
                 Some(id) => format!("{id} in {file}"),
                 None => file.to_owned(),
             };
+            if let Some(size) = d.unread {
+                out.push_str(&format!(
+                    "# {}: {what} ({size} bytes in the folder: too large to compare line by line)\n",
+                    d.status.as_str()
+                ));
+                continue;
+            }
             out.push_str(&format!("# {}: {what}\n", d.status.as_str()));
             let old = match &d.before {
                 Some(_) => format!("a/{file}"),
@@ -295,12 +307,11 @@ impl Report {
 
 /// What a fresh build would change in an existing output folder: YAML files
 /// compared document by document (matched by apiVersion, kind, namespace and
-/// name), every other file as plain text.
-pub fn against(existing: &[(String, Vec<u8>)], fresh: &[(String, Vec<u8>)]) -> Report {
-    let existing: BTreeMap<&str, &[u8]> = existing
-        .iter()
-        .map(|(n, b)| (n.as_str(), b.as_slice()))
-        .collect();
+/// name), every other file as plain text, and a file too large to read by
+/// its size alone.
+pub fn against(existing: &[(String, Existing)], fresh: &[(String, Vec<u8>)]) -> Report {
+    let existing: BTreeMap<&str, &Existing> =
+        existing.iter().map(|(n, e)| (n.as_str(), e)).collect();
     let fresh: BTreeMap<&str, &[u8]> = fresh
         .iter()
         .map(|(n, b)| (n.as_str(), b.as_slice()))
@@ -308,7 +319,30 @@ pub fn against(existing: &[(String, Vec<u8>)], fresh: &[(String, Vec<u8>)]) -> R
     let names: BTreeSet<&str> = existing.keys().chain(fresh.keys()).copied().collect();
     let mut report = Report::default();
     for name in names {
-        let (before, after) = (existing.get(name).copied(), fresh.get(name).copied());
+        let after = fresh.get(name).copied();
+        let before = match existing.get(name) {
+            Some(Existing::Same) => continue,
+            Some(Existing::TooLarge(size)) => {
+                let status = if after.is_some() {
+                    Status::Changed
+                } else {
+                    Status::Removed
+                };
+                report.files.push((name.to_owned(), status));
+                report.differences.push(Difference {
+                    status,
+                    file: Some(name.to_owned()),
+                    id: None,
+                    paths: Vec::new(),
+                    before: None,
+                    after: None,
+                    unread: Some(*size),
+                });
+                continue;
+            }
+            Some(Existing::Read(bytes)) => Some(bytes.as_slice()),
+            None => None,
+        };
         if before == after {
             continue;
         }
@@ -335,6 +369,7 @@ pub fn against(existing: &[(String, Vec<u8>)], fresh: &[(String, Vec<u8>)]) -> R
                 paths: Vec::new(),
                 before,
                 after,
+                unread: None,
             }),
         }
     }
@@ -389,6 +424,7 @@ fn compare_documents(
             paths,
             before: a.map(|d| d.text.clone()),
             after: b.map(|d| d.text.clone()),
+            unread: None,
         });
     }
     Some(differences)

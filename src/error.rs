@@ -1,6 +1,7 @@
-//! Operational failures: I/O, templates, a rendered document that is not what
-//! its template promised. Each carries its context (the path, the template)
-//! and its source. The user's own mistakes are `Diagnostic`s, not these.
+//! Operational failures: I/O (files and the standard streams), templates, a
+//! rendered document that is not what its template promised. Each carries its
+//! context (the path, the template) and its source. The user's own mistakes
+//! are `Diagnostic`s, not these.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,14 @@ pub enum Error {
         template: String,
         /// What is wrong with the document.
         problem: String,
+    },
+    /// Writing to stdout or stderr failed (a full disk, `>/dev/full`); a
+    /// closed pipe is not this (see `lib.rs`).
+    Stream {
+        /// `stdout` or `stderr`.
+        stream: &'static str,
+        /// What the OS said.
+        source: std::io::Error,
     },
     /// A command-line request meshgen cannot carry out (e.g. an unknown step).
     Usage(String),
@@ -78,6 +87,7 @@ impl fmt::Display for Error {
                 "template {template} rendered an invalid document ({problem}); with the shipped \
                  templates this is a meshgen bug, please report it"
             ),
+            Self::Stream { stream, .. } => write!(f, "cannot write to {stream}"),
             Self::Usage(message) => f.write_str(message),
             Self::Crd(error) => write!(f, "{error}"),
             Self::Nonconforming {
@@ -106,6 +116,7 @@ impl std::error::Error for Error {
         match self {
             Self::Io { source, .. } => Some(source),
             Self::Template { source, .. } => Some(source),
+            Self::Stream { source, .. } => Some(source),
             Self::Crd(error) => std::error::Error::source(error),
             Self::BadDocument { .. } | Self::Usage(_) | Self::Nonconforming { .. } => None,
         }

@@ -1,8 +1,47 @@
 //! A loaded scenario file: its path, its text, and the one mapping from byte
-//! offsets to line and column. Owns no parsing and no rendering.
+//! offsets to line and column; and the bounded read of a scenario file.
+//! Owns no parsing and no rendering.
 
+use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+
+/// The largest scenario file meshgen reads (64 MiB): far above any real
+/// scenario (the shipped ones are a few KB). A larger file, or an endless one
+/// (`/dev/zero`), is refused before it fills memory.
+pub const MAX_SCENARIO_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The bytes of the scenario file at `path`; an error (exit 2) past
+/// [`MAX_SCENARIO_BYTES`]. The limit is counted as the file is read, not
+/// taken from its metadata: `/dev/zero` and pipes report a size of 0.
+pub fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    read_at_most(path, MAX_SCENARIO_BYTES)
+}
+
+/// `read` with `limit` for [`MAX_SCENARIO_BYTES`].
+fn read_at_most(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    // The size a regular file reports spares the buffer's regrowth.
+    let hint = file.metadata().map_or(0, |m| m.len()).min(limit) + 1;
+    let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > limit {
+        let most = if limit.is_multiple_of(1 << 20) {
+            format!("{} MiB", limit >> 20)
+        } else {
+            format!("{limit} bytes")
+        };
+        return Err(Error::Usage(format!(
+            "{}: larger than {most}, the most a scenario file may hold",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
 
 /// U+FEFF, which some editors write at the start of a UTF-8 file.
 const BYTE_ORDER_MARK: char = '\u{feff}';
@@ -107,6 +146,38 @@ mod tests {
         assert_eq!(source.line_col(3), (1, 1));
         assert_eq!(source.line_col(10), (1, 8));
         assert_eq!(source.line_col(14), (2, 1));
+    }
+
+    #[test]
+    fn a_scenario_file_is_read_up_to_the_limit_and_refused_past_it() {
+        let dir = std::env::temp_dir().join(format!("meshgen-source-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("folder");
+        let path = dir.join("s.toml");
+        std::fs::write(&path, b"0123456789").expect("file");
+        assert_eq!(
+            read_at_most(&path, 10).expect("at the limit"),
+            b"0123456789"
+        );
+        let error = read_at_most(&path, 9).expect_err("past the limit");
+        assert!(
+            error
+                .to_string()
+                .ends_with("s.toml: larger than 9 bytes, the most a scenario file may hold"),
+            "{error}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_endless_file_is_refused_at_the_limit_whatever_its_size_says() {
+        // /dev/zero reports a size of 0 and never ends.
+        let error = read_at_most(Path::new("/dev/zero"), 1 << 20).expect_err("refused");
+        assert_eq!(
+            error.to_string(),
+            "/dev/zero: larger than 1 MiB, the most a scenario file may hold"
+        );
+        assert!(read(Path::new("/dev/zero")).is_err());
     }
 
     #[test]

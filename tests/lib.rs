@@ -10,4 +10,7 @@ mod corpus;
 mod explain;
 mod gitops;
 mod golden;
+mod limits;
+mod output;
 mod safety;
+mod streams;

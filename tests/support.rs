@@ -2,7 +2,7 @@
 //! to read YAML streams and the shared Istio facts folder.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// What one run of meshgen did.
 #[derive(Debug)]
@@ -66,6 +66,58 @@ impl Sandbox {
     pub fn run(&self, args: &[&str]) -> Run {
         meshgen(self.dir.path(), args)
     }
+
+    /// Runs meshgen with `args` in this folder, `stream` sent to `sink`
+    /// instead of being captured (it reads as empty in the `Run`).
+    pub fn run_into(&self, args: &[&str], stream: Stream, sink: Sink) -> Run {
+        let sink: Stdio = match sink {
+            Sink::Full => std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .expect("/dev/full")
+                .into(),
+            Sink::ClosedPipe => {
+                let (reader, writer) = std::io::pipe().expect("pipe");
+                drop(reader);
+                writer.into()
+            }
+        };
+        let mut command = Command::new(env!("CARGO_BIN_EXE_meshgen"));
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("MESHGEN_BLESS");
+        match stream {
+            Stream::Stdout => command.stdout(sink).stderr(Stdio::piped()),
+            Stream::Stderr => command.stdout(Stdio::piped()).stderr(sink),
+        };
+        let output = command.output().expect("run meshgen");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// A standard output stream of meshgen.
+#[derive(Debug, Clone, Copy)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// Where `Sandbox::run_into` sends a stream.
+#[derive(Debug, Clone, Copy)]
+pub enum Sink {
+    /// `/dev/full`: every write fails with "no space left on device".
+    Full,
+    /// A pipe whose reader has gone (`| head` after it read enough): every
+    /// write fails with a broken pipe.
+    ClosedPipe,
 }
 
 /// Runs the real meshgen binary in `dir`.
