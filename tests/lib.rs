@@ -10,4 +10,5 @@ mod corpus;
 mod explain;
 mod gitops;
 mod golden;
+mod releases;
 mod safety;
