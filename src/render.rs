@@ -62,6 +62,12 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 /// The annotation Argo CD orders a sync by.
 pub const SYNC_WAVE_ANNOTATION: &str = "argocd.argoproj.io/sync-wave";
 
+/// Argo CD's sync options, and the one that prunes a resource after every
+/// other resource of the sync is applied and healthy: under `--argocd-waves`,
+/// the Deployment of a version some step retires carries it, so that Argo CD
+/// deletes it only once the routing has moved away from it.
+const PRUNE_LAST: (&str, &str) = ("argocd.argoproj.io/sync-options", "PruneLast=true");
+
 /// Argo CD sync wave of each template's documents under `--argocd-waves`: the
 /// number of the bundle file they go into (bundle.rs), so waves follow apply
 /// order — mesh 1, namespace 2, workloads 3, gateway 4, DestinationRules 5,
@@ -171,9 +177,19 @@ impl DocumentTemplate<'_> {
     /// Renders one document with `context` (plus `annotations`), which must
     /// be the resource `id`.
     fn render(&self, context: &impl Serialize, id: ResourceId) -> Result<Resource, Error> {
+        self.render_annotated(context, id, &self.annotations)
+    }
+
+    /// Like `render`, with `annotations` in place of the template's own.
+    fn render_annotated(
+        &self,
+        context: &impl Serialize,
+        id: ResourceId,
+        annotations: &[(&'static str, &'static str)],
+    ) -> Result<Resource, Error> {
         let context = Annotated {
             context,
-            annotations: &self.annotations,
+            annotations,
         };
         let mut text = self
             .template
@@ -187,7 +203,7 @@ impl DocumentTemplate<'_> {
         // minijinja starts from a buffer twice the template's size; a build
         // keeps every document until it is written, so give the excess back.
         text.shrink_to_fit();
-        Resource::parse(id, text, &self.annotations).map_err(|problem| Error::BadDocument {
+        Resource::parse(id, text, annotations).map_err(|problem| Error::BadDocument {
             template: self.name.to_owned(),
             problem,
         })
@@ -300,7 +316,12 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
                 service,
                 version,
             };
-            template.render(&context, id)
+            if renderer.sync_waves && version.lifetime.retire.is_some() {
+                let annotations = [template.annotations.as_slice(), &[PRUNE_LAST]].concat();
+                template.render_annotated(&context, id, &annotations)
+            } else {
+                template.render(&context, id)
+            }
         },
     )?;
     let workloads = Workloads {

@@ -324,3 +324,22 @@ fn the_plan_gives_every_phase_and_the_wait_for_launched_deployments() {
                     2. wait until available: `kubectl rollout status deployment/reviews-v1 -n bookinfo`\n";
     assert!(plan.contains(rollback), "{plan}");
 }
+
+#[test]
+fn under_argocd_waves_a_retired_deployment_is_pruned_last() {
+    let out = Sandbox::new();
+    let path = scenario("bookinfo-release");
+    let stream = out
+        .run(&["build", &path, "--stdout", "--argocd-waves"])
+        .expect_code(0);
+    let live = cluster(&stream.stdout);
+    let options = |name: &str| {
+        live[&("Deployment".into(), "bookinfo".into(), name.into())]["metadata"]["annotations"]
+            ["argocd.argoproj.io/sync-options"]
+            .clone()
+    };
+    assert_eq!(options("reviews-v1"), "PruneLast=true");
+    assert_eq!(options("productpage-v1"), Value::Null);
+    let plain = out.run(&["build", &path, "--stdout"]).expect_code(0);
+    assert!(!plain.stdout.contains("PruneLast"));
+}
