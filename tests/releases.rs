@@ -329,10 +329,8 @@ fn the_plan_gives_every_phase_and_the_wait_for_launched_deployments() {
 fn under_argocd_waves_a_retired_deployment_is_pruned_last() {
     let out = Sandbox::new();
     let path = scenario("bookinfo-release");
-    let stream = out
-        .run(&["build", &path, "--stdout", "--argocd-waves"])
-        .expect_code(0);
-    let live = cluster(&stream.stdout);
+    let stream = out.run(&["build", &path, "--stdout", "--argocd-waves"]);
+    let live = cluster(&stream.expect_code(0).stdout);
     let options = |name: &str| {
         live[&("Deployment".into(), "bookinfo".into(), name.into())]["metadata"]["annotations"]
             ["argocd.argoproj.io/sync-options"]
@@ -340,6 +338,6 @@ fn under_argocd_waves_a_retired_deployment_is_pruned_last() {
     };
     assert_eq!(options("reviews-v1"), "PruneLast=true");
     assert_eq!(options("productpage-v1"), Value::Null);
-    let plain = out.run(&["build", &path, "--stdout"]).expect_code(0);
-    assert!(!plain.stdout.contains("PruneLast"));
+    let plain = out.run(&["build", &path, "--stdout"]);
+    assert!(!plain.expect_code(0).stdout.contains("PruneLast"));
 }
