@@ -331,12 +331,7 @@ impl Conformance {
 /// Checks every document a build applies (bundles and steps) against the loaded CRDs.
 pub fn check_build(set: &CrdSet, build: &Build, scenario: &Scenario) -> Conformance {
     let mut report = Conformance::default();
-    let documents = build
-        .bundles
-        .iter()
-        .flat_map(|b| &b.resources)
-        .chain(build.steps.iter().flat_map(|s| &s.resources));
-    for resource in documents {
+    for resource in build.applied() {
         let id = &resource.id;
         match set.validate(&resource.value()) {
             Validation::Checked(violations) => {

@@ -12,9 +12,10 @@
 
 use std::fmt::Write as _;
 
-use crate::bundle::{Build, Bundle, StepBundle, TEARDOWN_FILE};
+use crate::bundle::{Action, Build, Bundle, Phase, PhaseFile, StepBundle, TEARDOWN_FILE};
 use crate::flowchart;
 use crate::model::{Rule, Scenario};
+use crate::resource::ResourceId;
 use crate::routing::{self, Class, InForce};
 
 /// Above this many services, a step's table and flowchart show only the
@@ -122,11 +123,80 @@ fn step_heading(out: &mut String, scenario: &Scenario, build: &Build, k: usize) 
     {
         let _ = write!(out, ": {description}");
     }
+    if !build.releases {
+        let file = bundle
+            .files
+            .iter()
+            .map(|f| f.file.as_str())
+            .next()
+            .unwrap_or("");
+        let _ = writeln!(
+            out,
+            "\n\n`kubectl apply -f {file}` (the whole routing state after it: `{}/`)\n",
+            bundle.routing_dir
+        );
+        return;
+    }
+    out.push_str("\n\n");
+    for (what, refs) in [("Launches", &step.launch), ("Retires", &step.retire)] {
+        if !refs.is_empty() {
+            let versions: Vec<String> = refs
+                .iter()
+                .map(|r| format!("{} {}", r.service, r.version))
+                .collect();
+            let _ = writeln!(out, "{what} {}.", inline_text(&versions.join(", ")));
+        }
+    }
     let _ = writeln!(
         out,
-        "\n\n`kubectl apply -f {}` (the whole routing state after it: `{}/`)\n",
-        bundle.file, bundle.routing_dir
+        "\nRun in this order, make before break (the whole state after it: `{}/`):\n",
+        bundle.routing_dir
     );
+    commands(out, &bundle.files, bundle.launched());
+    if bundle.rollback.is_empty() {
+        out.push_str("Rollback: nothing to undo.\n\n");
+    } else {
+        out.push_str("Rollback, from the state after the step to the state before it:\n\n");
+        commands(out, &bundle.rollback, bundle.relaunched());
+    }
+}
+
+/// The numbered commands that run `files` in order, with a wait for the
+/// `launched` Deployments to be available after the launch phase.
+fn commands<'a>(
+    out: &mut String,
+    files: &[PhaseFile],
+    launched: impl Iterator<Item = &'a ResourceId>,
+) {
+    let mut n = 0;
+    let mut line = |out: &mut String, what: &str, command: &str| {
+        n += 1;
+        let _ = writeln!(out, "{n}. {what}: `{command}`");
+    };
+    let launched: Vec<&ResourceId> = launched.collect();
+    for file in files {
+        line(out, phase_name(file.phase), &file.command());
+        if file.phase == Phase::Launch && file.action == Action::Apply {
+            for id in &launched {
+                let namespace = id.namespace.as_deref().unwrap_or("default");
+                let wait = format!(
+                    "kubectl rollout status deployment/{} -n {namespace}",
+                    id.name
+                );
+                line(out, "wait until available", &wait);
+            }
+        }
+    }
+    out.push('\n');
+}
+
+/// How the plan names a phase.
+fn phase_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Launch => "launch",
+        Phase::Route => "route",
+        Phase::Retire => "retire",
+    }
 }
 
 /// The services a step's table and flowchart show: all of them, or only
@@ -160,7 +230,7 @@ fn who_gets_what(out: &mut String, scenario: &Scenario, k: usize, classes: &[Cla
                 .service
                 .versions
                 .iter()
-                .filter(|v| v.deploy)
+                .filter(|v| v.has_pods(in_force.at))
                 .map(|v| v.name.as_str())
                 .collect();
             let _ = writeln!(

@@ -62,6 +62,12 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 /// The annotation Argo CD orders a sync by.
 pub const SYNC_WAVE_ANNOTATION: &str = "argocd.argoproj.io/sync-wave";
 
+/// Argo CD's sync options, and the one that prunes a resource after every
+/// other resource of the sync is applied and healthy: under `--argocd-waves`,
+/// the Deployment of a version some step retires carries it, so that Argo CD
+/// deletes it only once the routing has moved away from it.
+const PRUNE_LAST: (&str, &str) = ("argocd.argoproj.io/sync-options", "PruneLast=true");
+
 /// Argo CD sync wave of each template's documents under `--argocd-waves`: the
 /// number of the bundle file they go into (bundle.rs), so waves follow apply
 /// order — mesh 1, namespace 2, workloads 3, gateway 4, DestinationRules 5,
@@ -171,9 +177,19 @@ impl DocumentTemplate<'_> {
     /// Renders one document with `context` (plus `annotations`), which must
     /// be the resource `id`.
     fn render(&self, context: &impl Serialize, id: ResourceId) -> Result<Resource, Error> {
+        self.render_annotated(context, id, &self.annotations)
+    }
+
+    /// Like `render`, with `annotations` in place of the template's own.
+    fn render_annotated(
+        &self,
+        context: &impl Serialize,
+        id: ResourceId,
+        annotations: &[(&'static str, &'static str)],
+    ) -> Result<Resource, Error> {
         let context = Annotated {
             context,
-            annotations: &self.annotations,
+            annotations,
         };
         let mut text = self
             .template
@@ -187,7 +203,7 @@ impl DocumentTemplate<'_> {
         // minijinja starts from a buffer twice the template's size; a build
         // keeps every document until it is written, so give the excess back.
         text.shrink_to_fit();
-        Resource::parse(id, text, &self.annotations).map_err(|problem| Error::BadDocument {
+        Resource::parse(id, text, annotations).map_err(|problem| Error::BadDocument {
             template: self.name.to_owned(),
             problem,
         })
@@ -210,14 +226,36 @@ pub struct Rendered {
     pub mesh: Resource,
     /// The application's Namespace.
     pub namespace: Resource,
-    /// ServiceAccounts, then Services, then Deployments.
-    pub workloads: Vec<Resource>,
+    /// ServiceAccounts, Services and Deployments, by service and version.
+    pub workloads: Workloads,
     /// The Gateway and its VirtualService (empty without a gateway).
     pub gateway: Vec<Resource>,
-    /// One DestinationRule per service.
-    pub destination_rules: Vec<Resource>,
+    /// Per service, in service order: its DestinationRule for each set of
+    /// running versions the scenario's timeline has (one, without releases).
+    pub destination_rules: Vec<Vec<Subsets>>,
     /// Per step, the VirtualService of each service it names, in service order.
     pub steps: Vec<Vec<Resource>>,
+}
+
+/// The workloads of every service and version, whenever they run.
+#[derive(Debug)]
+pub struct Workloads {
+    /// (service index, its ServiceAccount), for the services that set one, in service order.
+    pub service_accounts: Vec<(usize, Resource)>,
+    /// Every service's Service, in service order.
+    pub services: Vec<Resource>,
+    /// (service index, version index, its Deployment), for every deployed
+    /// version, in service and version order.
+    pub deployments: Vec<(usize, usize, Resource)>,
+}
+
+/// A service's DestinationRule with a subset for each of `versions`.
+#[derive(Debug)]
+pub struct Subsets {
+    /// Indices of the versions with a subset, in version order.
+    pub versions: Vec<usize>,
+    /// The DestinationRule.
+    pub resource: Resource,
 }
 
 /// Renders every resource of a scenario. Documents are independent, so each
@@ -226,15 +264,16 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
     let ns = scenario.namespace.name.as_str();
     let networking = scenario.mesh.networking_api.api_version();
     let services = &scenario.services;
-    let accounts: Vec<(&Service, &String)> = services
+    let accounts: Vec<(usize, &Service, &String)> = services
         .iter()
-        .filter_map(|s| s.service_account.as_ref().map(|a| (s, a)))
+        .enumerate()
+        .filter_map(|(i, s)| s.service_account.as_ref().map(|a| (i, s, a)))
         .collect();
-    let mut workloads = render_each(
+    let service_accounts = render_each(
         renderer,
         "serviceaccount.yaml.j2",
         &accounts,
-        |template, &(service, account)| {
+        |template, &(_, service, account)| {
             let id = ResourceId::namespaced("v1", "ServiceAccount", ns, account);
             let context = ServiceContext {
                 namespace: ns,
@@ -243,7 +282,7 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
             template.render(&context, id)
         },
     )?;
-    workloads.extend(render_each(
+    let service_objects = render_each(
         renderer,
         "service.yaml.j2",
         services,
@@ -255,16 +294,21 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
             };
             template.render(&context, id)
         },
-    )?);
-    let deployed: Vec<(&Service, &Version)> = services
+    )?;
+    let deployed: Vec<(usize, usize, &Service, &Version)> = services
         .iter()
-        .flat_map(|s| s.versions.iter().filter(|v| v.deploy).map(move |v| (s, v)))
+        .enumerate()
+        .flat_map(|(i, s)| {
+            (s.versions.iter().enumerate())
+                .filter(|(_, v)| v.deploy)
+                .map(move |(j, v)| (i, j, s, v))
+        })
         .collect();
-    workloads.extend(render_each(
+    let deployments = render_each(
         renderer,
         "deployment.yaml.j2",
         &deployed,
-        |template, &(service, version)| {
+        |template, &(_, _, service, version)| {
             let name = format!("{}-{}", service.name, version.name);
             let id = ResourceId::namespaced("apps/v1", "Deployment", ns, &name);
             let context = DeploymentContext {
@@ -272,9 +316,22 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
                 service,
                 version,
             };
-            template.render(&context, id)
+            if renderer.sync_waves && version.lifetime.retire.is_some() {
+                let annotations = [template.annotations.as_slice(), &[PRUNE_LAST]].concat();
+                template.render_annotated(&context, id, &annotations)
+            } else {
+                template.render(&context, id)
+            }
         },
-    )?);
+    )?;
+    let workloads = Workloads {
+        service_accounts: accounts.iter().map(|a| a.0).zip(service_accounts).collect(),
+        services: service_objects,
+        deployments: (deployed.iter().map(|d| (d.0, d.1)))
+            .zip(deployments)
+            .map(|((i, j), d)| (i, j, d))
+            .collect(),
+    };
     let mut gateway = Vec::new();
     if let Some(gw) = &scenario.gateway {
         let context = GatewayContext {
@@ -287,11 +344,21 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
         let id = ResourceId::namespaced(networking, "VirtualService", ns, &gw.virtual_service);
         gateway.push(renderer.render("gateway-virtualservice.yaml.j2", &context, id)?);
     }
+    // Per service, every set of versions that runs at some moment.
+    let subsets: Vec<(usize, Cow<'_, Service>, Vec<usize>)> = services
+        .iter()
+        .enumerate()
+        .flat_map(|(i, service)| {
+            running_sets(scenario, service)
+                .into_iter()
+                .map(move |versions| (i, subset_service(service, &versions), versions))
+        })
+        .collect();
     let destination_rules = render_each(
         renderer,
         "destinationrule.yaml.j2",
-        services,
-        |template, service| {
+        &subsets,
+        |template, (_, service, _)| {
             let id = ResourceId::namespaced(networking, "DestinationRule", ns, &service.name);
             let context = DestinationRuleContext {
                 api_version: networking,
@@ -302,6 +369,10 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
             template.render(&context, id)
         },
     )?;
+    let mut per_service: Vec<Vec<Subsets>> = services.iter().map(|_| Vec::new()).collect();
+    for ((i, _, versions), resource) in subsets.into_iter().zip(destination_rules) {
+        per_service[i].push(Subsets { versions, resource });
+    }
     let routings: Vec<&ServiceRouting> = scenario.steps.iter().flat_map(|s| &s.routes).collect();
     let mut virtual_services = render_each(
         renderer,
@@ -335,8 +406,43 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
         )?,
         workloads,
         gateway,
-        destination_rules,
+        destination_rules: per_service,
         steps,
+    })
+}
+
+/// Every set of versions of `service` that runs at some moment of the
+/// scenario (indices, in version order), each once, in timeline order.
+/// Without releases: every version, always.
+fn running_sets(scenario: &Scenario, service: &Service) -> Vec<Vec<usize>> {
+    if !scenario.has_releases() {
+        return vec![(0..service.versions.len()).collect()];
+    }
+    let mut sets: Vec<Vec<usize>> = Vec::new();
+    for at in scenario.moments() {
+        let running: Vec<usize> = (service.versions.iter().enumerate())
+            .filter(|(_, v)| v.lifetime.runs(at))
+            .map(|(j, _)| j)
+            .collect();
+        if !running.is_empty() && !sets.contains(&running) {
+            sets.push(running);
+        }
+    }
+    sets
+}
+
+/// `service` with only the versions at `indices`: what its DestinationRule
+/// template sees.
+fn subset_service<'s>(service: &'s Service, indices: &[usize]) -> Cow<'s, Service> {
+    if indices.len() == service.versions.len() {
+        return Cow::Borrowed(service);
+    }
+    Cow::Owned(Service {
+        versions: indices
+            .iter()
+            .map(|&j| service.versions[j].clone())
+            .collect(),
+        ..service.clone()
     })
 }
 

@@ -12,5 +12,6 @@ mod gitops;
 mod golden;
 mod limits;
 mod output;
+mod releases;
 mod safety;
 mod streams;

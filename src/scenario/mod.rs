@@ -6,6 +6,7 @@ mod calls;
 mod names;
 mod prune;
 mod raw;
+mod releases;
 mod schema;
 mod validate;
 
@@ -35,6 +36,12 @@ pub fn check(source: &Source) -> Checked {
         Some(raw) => {
             let (scenario, mut diagnostics) = validate::validate(&raw, source, &pruned);
             diagnostics.extend(calls::cycles(&raw));
+            let (lifetimes, releases) = releases::check(&raw, source, &pruned);
+            diagnostics.extend(releases);
+            let scenario = scenario.map(|mut s| {
+                lifetimes.apply(&mut s);
+                s
+            });
             // What is left of a unit that lost a value may read differently.
             diagnostics.retain(|d| !pruned.hides(d.span.start));
             let mut diagnostics = merge(shape, diagnostics);

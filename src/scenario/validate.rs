@@ -16,14 +16,14 @@ use super::names::{
 use super::prune::Pruned;
 use super::raw::{
     RawCall, RawGateway, RawHeaderMatch, RawMap, RawMatch, RawMesh, RawNamespace, RawRule,
-    RawScenario, RawService, RawStep, RawTarget, RawTrafficPolicy,
+    RawScenario, RawService, RawStep, RawTarget, RawTrafficPolicy, RawVersionRef,
 };
 use crate::diagnostic::Diagnostic;
 use crate::istio::{self, Lookup, NetworkingApi, Release};
 use crate::model::{
-    Abort, Call, Delay, Destination, Duration, Gateway, GatewayRoute, Mesh, Mirror, Namespace,
-    Protocol, Retries, Rule, Scenario, Service, ServiceRouting, Step, StringMatch, TrafficPolicy,
-    Version,
+    Abort, Call, Delay, Destination, Duration, Gateway, GatewayRoute, Lifetime, Mesh, Mirror,
+    Namespace, Protocol, Retries, Rule, Scenario, Service, ServiceRouting, Step, StringMatch,
+    TrafficPolicy, Version, VersionRef,
 };
 use crate::source::Source;
 
@@ -884,6 +884,7 @@ impl Checker<'_> {
                 env,
                 calls: Vec::new(),
                 deploy,
+                lifetime: Lifetime::default(),
             });
         }
         versions
@@ -1210,13 +1211,20 @@ impl Checker<'_> {
         let name = self
             .required(&step.name, "name", "[[steps]]", &span)
             .and_then(|n| self.label(n, "step name"));
-        let rules = self.required(&step.routes, "routes", "[[steps]]", &span)?;
-        if rules.get_ref().is_empty() {
-            self.error(rules.span(), "a step needs at least one route");
-        }
+        // A step that launches or retires versions may route nothing.
+        let rules: &[Spanned<RawRule>] = match &step.routes {
+            None if step.launch.is_some() || step.retire.is_some() => &[],
+            routes => {
+                let rules = self.required(routes, "routes", "[[steps]]", &span)?;
+                if rules.get_ref().is_empty() {
+                    self.error(rules.span(), "a step needs at least one route");
+                }
+                rules.get_ref()
+            }
+        };
         // Rules per service, in file order; the span of the first catch-all.
         let mut per_service: BTreeMap<usize, (Vec<Rule>, Option<Range<usize>>)> = BTreeMap::new();
-        for spanned in rules.get_ref() {
+        for spanned in rules {
             let rule = spanned.get_ref();
             let Some(service) = self.required(
                 &rule.service,
@@ -1297,6 +1305,8 @@ impl Checker<'_> {
             name: name?,
             description: step.description.as_ref().map(|d| d.get_ref().clone()),
             routes,
+            launch: version_refs(&step.launch),
+            retire: version_refs(&step.retire),
         })
     }
 
@@ -1650,6 +1660,22 @@ impl Checker<'_> {
 }
 
 /// An HTTP method as Istio matches it exactly: an upper-case token.
+/// The versions a step's `launch` or `retire` names, as written; the
+/// releases pass (`releases.rs`) checks them.
+fn version_refs(raw: &Option<Spanned<Vec<Spanned<RawVersionRef>>>>) -> Vec<VersionRef> {
+    let entries = raw.as_ref().map_or(&[][..], |l| l.get_ref().as_slice());
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let entry = entry.get_ref();
+            Some(VersionRef {
+                service: entry.service.as_ref()?.get_ref().clone(),
+                version: entry.version.as_ref()?.get_ref().clone(),
+            })
+        })
+        .collect()
+}
+
 fn is_method(method: &str) -> bool {
     !method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase())
 }
