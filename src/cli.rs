@@ -53,8 +53,8 @@ pub struct ScenarioFlags {
     /// Read templates from this folder instead of the built-in ones (same file names).
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
-    /// How to print diagnostics: human (stderr, with a source excerpt) or json
-    /// (one JSON object per line on stdout, for CI bots).
+    /// How to print diagnostics on stderr: human (with a source excerpt) or json
+    /// (one JSON object per line, for CI bots).
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = DiagnosticFormat::Human)]
     pub format: DiagnosticFormat,
 }
@@ -64,7 +64,7 @@ pub struct ScenarioFlags {
 pub enum DiagnosticFormat {
     /// `FILE:LINE:COL: error: MESSAGE`, a source excerpt and help, on stderr.
     Human,
-    /// One JSON object per diagnostic and line on stdout (file, line, column, severity, message, help).
+    /// One JSON object per diagnostic and line on stderr (file, line, column, severity, message, help).
     Json,
 }
 

@@ -125,13 +125,13 @@ fn compile(path: &Path, flags: &ScenarioFlags, color: bool) -> Result<Option<Com
             let source = Source::new(path, String::from_utf8_lossy(e.as_bytes()).into_owned());
             let at = e.utf8_error().valid_up_to();
             let d = Diagnostic::error(at..at, "the file is not valid UTF-8 text");
-            emit(&d, &source, flags, color)?;
+            emit(&d, &source, flags, color);
             return Ok(None);
         }
     };
     let checked = scenario::check(&source);
     for d in &checked.diagnostics {
-        emit(d, &source, flags, color)?;
+        emit(d, &source, flags, color);
     }
     let denied = flags.deny_warnings
         && checked
@@ -144,14 +144,12 @@ fn compile(path: &Path, flags: &ScenarioFlags, color: bool) -> Result<Option<Com
         .map(|scenario| Compiled { source, scenario }))
 }
 
-/// Prints one diagnostic as `--format` asks: text on stderr, or a JSON line on stdout.
-fn emit(d: &Diagnostic, source: &Source, flags: &ScenarioFlags, color: bool) -> Result<(), Error> {
+/// Prints one diagnostic as `--format` asks, on stderr: text, or a JSON line.
+/// Never on stdout, which holds a command's output (YAML, a diff, an explanation).
+fn emit(d: &Diagnostic, source: &Source, flags: &ScenarioFlags, color: bool) {
     match flags.format {
-        DiagnosticFormat::Human => {
-            eprint!("{}", d.render(source, color));
-            Ok(())
-        }
-        DiagnosticFormat::Json => print(&format!("{}\n", d.to_json(source))),
+        DiagnosticFormat::Human => eprint!("{}", d.render(source, color)),
+        DiagnosticFormat::Json => eprintln!("{}", d.to_json(source)),
     }
 }
 
@@ -213,12 +211,6 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
     if args.step.is_some() && !args.stdout {
         return Err(Error::Usage(
             "--step picks the routing state --stdout prints: give --stdout too".to_owned(),
-        ));
-    }
-    if args.stdout && args.flags.format == DiagnosticFormat::Json {
-        return Err(Error::Usage(
-            "--format json prints diagnostics on stdout: it cannot be combined with --stdout"
-                .to_owned(),
         ));
     }
     let mut timings = Timings::start(args.timings);
@@ -377,13 +369,6 @@ fn check(args: &CheckArgs, color: bool) -> Result<Outcome, Error> {
 }
 
 fn diff(args: &DiffArgs, color: bool, color_stdout: bool) -> Result<Outcome, Error> {
-    if args.flags.format == DiagnosticFormat::Json {
-        return Err(Error::Usage(
-            "--format json is for check and build: diff prints its differences on stdout \
-             (use --output json for a JSON diff)"
-                .to_owned(),
-        ));
-    }
     let Some(compiled) = compile(&args.scenario, &args.flags, color)? else {
         return Err(Error::Usage(format!(
             "{} is not a valid scenario",

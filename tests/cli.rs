@@ -42,3 +42,51 @@ fn a_template_error_prints_its_detail_once() {
     assert_eq!(run.stderr.matches("unexpected `}`").count(), 1, "{}", run.stderr);
     assert!(!run.stderr.contains("caused by"), "{}", run.stderr);
 }
+
+#[test]
+fn explain_json_output_with_json_diagnostics_is_one_json_document_on_stdout() {
+    // bookinfo's fault steps warn at check time: the warnings are JSON lines on
+    // stderr, the explanation is the whole of stdout.
+    let run = Sandbox::new().run(&[
+        "explain",
+        &scenario("bookinfo"),
+        "--step",
+        "ratings-delay",
+        "--header",
+        "end-user=jason",
+        "--format",
+        "json",
+        "--output",
+        "json",
+    ]);
+    run.expect_code(0);
+    let explanation: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document: {e}\n{}", run.stdout));
+    assert_eq!(explanation["step"], "ratings-delay");
+    assert!(!run.stderr.is_empty(), "bookinfo's fault steps warn");
+    for line in run.stderr.lines() {
+        let diagnostic: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(diagnostic["severity"], "warning", "{line}");
+    }
+}
+
+#[test]
+fn check_format_json_writes_diagnostic_lines_to_stderr_only() {
+    let sandbox = Sandbox::new();
+    sandbox.write("s.toml", "name = \"BAD\"\n");
+    let run = sandbox.run(&["check", "s.toml", "--format", "json"]);
+    run.expect_code(1);
+    assert_eq!(run.stdout, "");
+    let lines: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|d| d["line"] == 1 && d["column"] == 8 && d["severity"] == "error"),
+        "{lines:?}"
+    );
+}

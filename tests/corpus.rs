@@ -360,13 +360,13 @@ fn mutated_scenarios_never_panic_and_valid_ones_always_render() {
 }
 
 #[test]
-fn format_json_prints_one_object_per_diagnostic_on_stdout() {
+fn format_json_prints_one_object_per_diagnostic_on_stderr() {
     let file = "tests/invalid/every-shape-error-at-once.toml";
     let run = meshgen(&repo(), &["check", "--format", "json", file]);
     run.expect_code(1);
-    assert_eq!(run.stderr, "", "nothing but JSON is printed");
+    assert_eq!(run.stdout, "", "diagnostics never go to stdout");
     let objects: Vec<serde_json::Value> = run
-        .stdout
+        .stderr
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
         .collect();
@@ -387,30 +387,29 @@ fn format_json_prints_one_object_per_diagnostic_on_stdout() {
 }
 
 #[test]
-fn format_json_on_a_clean_scenario_prints_nothing_and_refuses_stdout_builds() {
+fn format_json_on_a_clean_scenario_prints_nothing_and_leaves_stdout_to_the_output() {
     let clean = "tests/valid/istio-1-30-older-apis.toml";
     let run = meshgen(&repo(), &["check", "--format", "json", clean]);
     run.expect_code(0);
     assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
     let sandbox = Sandbox::new();
     let bookinfo = support::scenario("bookinfo");
+    let plain = sandbox.run(&["build", &bookinfo, "--stdout"]);
     let run = sandbox.run(&["build", &bookinfo, "--stdout", "--format", "json"]);
-    run.expect_code(2);
-    assert!(
-        run.stderr.contains("cannot be combined with --stdout"),
-        "{}",
-        run.stderr
-    );
-    let diff = [
-        "diff", &bookinfo, "--from", "all-v1", "--to", "reset-v1", "--format", "json",
-    ];
-    let run = sandbox.run(&diff);
-    run.expect_code(2);
-    assert!(
-        run.stderr.contains("--format json is for check and build"),
-        "{}",
-        run.stderr
-    );
+    run.expect_code(0);
+    assert_eq!(run.stdout, plain.stdout, "the YAML stream alone");
+    assert!(!support::documents(&run.stdout).is_empty());
+    for line in run.stderr.lines() {
+        let warning: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(warning["severity"], "warning", "{line}");
+    }
+    let diff = ["diff", &bookinfo, "--from", "all-v1", "--to", "jason-v2"];
+    let plain = sandbox.run(&diff);
+    let run = sandbox.run(&[&diff[..], &["--format", "json"]].concat());
+    run.expect_code(1);
+    assert_eq!(run.stdout, plain.stdout, "the diff alone");
+    assert!(run.stdout.contains("\n--- a/all-v1/"), "{}", run.stdout);
 }
 
 #[test]
