@@ -50,9 +50,6 @@ pub struct ScenarioFlags {
     /// Treat warnings as errors.
     #[arg(long)]
     pub deny_warnings: bool,
-    /// Read templates from this folder instead of the built-in ones (same file names).
-    #[arg(long, value_name = "DIR")]
-    pub templates: Option<PathBuf>,
     /// How to print diagnostics on stderr: human (with a source excerpt) or json
     /// (one JSON object per line, for CI bots).
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = DiagnosticFormat::Human)]
@@ -99,6 +96,10 @@ pub struct BuildArgs {
     /// Print the wall time of each stage of the build to stderr.
     #[arg(long)]
     pub timings: bool,
+    /// Read templates from this folder instead of the built-in ones (same file names;
+    /// a template the folder lacks stays the built-in one).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
     /// Shared scenario flags.
     #[command(flatten)]
     pub flags: ScenarioFlags,
@@ -138,6 +139,10 @@ pub struct DiffArgs {
     /// Build as `meshgen build --argocd-waves` does (for --against a folder built that way).
     #[arg(long)]
     pub argocd_waves: bool,
+    /// Read templates from this folder instead of the built-in ones (same file names;
+    /// a template the folder lacks stays the built-in one).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
     /// Shared scenario flags.
     #[command(flatten)]
     pub flags: ScenarioFlags,

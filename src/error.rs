@@ -133,7 +133,10 @@ mod tests {
     fn assert_each_cause_once(lines: &[String]) {
         for (i, line) in lines.iter().enumerate() {
             for earlier in &lines[..i] {
-                assert!(!earlier.contains(line.as_str()), "{line:?} repeats {earlier:?}");
+                assert!(
+                    !earlier.contains(line.as_str()),
+                    "{line:?} repeats {earlier:?}"
+                );
             }
         }
     }

@@ -231,8 +231,7 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
             )));
         }
     }
-    let renderer =
-        Renderer::new(args.flags.templates.as_deref())?.with_sync_waves(args.argocd_waves);
+    let renderer = Renderer::new(args.templates.as_deref())?.with_sync_waves(args.argocd_waves);
     let mut builds = Vec::new();
     for c in &compiled {
         builds.push(bundle::bundle(&renderer, &c.scenario)?);
@@ -355,7 +354,7 @@ fn conforms(args: &BuildArgs, compiled: &[Compiled], builds: &[Build]) -> Result
         return Err(Error::Nonconforming {
             count,
             templates: violating.into_iter().map(str::to_owned).collect(),
-            custom_templates: args.flags.templates.is_some(),
+            custom_templates: args.templates.is_some(),
         });
     }
     Ok(!unserved)
@@ -375,8 +374,7 @@ fn diff(args: &DiffArgs, color: bool, color_stdout: bool) -> Result<Outcome, Err
             args.scenario.display()
         )));
     };
-    let renderer =
-        Renderer::new(args.flags.templates.as_deref())?.with_sync_waves(args.argocd_waves);
+    let renderer = Renderer::new(args.templates.as_deref())?.with_sync_waves(args.argocd_waves);
     let build = bundle::bundle(&renderer, &compiled.scenario)?;
     let (report, text) = match (&args.from, &args.to, &args.against) {
         (Some(from), Some(to), _) => {

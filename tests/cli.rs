@@ -28,7 +28,11 @@ fn a_template_error_prints_its_detail_once() {
     let templates = crate::support::repo().join("templates");
     for entry in std::fs::read_dir(&templates).expect("templates") {
         let path = entry.expect("entry").path();
-        let name = path.file_name().expect("name").to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         let text = std::fs::read_to_string(&path).expect("template");
         let text = if name == "namespace.yaml.j2" {
             text + "{{ x( }}\n"
@@ -39,7 +43,12 @@ fn a_template_error_prints_its_detail_once() {
     }
     let run = sandbox.run(&["build", &scenario("kuard"), "--templates", "t"]);
     run.expect_code(2);
-    assert_eq!(run.stderr.matches("unexpected `}`").count(), 1, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("unexpected `}`").count(),
+        1,
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("caused by"), "{}", run.stderr);
 }
 
@@ -89,4 +98,441 @@ fn check_format_json_writes_diagnostic_lines_to_stderr_only() {
             .any(|d| d["line"] == 1 && d["column"] == 8 && d["severity"] == "error"),
         "{lines:?}"
     );
+}
+
+/// One or more flags of a subcommand and the effect that shows they are honoured.
+struct FlagCase {
+    /// The subcommand.
+    command: &'static str,
+    /// The flags of `meshgen COMMAND --help` this case exercises.
+    flags: &'static [&'static str],
+    /// Runs before each of the two runs (e.g. a build to diff against).
+    setup: &'static [&'static [&'static str]],
+    /// The arguments with the flags.
+    with: &'static [&'static str],
+    /// The same request without them.
+    without: &'static [&'static str],
+    /// True for the run with the flags, false for the run without.
+    effect: fn(&Sandbox, &crate::support::Run) -> bool,
+}
+
+/// `s.toml` is bookinfo (valid, with two warnings of its fault steps); `t/`
+/// holds a namespace template that adds a comment.
+const FLAG_CASES: &[FlagCase] = &[
+    // build
+    FlagCase {
+        command: "build",
+        flags: &["--out"],
+        setup: &[],
+        with: &["build", "s.toml", "--out", "elsewhere"],
+        without: &["build", "s.toml"],
+        effect: |s, r| r.code == 0 && s.path().join("elsewhere/bookinfo/PLAN.md").is_file(),
+    },
+    FlagCase {
+        command: "build",
+        flags: &["--stdout"],
+        setup: &[],
+        with: &["build", "s.toml", "--stdout"],
+        without: &["build", "s.toml"],
+        effect: |_, r| r.code == 0 && r.stdout.contains("kind: Deployment"),
+    },
+    FlagCase {
+        command: "build",
+        flags: &["--step"],
+        setup: &[],
+        with: &["build", "s.toml", "--stdout", "--step", "jason-v2"],
+        without: &["build", "s.toml", "--stdout"],
+        effect: |_, r| r.code == 0 && r.stdout.contains("jason"),
+    },
+    FlagCase {
+        command: "build",
+        flags: &["--crd-schemas"],
+        setup: &[],
+        with: &["build", "s.toml", "--crd-schemas", "crds.yaml"],
+        without: &["build", "s.toml"],
+        effect: |_, r| r.code == 2 && r.stderr.contains("CRD file crds.yaml"),
+    },
+    FlagCase {
+        command: "build",
+        flags: &["--argocd-waves"],
+        setup: &[],
+        with: &["build", "s.toml", "--stdout", "--argocd-waves"],
+        without: &["build", "s.toml", "--stdout"],
+        effect: |_, r| r.code == 0 && r.stdout.contains("argocd.argoproj.io/sync-wave"),
+    },
+    FlagCase {
+        command: "build",
+        flags: &["--timings"],
+        setup: &[],
+        with: &["build", "s.toml", "--timings"],
+        without: &["build", "s.toml"],
+        effect: |_, r| r.code == 0 && r.stderr.contains("meshgen: timings"),
+    },
+    FlagCase {
+        command: "build",
+        flags: &["--templates"],
+        setup: &[],
+        with: &["build", "s.toml", "--stdout", "--templates", "t"],
+        without: &["build", "s.toml", "--stdout"],
+        effect: |_, r| r.code == 0 && r.stdout.contains("# custom template"),
+    },
+    FlagCase {
+        command: "build",
+        flags: &["--deny-warnings"],
+        setup: &[],
+        with: &["build", "s.toml", "--deny-warnings"],
+        without: &["build", "s.toml"],
+        effect: |s, r| r.code == 1 && !s.path().join("out").exists(),
+    },
+    FlagCase {
+        command: "build",
+        flags: &["--format"],
+        setup: &[],
+        with: &["build", "s.toml", "--format", "json"],
+        without: &["build", "s.toml"],
+        effect: |_, r| r.code == 0 && r.stderr.starts_with('{'),
+    },
+    FlagCase {
+        command: "build",
+        flags: &["--color"],
+        setup: &[],
+        with: &["build", "s.toml", "--color", "always"],
+        without: &["build", "s.toml"],
+        effect: |_, r| r.stderr.contains("\x1b["),
+    },
+    // check
+    FlagCase {
+        command: "check",
+        flags: &["--deny-warnings"],
+        setup: &[],
+        with: &["check", "s.toml", "--deny-warnings"],
+        without: &["check", "s.toml"],
+        effect: |_, r| r.code == 1,
+    },
+    FlagCase {
+        command: "check",
+        flags: &["--format"],
+        setup: &[],
+        with: &["check", "s.toml", "--format", "json"],
+        without: &["check", "s.toml"],
+        effect: |_, r| r.code == 0 && r.stderr.starts_with('{'),
+    },
+    FlagCase {
+        command: "check",
+        flags: &["--color"],
+        setup: &[],
+        with: &["check", "s.toml", "--color", "always"],
+        without: &["check", "s.toml"],
+        effect: |_, r| r.stderr.contains("\x1b["),
+    },
+    // diff
+    FlagCase {
+        command: "diff",
+        flags: &["--from", "--to"],
+        setup: &[],
+        with: &["diff", "s.toml", "--from", "all-v1", "--to", "jason-v2"],
+        without: &["diff", "s.toml"],
+        effect: |_, r| r.code == 1 && r.stdout.contains("--- a/all-v1/"),
+    },
+    FlagCase {
+        command: "diff",
+        flags: &["--against"],
+        setup: &[&["build", "s.toml"]],
+        with: &["diff", "s.toml", "--against", "out/bookinfo"],
+        without: &["diff", "s.toml"],
+        effect: |_, r| r.code == 0 && r.stdout.is_empty(),
+    },
+    FlagCase {
+        command: "diff",
+        flags: &["--context"],
+        setup: &[],
+        with: &[
+            "diff",
+            "s.toml",
+            "--from",
+            "all-v1",
+            "--to",
+            "jason-v2",
+            "--context",
+            "0",
+        ],
+        without: &["diff", "s.toml", "--from", "all-v1", "--to", "jason-v2"],
+        effect: |_, r| r.code == 1 && !r.stdout.lines().any(|l| l.starts_with(' ')),
+    },
+    FlagCase {
+        command: "diff",
+        flags: &["--output"],
+        setup: &[],
+        with: &[
+            "diff", "s.toml", "--from", "all-v1", "--to", "jason-v2", "--output", "json",
+        ],
+        without: &["diff", "s.toml", "--from", "all-v1", "--to", "jason-v2"],
+        effect: |_, r| serde_json::from_str::<serde_json::Value>(&r.stdout).is_ok(),
+    },
+    FlagCase {
+        command: "diff",
+        flags: &["--argocd-waves"],
+        setup: &[&["build", "s.toml", "--argocd-waves"]],
+        with: &[
+            "diff",
+            "s.toml",
+            "--against",
+            "out/bookinfo",
+            "--argocd-waves",
+        ],
+        without: &["diff", "s.toml", "--against", "out/bookinfo"],
+        effect: |_, r| r.code == 0,
+    },
+    FlagCase {
+        command: "diff",
+        flags: &["--templates"],
+        setup: &[&["build", "s.toml", "--templates", "t"]],
+        with: &[
+            "diff",
+            "s.toml",
+            "--against",
+            "out/bookinfo",
+            "--templates",
+            "t",
+        ],
+        without: &["diff", "s.toml", "--against", "out/bookinfo"],
+        effect: |_, r| r.code == 0,
+    },
+    FlagCase {
+        command: "diff",
+        flags: &["--deny-warnings"],
+        setup: &[],
+        with: &[
+            "diff",
+            "s.toml",
+            "--from",
+            "all-v1",
+            "--to",
+            "jason-v2",
+            "--deny-warnings",
+        ],
+        without: &["diff", "s.toml", "--from", "all-v1", "--to", "jason-v2"],
+        effect: |_, r| r.code == 2 && r.stdout.is_empty(),
+    },
+    FlagCase {
+        command: "diff",
+        flags: &["--format"],
+        setup: &[],
+        with: &[
+            "diff", "s.toml", "--from", "all-v1", "--to", "jason-v2", "--format", "json",
+        ],
+        without: &["diff", "s.toml", "--from", "all-v1", "--to", "jason-v2"],
+        effect: |_, r| r.code == 1 && r.stderr.starts_with('{'),
+    },
+    FlagCase {
+        command: "diff",
+        flags: &["--color"],
+        setup: &[],
+        with: &[
+            "diff", "s.toml", "--from", "all-v1", "--to", "jason-v2", "--color", "always",
+        ],
+        without: &["diff", "s.toml", "--from", "all-v1", "--to", "jason-v2"],
+        effect: |_, r| r.stdout.contains("\x1b["),
+    },
+    // explain
+    FlagCase {
+        command: "explain",
+        flags: &["--step"],
+        setup: &[],
+        with: &["explain", "s.toml", "--step", "ratings-delay"],
+        without: &["explain", "s.toml"],
+        effect: |_, r| r.code == 0 && r.stdout.starts_with("step ratings-delay:"),
+    },
+    FlagCase {
+        command: "explain",
+        flags: &["--header"],
+        setup: &[],
+        with: &[
+            "explain",
+            "s.toml",
+            "--step",
+            "ratings-delay",
+            "--header",
+            "end-user=jason",
+        ],
+        without: &["explain", "s.toml", "--step", "ratings-delay"],
+        effect: |_, r| r.code == 0 && r.stdout.contains("timed out"),
+    },
+    FlagCase {
+        command: "explain",
+        flags: &["--uri"],
+        setup: &[],
+        with: &["explain", "s.toml", "--step", "all-v1", "--uri", "/login"],
+        without: &["explain", "s.toml", "--step", "all-v1"],
+        effect: |_, r| r.code == 0 && r.stdout.contains("GET /login"),
+    },
+    FlagCase {
+        command: "explain",
+        flags: &["--method"],
+        setup: &[],
+        with: &["explain", "s.toml", "--step", "all-v1", "--method", "POST"],
+        without: &["explain", "s.toml", "--step", "all-v1"],
+        effect: |_, r| r.code == 0 && r.stdout.contains("POST /productpage"),
+    },
+    FlagCase {
+        command: "explain",
+        flags: &["--entry"],
+        setup: &[],
+        with: &[
+            "explain", "s.toml", "--step", "all-v1", "--entry", "reviews",
+        ],
+        without: &["explain", "s.toml", "--step", "all-v1"],
+        effect: |_, r| r.code == 0 && r.stdout.contains("entering at reviews"),
+    },
+    FlagCase {
+        command: "explain",
+        flags: &["--output"],
+        setup: &[],
+        with: &["explain", "s.toml", "--step", "all-v1", "--output", "json"],
+        without: &["explain", "s.toml", "--step", "all-v1"],
+        effect: |_, r| serde_json::from_str::<serde_json::Value>(&r.stdout).is_ok(),
+    },
+    FlagCase {
+        command: "explain",
+        flags: &["--deny-warnings"],
+        setup: &[],
+        with: &["explain", "s.toml", "--step", "all-v1", "--deny-warnings"],
+        without: &["explain", "s.toml", "--step", "all-v1"],
+        effect: |_, r| r.code == 1 && r.stdout.is_empty(),
+    },
+    FlagCase {
+        command: "explain",
+        flags: &["--format"],
+        setup: &[],
+        with: &[
+            "explain",
+            "s.toml",
+            "--step",
+            "ratings-delay",
+            "--format",
+            "json",
+        ],
+        without: &["explain", "s.toml", "--step", "ratings-delay"],
+        effect: |_, r| r.code == 0 && r.stderr.starts_with('{'),
+    },
+    FlagCase {
+        command: "explain",
+        flags: &["--color"],
+        setup: &[],
+        with: &[
+            "explain",
+            "s.toml",
+            "--step",
+            "ratings-delay",
+            "--color",
+            "always",
+        ],
+        without: &["explain", "s.toml", "--step", "ratings-delay"],
+        effect: |_, r| r.stderr.contains("\x1b["),
+    },
+];
+
+/// Subcommands that print neither diagnostics nor diffs: the global `--color`
+/// has nothing to colour there.
+const NOTHING_TO_COLOUR: &[&str] = &["schema"];
+
+/// The long flags `--help` lists (without --help and --version).
+fn listed_flags(help: &str) -> Vec<String> {
+    let mut flags: Vec<String> = help
+        .lines()
+        .map(str::trim_start)
+        .filter(|line| line.starts_with('-'))
+        .flat_map(|line| line.split([' ', ',']))
+        .filter(|token| token.starts_with("--") && !["--help", "--version"].contains(token))
+        .map(str::to_owned)
+        .collect();
+    flags.sort();
+    flags.dedup();
+    flags
+}
+
+/// The subcommands `meshgen --help` lists (without `help`).
+fn subcommands() -> Vec<String> {
+    let run = Sandbox::new().run(&["--help"]);
+    run.expect_code(0);
+    run.stdout
+        .lines()
+        .skip_while(|line| *line != "Commands:")
+        .skip(1)
+        .take_while(|line| line.starts_with("  "))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_flag_a_help_lists_has_an_effect() {
+    let namespace =
+        std::fs::read_to_string(crate::support::repo().join("templates/namespace.yaml.j2"))
+            .expect("shipped template");
+    let commands = subcommands();
+    assert!(commands.len() >= 5, "{commands:?}");
+    for command in &commands {
+        let help = Sandbox::new().run(&[command, "--help"]);
+        help.expect_code(0);
+        let listed = listed_flags(&help.stdout);
+        let mut covered: Vec<String> = FLAG_CASES
+            .iter()
+            .filter(|case| case.command == command)
+            .flat_map(|case| case.flags.iter().map(|f| (*f).to_owned()))
+            .collect();
+        if NOTHING_TO_COLOUR.contains(&command.as_str()) {
+            covered.push("--color".to_owned());
+        }
+        covered.sort();
+        assert_eq!(
+            listed, covered,
+            "`meshgen {command} --help` lists these flags"
+        );
+    }
+    for case in FLAG_CASES {
+        let runs = [case.with, case.without].map(|args| {
+            let sandbox = Sandbox::new();
+            sandbox.write(
+                "s.toml",
+                std::fs::read_to_string(scenario("bookinfo")).expect("bookinfo"),
+            );
+            sandbox.write(
+                "t/namespace.yaml.j2",
+                format!("# custom template\n{namespace}"),
+            );
+            sandbox.write("crds.yaml", "not: [yaml\n");
+            for setup in case.setup {
+                sandbox.run(setup).expect_code(0);
+            }
+            let run = sandbox.run(args);
+            (sandbox, run)
+        });
+        let [(with_sandbox, with), (without_sandbox, without)] = &runs;
+        assert!(
+            (case.effect)(with_sandbox, with),
+            "meshgen {:?} does not show the effect of {:?}: {with:?}",
+            case.with,
+            case.flags
+        );
+        assert!(
+            !(case.effect)(without_sandbox, without),
+            "meshgen {:?} already shows the effect of {:?} without them: {without:?}",
+            case.without,
+            case.flags
+        );
+    }
+}
+
+#[test]
+fn a_templates_folder_that_does_not_exist_is_an_error_not_the_shipped_templates() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&["build", &scenario("kuard"), "--templates", "tmpl"]);
+    run.expect_code(2);
+    assert_eq!(
+        run.stderr,
+        "meshgen: error: tmpl: No such file or directory (os error 2)\n"
+    );
+    assert!(!sandbox.path().join("out").exists());
 }
