@@ -116,19 +116,24 @@ pub struct CheckArgs {
     pub flags: ScenarioFlags,
 }
 
-/// `meshgen diff`.
+/// `meshgen diff`: one of two forms, `--from NAME --to NAME` or `--against DIR`.
 #[derive(Debug, Args)]
+#[command(
+    group(clap::ArgGroup::new("form").required(true).args(["from", "against"])),
+    override_usage = "meshgen diff [OPTIONS] <SCENARIO> --from <NAME> --to <NAME>\n       \
+                      meshgen diff [OPTIONS] <SCENARIO> --against <DIR>"
+)]
 pub struct DiffArgs {
     /// The scenario file.
     pub scenario: PathBuf,
     /// Step to diff from.
-    #[arg(long, value_name = "NAME", requires = "to", conflicts_with = "against")]
+    #[arg(long, value_name = "NAME", requires = "to")]
     pub from: Option<String>,
     /// Step to diff to.
     #[arg(long, value_name = "NAME", requires = "from")]
     pub to: Option<String>,
     /// An existing output folder to compare a fresh build with.
-    #[arg(long, value_name = "DIR", required_unless_present = "from")]
+    #[arg(long, value_name = "DIR")]
     pub against: Option<PathBuf>,
     /// Lines of context around each change.
     #[arg(long, value_name = "N", default_value_t = crate::diff::DEFAULT_CONTEXT)]

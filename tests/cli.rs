@@ -536,3 +536,23 @@ fn a_templates_folder_that_does_not_exist_is_an_error_not_the_shipped_templates(
     );
     assert!(!sandbox.path().join("out").exists());
 }
+
+#[test]
+fn diff_without_a_form_says_either_form_is_required() {
+    let run = Sandbox::new().run(&["diff", "x.toml"]);
+    run.expect_code(2);
+    let expected = "\
+error: the following required arguments were not provided:
+  <--from <NAME>|--against <DIR>>
+
+Usage: meshgen diff [OPTIONS] <SCENARIO> --from <NAME> --to <NAME>
+       meshgen diff [OPTIONS] <SCENARIO> --against <DIR>
+
+For more information, try '--help'.
+";
+    assert_eq!(run.stderr, expected);
+    // Half of the first form names the missing half.
+    let run = Sandbox::new().run(&["diff", "x.toml", "--from", "a"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("  --to <NAME>\n"), "{}", run.stderr);
+}
