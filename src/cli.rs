@@ -87,8 +87,8 @@ pub struct BuildArgs {
     pub step: Option<String>,
     /// Validate every emitted document against the CustomResourceDefinitions in these
     /// files (e.g. `kubectl get crd -o yaml` of your cluster); nothing is written or
-    /// printed when one does not conform. Give it after the scenarios, or repeat it.
-    #[arg(long = "crd-schemas", value_name = "FILE", num_args = 1.., action = clap::ArgAction::Append)]
+    /// printed when one does not conform. One file per flag: repeat it for more.
+    #[arg(long = "crd-schemas", value_name = "FILE", action = clap::ArgAction::Append)]
     pub crd_schemas: Vec<PathBuf>,
     /// Annotate every applied document with an Argo CD sync wave that follows the bundle order.
     #[arg(long)]

@@ -556,3 +556,69 @@ For more information, try '--help'.
     run.expect_code(2);
     assert!(run.stderr.contains("  --to <NAME>\n"), "{}", run.stderr);
 }
+
+/// A CustomResourceDefinition of a kind meshgen never emits: every document
+/// is then counted as a kind the file does not define, and the build passes.
+const WIDGET_CRD: &str = "\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names:
+    kind: Widget
+    plural: widgets
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+";
+
+#[test]
+fn crd_schemas_before_the_scenario_takes_one_file_and_leaves_the_scenario_alone() {
+    let sandbox = Sandbox::new();
+    sandbox.write("crds.yaml", WIDGET_CRD);
+    sandbox.write(
+        "shop.toml",
+        std::fs::read_to_string(scenario("kuard")).expect("kuard"),
+    );
+    let run = sandbox.run(&["build", "--crd-schemas", "crds.yaml", "shop.toml"]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.starts_with(
+            "meshgen: shop.toml: 0 documents checked against the supplied CRDs, 0 do not conform"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(sandbox.path().join("out/kuard/PLAN.md").is_file());
+}
+
+#[test]
+fn crd_schemas_repeated_reads_every_file() {
+    let sandbox = Sandbox::new();
+    sandbox.write("crds.yaml", WIDGET_CRD);
+    sandbox.write("more.yaml", "kind: [\n");
+    let kuard = scenario("kuard");
+    let args = [
+        "build",
+        "--crd-schemas",
+        "crds.yaml",
+        "--crd-schemas",
+        "more.yaml",
+        kuard.as_str(),
+    ];
+    let run = sandbox.run(&args);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .starts_with("meshgen: error: CRD file more.yaml: "),
+        "{}",
+        run.stderr
+    );
+}

@@ -483,8 +483,8 @@ fn crd_schemas_accept_every_document_of_the_scenarios_for_their_release() {
         } else {
             &new
         };
-        let mut args = vec!["build", scenario.as_str(), "--crd-schemas"];
-        args.extend(crds.iter().map(String::as_str));
+        let mut args = vec!["build", scenario.as_str()];
+        args.extend(crds.iter().flat_map(|f| ["--crd-schemas", f.as_str()]));
         let run = sandbox.run(&args);
         run.expect_code(0);
         assert!(
@@ -503,8 +503,8 @@ fn crd_schemas_of_an_older_release_reject_api_versions_it_does_not_serve() {
     };
     let sandbox = Sandbox::new();
     let kuard = support::scenario("kuard");
-    let mut args = vec!["build", kuard.as_str(), "--crd-schemas"];
-    args.extend(old.iter().map(String::as_str));
+    let mut args = vec!["build", kuard.as_str()];
+    args.extend(old.iter().flat_map(|f| ["--crd-schemas", f.as_str()]));
     let run = sandbox.run(&args);
     run.expect_code(1);
     assert!(
@@ -532,14 +532,8 @@ fn crd_schemas_reject_a_document_a_template_gets_wrong_and_blame_the_template() 
         template.replace("subsets:", "subsetz:"),
     );
     let kuard = support::scenario("kuard");
-    let mut args = vec![
-        "build",
-        kuard.as_str(),
-        "--templates",
-        "templates",
-        "--crd-schemas",
-    ];
-    args.extend(new.iter().map(String::as_str));
+    let mut args = vec!["build", kuard.as_str(), "--templates", "templates"];
+    args.extend(new.iter().flat_map(|f| ["--crd-schemas", f.as_str()]));
     let run = sandbox.run(&args);
     run.expect_code(2);
     assert!(
