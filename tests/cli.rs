@@ -622,3 +622,55 @@ fn crd_schemas_repeated_reads_every_file() {
         run.stderr
     );
 }
+
+#[test]
+fn diff_against_lists_the_changed_resources_before_the_derived_files() {
+    let sandbox = Sandbox::new();
+    let kuard = std::fs::read_to_string(scenario("kuard")).expect("kuard");
+    sandbox.write("k.toml", &kuard);
+    sandbox.run(&["build", "k.toml"]).expect_code(0);
+    let edited = kuard.replace("blue = 90, green = 10", "blue = 80, green = 20");
+    assert_ne!(edited, kuard);
+    sandbox.write("k.toml", edited);
+    let run = sandbox.run(&["diff", "k.toml", "--against", "out/kuard"]);
+    run.expect_code(1);
+    let headers: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("# ")).collect();
+    assert_eq!(
+        headers,
+        [
+            "# changed: VirtualService test-ns/kuard in steps/02-canary-10.yaml",
+            "# changed: VirtualService test-ns/kuard in routing/02-canary-10/virtual-services.yaml",
+            "# changed: steps/02-canary-10.diff",
+            "# changed: steps/03-canary-50.diff",
+            "# changed: PLAN.md",
+            "# changed: index.json",
+        ]
+    );
+    let run = sandbox.run(&[
+        "diff",
+        "k.toml",
+        "--against",
+        "out/kuard",
+        "--output",
+        "json",
+    ]);
+    run.expect_code(1);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let files: Vec<&str> = report["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f["file"].as_str())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "steps/02-canary-10.yaml",
+            "routing/02-canary-10/virtual-services.yaml",
+            "steps/02-canary-10.diff",
+            "steps/03-canary-50.diff",
+            "PLAN.md",
+            "index.json",
+        ]
+    );
+}
