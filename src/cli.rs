@@ -42,6 +42,26 @@ pub enum Command {
     Schema,
     /// Predict, offline, what one request goes through at a step: every hop, every outcome.
     Explain(ExplainArgs),
+    /// Print a shell completion script (e.g. `meshgen completions bash > ~/.local/share/bash-completion/completions/meshgen`).
+    Completions(CompletionsArgs),
+    /// Print a manual page in roff (e.g. `meshgen man | man -l -`, or `meshgen man > meshgen.1`).
+    Man(ManArgs),
+}
+
+/// `meshgen completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `meshgen man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A subcommand whose page to print (`meshgen-build(1)` for `build`); none: `meshgen(1)`.
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }
 
 /// Flags shared by every command that reads scenarios.

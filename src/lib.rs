@@ -24,6 +24,7 @@ pub mod render;
 pub mod resource;
 pub mod routing;
 pub mod scenario;
+pub mod shell;
 pub mod source;
 
 use std::ffi::OsString;
@@ -79,6 +80,12 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         ),
         Command::Schema => print(SCHEMA).map(|()| Outcome::Success),
         Command::Explain(args) => explain(&args, color),
+        Command::Completions(args) => {
+            print(&shell::completions(args.shell)).map(|()| Outcome::Success)
+        }
+        Command::Man(args) => shell::man(args.command.as_deref())
+            .and_then(|page| print(&page))
+            .map(|()| Outcome::Success),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

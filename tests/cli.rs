@@ -434,7 +434,7 @@ const FLAG_CASES: &[FlagCase] = &[
 
 /// Subcommands that print neither diagnostics nor diffs: the global `--color`
 /// has nothing to colour there.
-const NOTHING_TO_COLOUR: &[&str] = &["schema"];
+const NOTHING_TO_COLOUR: &[&str] = &["schema", "completions", "man"];
 
 /// The long flags `--help` lists (without --help and --version).
 fn listed_flags(help: &str) -> Vec<String> {
@@ -672,5 +672,94 @@ fn diff_against_lists_the_changed_resources_before_the_derived_files() {
             "PLAN.md",
             "index.json",
         ]
+    );
+}
+
+#[test]
+fn completions_for_each_shell_name_every_subcommand_and_flag() {
+    let sandbox = Sandbox::new();
+    let commands = subcommands();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let run = sandbox.run(&["completions", shell]);
+        run.expect_code(0);
+        assert_eq!(run.stderr, "", "{shell}");
+        for command in &commands {
+            // How each shell's script offers the subcommand.
+            let offered = match shell {
+                "bash" => format!("meshgen,{command})"),
+                "zsh" => format!("'{command}:"),
+                "fish" => format!("-f -a \"{command}\" -d"),
+                "powershell" => format!("'meshgen;{command}'"),
+                _ => format!("cand {command} "),
+            };
+            assert!(run.stdout.contains(&offered), "{shell}: {offered}");
+        }
+        // fish writes `-l crd-schemas`, the others `--crd-schemas`.
+        for flag in ["crd-schemas", "against", "header", "deny-warnings"] {
+            assert!(run.stdout.contains(flag), "{shell}: {flag}");
+        }
+    }
+    // bash is on every machine that runs these tests: the script must parse.
+    let bash = sandbox.run(&["completions", "bash"]);
+    sandbox.write("meshgen.bash", &bash.stdout);
+    let status = std::process::Command::new("bash")
+        .args(["-n", "meshgen.bash"])
+        .current_dir(sandbox.path())
+        .status()
+        .expect("run bash");
+    assert!(status.success(), "bash -n rejects the completion script");
+}
+
+#[test]
+fn an_unknown_shell_is_a_usage_error() {
+    let run = Sandbox::new().run(&["completions", "tcsh"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("invalid value 'tcsh'"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn man_prints_a_roff_page_for_meshgen_and_one_for_each_subcommand() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&["man"]);
+    run.expect_code(0);
+    let page = &run.stdout;
+    let requests: Vec<&str> = page.lines().filter(|l| l.starts_with('.')).collect();
+    assert!(
+        requests.contains(&".TH meshgen 1  \"meshgen 0.1.0\" "),
+        "{page}"
+    );
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH OPTIONS", ".SH SUBCOMMANDS"] {
+        assert!(requests.contains(&section), "{section}: {page}");
+    }
+    for command in subcommands() {
+        let roff_name = format!("meshgen\\-{}(1)", command.replace('-', "\\-"));
+        assert!(page.contains(&roff_name), "{roff_name}: {page}");
+        let run = sandbox.run(&["man", &command]);
+        run.expect_code(0);
+        let sub = &run.stdout;
+        assert!(
+            sub.lines()
+                .any(|l| l.starts_with(&format!(".TH meshgen-{command} 1"))),
+            "{command}: {sub}"
+        );
+        let help = sandbox.run(&[&command, "--help"]);
+        for flag in listed_flags(&help.stdout) {
+            let roff_flag = flag.replace('-', "\\-");
+            assert!(
+                sub.contains(&roff_flag),
+                "{command}: {flag} missing from its page"
+            );
+        }
+    }
+    let run = sandbox.run(&["man", "frobnicate"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("no subcommand `frobnicate`"),
+        "{}",
+        run.stderr
     );
 }
