@@ -3,7 +3,7 @@
 //! the warnings that a valid scenario may still deserve (Istio's IST0140,
 //! routing to undeployed versions, mirrors to the routed subset).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 
 use toml::Spanned;
@@ -639,8 +639,16 @@ impl Checker<'_> {
             .map(|n| n.get_ref().clone())
             .collect();
         let mut infos = Vec::new();
+        // A service named again is reported once (above) and its own keys are
+        // checked, but routes, calls and the gateway refer to the first one.
+        let mut named: HashSet<&str> = HashSet::new();
+        let mut repeated = Vec::new();
         for spanned in raw.get_ref() {
-            if let Some((service, complete)) = self.service(spanned, registry, global_policy) {
+            let first = (spanned.get_ref().name.as_ref()).is_none_or(|n| named.insert(n.get_ref()));
+            let checked = self.service(spanned, registry, global_policy);
+            if !first {
+                repeated.push(spanned.get_ref());
+            } else if let Some((service, complete)) = checked {
                 infos.push(ServiceInfo {
                     raw: spanned.get_ref(),
                     service,
@@ -651,6 +659,14 @@ impl Checker<'_> {
         self.shared_names(&infos);
         // Calls can name any service, so they are resolved once all are known.
         let known: Vec<String> = infos.iter().map(|i| i.service.name.clone()).collect();
+        for service in repeated {
+            let versions = service.versions.iter().flat_map(|v| &v.get_ref().0);
+            let lists = (service.calls.iter())
+                .chain(versions.filter_map(|(_, v)| v.get_ref().calls.as_ref()));
+            for calls in lists {
+                self.calls(calls.get_ref(), &known);
+            }
+        }
         for info in &mut infos {
             let service_calls = info
                 .raw
