@@ -763,3 +763,36 @@ fn man_prints_a_roff_page_for_meshgen_and_one_for_each_subcommand() {
         run.stderr
     );
 }
+
+#[test]
+fn a_missing_top_level_table_is_reported_where_the_content_starts_not_under_a_comment() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "s.toml",
+        "#:schema ../schema/scenario.schema.json\n\
+         # A shop.\n\
+         \n\
+         name = \"shop\"\n\
+         \n\
+         [mesh]\n\
+         version = \"1.22.0\"\n\
+         \n\
+         [[services]]\n\
+         name = \"web\"\n\
+         port = 8080\n\
+         [services.versions.v1]\n\
+         image = \"example.com/web:1\"\n",
+    );
+    let run = sandbox.run(&["check", "s.toml"]);
+    run.expect_code(1);
+    assert_eq!(
+        run.stderr,
+        "s.toml:4:1: error: missing required key `namespace` in the scenario\n  \
+         |\n\
+         4 | name = \"shop\"\n  \
+         | ^\n"
+    );
+    let run = sandbox.run(&["check", "s.toml", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(run.stderr.trim()).expect("one line");
+    assert_eq!((&json["line"], &json["column"]), (&4.into(), &1.into()));
+}

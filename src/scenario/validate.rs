@@ -86,8 +86,8 @@ pub fn validate(
     (scenario.filter(|_| !has_error), checker.diagnostics)
 }
 
-/// The span of the whole file: where missing top-level keys are reported.
-const TOP: Range<usize> = 0..0;
+/// Where `prune` records the keys it removed from the top-level table.
+const TOP_TABLE: usize = 0;
 
 /// The port of a service whose own port is in error, so that routes to it
 /// are still checked; the scenario then has no model, so it is never rendered.
@@ -154,6 +154,20 @@ impl Checker<'_> {
                 table_span.clone(),
                 format!("missing required key `{key}` in {table}"),
             );
+        }
+        value.as_ref()
+    }
+
+    /// A required top-level key: reported missing where the file's content
+    /// starts (`Source::start`, not on a comment above it), unless it was pruned.
+    fn required_top<'a, T>(
+        &mut self,
+        value: &'a Option<Spanned<T>>,
+        key: &str,
+    ) -> Option<&'a Spanned<T>> {
+        if value.is_none() && !self.pruned.removed(TOP_TABLE, key) {
+            let at = self.source.start();
+            self.error(at, format!("missing required key `{key}` in the scenario"));
         }
         value.as_ref()
     }
@@ -338,14 +352,14 @@ impl Checker<'_> {
 
     fn scenario(&mut self, raw: &RawScenario) -> Option<Scenario> {
         let name = self
-            .required(&raw.name, "name", "the scenario", &TOP)
+            .required_top(&raw.name, "name")
             .and_then(|n| self.label(n, "scenario name"));
         let description = raw.description.as_ref().map(|d| d.get_ref().clone());
         let mesh = self
-            .required(&raw.mesh, "mesh", "the scenario", &TOP)
+            .required_top(&raw.mesh, "mesh")
             .and_then(|m| self.mesh(m));
         let namespace = self
-            .required(&raw.namespace, "namespace", "the scenario", &TOP)
+            .required_top(&raw.namespace, "namespace")
             .and_then(|n| self.namespace(n, mesh.as_ref()));
         let registry = raw
             .images
@@ -358,7 +372,7 @@ impl Checker<'_> {
             .map(|p| self.traffic_policy(p.get_ref()))
             .unwrap_or_default();
         let services = self
-            .required(&raw.services, "services", "the scenario", &TOP)
+            .required_top(&raw.services, "services")
             .map(|s| self.services(s, registry.as_deref(), &global_policy))
             .unwrap_or_default();
         let gateway = match (&raw.gateway, &name, &mesh) {
