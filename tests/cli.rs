@@ -796,3 +796,56 @@ fn a_missing_top_level_table_is_reported_where_the_content_starts_not_under_a_co
     let json: serde_json::Value = serde_json::from_str(run.stderr.trim()).expect("one line");
     assert_eq!((&json["line"], &json["column"]), (&4.into(), &1.into()));
 }
+
+#[test]
+fn the_readme_installs_meshgen_before_piping_it_and_tells_the_first_build_warnings() {
+    let readme = std::fs::read_to_string(crate::support::repo().join("README.md")).expect("README");
+    let install = readme
+        .find("cargo install --path . --locked")
+        .expect("the README says how to install meshgen");
+    let first_pipe = readme
+        .lines()
+        .find(|line| line.starts_with("meshgen ") && line.contains("| kubectl"))
+        .and_then(|line| readme.find(line))
+        .expect("the README pipes meshgen into kubectl");
+    assert!(
+        install < first_pipe,
+        "install comes after the first `meshgen … | kubectl`"
+    );
+
+    // What the quick start's `cargo run --release -- build` prints today.
+    let sandbox = Sandbox::new();
+    let out = sandbox.path().join("out").display().to_string();
+    let run = crate::support::meshgen(&crate::support::repo(), &["build", "--out", &out]);
+    run.expect_code(0);
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains(": warning: "))
+        .collect();
+    let said = readme
+        .split("The build prints ")
+        .nth(1)
+        .and_then(|rest| rest.split(" warning").next())
+        .expect("the README says how many warnings the first build prints");
+    let numbers = [
+        "no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    ];
+    assert_eq!(
+        numbers.iter().position(|n| *n == said),
+        Some(warnings.len()),
+        "README says {said} warnings, the build prints:\n{}",
+        warnings.join("\n")
+    );
+    for warning in warnings {
+        let step = warning
+            .split("warning: step ")
+            .nth(1)
+            .and_then(|rest| rest.split(':').next())
+            .expect("a step's warning");
+        assert!(
+            readme.contains(&format!("`{step}` step")),
+            "README does not explain {step}"
+        );
+    }
+}
