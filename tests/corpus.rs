@@ -456,13 +456,17 @@ fn istio_crds(release: &str, operator: &str) -> Option<Vec<String>> {
         istio.join("istiooperator").join(operator),
     ];
     if let Some(missing) = files.iter().find(|f| !f.is_file()) {
-        eprintln!("skipping: {} not found", missing.display());
+        support::require_shared(missing);
         return None;
     }
     Some(files.iter().map(|f| f.display().to_string()).collect())
 }
 
 #[test]
+#[cfg_attr(
+    meshgen_no_shared,
+    ignore = "needs ../shared/schemas/istio or MESHGEN_SHARED_DIR (touch build.rs once it is there)"
+)]
 fn crd_schemas_accept_every_document_of_the_scenarios_for_their_release() {
     let (Some(old), Some(new)) = (
         istio_crds("1.5.1", "crd-operator.1.5.1.yaml"),
@@ -497,6 +501,10 @@ fn crd_schemas_accept_every_document_of_the_scenarios_for_their_release() {
 }
 
 #[test]
+#[cfg_attr(
+    meshgen_no_shared,
+    ignore = "needs ../shared/schemas/istio or MESHGEN_SHARED_DIR (touch build.rs once it is there)"
+)]
 fn crd_schemas_of_an_older_release_reject_api_versions_it_does_not_serve() {
     let Some(old) = istio_crds("1.5.1", "crd-operator.1.5.1.yaml") else {
         return;
@@ -519,6 +527,10 @@ fn crd_schemas_of_an_older_release_reject_api_versions_it_does_not_serve() {
 }
 
 #[test]
+#[cfg_attr(
+    meshgen_no_shared,
+    ignore = "needs ../shared/schemas/istio or MESHGEN_SHARED_DIR (touch build.rs once it is there)"
+)]
 fn crd_schemas_reject_a_document_a_template_gets_wrong_and_blame_the_template() {
     let Some(new) = istio_crds("1.30.3", "crd-operator.1.23.6.yaml") else {
         return;
@@ -562,4 +574,37 @@ fn crd_schemas_that_cannot_be_read_are_an_error_naming_the_file() {
         "{}",
         run.stderr
     );
+}
+
+/// Runs one test of this binary, ignored or not, with the shared folder
+/// pointed somewhere that does not exist.
+fn without_shared(test: &str, require: bool) -> std::process::Output {
+    let exe = std::env::current_exe().expect("the test binary");
+    let mut command = std::process::Command::new(exe);
+    command
+        .args([test, "--exact", "--include-ignored", "--test-threads=1"])
+        .env("MESHGEN_SHARED_DIR", "/nonexistent/meshgen-shared");
+    if require {
+        command.env("MESHGEN_REQUIRE_SHARED", "1");
+    } else {
+        command.env_remove("MESHGEN_REQUIRE_SHARED");
+    }
+    command.output().expect("run the test binary")
+}
+
+#[test]
+fn a_missing_shared_folder_fails_the_tests_that_need_it_when_it_is_required() {
+    let test = "corpus::crd_schemas_of_an_older_release_reject_api_versions_it_does_not_serve";
+    let required = without_shared(test, true);
+    let stdout = String::from_utf8_lossy(&required.stdout);
+    assert!(!required.status.success(), "{stdout}");
+    assert!(stdout.contains("1 failed"), "{stdout}");
+    assert!(
+        stdout.contains("MESHGEN_REQUIRE_SHARED is set but /nonexistent/meshgen-shared"),
+        "{stdout}"
+    );
+    let optional = without_shared(test, false);
+    let stdout = String::from_utf8_lossy(&optional.stdout);
+    assert!(optional.status.success(), "{stdout}");
+    assert!(stdout.contains("1 passed"), "{stdout}");
 }
