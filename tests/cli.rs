@@ -1,6 +1,7 @@
 //! The command line as a new user meets it: where diagnostics go, what each
 //! subcommand's flags do, usage errors, operational errors, completions and
-//! the man page.
+//! the man page; and the set-up before it (the README's quick start, a build
+//! that needs no C toolchain).
 
 use crate::support::{Sandbox, scenario};
 
@@ -848,4 +849,65 @@ fn the_readme_installs_meshgen_before_piping_it_and_tells_the_first_build_warnin
             "README does not explain {step}"
         );
     }
+}
+
+/// The packages of Cargo.lock: (name, version) and the dependencies each names.
+fn locked_packages() -> Vec<(String, String, Vec<String>)> {
+    let lock = std::fs::read_to_string(crate::support::repo().join("Cargo.lock")).expect("lock");
+    let lock: toml::Table = toml::from_str(&lock).expect("Cargo.lock is TOML");
+    let field =
+        |p: &toml::Value, key: &str| p.get(key).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    lock["package"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| {
+            let dependencies = p
+                .get("dependencies")
+                .and_then(|d| d.as_array())
+                .map(|d| {
+                    d.iter()
+                        .filter_map(|d| d.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (field(p, "name"), field(p, "version"), dependencies)
+        })
+        .collect()
+}
+
+#[test]
+fn cargo_test_of_meshgen_builds_no_crate_that_compiles_c() {
+    // Everything meshgen's build, tests and build scripts may compile, on
+    // any target: the lock's dependency graph from meshgen.
+    let packages = locked_packages();
+    let find = |dependency: &str| {
+        let mut parts = dependency.split(' ');
+        let name = parts.next().unwrap_or("");
+        let version = parts.next();
+        packages
+            .iter()
+            .position(|(n, v, _)| n == name && version.is_none_or(|version| v == version))
+            .unwrap_or_else(|| panic!("{dependency} is not in Cargo.lock"))
+    };
+    let mut seen = vec![false; packages.len()];
+    let mut pending = vec![find("meshgen 0.1.0")];
+    let mut reached = Vec::new();
+    while let Some(i) = pending.pop() {
+        if std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        reached.push(packages[i].0.as_str());
+        pending.extend(packages[i].2.iter().map(|d| find(d)));
+    }
+    for c_builder in ["cc", "cmake", "pkg-config", "bindgen"] {
+        assert!(
+            !reached.contains(&c_builder),
+            "meshgen's dependencies reach `{c_builder}`, a C build: {reached:?}"
+        );
+    }
+    assert!(
+        reached.contains(&"clap"),
+        "the walk reads the lock: {reached:?}"
+    );
 }
