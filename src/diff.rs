@@ -169,7 +169,7 @@ pub struct Difference {
 /// Everything a comparison found, in a fixed order.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
-    /// Files that differ (relative paths, sorted), for `--against`.
+    /// Files that differ (relative paths, in the order of `against`), for `--against`.
     pub files: Vec<(String, Status)>,
     /// Differences per document, or per file where documents cannot be matched.
     pub differences: Vec<Difference>,
@@ -309,14 +309,38 @@ impl Report {
 /// compared document by document (matched by apiVersion, kind, namespace and
 /// name), every other file as plain text, and a file too large to read by
 /// its size alone.
+///
+/// `fresh` is in the order the build lays its files out (apply order). The
+/// files holding resources come first, in that order, then the derived files
+/// (the `.diff` previews, the kustomizations, `PLAN.md`, `index.json`) in
+/// that order; a file only the existing folder has comes after the fresh
+/// files of its kind, by name.
 pub fn against(existing: &[(String, Existing)], fresh: &[(String, Vec<u8>)]) -> Report {
+    let position: BTreeMap<&str, usize> = fresh
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| (n.as_str(), i))
+        .collect();
     let existing: BTreeMap<&str, &Existing> =
         existing.iter().map(|(n, e)| (n.as_str(), e)).collect();
     let fresh: BTreeMap<&str, &[u8]> = fresh
         .iter()
         .map(|(n, b)| (n.as_str(), b.as_slice()))
         .collect();
-    let names: BTreeSet<&str> = existing.keys().chain(fresh.keys()).copied().collect();
+    let mut names: Vec<&str> = existing
+        .keys()
+        .chain(fresh.keys())
+        .copied()
+        .collect::<BTreeSet<&str>>()
+        .into_iter()
+        .collect();
+    names.sort_by_key(|name| {
+        (
+            is_derived(name),
+            position.get(name).copied().unwrap_or(usize::MAX),
+            *name,
+        )
+    });
     let mut report = Report::default();
     for name in names {
         let after = fresh.get(name).copied();
@@ -374,6 +398,14 @@ pub fn against(existing: &[(String, Existing)], fresh: &[(String, Vec<u8>)]) -> 
         }
     }
     report
+}
+
+/// Whether a file of an output folder is derived from the resources (a diff
+/// preview, a kustomization, the plan, the index) rather than holding them.
+fn is_derived(file: &str) -> bool {
+    let base = file.rsplit('/').next().unwrap_or(file);
+    let yaml = base.ends_with(".yaml") || base.ends_with(".yml");
+    !yaml || base == crate::gitops::KUSTOMIZATION_FILE
 }
 
 /// The documents of one YAML file on both sides, matched by identity; `None`
@@ -630,6 +662,51 @@ mod tests {
             text.contains("# added: VirtualService ns/c\n--- /dev/null\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn against_lists_resource_files_in_build_order_then_derived_files() {
+        let file = |name: &str, text: &str| (name.to_owned(), text.as_bytes().to_vec());
+        let existing = [
+            file("PLAN.md", "old\n"),
+            file("index.json", "old\n"),
+            file("kustomization.yaml", "old\n"),
+            file("steps/01-b.diff", "old\n"),
+            file("steps/01-b.yaml", "old\n"),
+            file("steps/02-gone.yaml", "old\n"),
+            file("teardown.yaml", "old\n"),
+            file("zz-mesh.yaml", "old\n"),
+        ];
+        let fresh = [
+            file("zz-mesh.yaml", "new\n"),
+            file("kustomization.yaml", "new\n"),
+            file("steps/01-b.yaml", "new\n"),
+            file("steps/01-b.diff", "new\n"),
+            file("teardown.yaml", "new\n"),
+            file("PLAN.md", "new\n"),
+            file("index.json", "new\n"),
+        ];
+        let report = against(&existing, &fresh);
+        let files: Vec<&str> = report.files.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            files,
+            [
+                "zz-mesh.yaml",
+                "steps/01-b.yaml",
+                "teardown.yaml",
+                "steps/02-gone.yaml",
+                "kustomization.yaml",
+                "steps/01-b.diff",
+                "PLAN.md",
+                "index.json",
+            ]
+        );
+        let differences: Vec<&str> = report
+            .differences
+            .iter()
+            .filter_map(|d| d.file.as_deref())
+            .collect();
+        assert_eq!(differences, files, "the text follows the same order");
     }
 
     #[test]

@@ -2,6 +2,11 @@
 //! rendered document that is not what its template promised. Each carries its
 //! context (the path, the template) and its source. The user's own mistakes
 //! are `Diagnostic`s, not these.
+//!
+//! Each cause is told once: where a variant's message already includes its
+//! source's text (`path: what the OS said`), `source()` returns what lies
+//! beneath that source, not the source itself, so that a report printing the
+//! message and then every `caused by` does not repeat a line.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -75,13 +80,8 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
-            Self::Template { template, source } => {
-                write!(f, "template {template}: {source}")?;
-                if let Some(detail) = source.detail() {
-                    write!(f, ": {detail}")?;
-                }
-                Ok(())
-            }
+            // minijinja's message already holds its detail and the template's line.
+            Self::Template { template, source } => write!(f, "template {template}: {source}"),
             Self::BadDocument { template, problem } => write!(
                 f,
                 "template {template} rendered an invalid document ({problem}); with the shipped \
@@ -114,11 +114,75 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Io { source, .. } => Some(source),
-            Self::Template { source, .. } => Some(source),
+            // The message includes the source's text: the chain goes on below it.
+            Self::Io { source, .. } => std::error::Error::source(source),
+            Self::Template { source, .. } => std::error::Error::source(source),
             Self::Stream { source, .. } => Some(source),
             Self::Crd(error) => std::error::Error::source(error),
             Self::BadDocument { .. } | Self::Usage(_) | Self::Nonconforming { .. } => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The message and every cause, as `meshgen: error:` and `caused by:` print them.
+    fn chain(error: &Error) -> Vec<String> {
+        let mut lines = vec![error.to_string()];
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            lines.push(cause.to_string());
+            source = cause.source();
+        }
+        lines
+    }
+
+    /// Fails when a line of the chain repeats text an earlier line printed.
+    #[track_caller]
+    fn assert_each_cause_once(lines: &[String]) {
+        for (i, line) in lines.iter().enumerate() {
+            for earlier in &lines[..i] {
+                assert!(
+                    !earlier.contains(line.as_str()),
+                    "{line:?} repeats {earlier:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_io_error_names_the_path_and_the_os_message_once() {
+        let error = Error::io(
+            Path::new("scenarios"),
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        );
+        let lines = chain(&error);
+        assert_eq!(lines, ["scenarios: entity not found"]);
+    }
+
+    #[test]
+    fn an_io_error_wrapping_another_error_keeps_the_deeper_cause() {
+        let inner = minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, "deep")
+            .with_source(std::io::Error::other("deepest"));
+        let error = Error::io(Path::new("f"), std::io::Error::other(inner));
+        let lines = chain(&error);
+        assert_each_cause_once(&lines);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[1], "deepest");
+    }
+
+    #[test]
+    fn a_template_error_prints_its_detail_and_line_once() {
+        let mut env = minijinja::Environment::new();
+        let source = env
+            .add_template("t.yaml.j2", "a\n{{ x( }}")
+            .expect_err("a syntax error");
+        let error = Error::template("t.yaml.j2", source);
+        let lines = chain(&error);
+        assert_each_cause_once(&lines);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0].matches("unexpected").count(), 1, "{lines:?}");
     }
 }

@@ -25,6 +25,7 @@ pub mod render;
 pub mod resource;
 pub mod routing;
 pub mod scenario;
+pub mod shell;
 pub mod source;
 
 use std::ffi::OsString;
@@ -87,6 +88,12 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         ),
         Command::Schema => print(SCHEMA).map(|()| Outcome::Success),
         Command::Explain(args) => explain(&args, color),
+        Command::Completions(args) => {
+            print(&shell::completions(args.shell)).map(|()| Outcome::Success)
+        }
+        Command::Man(args) => shell::man(args.command.as_deref())
+            .and_then(|page| print(&page))
+            .map(|()| Outcome::Success),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
@@ -154,11 +161,12 @@ fn compile(path: &Path, flags: &ScenarioFlags, color: bool) -> Result<Option<Com
         .map(|scenario| Compiled { source, scenario }))
 }
 
-/// Prints one diagnostic as `--format` asks: text on stderr, or a JSON line on stdout.
+/// Prints one diagnostic as `--format` asks, on stderr: text, or a JSON line.
+/// Never on stdout, which holds a command's output (YAML, a diff, an explanation).
 fn emit(d: &Diagnostic, source: &Source, flags: &ScenarioFlags, color: bool) -> Result<(), Error> {
     match flags.format {
         DiagnosticFormat::Human => note(&d.render(source, color)),
-        DiagnosticFormat::Json => print(&format!("{}\n", d.to_json(source))),
+        DiagnosticFormat::Json => note(&format!("{}\n", d.to_json(source))),
     }
 }
 
@@ -225,12 +233,6 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
             "--step picks the routing state --stdout prints: give --stdout too".to_owned(),
         ));
     }
-    if args.stdout && args.flags.format == DiagnosticFormat::Json {
-        return Err(Error::Usage(
-            "--format json prints diagnostics on stdout: it cannot be combined with --stdout"
-                .to_owned(),
-        ));
-    }
     let mut timings = Timings::start(args.timings);
     let Some(compiled) = compile_all(&paths, &args.flags, color)? else {
         return Ok(Outcome::Failure);
@@ -249,8 +251,7 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
             )));
         }
     }
-    let renderer =
-        Renderer::new(args.flags.templates.as_deref())?.with_sync_waves(args.argocd_waves);
+    let renderer = Renderer::new(args.templates.as_deref())?.with_sync_waves(args.argocd_waves);
     let mut builds = Vec::new();
     for c in &compiled {
         builds.push(bundle::bundle(&renderer, &c.scenario)?);
@@ -409,7 +410,7 @@ fn conforms(args: &BuildArgs, compiled: &[Compiled], builds: &[Build]) -> Result
         return Err(Error::Nonconforming {
             count,
             templates: violating.into_iter().map(str::to_owned).collect(),
-            custom_templates: args.flags.templates.is_some(),
+            custom_templates: args.templates.is_some(),
         });
     }
     Ok(!unserved)
@@ -423,21 +424,13 @@ fn check(args: &CheckArgs, color: bool) -> Result<Outcome, Error> {
 }
 
 fn diff(args: &DiffArgs, color: bool, color_stdout: bool) -> Result<Outcome, Error> {
-    if args.flags.format == DiagnosticFormat::Json {
-        return Err(Error::Usage(
-            "--format json is for check and build: diff prints its differences on stdout \
-             (use --output json for a JSON diff)"
-                .to_owned(),
-        ));
-    }
     let Some(compiled) = compile(&args.scenario, &args.flags, color)? else {
         return Err(Error::Usage(format!(
             "{} is not a valid scenario",
             args.scenario.display()
         )));
     };
-    let renderer =
-        Renderer::new(args.flags.templates.as_deref())?.with_sync_waves(args.argocd_waves);
+    let renderer = Renderer::new(args.templates.as_deref())?.with_sync_waves(args.argocd_waves);
     let build = bundle::bundle(&renderer, &compiled.scenario)?;
     let (report, text) = match (&args.from, &args.to, &args.against) {
         (Some(from), Some(to), _) => {

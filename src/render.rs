@@ -97,6 +97,10 @@ impl Renderer {
     /// The shipped templates, each replaced by a file of the same name in
     /// `overrides` when that folder has one.
     pub fn new(overrides: Option<&Path>) -> Result<Self, Error> {
+        // A folder that is not there (a typo) must not fall back to the shipped templates.
+        if let Some(dir) = overrides {
+            std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+        }
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_syntax(

@@ -52,19 +52,36 @@ pub struct Source {
     path: PathBuf,
     text: String,
     line_starts: Vec<usize>,
+    /// Where the content starts: the first line that is not blank or a comment.
+    content_start: usize,
 }
 
 impl Source {
     /// Wraps a file's path and text.
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
         let text = text.into();
-        let line_starts = std::iter::once(0)
+        let line_starts: Vec<usize> = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
+        // Only the leading blank and comment lines are read.
+        let content_start = (line_starts.iter())
+            .map(|&start| {
+                let line = text[start..].split('\n').next().unwrap_or("");
+                let rest = if start == 0 {
+                    line.trim_start_matches(BYTE_ORDER_MARK)
+                } else {
+                    line
+                };
+                let rest = rest.trim_start();
+                (start + line.len() - rest.len(), rest)
+            })
+            .find(|(_, rest)| !rest.is_empty() && !rest.starts_with('#'))
+            .map_or(0, |(at, _)| at);
         Self {
             path: path.into(),
             text,
             line_starts,
+            content_start,
         }
     }
 
@@ -112,9 +129,12 @@ impl Source {
         self.line_starts.partition_point(|&s| s <= offset) - 1
     }
 
-    /// The span of the first line, where problems of the whole file are reported.
+    /// Where problems of the whole file (a missing top-level key) are
+    /// reported: an empty span where its content starts, after any blank
+    /// lines and comments (a `#:schema` line, a header comment); the start of
+    /// the file when it has no content.
     pub fn start(&self) -> Range<usize> {
-        0..0
+        self.content_start..self.content_start
     }
 }
 
@@ -178,6 +198,24 @@ mod tests {
             "/dev/zero: larger than 1 MiB, the most a scenario file may hold"
         );
         assert!(read(Path::new("/dev/zero")).is_err());
+    }
+
+    #[test]
+    fn the_whole_file_is_blamed_where_its_content_starts_not_on_a_comment() {
+        let cases = [
+            ("#:schema ../s.json\n# A shop\n\n  name = \"x\"\n", (4, 3)),
+            ("[mesh]\n", (1, 1)),
+            ("\u{feff}# c\n[mesh]\n", (2, 1)),
+            ("\u{feff}name = 1", (1, 1)),
+            ("", (1, 1)),
+            ("# only a comment\n\n", (1, 1)),
+        ];
+        for (text, at) in cases {
+            let source = Source::new("s.toml", text);
+            let span = source.start();
+            assert!(span.is_empty(), "{text:?}");
+            assert_eq!(source.line_col(span.start), at, "{text:?}");
+        }
     }
 
     #[test]

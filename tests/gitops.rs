@@ -246,10 +246,10 @@ fn diff_against_names_the_resources_an_edit_of_the_scenario_changes() {
     assert_eq!(
         resources(&report),
         [
+            reviews("steps/02-jason-v2.yaml"),
             reviews("routing/02-jason-v2/virtual-services.yaml"),
             reviews("routing/03-ratings-delay/virtual-services.yaml"),
             reviews("routing/04-ratings-abort/virtual-services.yaml"),
-            reviews("steps/02-jason-v2.yaml"),
         ]
     );
     for resource in report["resources"].as_array().expect("resources") {
@@ -266,15 +266,16 @@ fn diff_against_names_the_resources_an_edit_of_the_scenario_changes() {
         .collect();
     assert_eq!(
         files,
+        // Resources in apply order, then the derived files.
         [
-            "PLAN.md",
-            "index.json",
+            "steps/02-jason-v2.yaml",
             "routing/02-jason-v2/virtual-services.yaml",
             "routing/03-ratings-delay/virtual-services.yaml",
             "routing/04-ratings-abort/virtual-services.yaml",
             "steps/02-jason-v2.diff",
-            "steps/02-jason-v2.yaml",
             "steps/05-reset-v1.diff",
+            "PLAN.md",
+            "index.json",
         ]
     );
     let text = sandbox.run(&["diff", "bookinfo.toml", "--against", "out/bookinfo"]);

@@ -6,6 +6,7 @@ mod support;
 mod bookinfo;
 mod build;
 mod check;
+mod cli;
 mod corpus;
 mod explain;
 mod gitops;

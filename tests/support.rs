@@ -151,7 +151,10 @@ pub fn scenario(name: &str) -> String {
 }
 
 /// The shared folder with Istio's facts and schemas: `MESHGEN_SHARED_DIR`,
-/// or `../shared` beside the repository. `None` (and a note) when absent.
+/// or `../shared` beside the repository. `None` (and a note) when absent; a
+/// failure instead when `MESHGEN_REQUIRE_SHARED` is set, as in CI. The tests
+/// that need it are also ignored, with the reason, when it was absent at
+/// build time (build.rs), so that a local run shows them in its summary.
 pub fn shared_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("MESHGEN_SHARED_DIR")
         .map(PathBuf::from)
@@ -159,12 +162,24 @@ pub fn shared_dir() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!(
-            "skipping: {} not found (set MESHGEN_SHARED_DIR)",
-            dir.display()
-        );
+        require_shared(&dir);
         None
     }
+}
+
+/// Notes that `missing`, a part of the shared folder, is not there, or fails
+/// the test when `MESHGEN_REQUIRE_SHARED` is set.
+#[track_caller]
+pub fn require_shared(missing: &Path) {
+    assert!(
+        std::env::var_os("MESHGEN_REQUIRE_SHARED").is_none(),
+        "MESHGEN_REQUIRE_SHARED is set but {} is not there (set MESHGEN_SHARED_DIR)",
+        missing.display()
+    );
+    eprintln!(
+        "skipping: {} not found (set MESHGEN_SHARED_DIR)",
+        missing.display()
+    );
 }
 
 /// Parses a multi-document YAML stream.

@@ -3,6 +3,7 @@
 //! path from scenario text to `model::Scenario`; writes nothing.
 
 mod calls;
+mod headers;
 mod names;
 mod prune;
 mod raw;
@@ -85,6 +86,7 @@ fn read(source: &Source) -> (Option<RawScenario>, Vec<Diagnostic>, Pruned) {
         // The parser may report one fault twice as it recovers.
         let mut syntax: Vec<Diagnostic> =
             errors.iter().map(|e| toml_diagnostic(e, source)).collect();
+        headers::explain(source, &mut syntax);
         diagnostic::sort(&mut syntax);
         syntax.dedup();
         return (None, syntax, Pruned::default());

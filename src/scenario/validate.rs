@@ -88,8 +88,8 @@ pub fn validate(
     (scenario.filter(|_| !has_error), checker.diagnostics)
 }
 
-/// The span of the whole file: where missing top-level keys are reported.
-const TOP: Range<usize> = 0..0;
+/// Where `prune` records the keys it removed from the top-level table.
+const TOP_TABLE: usize = 0;
 
 /// The port of a service whose own port is in error, so that routes to it
 /// are still checked; the scenario then has no model, so it is never rendered.
@@ -218,6 +218,20 @@ impl Checker<'_> {
                 table_span.clone(),
                 format!("missing required key `{key}` in {table}"),
             );
+        }
+        value.as_ref()
+    }
+
+    /// A required top-level key: reported missing where the file's content
+    /// starts (`Source::start`, not on a comment above it), unless it was pruned.
+    fn required_top<'a, T>(
+        &mut self,
+        value: &'a Option<Spanned<T>>,
+        key: &str,
+    ) -> Option<&'a Spanned<T>> {
+        if value.is_none() && !self.pruned.removed(TOP_TABLE, key) {
+            let at = self.source.start();
+            self.error(at, format!("missing required key `{key}` in the scenario"));
         }
         value.as_ref()
     }
@@ -410,14 +424,14 @@ impl Checker<'_> {
             self.workloads = WorkloadMode::Existing;
         }
         let name = self
-            .required(&raw.name, "name", "the scenario", &TOP)
+            .required_top(&raw.name, "name")
             .and_then(|n| self.label(n, "scenario name"));
         let description = raw.description.as_ref().map(|d| d.get_ref().clone());
         let mesh = self
-            .required(&raw.mesh, "mesh", "the scenario", &TOP)
+            .required_top(&raw.mesh, "mesh")
             .and_then(|m| self.mesh(m));
         let namespace = self
-            .required(&raw.namespace, "namespace", "the scenario", &TOP)
+            .required_top(&raw.namespace, "namespace")
             .and_then(|n| self.namespace(n, mesh.as_ref()));
         let registry = raw
             .images
@@ -437,7 +451,7 @@ impl Checker<'_> {
             .map(|p| self.traffic_policy(p.get_ref()))
             .unwrap_or_default();
         let services = self
-            .required(&raw.services, "services", "the scenario", &TOP)
+            .required_top(&raw.services, "services")
             .map(|s| self.services(s, registry.as_deref(), &global_policy))
             .unwrap_or_default();
         let gateway = match (&raw.gateway, &name, &mesh) {
@@ -724,8 +738,16 @@ impl Checker<'_> {
             .map(|n| n.get_ref().clone())
             .collect();
         let mut infos = Vec::new();
+        // A service named again is reported once (above) and its own keys are
+        // checked, but routes, calls and the gateway refer to the first one.
+        let mut named: HashSet<&str> = HashSet::new();
+        let mut repeated = Vec::new();
         for spanned in raw.get_ref() {
-            if let Some((service, complete)) = self.service(spanned, registry, global_policy) {
+            let first = (spanned.get_ref().name.as_ref()).is_none_or(|n| named.insert(n.get_ref()));
+            let checked = self.service(spanned, registry, global_policy);
+            if !first {
+                repeated.push(spanned.get_ref());
+            } else if let Some((service, complete)) = checked {
                 infos.push(ServiceInfo {
                     raw: spanned.get_ref(),
                     service,
@@ -736,6 +758,14 @@ impl Checker<'_> {
         self.shared_names(&infos);
         // Calls can name any service, so they are resolved once all are known.
         let known: Vec<String> = infos.iter().map(|i| i.service.name.clone()).collect();
+        for service in repeated {
+            let versions = service.versions.iter().flat_map(|v| &v.get_ref().0);
+            let lists = (service.calls.iter())
+                .chain(versions.filter_map(|(_, v)| v.get_ref().calls.as_ref()));
+            for calls in lists {
+                self.calls(calls.get_ref(), &known);
+            }
+        }
         for info in &mut infos {
             let service_calls = info
                 .raw
