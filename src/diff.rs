@@ -686,6 +686,9 @@ mod tests {
             file("PLAN.md", "new\n"),
             file("index.json", "new\n"),
         ];
+        let existing: Vec<(String, Existing)> = (existing.into_iter())
+            .map(|(name, bytes)| (name, Existing::Read(bytes)))
+            .collect();
         let report = against(&existing, &fresh);
         let files: Vec<&str> = report.files.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(
