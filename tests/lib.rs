@@ -11,6 +11,7 @@ mod corpus;
 mod explain;
 mod gitops;
 mod golden;
+mod ingress;
 mod limits;
 mod output;
 mod releases;

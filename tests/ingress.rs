@@ -1,0 +1,737 @@
+//! Production ingress and existing workloads (issue 20): the shipped edge
+//! canary (`scenarios/shop.toml`: HTTPS, `version_routing`, workloads the
+//! application owns) built and played step by step and back; the gateway's
+//! VirtualService of every step in full; how a rule's conditions combine
+//! with the gateway's URI matches; what the plan says of gateway traffic,
+//! the TLS Secret and the application's pods; and the warnings of gateways.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::support::{Sandbox, documents, scenario, text_diff};
+
+/// A cluster as `kubectl` would leave it: objects by (kind, namespace, name).
+type Cluster = BTreeMap<(String, String, String), Value>;
+
+fn key(document: &Value) -> (String, String, String) {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    (
+        text(&document["kind"]),
+        text(&document["metadata"]["namespace"]),
+        text(&document["metadata"]["name"]),
+    )
+}
+
+fn cluster(stream: &str) -> Cluster {
+    documents(stream)
+        .into_iter()
+        .map(|d| (key(&d), d))
+        .collect()
+}
+
+/// The document of `kind` called `name` in a YAML stream, as written.
+fn document<'a>(stream: &'a str, kind: &str, name: &str) -> Option<&'a str> {
+    stream.split("---\n").find(|d| {
+        d.lines().any(|l| l == format!("kind: {kind}"))
+            && d.lines().any(|l| l == format!("  name: {name}"))
+    })
+}
+
+#[track_caller]
+fn assert_text(actual: &str, expected: &str) {
+    assert!(actual == expected, "{}", text_diff(expected, actual));
+}
+
+/// The shop scenario built into `out/shop`.
+fn built_shop() -> Sandbox {
+    let out = Sandbox::new();
+    out.run(&["build", &scenario("shop"), "--out", "out"])
+        .expect_code(0);
+    out
+}
+
+fn index(out: &Sandbox, name: &str) -> Value {
+    serde_json::from_str(&out.read(&format!("out/{name}/index.json"))).expect("index.json")
+}
+
+/// The head of the shop's gateway VirtualService, up to its `http:` key.
+const EDGE_HEAD: &str = "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: shop-edge
+  namespace: shop
+spec:
+  hosts:
+  - shop.example.com
+  gateways:
+  - shop-gateway
+  http:
+";
+
+/// The gateway route to cart, pinned to v1 from the first step on.
+const CART_V1: &str = "  - match:
+    - uri:
+        prefix: /api/cart
+    route:
+    - destination:
+        host: cart
+        subset: v1
+        port:
+          number: 8080
+";
+
+#[test]
+fn the_shipped_edge_canary_re_emits_the_gateway_virtual_service_at_every_step_that_routes() {
+    let out = built_shop();
+    let testers = "  - match:
+    - headers:
+        x-canary:
+          exact: always
+      uri:
+        prefix: /
+    route:
+    - destination:
+        host: front
+        subset: v2
+        port:
+          number: 8080
+";
+    let expected: [(&str, String); 5] = [
+        (
+            "steps/01-all-v1.yaml",
+            format!(
+                "{EDGE_HEAD}{CART_V1}  - match:
+    - uri:
+        prefix: /
+    route:
+    - destination:
+        host: front
+        subset: v1
+        port:
+          number: 8080
+"
+            ),
+        ),
+        (
+            "steps/02-canary-testers.yaml",
+            format!(
+                "{EDGE_HEAD}{CART_V1}{testers}  - match:
+    - uri:
+        prefix: /
+    route:
+    - destination:
+        host: front
+        subset: v1
+        port:
+          number: 8080
+"
+            ),
+        ),
+        (
+            "steps/03-canary-10.yaml",
+            format!(
+                "{EDGE_HEAD}{CART_V1}{testers}  - match:
+    - uri:
+        prefix: /
+    route:
+    - destination:
+        host: front
+        subset: v1
+        port:
+          number: 8080
+      weight: 90
+    - destination:
+        host: front
+        subset: v2
+        port:
+          number: 8080
+      weight: 10
+    timeout: 5s
+    retries:
+      attempts: 1
+      perTryTimeout: 2500ms
+      retryOn: \"reset,connect-failure\"
+"
+            ),
+        ),
+        (
+            "steps/04-canary-50.yaml",
+            format!(
+                "{EDGE_HEAD}{CART_V1}  - match:
+    - uri:
+        prefix: /
+    route:
+    - destination:
+        host: front
+        subset: v1
+        port:
+          number: 8080
+      weight: 50
+    - destination:
+        host: front
+        subset: v2
+        port:
+          number: 8080
+      weight: 50
+    timeout: 5s
+"
+            ),
+        ),
+        (
+            "steps/05-all-v2.yaml",
+            format!(
+                "{EDGE_HEAD}{CART_V1}  - match:
+    - uri:
+        prefix: /
+    route:
+    - destination:
+        host: front
+        subset: v2
+        port:
+          number: 8080
+"
+            ),
+        ),
+    ];
+    for (file, vs) in &expected {
+        let text = out.read(&format!("out/shop/{file}"));
+        // The step's own VirtualServices first, the gateway's last.
+        let last = text.rsplit("---\n").next().unwrap_or_default();
+        assert_text(last, vs);
+    }
+    // The step that only retires a version routes nothing: no route file.
+    assert!(!out.path().join("out/shop/steps/06-retire-v1.yaml").exists());
+    // Before the first step, the gateway routes without subsets.
+    let gateway = out.read("out/shop/04-gateway.yaml");
+    let before = document(&gateway, "VirtualService", "shop-edge").expect("gateway VS");
+    assert_text(
+        before,
+        &format!(
+            "{EDGE_HEAD}  - match:
+    - uri:
+        prefix: /api/cart
+    route:
+    - destination:
+        host: cart
+        port:
+          number: 8080
+  - match:
+    - uri:
+        prefix: /
+    route:
+    - destination:
+        host: front
+        port:
+          number: 8080
+"
+        ),
+    );
+}
+
+#[test]
+fn the_gateway_serves_https_with_the_credential_and_redirects_plain_http() {
+    let out = built_shop();
+    let gateway = out.read("out/shop/04-gateway.yaml");
+    assert_text(
+        document(&gateway, "Gateway", "shop-gateway").expect("Gateway"),
+        "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: shop-gateway
+  namespace: shop
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+  - port:
+      number: 443
+      name: https
+      protocol: HTTPS
+    hosts:
+    - shop.example.com
+    tls:
+      mode: SIMPLE
+      credentialName: shop-example-com
+  - port:
+      number: 8080
+      name: http
+      protocol: HTTP
+    hosts:
+    - shop.example.com
+    tls:
+      httpsRedirect: true
+",
+    );
+    // No Secret anywhere: meshgen never emits one.
+    let index = index(&out, "shop");
+    assert!(!index.to_string().contains("\"Secret\""), "{index}");
+}
+
+/// A one-service scenario with a gateway; `gateway` is the `[gateway]` table's body.
+fn one_service(gateway: &str, extra: &str) -> String {
+    format!(
+        "name = \"web\"\n[mesh]\nversion = \"1.22.0\"\n[namespace]\nname = \"web\"\n\
+         [[services]]\nname = \"web\"\nport = 8080\n  [services.versions.v1]\n  \
+         image = \"example/web:1\"\n  [services.versions.v2]\n  image = \"example/web:2\"\n\
+         [gateway]\nvirtual_service = \"web-edge\"\n{gateway}\n\
+         [[gateway.routes]]\nservice = \"web\"\n{extra}"
+    )
+}
+
+#[test]
+fn tls_without_redirect_http_serves_https_only() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "web.toml",
+        one_service("tls = { credential_name = \"web-cert\" }", ""),
+    );
+    sandbox
+        .run(&["build", "web.toml", "--out", "out"])
+        .expect_code(0);
+    let gateway = sandbox.read("out/web/04-gateway.yaml");
+    let servers = &documents(&gateway)[0]["spec"]["servers"];
+    assert_eq!(
+        *servers,
+        serde_json::json!([{
+            "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+            "hosts": ["*"],
+            "tls": {"mode": "SIMPLE", "credentialName": "web-cert"}
+        }])
+    );
+}
+
+#[test]
+fn a_rules_conditions_are_anded_with_each_of_the_gateway_routes_uris() {
+    let sandbox = Sandbox::new();
+    let text = one_service(
+        "version_routing = true",
+        "uris = [ { prefix = \"/app\" }, { exact = \"/login\" } ]\n\
+         [[steps]]\nname = \"beta\"\n\
+         [[steps.routes]]\nservice = \"web\"\nheaders = { x-beta = \"on\" }\nmethod = \"GET\"\nto = \"v2\"\n\
+         [[steps.routes]]\nservice = \"web\"\nuri = { prefix = \"/app/new\" }\nto = \"v2\"\n\
+         [[steps.routes]]\nservice = \"web\"\nto = \"v1\"\n",
+    );
+    sandbox.write("web.toml", &text);
+    let run = sandbox.run(&["build", "web.toml", "--out", "out"]);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    let step = sandbox.read("out/web/steps/01-beta.yaml");
+    assert_text(
+        document(&step, "VirtualService", "web-edge").expect("gateway VS"),
+        "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: web-edge
+  namespace: web
+spec:
+  hosts:
+  - \"*\"
+  gateways:
+  - web-gateway
+  http:
+  - match:
+    - headers:
+        x-beta:
+          exact: \"on\"
+      uri:
+        prefix: /app
+      method:
+        exact: GET
+    - headers:
+        x-beta:
+          exact: \"on\"
+      uri:
+        exact: /login
+      method:
+        exact: GET
+    route:
+    - destination:
+        host: web
+        subset: v2
+        port:
+          number: 8080
+  - match:
+    - uri:
+        prefix: /app/new
+    route:
+    - destination:
+        host: web
+        subset: v2
+        port:
+          number: 8080
+  - match:
+    - uri:
+        prefix: /app
+    - uri:
+        exact: /login
+    route:
+    - destination:
+        host: web
+        subset: v1
+        port:
+          number: 8080
+",
+    );
+}
+
+/// Every subset a VirtualService (the gateway's too) routes or mirrors to is
+/// defined by its host's DestinationRule.
+fn assert_subsets_defined(cluster: &Cluster, when: &str) {
+    for ((kind, ns, name), vs) in cluster {
+        if kind != "VirtualService" {
+            continue;
+        }
+        for http in vs["spec"]["http"].as_array().into_iter().flatten() {
+            let routes = http["route"].as_array().into_iter().flatten();
+            let destinations = routes.map(|r| &r["destination"]).chain(http.get("mirror"));
+            for destination in destinations {
+                let (Some(host), Some(subset)) =
+                    (destination["host"].as_str(), destination["subset"].as_str())
+                else {
+                    continue;
+                };
+                let rule = cluster
+                    .get(&("DestinationRule".into(), ns.clone(), host.into()))
+                    .unwrap_or_else(|| panic!("{when}: {name} routes to {host}, no rule"));
+                let defined = (rule["spec"]["subsets"].as_array().into_iter().flatten())
+                    .any(|s| s["name"] == subset);
+                assert!(
+                    defined,
+                    "{when}: {name} routes to undefined subset {subset}"
+                );
+            }
+        }
+    }
+}
+
+fn run_file(cluster: &mut Cluster, entry: &Value, out: &Sandbox) {
+    let file = entry["file"].as_str().expect("file");
+    for document in documents(&out.read(&format!("out/shop/{file}"))) {
+        match entry["action"].as_str() {
+            Some("delete") => {
+                cluster.remove(&key(&document));
+            }
+            _ => {
+                cluster.insert(key(&document), document);
+            }
+        }
+    }
+}
+
+fn state(out: &Sandbox, step: Option<&str>) -> Cluster {
+    let path = scenario("shop");
+    let mut args = vec!["build", path.as_str(), "--stdout"];
+    args.extend(step.map(|s| ["--step", s]).into_iter().flatten());
+    cluster(&out.run(&args).expect_code(0).stdout)
+}
+
+const SHOP_STEPS: [&str; 6] = [
+    "all-v1",
+    "canary-testers",
+    "canary-10",
+    "canary-50",
+    "all-v2",
+    "retire-v1",
+];
+
+#[test]
+fn playing_the_edge_canary_and_its_rollbacks_keeps_every_subset_defined() {
+    let out = built_shop();
+    let index = index(&out, "shop");
+    let entries = index["steps"].as_array().expect("steps");
+    let rollback = index["rollback"].as_array().expect("rollback");
+    let mut live = state(&out, None);
+    for (k, step) in SHOP_STEPS.iter().enumerate() {
+        for entry in entries.iter().filter(|e| e["name"] == *step) {
+            run_file(&mut live, entry, &out);
+            assert_subsets_defined(&live, &format!("after {}", entry["file"]));
+        }
+        let after = state(&out, Some(step));
+        assert_eq!(live, after, "after step {step}");
+        // The state folder holds the same state, and so does its gateway file.
+        let folder = format!("out/shop/routing/{:02}-{step}", k + 1);
+        let mut folder_state = Cluster::new();
+        for file in [
+            "namespace",
+            "gateway",
+            "destination-rules",
+            "virtual-services",
+        ] {
+            folder_state.extend(cluster(&out.read(&format!("{folder}/{file}.yaml"))));
+        }
+        assert_eq!(folder_state, after, "{folder}");
+        // Rolling back gives the state before the step.
+        let mut back = after.clone();
+        for entry in rollback.iter().filter(|e| e["name"] == *step) {
+            run_file(&mut back, entry, &out);
+            assert_subsets_defined(&back, &format!("rolling back {step}: {}", entry["file"]));
+        }
+        let before = k.checked_sub(1).map(|p| SHOP_STEPS[p]);
+        assert_eq!(back, state(&out, before), "rollback of {step}");
+    }
+}
+
+#[test]
+fn the_gateway_virtual_service_in_force_is_in_stdout_diffs_and_the_teardown() {
+    let out = built_shop();
+    let path = scenario("shop");
+    let stdout = out.run(&["build", &path, "--stdout", "--step", "canary-10"]);
+    let stdout = &stdout.expect_code(0).stdout;
+    let step = out.read("out/shop/steps/03-canary-10.yaml");
+    assert_eq!(
+        document(stdout, "VirtualService", "shop-edge"),
+        document(&step, "VirtualService", "shop-edge")
+    );
+    // Without --step, the gateway routes without subsets.
+    let before = out.run(&["build", &path, "--stdout"]);
+    let before = &before.expect_code(0).stdout;
+    let base = out.read("out/shop/04-gateway.yaml");
+    assert_eq!(
+        document(before, "VirtualService", "shop-edge"),
+        document(&base, "VirtualService", "shop-edge")
+    );
+    // Between two steps, the gateway's VirtualService changes with front's.
+    let diff = out.run(&[
+        "diff",
+        &path,
+        "--from",
+        "canary-testers",
+        "--to",
+        "canary-10",
+    ]);
+    diff.expect_code(1);
+    let headers: Vec<&str> = diff
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("# "))
+        .collect();
+    assert_eq!(
+        headers,
+        [
+            "# changed: VirtualService shop/front",
+            "# changed: VirtualService shop/shop-edge"
+        ]
+    );
+    let step_diff = out.read("out/shop/steps/03-canary-10.diff");
+    assert!(
+        step_diff.contains("# changed: VirtualService shop/shop-edge"),
+        "{step_diff}"
+    );
+    // The teardown deletes it once, with the Gateway.
+    let teardown = out.read("out/shop/teardown.yaml");
+    let gone: Vec<(String, String, String)> = documents(&teardown).iter().map(key).collect();
+    let edge = (
+        "VirtualService".to_owned(),
+        "shop".to_owned(),
+        "shop-edge".to_owned(),
+    );
+    assert_eq!(gone.iter().filter(|k| **k == edge).count(), 1, "{gone:?}");
+}
+
+#[test]
+fn existing_workloads_emit_no_service_accounts_services_or_deployments() {
+    let out = built_shop();
+    let index = index(&out, "shop");
+    let files: Vec<&str> = index["bundles"]
+        .as_array()
+        .expect("bundles")
+        .iter()
+        .map(|b| b["file"].as_str().expect("file"))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "01-mesh.yaml",
+            "02-namespace.yaml",
+            "04-gateway.yaml",
+            "05-destination-rules.yaml"
+        ]
+    );
+    for list in ["bundles", "steps", "rollback", "routing"] {
+        for entry in index[list].as_array().expect("list") {
+            for resource in entry["resources"].as_array().expect("resources") {
+                let kind = resource["kind"].as_str().expect("kind");
+                assert!(
+                    !["ServiceAccount", "Service", "Deployment"].contains(&kind),
+                    "{list}: {entry}"
+                );
+            }
+        }
+    }
+    // The teardown deletes only what meshgen emitted, and not the namespace:
+    // it holds the application's own workloads.
+    let teardown = documents(&out.read("out/shop/teardown.yaml"));
+    let kinds: Vec<&str> = teardown
+        .iter()
+        .map(|d| d["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "VirtualService",
+            "VirtualService",
+            "DestinationRule",
+            "DestinationRule",
+            "VirtualService",
+            "Gateway"
+        ]
+    );
+    // Launch and retire move subsets only.
+    let launch = documents(&out.read("out/shop/steps/02-canary-testers.launch.yaml"));
+    assert_eq!(launch.len(), 1);
+    assert_eq!(
+        launch[0]["spec"]["subsets"],
+        serde_json::json!([
+            {"name": "v1", "labels": {"version": "v1"}},
+            {"name": "v2", "labels": {"track": "canary"}}
+        ])
+    );
+    let retire = documents(&out.read("out/shop/steps/06-retire-v1.retire.yaml"));
+    assert_eq!(
+        retire[0]["spec"]["subsets"],
+        serde_json::json!([{"name": "v2", "labels": {"track": "canary"}}])
+    );
+    assert!(
+        !out.path()
+            .join("out/shop/steps/06-retire-v1.retire.delete.yaml")
+            .exists()
+    );
+}
+
+#[test]
+fn the_plan_says_where_the_secret_lives_and_which_labels_the_pods_carry() {
+    let out = built_shop();
+    let plan = out.read("out/shop/PLAN.md");
+    let section = plan
+        .split("## What meshgen does not emit\n\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("the section");
+    assert!(
+        section.contains(
+            "from the Secret `shop-example-com` (`credentialName`), which must be in namespace \
+             `istio-system`, where Istio's ingress gateway runs"
+        ),
+        "{section}"
+    );
+    assert!(section.contains("meshgen never emits secrets"), "{section}");
+    assert!(
+        section.contains(
+            "| front | 8080 (`http`) | v1 | `version: v1` | up to step `retire-v1` |\n\
+             |  |  | v2 | `track: canary` | from step `canary-testers` |\n\
+             | cart | 8080 (`http`) | v1 | `version: v1` |  |\n"
+        ),
+        "{section}"
+    );
+    // The launch waits for the application's canary pods before routing.
+    assert!(
+        plan.contains(
+            "1. launch: `kubectl apply -f steps/02-canary-testers.launch.yaml`\n\
+             2. wait until the application's pods of front v2 (`track: canary`) are ready\n\
+             3. route: `kubectl apply -f steps/02-canary-testers.yaml`\n"
+        ),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(
+            "Requests entering through `shop-gateway` get this routing of cart, front too \
+             (`version_routing`)"
+        ),
+        "{plan}"
+    );
+}
+
+#[test]
+fn version_routing_silences_ist0140_and_without_it_the_plan_says_gateway_traffic_ignores_steps() {
+    let steps = "[[steps]]\nname = \"canary\"\n\
+                 [[steps.routes]]\nservice = \"web\"\nheaders = { x-canary = \"on\" }\nto = \"v2\"\n\
+                 [[steps.routes]]\nservice = \"web\"\nto = \"v1\"\n";
+    let sandbox = Sandbox::new();
+    sandbox.write("with.toml", one_service("version_routing = true", steps));
+    sandbox.write("without.toml", one_service("", steps));
+    let with = sandbox.run(&["check", "with.toml"]);
+    with.expect_code(0);
+    assert_eq!(with.stderr, "");
+    let without = sandbox.run(&["check", "without.toml"]);
+    without.expect_code(0);
+    assert!(
+        without.stderr.contains("(Istio IST0140)"),
+        "{}",
+        without.stderr
+    );
+    sandbox
+        .run(&["build", "without.toml", "--out", "out"])
+        .expect_code(0);
+    let plan = sandbox.read("out/web/PLAN.md");
+    assert!(
+        plan.contains(
+            "| **web** | x-canary: on |  | v2 |  |  |  |  |\n\
+             | **web** | everyone else |  | v1 |  |  |  |  |\n\
+             | **web** | through gateway `web-gateway` |  | v1, v2 (no subset: any pod, this \
+             routing ignored) |  |  |  |  |\n"
+        ),
+        "{plan}"
+    );
+}
+
+#[test]
+fn a_gateway_virtual_service_of_a_step_is_routing_under_argocd_waves() {
+    let out = Sandbox::new();
+    out.run(&["build", &scenario("shop"), "--out", "out", "--argocd-waves"])
+        .expect_code(0);
+    let wave = |file: &str| {
+        let text = out.read(&format!("out/shop/{file}"));
+        let docs = documents(&text);
+        let edge = docs
+            .iter()
+            .find(|d| d["metadata"]["name"] == "shop-edge")
+            .expect("gateway VS");
+        edge["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"].clone()
+    };
+    assert_eq!(wave("04-gateway.yaml"), "4");
+    // With subsets, after the DestinationRules (wave 5), like the other VirtualServices.
+    assert_eq!(wave("steps/02-canary-testers.yaml"), "6");
+    assert_eq!(wave("routing/03-canary-10/gateway.yaml"), "6");
+}
+
+#[test]
+fn gateways_no_pod_of_the_install_serves_are_warned_about() {
+    let sandbox = Sandbox::new();
+    let with_mesh = |mesh: &str, selector: &str| {
+        format!(
+            "name = \"web\"\n[mesh]\nversion = \"1.30.3\"\n{mesh}\n[namespace]\nname = \"web\"\n\
+             [[services]]\nname = \"web\"\nport = 8080\n  [services.versions.v1]\n  \
+             image = \"example/web:1\"\n[gateway]\nvirtual_service = \"edge\"\n{selector}\n[[gateway.routes]]\nservice = \"web\"\n"
+        )
+    };
+    let warned = "warning: gateway `web-gateway` selects the pods labelled istio: ingressgateway";
+    let cases = [
+        ("profile = \"minimal\"", "", true),
+        ("profile = \"ambient\"", "", true),
+        ("[mesh.components]\ningress_gateway = false", "", true),
+        (
+            "profile = \"minimal\"\n[mesh.components]\ningress_gateway = true",
+            "",
+            false,
+        ),
+        ("profile = \"default\"", "", false),
+        // A selector of one's own: a gateway installed elsewhere.
+        (
+            "profile = \"minimal\"",
+            "selector = { app = \"edge\" }",
+            false,
+        ),
+    ];
+    for (mesh, selector, warns) in cases {
+        sandbox.write("web.toml", with_mesh(mesh, selector));
+        let run = sandbox.run(&["check", "web.toml"]);
+        run.expect_code(0);
+        assert_eq!(
+            run.stderr.contains(warned),
+            warns,
+            "{mesh} {selector}:\n{}",
+            run.stderr
+        );
+    }
+}
