@@ -81,117 +81,85 @@ const CART_V1: &str = "  - match:
           number: 8080
 ";
 
+/// The match blocks of a rule of front without conditions, at the gateway:
+/// the gateway route's URIs.
+const FRONT_URIS: &str = "  - match:
+    - uri:
+        exact: /
+    - uri:
+        prefix: /products
+    route:
+";
+
+/// One destination of front at the gateway.
+fn front(subset: &str, weight: Option<u32>) -> String {
+    let weight = weight.map_or(String::new(), |w| format!("      weight: {w}\n"));
+    format!(
+        "    - destination:
+        host: front
+        subset: {subset}
+        port:
+          number: 8080
+{weight}"
+    )
+}
+
 #[test]
 fn the_shipped_edge_canary_re_emits_the_gateway_virtual_service_at_every_step_that_routes() {
     let out = built_shop();
-    let testers = "  - match:
+    // The testers' rule: its header ANDed with each of the route's URIs.
+    let testers = format!(
+        "  - match:
     - headers:
         x-canary:
           exact: always
       uri:
-        prefix: /
+        exact: /
+    - headers:
+        x-canary:
+          exact: always
+      uri:
+        prefix: /products
     route:
-    - destination:
-        host: front
-        subset: v2
-        port:
-          number: 8080
-";
+{}",
+        front("v2", None)
+    );
     let expected: [(&str, String); 5] = [
         (
             "steps/01-all-v1.yaml",
-            format!(
-                "{EDGE_HEAD}{CART_V1}  - match:
-    - uri:
-        prefix: /
-    route:
-    - destination:
-        host: front
-        subset: v1
-        port:
-          number: 8080
-"
-            ),
+            format!("{EDGE_HEAD}{FRONT_URIS}{}{CART_V1}", front("v1", None)),
         ),
         (
             "steps/02-canary-testers.yaml",
             format!(
-                "{EDGE_HEAD}{CART_V1}{testers}  - match:
-    - uri:
-        prefix: /
-    route:
-    - destination:
-        host: front
-        subset: v1
-        port:
-          number: 8080
-"
+                "{EDGE_HEAD}{testers}{FRONT_URIS}{}{CART_V1}",
+                front("v1", None)
             ),
         ),
         (
             "steps/03-canary-10.yaml",
             format!(
-                "{EDGE_HEAD}{CART_V1}{testers}  - match:
-    - uri:
-        prefix: /
-    route:
-    - destination:
-        host: front
-        subset: v1
-        port:
-          number: 8080
-      weight: 90
-    - destination:
-        host: front
-        subset: v2
-        port:
-          number: 8080
-      weight: 10
-    timeout: 5s
+                "{EDGE_HEAD}{testers}{FRONT_URIS}{}{}    timeout: 5s
     retries:
       attempts: 1
       perTryTimeout: 2500ms
       retryOn: \"reset,connect-failure\"
-"
+{CART_V1}",
+                front("v1", Some(90)),
+                front("v2", Some(10))
             ),
         ),
         (
             "steps/04-canary-50.yaml",
             format!(
-                "{EDGE_HEAD}{CART_V1}  - match:
-    - uri:
-        prefix: /
-    route:
-    - destination:
-        host: front
-        subset: v1
-        port:
-          number: 8080
-      weight: 50
-    - destination:
-        host: front
-        subset: v2
-        port:
-          number: 8080
-      weight: 50
-    timeout: 5s
-"
+                "{EDGE_HEAD}{FRONT_URIS}{}{}    timeout: 5s\n{CART_V1}",
+                front("v1", Some(50)),
+                front("v2", Some(50))
             ),
         ),
         (
             "steps/05-all-v2.yaml",
-            format!(
-                "{EDGE_HEAD}{CART_V1}  - match:
-    - uri:
-        prefix: /
-    route:
-    - destination:
-        host: front
-        subset: v2
-        port:
-          number: 8080
-"
-            ),
+            format!("{EDGE_HEAD}{FRONT_URIS}{}{CART_V1}", front("v2", None)),
         ),
     ];
     for (file, vs) in &expected {
@@ -208,20 +176,16 @@ fn the_shipped_edge_canary_re_emits_the_gateway_virtual_service_at_every_step_th
     assert_text(
         before,
         &format!(
-            "{EDGE_HEAD}  - match:
+            "{EDGE_HEAD}{FRONT_URIS}    - destination:
+        host: front
+        port:
+          number: 8080
+  - match:
     - uri:
         prefix: /api/cart
     route:
     - destination:
         host: cart
-        port:
-          number: 8080
-  - match:
-    - uri:
-        prefix: /
-    route:
-    - destination:
-        host: front
         port:
           number: 8080
 "
@@ -635,7 +599,7 @@ fn the_plan_says_where_the_secret_lives_and_which_labels_the_pods_carry() {
     );
     assert!(
         plan.contains(
-            "Requests entering through `shop-gateway` get this routing of cart, front too \
+            "Requests entering through `shop-gateway` get this routing of front, cart too \
              (`version_routing`)"
         ),
         "{plan}"
