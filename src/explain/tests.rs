@@ -1,0 +1,488 @@
+//! The outcome model's unit tests: Bookinfo's walkthrough, and each rule of
+//! docs/explain.md on a small scenario.
+
+use super::text::latency;
+use super::*;
+use crate::model::Call;
+use crate::scenario::valid_model as model;
+
+const BOOKINFO: &str = include_str!("../../scenarios/bookinfo.toml");
+
+/// `front` (v1) calls `back` with `budget`; `back` has v1 and v2; one
+/// step with `routes` (TOML of `[[steps.routes]]` tables).
+fn two_services(budget: &str, routes: &str) -> Scenario {
+    model(&format!(
+        r#"
+name = "t"
+[mesh]
+version = "1.22.0"
+[namespace]
+name = "t"
+[[services]]
+name = "front"
+port = 80
+calls = [ {{ service = "back"{budget} }} ]
+  [services.versions.v1]
+  image = "x/front:1"
+[[services]]
+name = "back"
+port = 80
+  [services.versions.v1]
+  image = "x/back:1"
+  [services.versions.v2]
+  image = "x/back:2"
+[[steps]]
+name = "s"
+{routes}
+"#
+    ))
+}
+
+fn request(headers: &[(&str, &str)]) -> Request {
+    Request {
+        headers: headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), HeaderValue::Literal((*v).to_owned())))
+            .collect(),
+        uri: "/productpage".to_owned(),
+        method: "GET".to_owned(),
+    }
+}
+
+fn run(
+    scenario: &Scenario,
+    step: &str,
+    headers: &[(&str, &str)],
+    entry: Option<&Entry>,
+) -> Explanation {
+    explain(scenario, step, &request(headers), entry).expect("explains")
+}
+
+fn front(scenario: &Scenario) -> Explanation {
+    run(
+        scenario,
+        "s",
+        &[],
+        Some(&Entry::Service("front".to_owned())),
+    )
+}
+
+/// (probability, result, latency) of every outcome.
+fn summary(e: &Explanation) -> Vec<(String, &'static str, String)> {
+    e.outcomes
+        .iter()
+        .map(|o| (probability(o.probability), o.result, o.latency.clone()))
+        .collect()
+}
+
+#[test]
+fn the_fold_takes_each_services_routing_from_the_last_step_naming_it() {
+    let bookinfo = model(BOOKINFO);
+    let ratings = |k| {
+        bookinfo
+            .routing_state(k)
+            .get("ratings")
+            .map(|r| r.rules.len())
+    };
+    // all-v1 (1 rule), jason-v2 leaves ratings alone, ratings-delay (2 rules).
+    assert_eq!(
+        [ratings(0), ratings(1), ratings(2)],
+        [Some(1), Some(1), Some(2)]
+    );
+    let state = bookinfo.routing_state(2);
+    let reviews = state.get("reviews").expect("in force");
+    assert_eq!(
+        reviews.rules.len(),
+        2,
+        "jason-v2's reviews routing is still in force"
+    );
+}
+
+#[test]
+fn bookinfo_jason_v2_sends_jason_to_reviews_v2_and_everyone_else_to_v1() {
+    let bookinfo = model(BOOKINFO);
+    let jason = run(&bookinfo, "jason-v2", &[("end-user", "jason")], None);
+    assert_eq!(jason.entry, "gateway bookinfo-gateway");
+    assert_eq!(jason.outcomes.len(), 1);
+    assert_eq!(
+        jason.outcomes[0].served,
+        ["productpage v1", "details v1", "reviews v2", "ratings v1"]
+    );
+    let anyone = run(&bookinfo, "jason-v2", &[], None);
+    assert_eq!(
+        anyone.outcomes[0].served,
+        ["productpage v1", "details v1", "reviews v1"]
+    );
+}
+
+#[test]
+fn bookinfo_ratings_delay_makes_productpage_give_up_on_reviews_after_two_3s_attempts() {
+    let bookinfo = model(BOOKINFO);
+    let jason = run(&bookinfo, "ratings-delay", &[("end-user", "jason")], None);
+    assert_eq!(summary(&jason), [("1".to_owned(), "ok", "6s".to_owned())]);
+    let page = &jason.outcomes[0];
+    assert_eq!(page.served, ["productpage v1", "details v1"]);
+    assert_eq!(
+        page.degraded,
+        [Degradation {
+            caller: "productpage".to_owned(),
+            callee: "reviews".to_owned(),
+            failure: "timed out: 2 attempts x 3s; reviews answers after 7s".to_owned(),
+        }]
+    );
+    // reviews v2 itself waits the 7 s for ratings: its 10 s budget holds.
+    let reviews = &jason.trace.branches[0].calls[1];
+    let ratings = &reviews.branches[0].calls[0];
+    assert_eq!(ratings.outcomes[0].latency, "7s");
+    assert_eq!(ratings.outcomes[0].result, "ok");
+    let anyone = run(&bookinfo, "ratings-delay", &[], None);
+    assert_eq!(summary(&anyone), [("1".to_owned(), "ok", "0s".to_owned())]);
+    assert!(anyone.outcomes[0].degraded.is_empty());
+}
+
+#[test]
+fn bookinfo_ratings_abort_leaves_reviews_without_ratings_for_jason_only() {
+    let bookinfo = model(BOOKINFO);
+    let jason = run(&bookinfo, "ratings-abort", &[("end-user", "jason")], None);
+    let page = &jason.outcomes[0];
+    assert_eq!((page.result, page.status), ("ok", Some(200)));
+    assert_eq!(page.served, ["productpage v1", "details v1", "reviews v2"]);
+    assert_eq!(page.degraded.len(), 1);
+    assert_eq!(
+        (
+            page.degraded[0].caller.as_str(),
+            page.degraded[0].callee.as_str()
+        ),
+        ("reviews", "ratings")
+    );
+    assert!(
+        page.degraded[0]
+            .failure
+            .starts_with("HTTP 500 from ratings")
+    );
+    let anyone = run(&bookinfo, "ratings-abort", &[], None);
+    assert!(anyone.outcomes[0].degraded.is_empty());
+}
+
+#[test]
+fn bookinfo_reviews_50_v3_serves_v1_or_v3_with_even_odds() {
+    let bookinfo = model(BOOKINFO);
+    let e = run(&bookinfo, "reviews-50-v3", &[], None);
+    let served: Vec<(String, Vec<String>)> = e
+        .outcomes
+        .iter()
+        .map(|o| (probability(o.probability), o.served.clone()))
+        .collect();
+    assert_eq!(served.len(), 2);
+    assert!(served.contains(&(
+        "0.5".to_owned(),
+        vec![
+            "productpage v1".into(),
+            "details v1".into(),
+            "reviews v1".into()
+        ]
+    )));
+    assert!(served.contains(&(
+        "0.5".to_owned(),
+        vec![
+            "productpage v1".into(),
+            "details v1".into(),
+            "reviews v3".into(),
+            "ratings v1".into()
+        ]
+    )));
+}
+
+#[test]
+fn the_build_check_warns_about_the_two_bookinfo_fault_steps_for_jason_only() {
+    let messages: Vec<String> = check(&model(BOOKINFO))
+        .into_iter()
+        .map(|f| f.message)
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "step ratings-delay: the 7s delay on ratings exceeds productpage's budget for \
+             reviews (2 attempts x 3s): end-user=jason will see an error",
+            "step ratings-abort: the HTTP 500 abort on ratings makes the call from reviews to \
+             ratings fail with HTTP 500 (1 attempt x 10s): end-user=jason will see an error",
+        ]
+    );
+}
+
+#[test]
+fn a_weighted_split_gives_each_version_its_weight() {
+    let s = two_services(
+        "",
+        "[[steps.routes]]\nservice = \"back\"\nto = { v1 = 20, v2 = 80 }",
+    );
+    let e = front(&s);
+    let got: Vec<(String, Vec<String>)> = e
+        .outcomes
+        .iter()
+        .map(|o| (probability(o.probability), o.served.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "0.8".to_owned(),
+                vec!["front v1".to_owned(), "back v2".to_owned()]
+            ),
+            (
+                "0.2".to_owned(),
+                vec!["front v1".to_owned(), "back v1".to_owned()]
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_mirror_never_changes_the_outcome() {
+    let plain = two_services(
+        ", timeout = \"1s\"",
+        "[[steps.routes]]\nservice = \"back\"\nto = \"v1\"\ndelay = \"2s\"\ndelay_percent = 50",
+    );
+    let mirrored = two_services(
+        ", timeout = \"1s\"",
+        "[[steps.routes]]\nservice = \"back\"\nto = \"v1\"\ndelay = \"2s\"\ndelay_percent = 50\n\
+         mirror = \"v2\"\nmirror_percent = 100",
+    );
+    let (a, b) = (front(&plain), front(&mirrored));
+    assert_eq!(a.outcomes, b.outcomes);
+    assert_eq!(
+        b.trace.branches[0].calls[0].mirror.as_deref(),
+        Some("v2 (100%)")
+    );
+}
+
+#[test]
+fn client_attempts_rescue_a_partial_abort() {
+    // 50% abort, 3 attempts of the caller: 1 - 0.5^3 succeed.
+    let s = two_services(
+        ", attempts = 3",
+        "[[steps.routes]]\nservice = \"back\"\nto = \"v1\"\nabort = 503\nabort_percent = 50",
+    );
+    let e = front(&s);
+    let ok: f64 = e
+        .outcomes
+        .iter()
+        .filter(|o| o.degraded.is_empty())
+        .map(|o| o.probability)
+        .sum();
+    assert!((ok - (1.0 - 0.5f64.powi(3))).abs() < 1e-12, "{ok}");
+    assert_eq!(probability(ok), "0.875");
+}
+
+#[test]
+fn route_retries_do_not_retry_an_injected_abort() {
+    // Istio: faults are applied before the router; its retries never see them.
+    let s = two_services(
+        "",
+        "[[steps.routes]]\nservice = \"back\"\nto = \"v1\"\nabort = 503\nabort_percent = 50\n\
+         retries = 2\nretry_on = \"5xx\"",
+    );
+    let e = front(&s);
+    let ok: f64 = e
+        .outcomes
+        .iter()
+        .filter(|o| o.degraded.is_empty())
+        .map(|o| o.probability)
+        .sum();
+    assert_eq!(probability(ok), "0.5");
+}
+
+#[test]
+fn route_retries_with_a_per_try_timeout_rescue_a_partial_delay_downstream() {
+    // front -> back (retries 2 x 1s on 5xx) -> v2 of back is slow half the
+    // time because its own callee is delayed.
+    let s = model(
+        r#"
+name = "t"
+[mesh]
+version = "1.22.0"
+[namespace]
+name = "t"
+[[services]]
+name = "back"
+port = 80
+calls = [ { service = "deep" } ]
+  [services.versions.v1]
+  image = "x/back:1"
+[[services]]
+name = "deep"
+port = 80
+  [services.versions.v1]
+  image = "x/deep:1"
+[[steps]]
+name = "s"
+[[steps.routes]]
+service = "back"
+to = "v1"
+retries = 2
+per_try_timeout = "1s"
+retry_on = "5xx"
+[[steps.routes]]
+service = "deep"
+to = "v1"
+delay = "5s"
+delay_percent = 50
+"#,
+    );
+    let e = run(&s, "s", &[], Some(&Entry::Service("back".to_owned())));
+    let got = summary(&e);
+    // Success on the first try (0s), or after one or two timed-out tries.
+    let ok: f64 = e
+        .outcomes
+        .iter()
+        .filter(|o| o.result == "ok")
+        .map(|o| o.probability)
+        .sum();
+    assert_eq!(probability(ok), "0.875", "{got:?}");
+    let failed: Vec<&Outcome> = e.outcomes.iter().filter(|o| o.result == "error").collect();
+    assert_eq!(failed.len(), 1, "{got:?}");
+    assert_eq!(
+        (failed[0].status, failed[0].latency.as_str()),
+        (Some(504), "3s")
+    );
+    assert_eq!(probability(failed[0].probability), "0.125");
+}
+
+#[test]
+fn a_route_timeout_shorter_than_a_downstream_delay_answers_504_at_the_timeout() {
+    // Istio's request-timeouts task: ratings delayed 2s, reviews' route
+    // timeout 0.5s; productpage tries twice and shows reviews unavailable.
+    let text = format!(
+        "{BOOKINFO}\n[[steps]]\nname = \"timeouts\"\n[[steps.routes]]\nservice = \"reviews\"\n\
+         to = \"v2\"\ntimeout = \"0.5s\"\n[[steps.routes]]\nservice = \"ratings\"\nto = \"v1\"\n\
+         delay = \"2s\"\n"
+    );
+    let e = run(&model(&text), "timeouts", &[], None);
+    assert_eq!(summary(&e), [("1".to_owned(), "ok", "1s".to_owned())]);
+    let d = &e.outcomes[0].degraded[0];
+    assert_eq!(
+        (d.caller.as_str(), d.callee.as_str()),
+        ("productpage", "reviews")
+    );
+    assert!(
+        d.failure
+            .starts_with("HTTP 504 from reviews: route timeout 0.5s"),
+        "{}",
+        d.failure
+    );
+}
+
+#[test]
+fn a_route_timeout_does_not_cut_the_same_rules_injected_delay() {
+    // The fault filter runs before the router: the delay is not counted.
+    let s = two_services(
+        "",
+        "[[steps.routes]]\nservice = \"back\"\nto = \"v1\"\ndelay = \"3s\"\ntimeout = \"1s\"",
+    );
+    assert_eq!(
+        summary(&front(&s)),
+        [("1".to_owned(), "ok", "3s".to_owned())]
+    );
+}
+
+#[test]
+fn a_request_no_rule_matches_gets_404_at_that_hop() {
+    let s = two_services(
+        "",
+        "[[steps.routes]]\nservice = \"back\"\nheaders = { end-user = \"jason\" }\nto = \"v2\"",
+    );
+    let e = front(&s);
+    let hop = &e.trace.branches[0].calls[0];
+    assert!(matches!(hop.routing, Routing::NoMatch { .. }));
+    assert_eq!(hop.outcomes[0].status, Some(404));
+    assert_eq!(hop.outcomes[0].at.as_deref(), Some("back"));
+    assert!(
+        e.outcomes[0].degraded[0]
+            .failure
+            .starts_with("HTTP 404 from back")
+    );
+    // jason matches.
+    let jason = run(
+        &s,
+        "s",
+        &[("end-user", "jason")],
+        Some(&Entry::Service("front".into())),
+    );
+    assert_eq!(jason.outcomes[0].served, ["front v1", "back v2"]);
+}
+
+#[test]
+fn header_regexes_match_the_whole_value() {
+    let s = two_services(
+        "",
+        "[[steps.routes]]\nservice = \"back\"\nheaders = { end-user = { regex = \"ja.*\" } }\n\
+         to = \"v2\"\n[[steps.routes]]\nservice = \"back\"\nto = \"v1\"",
+    );
+    let served = |user| {
+        let e = run(
+            &s,
+            "s",
+            &[("end-user", user)],
+            Some(&Entry::Service("front".into())),
+        );
+        e.outcomes[0].served[1].clone()
+    };
+    assert_eq!(served("jason"), "back v2");
+    assert_eq!(
+        served("benjamin"),
+        "back v1",
+        "regex is anchored at both ends"
+    );
+}
+
+#[test]
+fn a_cycle_in_calls_is_an_error_not_a_loop() {
+    let mut s = two_services("", "[[steps.routes]]\nservice = \"back\"\nto = \"v1\"");
+    // Validation refuses the cycle; build it in the model directly.
+    let back = s
+        .services
+        .iter_mut()
+        .find(|x| x.name == "back")
+        .expect("back");
+    back.versions[0].calls.push(Call {
+        service: "front".to_owned(),
+        timeout: None,
+        attempts: 1,
+    });
+    let err = explain(
+        &s,
+        "s",
+        &request(&[]),
+        Some(&Entry::Service("front".into())),
+    )
+    .expect_err("a cycle");
+    assert_eq!(
+        err,
+        ExplainError::Cycle(vec!["front".into(), "back".into(), "front".into()])
+    );
+    assert!(
+        check(&s).is_empty(),
+        "the build check skips what it cannot trace"
+    );
+}
+
+#[test]
+fn probabilities_and_latencies_read_plainly() {
+    assert_eq!(probability(1.0), "1");
+    assert_eq!(probability(0.875), "0.875");
+    assert_eq!(probability(1.0 / 3.0), "0.3333");
+    assert_eq!(latency(0), "0s");
+    assert_eq!(latency(6 * SECOND), "6s");
+    assert_eq!(latency(SECOND / 2), "500ms");
+    assert_eq!(latency(2 * SECOND + SECOND / 2), "2.5s");
+}
+
+#[test]
+fn headers_parse_as_lower_case_name_and_value() {
+    assert_eq!(
+        parse_header("End-User=jason=x"),
+        Ok(("end-user".to_owned(), "jason=x".to_owned()))
+    );
+    assert!(parse_header("novalue").is_err());
+    assert!(parse_header("=x").is_err());
+}
