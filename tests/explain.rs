@@ -250,3 +250,68 @@ fn an_exact_uri_matches_the_path_without_its_query_string_as_envoy_does() {
         run.stdout
     );
 }
+
+#[test]
+fn identical_outcomes_are_one_row_of_the_plan_and_one_json_outcome() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "s.toml",
+        r#"
+name = "t"
+[mesh]
+version = "1.22.0"
+[namespace]
+name = "t"
+[[services]]
+name = "front"
+port = 80
+calls = [ { service = "back" } ]
+  [services.versions.v1]
+  image = "x/front:1"
+[[services]]
+name = "back"
+port = 80
+  [services.versions.v1]
+  image = "x/back:1"
+[[steps]]
+name = "s"
+[[steps.routes]]
+service = "front"
+to = "v1"
+delay = "500ms"
+delay_percent = 10
+[[steps.routes]]
+service = "back"
+to = "v1"
+delay = "500ms"
+delay_percent = 50
+"#,
+    );
+    sandbox.run(&["build", "s.toml"]).expect_code(0);
+    let plan = sandbox.read("out/t/PLAN.md");
+    let rows: Vec<&str> = plan
+        .lines()
+        .filter(|l| l.starts_with("| everyone |"))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "| everyone | 0.5 | 200 after 500ms: front v1, back v1 |",
+            "| everyone | 0.45 | 200: front v1, back v1 |",
+            "| everyone | 0.05 | 200 after 1s: front v1, back v1 |",
+        ],
+        "{plan}"
+    );
+    let run = sandbox.run(&[
+        "explain", "s.toml", "--step", "s", "--entry", "front", "--output", "json",
+    ]);
+    run.expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let probabilities: Vec<f64> = json["outcomes"]
+        .as_array()
+        .expect("outcomes")
+        .iter()
+        .map(|o| o["probability"].as_f64().expect("a probability"))
+        .collect();
+    assert_eq!(probabilities, [0.5, 0.45, 0.05]);
+}

@@ -3,6 +3,7 @@
 //! followed by the result of its next call, and the public form of a
 //! distribution. Knows nothing of routing rules or of the scenario.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::text::{attempts, latency, possessive};
@@ -159,63 +160,110 @@ pub(super) fn merge(entries: Dist) -> Result<Dist, ExplainError> {
     Ok(merged.into_iter().map(|(r, p)| (p, r)).collect())
 }
 
-/// The public form of a distribution, most likely first.
+/// The public form of a distribution, most likely first. Responses that
+/// differ only in what caused them (a delay here or there, of the same
+/// length) read the same to the sender: they are one outcome, with the sum
+/// of their probabilities (docs/explain.md: equal results are merged).
 pub(super) fn outcomes(dist: &Dist) -> Vec<Outcome> {
-    let mut out: Vec<Outcome> = dist
-        .iter()
-        .map(|(p, r)| {
-            let mut o = Outcome {
-                probability: (p * 1e12).round() / 1e12,
-                result: "ok",
-                status: None,
-                latency: latency(r.latency),
-                seconds: r.latency as f64 / 1e9,
-                at: None,
-                reason: None,
-                served: Vec::new(),
-                degraded: Vec::new(),
-            };
-            match &r.kind {
-                Kind::Ok { served, degraded } => {
-                    o.status = Some(200);
-                    o.served = served.clone();
-                    o.degraded = degraded
-                        .iter()
-                        .map(|f| Degradation {
-                            caller: f.caller.clone(),
-                            callee: f.callee.clone(),
-                            failure: f.failure(),
-                        })
-                        .collect();
-                }
-                Kind::Status { code, at, reason } => {
-                    o.result = "error";
-                    o.status = Some(*code);
-                    o.at = Some(at.clone());
-                    o.reason = Some(reason.clone());
-                }
-                Kind::GaveUp {
-                    callee,
-                    attempts: n,
-                    timeout,
-                    answer,
-                } => {
-                    o.result = "timeout";
-                    o.at = Some(callee.clone());
-                    o.reason = Some(format!(
-                        "timed out: {} x {}; {callee} answers after {}",
-                        attempts(*n),
-                        latency(*timeout),
-                        latency(*answer)
-                    ));
-                }
+    let public = dist.iter().map(|(p, r)| {
+        let mut o = Outcome {
+            probability: *p,
+            result: "ok",
+            status: None,
+            latency: latency(r.latency),
+            seconds: r.latency as f64 / 1e9,
+            at: None,
+            reason: None,
+            served: Vec::new(),
+            degraded: Vec::new(),
+        };
+        match &r.kind {
+            Kind::Ok { served, degraded } => {
+                o.status = Some(200);
+                o.served = served.clone();
+                o.degraded = degraded
+                    .iter()
+                    .map(|f| Degradation {
+                        caller: f.caller.clone(),
+                        callee: f.callee.clone(),
+                        failure: f.failure(),
+                    })
+                    .collect();
             }
-            o
-        })
-        .collect();
+            Kind::Status { code, at, reason } => {
+                o.result = "error";
+                o.status = Some(*code);
+                o.at = Some(at.clone());
+                o.reason = Some(reason.clone());
+            }
+            Kind::GaveUp {
+                callee,
+                attempts: n,
+                timeout,
+                answer,
+            } => {
+                o.result = "timeout";
+                o.at = Some(callee.clone());
+                o.reason = Some(format!(
+                    "timed out: {} x {}; {callee} answers after {}",
+                    attempts(*n),
+                    latency(*timeout),
+                    latency(*answer)
+                ));
+            }
+        }
+        o
+    });
+    // Each distinct outcome, where it first appears, with its summed probability.
+    let mut out: Vec<Outcome> = Vec::new();
+    let mut seen: BTreeMap<OutcomeKey, usize> = BTreeMap::new();
+    for o in public {
+        match seen.entry(OutcomeKey::of(&o)) {
+            Entry::Occupied(at) => out[*at.get()].probability += o.probability,
+            Entry::Vacant(slot) => {
+                slot.insert(out.len());
+                out.push(o);
+            }
+        }
+    }
+    for o in &mut out {
+        o.probability = (o.probability * 1e12).round() / 1e12;
+    }
     // Stable: equal probabilities keep the distribution's order.
     out.sort_by(|a, b| b.probability.total_cmp(&a.probability));
     out
+}
+
+/// Everything of a public outcome but its probability: equal keys read the same.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct OutcomeKey {
+    result: &'static str,
+    status: Option<u16>,
+    latency: String,
+    seconds: u64,
+    at: Option<String>,
+    reason: Option<String>,
+    served: Vec<String>,
+    degraded: Vec<(String, String, String)>,
+}
+
+impl OutcomeKey {
+    fn of(o: &Outcome) -> Self {
+        Self {
+            result: o.result,
+            status: o.status,
+            latency: o.latency.clone(),
+            seconds: o.seconds.to_bits(),
+            at: o.at.clone(),
+            reason: o.reason.clone(),
+            served: o.served.clone(),
+            degraded: o
+                .degraded
+                .iter()
+                .map(|d| (d.caller.clone(), d.callee.clone(), d.failure.clone()))
+                .collect(),
+        }
+    }
 }
 
 /// Attempts still to be made: probability, time spent, causes so far.

@@ -210,6 +210,38 @@ fn the_build_check_warns_about_the_two_bookinfo_fault_steps_for_jason_only() {
     );
 }
 
+/// `front` (delayed 500ms for 10% of requests) calls `back` (delayed
+/// 500ms for half of them): the two single delays cost the sender the same.
+const TWO_PARTIAL_DELAYS: &str = "[[steps.routes]]\nservice = \"front\"\nto = \"v1\"\n\
+    delay = \"500ms\"\ndelay_percent = 10\n[[steps.routes]]\nservice = \"back\"\n\
+    to = \"v1\"\ndelay = \"500ms\"\ndelay_percent = 50";
+
+#[test]
+fn outcomes_that_read_the_same_are_merged_whatever_caused_them() {
+    let e = front(&two_services("", TWO_PARTIAL_DELAYS));
+    let got: Vec<(String, String)> = e
+        .outcomes
+        .iter()
+        .map(|o| (probability(o.probability), o.summary()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "0.5".to_owned(),
+                "200 after 500ms: front v1, back v1".to_owned()
+            ),
+            ("0.45".to_owned(), "200: front v1, back v1".to_owned()),
+            (
+                "0.05".to_owned(),
+                "200 after 1s: front v1, back v1".to_owned()
+            ),
+        ]
+    );
+    let text = render_text(&e);
+    assert_eq!(text.matches("p=0.5: 200 after 500ms").count(), 1, "{text}");
+}
+
 #[test]
 fn a_weighted_split_gives_each_version_its_weight() {
     let s = two_services(
