@@ -12,6 +12,7 @@
 //! build check, `text` puts an explanation into words.
 
 mod check;
+mod json;
 mod outcome;
 #[cfg(test)]
 mod tests;
@@ -25,13 +26,20 @@ use serde::Serialize;
 
 use crate::model::{Gateway, Scenario, StringMatch};
 use outcome::outcomes;
-use trace::{View, trace};
+use trace::{Graph, View, trace};
 
 pub use check::check;
+pub use json::render_json;
 pub use text::{probability, render_text};
 
 /// The most distinct outcomes one hop may have before explain gives up.
 pub const MAX_BRANCHES: usize = 4096;
+
+/// The deepest trace `--output json` writes, in hops from the entry. Each
+/// hop nests four levels deeper (hop, branches, branch, calls) and its
+/// outcomes three more: 31 hops keep the document within the 128 levels
+/// readers such as serde_json accept by default.
+pub const MAX_JSON_DEPTH: usize = 31;
 
 /// Largest compiled size of a header or URI regex (a guard against huge patterns).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -104,6 +112,10 @@ pub enum ExplainError {
     Cycle(Vec<String>),
     /// More than `MAX_BRANCHES` outcomes at one hop.
     TooManyBranches,
+    /// A trace nested deeper than `MAX_JSON_DEPTH` hops, asked for as JSON.
+    TooDeepForJson(usize),
+    /// serde_json could not write a part of the explanation.
+    Json(String),
 }
 
 impl fmt::Display for ExplainError {
@@ -136,14 +148,22 @@ impl fmt::Display for ExplainError {
                 f,
                 "more than {MAX_BRANCHES} distinct outcomes at one hop: too many to enumerate"
             ),
+            Self::TooDeepForJson(depth) => write!(
+                f,
+                "the request goes {depth} calls deep: --output json nests the hops and lists \
+                 the versions below each of them, which grows with the square of the depth, \
+                 so it stops at {MAX_JSON_DEPTH}; --output text shows every hop once"
+            ),
+            Self::Json(e) => write!(f, "cannot write the explanation as JSON: {e}"),
         }
     }
 }
 
 impl std::error::Error for ExplainError {}
 
-/// What explain found for one request.
-#[derive(Debug, Clone, Serialize)]
+/// What explain found for one request. `render_text` and `render_json`
+/// put it into words; `trace` walks its hops.
+#[derive(Debug)]
 pub struct Explanation {
     /// The scenario's name.
     pub scenario: String,
@@ -157,37 +177,147 @@ pub struct Explanation {
     pub uri: String,
     /// The request's headers.
     pub headers: BTreeMap<String, String>,
-    /// The first hop, with every call below it.
-    pub trace: Hop,
     /// What the sender of the request sees, most likely first.
     pub outcomes: Vec<Outcome>,
+    /// Every hop, each service's answer and each version's calls, once.
+    graph: Graph,
 }
 
-/// One hop: a caller's request to a service, as its sidecar routes it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Hop {
+impl Explanation {
+    /// The first hop (the request's entry), from which every call hangs.
+    pub fn trace(&self) -> Hop<'_> {
+        Hop {
+            graph: &self.graph,
+            id: self.graph.root,
+        }
+    }
+}
+
+/// One hop: a caller's request to a service, as its sidecar routes it. A
+/// view into an explanation; a service reached on several paths answers
+/// each with the same body (routing, versions, their calls).
+#[derive(Debug, Clone, Copy)]
+pub struct Hop<'a> {
+    graph: &'a Graph,
+    id: usize,
+}
+
+impl<'a> Hop<'a> {
+    fn node(&self) -> &'a trace::HopNode {
+        &self.graph.hops[self.id]
+    }
+
+    fn body(&self) -> &'a trace::Body {
+        &self.graph.bodies[self.node().body]
+    }
+
     /// `gateway <name>`, `client`, or `<service> <version>`.
-    pub from: String,
+    pub fn from(&self) -> &'a str {
+        &self.node().from
+    }
+
     /// The called service.
-    pub to: String,
+    pub fn to(&self) -> &'a str {
+        &self.node().to
+    }
+
     /// The caller's own client timeout and attempts (from `calls`).
-    pub budget: Option<Budget>,
+    pub fn budget(&self) -> Option<&'a Budget> {
+        self.node().budget.as_ref()
+    }
+
     /// How the hop was routed.
-    pub routing: Routing,
+    pub fn routing(&self) -> &'a Routing {
+        &self.body().routing
+    }
+
     /// The versions that serve it, with their probability and their own calls.
-    pub branches: Vec<Branch>,
+    pub fn branches(&self) -> Vec<Branch<'a>> {
+        (0..self.body().branches.len())
+            .map(|index| Branch {
+                graph: self.graph,
+                node: &self.body().branches[index],
+            })
+            .collect()
+    }
+
     /// Injected delay of the matched rule.
-    pub delay: Option<Fault>,
+    pub fn delay(&self) -> Option<&'a Fault> {
+        self.body().delay.as_ref()
+    }
+
     /// Injected abort of the matched rule.
-    pub abort: Option<Fault>,
+    pub fn abort(&self) -> Option<&'a Fault> {
+        self.body().abort.as_ref()
+    }
+
     /// Route timeout of the matched rule.
-    pub timeout: Option<String>,
+    pub fn timeout(&self) -> Option<&'a str> {
+        self.body().timeout.as_deref()
+    }
+
     /// Route retries of the matched rule.
-    pub retries: Option<RetryPolicy>,
+    pub fn retries(&self) -> Option<&'a RetryPolicy> {
+        self.body().retries.as_ref()
+    }
+
     /// Mirrored subset (never changes the outcome).
-    pub mirror: Option<String>,
-    /// What the caller sees, after its own budget.
-    pub outcomes: Vec<Outcome>,
+    pub fn mirror(&self) -> Option<&'a str> {
+        self.body().mirror.as_deref()
+    }
+
+    /// What the caller sees, after its own budget, most likely first.
+    pub fn outcomes(&self) -> Vec<Outcome> {
+        outcomes(&self.graph.ctx, &self.node().dist)
+    }
+}
+
+/// One version serving a hop.
+#[derive(Debug, Clone, Copy)]
+pub struct Branch<'a> {
+    graph: &'a Graph,
+    node: &'a trace::BranchNode,
+}
+
+impl<'a> Branch<'a> {
+    /// The version (subset).
+    pub fn version(&self) -> &'a str {
+        &self.node.version
+    }
+
+    /// Share of the hop's requests it gets.
+    pub fn probability(&self) -> f64 {
+        self.node.probability
+    }
+
+    /// Whether it has pods; an undeployed subset answers 503.
+    pub fn deployed(&self) -> bool {
+        self.node.deployed
+    }
+
+    /// `<service> <version>`, which names the version wherever it is reached.
+    fn label(&self) -> Option<&'a str> {
+        self.node
+            .node
+            .map(|v| self.graph.versions[v].label.as_str())
+    }
+
+    /// The calls it makes, in order.
+    pub fn calls(&self) -> Vec<Hop<'a>> {
+        self.node
+            .node
+            .map(|v| {
+                self.graph.versions[v]
+                    .calls
+                    .iter()
+                    .map(|&id| Hop {
+                        graph: self.graph,
+                        id,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// A caller's own client budget for one call.
@@ -230,19 +360,6 @@ pub enum Routing {
     },
 }
 
-/// One version serving a hop.
-#[derive(Debug, Clone, Serialize)]
-pub struct Branch {
-    /// The version (subset).
-    pub version: String,
-    /// Share of the hop's requests it gets.
-    pub probability: f64,
-    /// Whether it has pods; an undeployed subset answers 503.
-    pub deployed: bool,
-    /// The calls it makes, in order.
-    pub calls: Vec<Hop>,
-}
-
 /// An injected fault.
 #[derive(Debug, Clone, Serialize)]
 pub struct Fault {
@@ -281,7 +398,8 @@ pub struct Outcome {
     pub at: Option<String>,
     /// Why it failed.
     pub reason: Option<String>,
-    /// The versions whose answers make up the response, in call order.
+    /// The versions whose answers make up the response, in call order, each
+    /// once (where it first served).
     pub served: Vec<String>,
     /// Calls that failed and that their caller handled.
     pub degraded: Vec<Degradation>,
@@ -390,7 +508,7 @@ pub fn explain(
             }
         },
     };
-    let (trace, dist) = trace(&View::new(scenario, index), request, &entry)?;
+    let graph = trace(&View::new(scenario, index), request, &entry)?;
     Ok(Explanation {
         scenario: scenario.name.clone(),
         step: step.to_owned(),
@@ -402,8 +520,8 @@ pub fn explain(
             .iter()
             .map(|(n, v)| (n.clone(), v.to_string()))
             .collect(),
-        trace,
-        outcomes: outcomes(&dist),
+        outcomes: outcomes(&graph.ctx, graph.outcome()),
+        graph,
     })
 }
 
@@ -567,12 +685,12 @@ pub fn predict(
                 uri: uri.clone(),
                 method: "GET".to_owned(),
             };
-            let (_, dist) = trace(&view, &request, &entry)?;
+            let graph = trace(&view, &request, &entry)?;
             out.push(Prediction {
                 class: class.label.clone(),
                 entry: entry_label(scenario, &entry),
                 request: format!("GET {uri}"),
-                outcomes: outcomes(&dist),
+                outcomes: outcomes(&graph.ctx, graph.outcome()),
             });
         }
     }

@@ -487,10 +487,7 @@ fn explain(args: &ExplainArgs, color: bool) -> Result<Outcome, Error> {
     let text = match args.output {
         ExplainOutput::Text => explain::render_text(&explanation),
         ExplainOutput::Json => {
-            let mut json = serde_json::to_string_pretty(&explanation)
-                .map_err(|e| Error::Usage(format!("cannot write the explanation as JSON: {e}")))?;
-            json.push('\n');
-            json
+            explain::render_json(&explanation).map_err(|e| Error::Usage(e.to_string()))?
         }
     };
     print(&text).map(|()| Outcome::Success)

@@ -5,10 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::outcome::{Failed, Kind};
+use super::outcome::{Failed, Kind, in_order};
 use super::text::probability;
 use super::trace::{View, trace};
-use super::{Entry, Finding, Hop, Request, classes, default_entries, default_uri, reach, relevant};
+use super::{Entry, Finding, Request, classes, default_entries, default_uri, reach, relevant};
 use crate::model::Scenario;
 
 /// Most hops the build check traces in all before it stops.
@@ -75,18 +75,18 @@ pub fn check(scenario: &Scenario) -> Vec<Finding> {
                     uri: uri.clone(),
                     method: "GET".to_owned(),
                 };
-                let Ok((trace, dist)) = trace(&view, &request, entry) else {
+                let Ok(graph) = trace(&view, &request, entry) else {
                     continue;
                 };
-                hops += count_hops(&trace);
+                hops += graph.hops.len() as u64;
                 // Per failing call: its probability and its first failure.
                 let mut failed: BTreeMap<(&str, &str), (f64, &Failed)> = BTreeMap::new();
-                for (p, resp) in &dist {
+                for (p, resp) in in_order(&graph.ctx, graph.outcome()) {
                     let Kind::Ok { degraded, .. } = &resp.kind else {
                         continue;
                     };
                     let mut once = BTreeSet::new();
-                    for f in degraded {
+                    for f in graph.ctx.failed(*degraded) {
                         let key = (f.caller.as_str(), f.callee.as_str());
                         if once.insert(key) {
                             failed.entry(key).or_insert((0.0, f)).0 += p;
@@ -117,14 +117,4 @@ pub fn check(scenario: &Scenario) -> Vec<Finding> {
         }
     }
     findings
-}
-
-/// Hops in a trace, for the build check's budget.
-fn count_hops(hop: &Hop) -> u64 {
-    1 + hop
-        .branches
-        .iter()
-        .flat_map(|b| &b.calls)
-        .map(count_hops)
-        .sum::<u64>()
 }

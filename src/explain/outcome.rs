@@ -22,11 +22,9 @@ pub(super) struct Resp {
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Kind {
-    /// An answer; calls that failed inside are listed as degraded.
-    Ok {
-        served: Vec<String>,
-        degraded: Vec<Failed>,
-    },
+    /// An answer; calls that failed inside are listed as degraded. Both
+    /// lists live in the trace's `Ctx`, shared by every response they are in.
+    Ok { served: Seq, degraded: Seq },
     /// An HTTP error status made at hop `at`.
     Status {
         code: u16,
@@ -53,6 +51,137 @@ pub(super) struct Failed {
     /// `Status` or `GaveUp`.
     pub(super) kind: Kind,
     pub(super) causes: BTreeSet<String>,
+}
+
+/// A list (of versions that served, or of calls that failed) kept in a
+/// `Ctx`: `Seq::EMPTY`, one item, or two lists one after the other. A list
+/// is stored once however many responses hold it, so a response that
+/// passed through a service reached on many paths (a diamond of calls)
+/// costs no more than one that did not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Seq(usize);
+
+impl Seq {
+    /// The empty list.
+    pub(super) const EMPTY: Self = Self(0);
+}
+
+/// One stored list: an item, or two lists one after the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Node {
+    /// A version that served (`reviews v2`), by its index in `labels`.
+    Served(usize),
+    /// A failed call, by its index in `failures`.
+    Failure(usize),
+    /// The first list, then the second.
+    Concat(Seq, Seq),
+}
+
+/// What the responses of one trace share: the lists of versions that
+/// served them and of calls that failed, each stored once (hash-consed), so
+/// that joining two lists costs the same whatever their length and equal
+/// lists are the same `Seq`. Read back with duplicates left out: a version
+/// that served on two paths is listed once, where it first served.
+#[derive(Debug, Default)]
+pub(super) struct Ctx {
+    /// `nodes[i]` is `Seq(i + 1)`.
+    nodes: Vec<Node>,
+    index: BTreeMap<Node, Seq>,
+    labels: Vec<String>,
+    label_index: BTreeMap<String, usize>,
+    failures: Vec<Failed>,
+    failure_index: BTreeMap<Failed, usize>,
+}
+
+impl Ctx {
+    fn node(&mut self, node: Node) -> Seq {
+        if let Some(seq) = self.index.get(&node) {
+            return *seq;
+        }
+        self.nodes.push(node);
+        let seq = Seq(self.nodes.len());
+        self.index.insert(node, seq);
+        seq
+    }
+
+    /// The list of one version that served, `reviews v2`.
+    pub(super) fn served(&mut self, label: &str) -> Seq {
+        let at = match self.label_index.get(label) {
+            Some(at) => *at,
+            None => {
+                self.labels.push(label.to_owned());
+                self.label_index
+                    .insert(label.to_owned(), self.labels.len() - 1);
+                self.labels.len() - 1
+            }
+        };
+        self.node(Node::Served(at))
+    }
+
+    /// The list of one failed call.
+    fn failure(&mut self, failed: Failed) -> Seq {
+        let at = match self.failure_index.get(&failed) {
+            Some(at) => *at,
+            None => {
+                self.failures.push(failed.clone());
+                self.failure_index.insert(failed, self.failures.len() - 1);
+                self.failures.len() - 1
+            }
+        };
+        self.node(Node::Failure(at))
+    }
+
+    /// `first`, then `second`.
+    fn concat(&mut self, first: Seq, second: Seq) -> Seq {
+        match (first, second) {
+            (Seq::EMPTY, other) | (other, Seq::EMPTY) => other,
+            _ => self.node(Node::Concat(first, second)),
+        }
+    }
+
+    /// The items of `seq` in order, each once (where it first appears). A
+    /// stored list met again is skipped whole: its items are out already.
+    /// Without recursion: a list may be as deep as the longest call chain.
+    fn items(&self, seq: Seq) -> Vec<Node> {
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![seq];
+        while let Some(seq) = todo.pop() {
+            if seq == Seq::EMPTY || !seen.insert(seq) {
+                continue;
+            }
+            match self.nodes[seq.0 - 1] {
+                Node::Concat(first, second) => {
+                    todo.push(second);
+                    todo.push(first);
+                }
+                item => out.push(item),
+            }
+        }
+        out
+    }
+
+    /// The versions that served, in call order, each once.
+    pub(super) fn served_labels(&self, seq: Seq) -> Vec<&str> {
+        self.items(seq)
+            .into_iter()
+            .filter_map(|n| match n {
+                Node::Served(at) => Some(self.labels[at].as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The calls that failed, in call order, each once.
+    pub(super) fn failed(&self, seq: Seq) -> Vec<&Failed> {
+        self.items(seq)
+            .into_iter()
+            .filter_map(|n| match n {
+                Node::Failure(at) => Some(&self.failures[at]),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 impl Failed {
@@ -119,7 +248,7 @@ impl Failed {
     }
 
     /// A few words for the plan and the outcome lines.
-    fn failure(&self) -> String {
+    pub(super) fn failure(&self) -> String {
         match &self.kind {
             Kind::GaveUp {
                 attempts: n,
@@ -160,12 +289,57 @@ pub(super) fn merge(entries: Dist) -> Result<Dist, ExplainError> {
     Ok(merged.into_iter().map(|(r, p)| (p, r)).collect())
 }
 
+/// A response as people compare them: by latency, then kind (answers,
+/// error statuses, give-ups), then the versions that served, the failed
+/// calls and the causes, in words. The order of a distribution's outcomes
+/// of equal probability, and of the build check's reading of it.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Natural<'a> {
+    latency: u128,
+    kind: NaturalKind<'a>,
+    causes: &'a BTreeSet<String>,
+}
+
+/// `Kind`, with its lists read back.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum NaturalKind<'a> {
+    Ok {
+        served: Vec<&'a str>,
+        degraded: Vec<&'a Failed>,
+    },
+    Other(&'a Kind),
+}
+
+impl<'a> Natural<'a> {
+    fn of(ctx: &'a Ctx, r: &'a Resp) -> Self {
+        Self {
+            latency: r.latency,
+            kind: match &r.kind {
+                Kind::Ok { served, degraded } => NaturalKind::Ok {
+                    served: ctx.served_labels(*served),
+                    degraded: ctx.failed(*degraded),
+                },
+                other => NaturalKind::Other(other),
+            },
+            causes: &r.causes,
+        }
+    }
+}
+
+/// The entries of a distribution in their natural order (see `Natural`).
+pub(super) fn in_order<'d>(ctx: &Ctx, dist: &'d Dist) -> Vec<&'d (f64, Resp)> {
+    let mut keyed: Vec<(Natural<'_>, &'d (f64, Resp))> =
+        dist.iter().map(|e| (Natural::of(ctx, &e.1), e)).collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.into_iter().map(|(_, e)| e).collect()
+}
+
 /// The public form of a distribution, most likely first. Responses that
 /// differ only in what caused them (a delay here or there, of the same
 /// length) read the same to the sender: they are one outcome, with the sum
 /// of their probabilities (docs/explain.md: equal results are merged).
-pub(super) fn outcomes(dist: &Dist) -> Vec<Outcome> {
-    let public = dist.iter().map(|(p, r)| {
+pub(super) fn outcomes(ctx: &Ctx, dist: &Dist) -> Vec<Outcome> {
+    let public = in_order(ctx, dist).into_iter().map(|(p, r)| {
         let mut o = Outcome {
             probability: *p,
             result: "ok",
@@ -180,9 +354,14 @@ pub(super) fn outcomes(dist: &Dist) -> Vec<Outcome> {
         match &r.kind {
             Kind::Ok { served, degraded } => {
                 o.status = Some(200);
-                o.served = served.clone();
-                o.degraded = degraded
-                    .iter()
+                o.served = ctx
+                    .served_labels(*served)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
+                o.degraded = ctx
+                    .failed(*degraded)
+                    .into_iter()
                     .map(|f| Degradation {
                         caller: f.caller.clone(),
                         callee: f.callee.clone(),
@@ -229,8 +408,62 @@ pub(super) fn outcomes(dist: &Dist) -> Vec<Outcome> {
     for o in &mut out {
         o.probability = (o.probability * 1e12).round() / 1e12;
     }
-    // Stable: equal probabilities keep the distribution's order.
+    // Stable: equal probabilities keep the natural order.
     out.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+    out
+}
+
+/// A hop line's few words per outcome (`ok after 7s`, `ok, degraded`,
+/// `fails after 6s: timed out …`, `fails: HTTP 500 from ratings`), each
+/// with the sum of the probabilities of the outcomes that read so: most
+/// likely first, then the fastest, then answers before errors. Reads no
+/// list of versions, so that the hop lines of a long call chain cost no
+/// more than the chain.
+pub(super) fn briefs(dist: &Dist) -> Vec<(String, f64)> {
+    let mut sums: BTreeMap<(u128, u8, String), f64> = BTreeMap::new();
+    for (p, r) in dist {
+        let after = if r.latency > 0 {
+            format!(" after {}", latency(r.latency))
+        } else {
+            String::new()
+        };
+        let (rank, brief) = match &r.kind {
+            Kind::Ok { degraded, .. } if *degraded == Seq::EMPTY => (0, format!("ok{after}")),
+            Kind::Ok { .. } => (0, format!("ok{after}, degraded")),
+            Kind::GaveUp {
+                callee,
+                attempts: n,
+                timeout,
+                answer,
+            } => (
+                2,
+                format!(
+                    "fails{after}: timed out: {} x {}; {callee} answers after {}",
+                    attempts(*n),
+                    latency(*timeout),
+                    latency(*answer)
+                ),
+            ),
+            Kind::Status { code, at, .. } => (1, format!("fails{after}: HTTP {code} from {at}")),
+        };
+        *sums.entry((r.latency, rank, brief)).or_insert(0.0) += p;
+    }
+    // A brief names its latency: one brief, one key.
+    let mut out: Vec<(String, f64)> = Vec::new();
+    let mut at: BTreeMap<String, usize> = BTreeMap::new();
+    for ((_, _, brief), p) in sums {
+        match at.entry(brief) {
+            Entry::Occupied(i) => out[*i.get()].1 += p,
+            Entry::Vacant(slot) => {
+                out.push((slot.key().clone(), p));
+                slot.insert(out.len() - 1);
+            }
+        }
+    }
+    for (_, p) in &mut out {
+        *p = (*p * 1e12).round() / 1e12;
+    }
+    out.sort_by(|a, b| b.1.total_cmp(&a.1));
     out
 }
 
@@ -282,7 +515,7 @@ pub(super) fn merge_pending(entries: Pending) -> Result<Pending, ExplainError> {
 }
 
 /// `before` (an answer so far) followed by the result of `call`.
-pub(super) fn then(before: &Resp, answer: &Resp, caller: &str, call: &Call) -> Resp {
+pub(super) fn then(ctx: &mut Ctx, before: &Resp, answer: &Resp, caller: &str, call: &Call) -> Resp {
     let mut causes = before.causes.clone();
     causes.extend(answer.causes.iter().cloned());
     let kind = match (&before.kind, &answer.kind) {
@@ -293,12 +526,11 @@ pub(super) fn then(before: &Resp, answer: &Resp, caller: &str, call: &Call) -> R
                 degraded: worse,
             },
         ) => Kind::Ok {
-            served: served.iter().chain(more).cloned().collect(),
-            degraded: degraded.iter().chain(worse).cloned().collect(),
+            served: ctx.concat(*served, *more),
+            degraded: ctx.concat(*degraded, *worse),
         },
         (Kind::Ok { served, degraded }, failure) => {
-            let mut degraded = degraded.clone();
-            degraded.push(Failed {
+            let failed = ctx.failure(Failed {
                 caller: caller.to_owned(),
                 callee: call.service.clone(),
                 attempts: call.attempts,
@@ -307,8 +539,8 @@ pub(super) fn then(before: &Resp, answer: &Resp, caller: &str, call: &Call) -> R
                 causes: answer.causes.clone(),
             });
             Kind::Ok {
-                served: served.clone(),
-                degraded,
+                served: *served,
+                degraded: ctx.concat(*degraded, failed),
             }
         }
         (other, _) => other.clone(),

@@ -131,10 +131,10 @@ fn bookinfo_ratings_delay_makes_productpage_give_up_on_reviews_after_two_3s_atte
         }]
     );
     // reviews v2 itself waits the 7 s for ratings: its 10 s budget holds.
-    let reviews = &jason.trace.branches[0].calls[1];
-    let ratings = &reviews.branches[0].calls[0];
-    assert_eq!(ratings.outcomes[0].latency, "7s");
-    assert_eq!(ratings.outcomes[0].result, "ok");
+    let reviews = jason.trace().branches()[0].calls()[1];
+    let ratings = reviews.branches()[0].calls()[0];
+    assert_eq!(ratings.outcomes()[0].latency, "7s");
+    assert_eq!(ratings.outcomes()[0].result, "ok");
     let anyone = run(&bookinfo, "ratings-delay", &[], None);
     assert_eq!(summary(&anyone), [("1".to_owned(), "ok", "0s".to_owned())]);
     assert!(anyone.outcomes[0].degraded.is_empty());
@@ -283,7 +283,7 @@ fn a_mirror_never_changes_the_outcome() {
     let (a, b) = (front(&plain), front(&mirrored));
     assert_eq!(a.outcomes, b.outcomes);
     assert_eq!(
-        b.trace.branches[0].calls[0].mirror.as_deref(),
+        b.trace().branches()[0].calls()[0].mirror(),
         Some("v2 (100%)")
     );
 }
@@ -424,10 +424,10 @@ fn a_request_no_rule_matches_gets_404_at_that_hop() {
         "[[steps.routes]]\nservice = \"back\"\nheaders = { end-user = \"jason\" }\nto = \"v2\"",
     );
     let e = front(&s);
-    let hop = &e.trace.branches[0].calls[0];
-    assert!(matches!(hop.routing, Routing::NoMatch { .. }));
-    assert_eq!(hop.outcomes[0].status, Some(404));
-    assert_eq!(hop.outcomes[0].at.as_deref(), Some("back"));
+    let hop = e.trace().branches()[0].calls()[0];
+    assert!(matches!(hop.routing(), Routing::NoMatch { .. }));
+    assert_eq!(hop.outcomes()[0].status, Some(404));
+    assert_eq!(hop.outcomes()[0].at.as_deref(), Some("back"));
     assert!(
         e.outcomes[0].degraded[0]
             .failure
@@ -517,4 +517,220 @@ fn headers_parse_as_lower_case_name_and_value() {
     );
     assert!(parse_header("novalue").is_err());
     assert!(parse_header("=x").is_err());
+}
+
+/// `layers` layers of two services; each service calls both of the next
+/// layer (the last calls nothing); one step routes the last layer's first
+/// service, delayed past its callers' 1 s budget (the only calls with one).
+fn diamond(layers: usize) -> Scenario {
+    let mut text =
+        String::from("name = \"d\"\n[mesh]\nversion = \"1.22.0\"\n[namespace]\nname = \"d\"\n");
+    for l in 0..layers {
+        for k in 0..2 {
+            text.push_str(&format!("[[services]]\nname = \"l{l}x{k}\"\nport = 80\n"));
+            if l + 1 < layers {
+                let budget = if l + 2 == layers {
+                    ", timeout = \"1s\""
+                } else {
+                    ""
+                };
+                text.push_str(&format!(
+                    "calls = [ {{ service = \"l{n}x0\"{budget} }}, \
+                     {{ service = \"l{n}x1\"{budget} }} ]\n",
+                    n = l + 1
+                ));
+            }
+            text.push_str(&format!(
+                "  [services.versions.v1]\n  image = \"x/l{l}x{k}:1\"\n"
+            ));
+        }
+    }
+    text.push_str(&format!(
+        "[[steps]]\nname = \"s\"\n[[steps.routes]]\nservice = \"l{}x0\"\nto = \"v1\"\ndelay = \"2s\"\n",
+        layers - 1
+    ));
+    model(&text)
+}
+
+/// `n` services, each calling the next.
+fn chain(n: usize) -> Scenario {
+    let mut text =
+        String::from("name = \"c\"\n[mesh]\nversion = \"1.22.0\"\n[namespace]\nname = \"c\"\n");
+    for i in 0..n {
+        text.push_str(&format!("[[services]]\nname = \"s{i}\"\nport = 80\n"));
+        if i + 1 < n {
+            text.push_str(&format!("calls = [ {{ service = \"s{}\" }} ]\n", i + 1));
+        }
+        text.push_str(&format!(
+            "  [services.versions.v1]\n  image = \"x/s{i}:1\"\n"
+        ));
+    }
+    text.push_str("[[steps]]\nname = \"s\"\n[[steps.routes]]\nservice = \"s0\"\nto = \"v1\"\n");
+    model(&text)
+}
+
+fn enter(scenario: &Scenario, service: &str) -> Explanation {
+    run(
+        scenario,
+        "s",
+        &[],
+        Some(&Entry::Service(service.to_owned())),
+    )
+}
+
+#[test]
+fn a_diamond_of_calls_is_worked_out_once_per_call_not_once_per_path() {
+    for layers in [6, 12, 24, 48] {
+        let s = diamond(layers);
+        let e = enter(&s, "l0x0");
+        // The entry hop, l0x0's two calls, then two calls of each of the
+        // 2 x (layers - 2) services between: 2^(layers - 1) paths, but
+        // every call once.
+        assert_eq!(e.graph.hops.len(), 4 * layers - 5, "{layers} layers");
+        assert_eq!(e.graph.versions.len(), 2 * layers - 1, "{layers} layers");
+        // Every version served once in the answer, in call order; the
+        // delayed service is given up on by both of its callers.
+        let outcome = &e.outcomes[0];
+        assert_eq!(e.outcomes.len(), 1);
+        assert_eq!(outcome.served.len(), 2 * layers - 2, "{:?}", outcome.served);
+        assert_eq!(outcome.served[..3], ["l0x0 v1", "l1x0 v1", "l2x0 v1"]);
+        let last = format!("l{}x0", layers - 1);
+        let givers: Vec<&str> = outcome
+            .degraded
+            .iter()
+            .filter(|d| d.callee == last)
+            .map(|d| d.caller.as_str())
+            .collect();
+        assert_eq!(
+            givers,
+            [format!("l{}x0", layers - 2), format!("l{}x1", layers - 2)]
+        );
+    }
+}
+
+#[test]
+fn the_build_check_of_a_diamond_names_each_failing_call_once() {
+    let messages: Vec<String> = check(&diamond(48)).into_iter().map(|f| f.message).collect();
+    assert_eq!(
+        messages,
+        [
+            "step s: the 2s delay on l47x0 exceeds l46x0's budget for l47x0 (1 attempt x 1s): \
+             everyone will see an error",
+            "step s: the 2s delay on l47x0 exceeds l46x1's budget for l47x0 (1 attempt x 1s): \
+             everyone will see an error",
+        ]
+    );
+}
+
+#[test]
+fn a_version_reached_on_two_paths_has_its_calls_listed_once() {
+    let e = enter(&diamond(4), "l0x0");
+    let no_vs = "no VirtualService -> v1 (no subset: deployed versions by replicas)";
+    let slow = "rule 1/1 (no condition: every request) -> v1 | delay 2s (100%) | client 1 \
+                attempt x 1s => fails after 1s: timed out: 1 attempt x 1s; l3x0 answers after 2s";
+    let free = "client 1 attempt x no timeout";
+    let expected = [
+        "step s: GET /productpage, entering at l0x0".to_owned(),
+        format!("client -> l0x0: {no_vs} => ok after 4s, degraded"),
+        format!("|- l0x0 v1 -> l1x0: {no_vs} | {free} => ok after 2s, degraded"),
+        format!("|  |- l1x0 v1 -> l2x0: {no_vs} | {free} => ok after 1s, degraded"),
+        format!("|  |  |- l2x0 v1 -> l3x0: {slow}"),
+        format!("|  |  `- l2x0 v1 -> l3x1: {no_vs} | client 1 attempt x 1s => ok"),
+        format!("|  `- l1x0 v1 -> l2x1: {no_vs} | {free} => ok after 1s, degraded"),
+        format!("|     |- l2x1 v1 -> l3x0: {slow}"),
+        format!("|     `- l2x1 v1 -> l3x1: {no_vs} | client 1 attempt x 1s => ok"),
+        format!("`- l0x0 v1 -> l1x1: {no_vs} | {free} => ok after 2s, degraded"),
+        format!("   |- l1x1 v1 -> l2x0: {no_vs} | {free} => ok after 1s, degraded"),
+        "   |  `- l2x0 v1: calls as above".to_owned(),
+        format!("   `- l1x1 v1 -> l2x1: {no_vs} | {free} => ok after 1s, degraded"),
+        "      `- l2x1 v1: calls as above".to_owned(),
+        "outcome:".to_owned(),
+        "  p=1: 200 after 4s: l0x0 v1, l1x0 v1, l2x0 v1, l3x1 v1, l2x1 v1, l1x1 v1; l3x0 \
+         unavailable to l2x0 (timed out: 1 attempt x 1s; l3x0 answers after 2s); l3x0 \
+         unavailable to l2x1 (timed out: 1 attempt x 1s; l3x0 answers after 2s)"
+            .to_owned(),
+    ];
+    assert_eq!(render_text(&e), expected.join("\n") + "\n");
+    // In the JSON, the second meeting of l2x0 v1 has no calls, and says so.
+    let json: serde_json::Value =
+        serde_json::from_str(&render_json(&e).expect("JSON")).expect("valid JSON");
+    let first = &json["trace"]["branches"][0]["calls"][0]["branches"][0]["calls"][0];
+    let again = &json["trace"]["branches"][0]["calls"][1]["branches"][0]["calls"][0];
+    assert_eq!(
+        (&first["to"], &again["to"]),
+        (&"l2x0".into(), &"l2x0".into())
+    );
+    assert_eq!(
+        first["branches"][0]["calls"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert!(first["branches"][0].get("repeated").is_none());
+    assert_eq!(again["branches"][0]["calls"], serde_json::json!([]));
+    assert_eq!(again["branches"][0]["repeated"], true);
+}
+
+#[test]
+fn a_long_call_chain_is_continued_in_sections_not_indented_without_end() {
+    let e = enter(&chain(60), "s0");
+    let text = render_text(&e);
+    let hops: Vec<&str> = text.lines().filter(|l| l.contains(" -> s")).collect();
+    assert_eq!(hops.len(), 60, "every hop once:\n{text}");
+    let widest = hops.iter().map(|l| l.len()).max().unwrap_or(0);
+    assert!(widest < 250, "{widest} columns:\n{text}");
+    for (cut, section) in [
+        ("s24 v1: calls continued below", "s24 v1 calls:"),
+        ("s49 v1: calls continued below", "s49 v1 calls:"),
+    ] {
+        let cut_at = text.find(cut).expect(cut);
+        let section_at = text.find(&format!("\n{section}\n")).expect(section);
+        assert!(cut_at < section_at, "{text}");
+    }
+    assert!(text.contains("\n`- s49 v1 -> s50:"), "{text}");
+}
+
+#[test]
+fn json_refuses_a_trace_deeper_than_it_nests_and_text_still_explains_it() {
+    let deep = chain(MAX_JSON_DEPTH + 1);
+    let e = enter(&deep, "s0");
+    assert_eq!(
+        render_json(&e).map(|_| ()),
+        Err(ExplainError::TooDeepForJson(MAX_JSON_DEPTH + 1))
+    );
+    let served: Vec<String> = (0..=MAX_JSON_DEPTH).map(|i| format!("s{i} v1")).collect();
+    let text = render_text(&e);
+    assert!(
+        text.ends_with(&format!("p=1: 200: {}\n", served.join(", "))),
+        "{text}"
+    );
+    let shallow = chain(MAX_JSON_DEPTH);
+    let json = render_json(&enter(&shallow, "s0")).expect("the deepest JSON is written");
+    // serde_json reads it with its default nesting limit.
+    let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    assert_eq!(
+        value["outcomes"][0]["served"].as_array().map(Vec::len),
+        Some(MAX_JSON_DEPTH)
+    );
+}
+
+#[test]
+fn json_is_laid_out_as_serde_json_pretty_prints() {
+    // The hand-walked tree and serde_json's own layout of the same value.
+    let e = run(
+        &model(BOOKINFO),
+        "reviews-50-v3",
+        &[("end-user", "jason")],
+        None,
+    );
+    let json = render_json(&e).expect("JSON");
+    let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    let mut again = serde_json::to_string_pretty(&value).expect("prints");
+    again.push('\n');
+    // serde_json::Value sorts keys; compare the lines as sets of lines.
+    let mut ours: Vec<&str> = json.lines().map(|l| l.trim_end_matches(',')).collect();
+    let mut theirs: Vec<&str> = again.lines().map(|l| l.trim_end_matches(',')).collect();
+    ours.sort_unstable();
+    theirs.sort_unstable();
+    assert_eq!(ours, theirs);
+    assert!(json.starts_with("{\n  \"scenario\": \"bookinfo\",\n  \"step\": \"reviews-50-v3\",\n"));
+    assert!(json.ends_with("\n  ]\n}\n"), "{json}");
 }

@@ -2,9 +2,11 @@
 //! one-line summaries of an outcome, and the numbers as people read them
 //! (probabilities, latencies, attempts). Formats only; decides nothing.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 
-use super::{Branch, Explanation, Hop, Outcome, Routing, SECOND};
+use super::outcome::briefs;
+use super::{Explanation, Hop, Outcome, Routing, SECOND};
 
 impl Outcome {
     /// One line: `200 after 6s: productpage v1, details v1; reviews unavailable to …`.
@@ -42,31 +44,41 @@ impl Outcome {
             ),
         }
     }
+}
 
-    /// A few words for a hop line: `ok after 7s`, `timed out …`, `HTTP 500 …`.
-    fn short(&self) -> String {
-        let after = if self.seconds > 0.0 {
-            format!(" after {}", self.latency)
-        } else {
-            String::new()
-        };
-        match self.result {
-            "ok" if self.degraded.is_empty() => format!("ok{after}"),
-            "ok" => format!("ok{after}, degraded"),
-            "timeout" => format!(
-                "fails{after}: {}",
-                self.reason.as_deref().unwrap_or_default()
-            ),
-            _ => format!(
-                "fails{after}: HTTP {} from {}",
-                self.status.unwrap_or_default(),
-                self.at.as_deref().unwrap_or_default()
-            ),
-        }
-    }
+/// Nesting levels the tree indents (three columns each) before a
+/// version's calls are continued in a section of their own below: the
+/// text of a long call chain grows with its length, not its square.
+const MAX_NESTING: usize = 24;
+
+/// A piece of the tree still to print, on the explicit stack of `render_text`.
+enum Work<'a> {
+    /// A hop's line (after `first`), then the calls under it (after `rest`).
+    Hop {
+        hop: Hop<'a>,
+        first: String,
+        rest: String,
+        depth: usize,
+    },
+    /// A line as it is.
+    Line(String),
+}
+
+/// Where a version's calls are printed: the first time the version is met,
+/// under it; later meetings refer to them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listed {
+    /// Under an earlier meeting.
+    Above,
+    /// In a section further down (the tree was nested too deep there).
+    Below,
 }
 
 /// The explanation as a short tree, one line per hop, then the outcomes.
+/// The calls of a version reached on several paths are listed once, at
+/// its first meeting; later meetings say `calls as above`. A version whose
+/// calls would be nested deeper than `MAX_NESTING` levels has them
+/// continued in a section of their own after the tree.
 pub fn render_text(e: &Explanation) -> String {
     let mut out = String::new();
     let mut request = format!("{} {}", e.method, e.uri);
@@ -75,7 +87,75 @@ pub fn render_text(e: &Explanation) -> String {
         let _ = write!(request, " with {}", headers.join(", "));
     }
     let _ = writeln!(out, "step {}: {request}, entering at {}", e.step, e.entry);
-    hop_lines(&mut out, &e.trace, "", "");
+    let mut listed: BTreeMap<&str, Listed> = BTreeMap::new();
+    let mut sections: VecDeque<(&str, Vec<Hop<'_>>)> = VecDeque::new();
+    let mut todo = vec![Work::Hop {
+        hop: e.trace(),
+        first: String::new(),
+        rest: String::new(),
+        depth: 0,
+    }];
+    loop {
+        while let Some(work) = todo.pop() {
+            let (hop, first, rest, depth) = match work {
+                Work::Line(line) => {
+                    out.push_str(&line);
+                    out.push('\n');
+                    continue;
+                }
+                Work::Hop {
+                    hop,
+                    first,
+                    rest,
+                    depth,
+                } => (hop, first, rest, depth),
+            };
+            let _ = writeln!(out, "{first}{}", hop_line(&hop));
+            // Children: the calls of a lone version, or one node per version.
+            let branches = hop.branches();
+            let mut children: Vec<Work<'_>> = Vec::new();
+            if branches.len() > 1 {
+                for (i, branch) in branches.iter().enumerate() {
+                    let (head, tail) = fork(i, branches.len());
+                    let calls = branch.calls();
+                    let label = format!(
+                        "[{} {} p={}]",
+                        hop.to(),
+                        branch.version(),
+                        probability(branch.probability())
+                    );
+                    let note = match branch.label() {
+                        _ if calls.is_empty() => " no calls".to_owned(),
+                        Some(version) => {
+                            note(&mut listed, &mut sections, version, &calls, depth + 2)
+                                .map_or(String::new(), |n| format!(" {n}"))
+                        }
+                        None => String::new(),
+                    };
+                    children.push(Work::Line(format!("{rest}{head}{label}{note}")));
+                    if note.is_empty() {
+                        let inner = format!("{rest}{tail}");
+                        push_calls(&mut children, &calls, &inner, depth + 2);
+                    }
+                }
+            } else if let Some(branch) = branches.first() {
+                let calls = branch.calls();
+                if let (Some(version), false) = (branch.label(), calls.is_empty()) {
+                    match note(&mut listed, &mut sections, version, &calls, depth + 1) {
+                        Some(n) => children.push(Work::Line(format!("{rest}`- {version}: {n}"))),
+                        None => push_calls(&mut children, &calls, &rest, depth + 1),
+                    }
+                }
+            }
+            todo.extend(children.into_iter().rev());
+        }
+        let Some((version, calls)) = sections.pop_front() else {
+            break;
+        };
+        let _ = writeln!(out, "{version} calls:");
+        push_calls(&mut todo, &calls, "", 0);
+        todo.reverse();
+    }
     out.push_str("outcome:\n");
     for o in &e.outcomes {
         let _ = writeln!(out, "  p={}: {}", probability(o.probability), o.summary());
@@ -83,9 +163,62 @@ pub fn render_text(e: &Explanation) -> String {
     out
 }
 
-pub(super) fn hop_lines(out: &mut String, hop: &Hop, first: &str, rest: &str) {
-    let mut line = format!("{first}{} -> {}: ", hop.from, hop.to);
-    match &hop.routing {
+/// `|- ` and `|  ` for a child that has siblings after it, `` `- `` and
+/// three blanks for the last.
+fn fork(index: usize, count: usize) -> (&'static str, &'static str) {
+    if index + 1 == count {
+        ("`- ", "   ")
+    } else {
+        ("|- ", "|  ")
+    }
+}
+
+/// The hops of `calls`, to print in order under `rest` at `depth`.
+fn push_calls<'a>(todo: &mut Vec<Work<'a>>, calls: &[Hop<'a>], rest: &str, depth: usize) {
+    for (j, call) in calls.iter().enumerate() {
+        let (head, tail) = fork(j, calls.len());
+        todo.push(Work::Hop {
+            hop: *call,
+            first: format!("{rest}{head}"),
+            rest: format!("{rest}{tail}"),
+            depth,
+        });
+    }
+}
+
+/// What to print instead of `version`'s calls, if anything: `calls as
+/// above` when they are listed already, `calls continued below` when they
+/// would be nested too deep (they get a section). `None`: list them here.
+fn note<'a>(
+    listed: &mut BTreeMap<&'a str, Listed>,
+    sections: &mut VecDeque<(&'a str, Vec<Hop<'a>>)>,
+    version: &'a str,
+    calls: &[Hop<'a>],
+    depth: usize,
+) -> Option<&'static str> {
+    let words = |l: Listed| match l {
+        Listed::Above => "calls as above",
+        Listed::Below => "calls continued below",
+    };
+    if let Some(l) = listed.get(version) {
+        return Some(words(*l));
+    }
+    if depth > MAX_NESTING {
+        listed.insert(version, Listed::Below);
+        sections.push_back((version, calls.to_vec()));
+        return Some(words(Listed::Below));
+    }
+    listed.insert(version, Listed::Above);
+    None
+}
+
+/// One hop in a line: caller -> service, the rule and why, the versions,
+/// the rule's fault, timeout, retries and mirror, the caller's budget, and
+/// after `=>` what the caller sees.
+fn hop_line(hop: &Hop<'_>) -> String {
+    let branches = hop.branches();
+    let mut line = format!("{} -> {}: ", hop.from(), hop.to());
+    match hop.routing() {
         Routing::Gateway { route, why } => {
             let _ = write!(line, "gateway route {route} ({why})");
         }
@@ -105,16 +238,15 @@ pub(super) fn hop_lines(out: &mut String, hop: &Hop, first: &str, rest: &str) {
             let _ = write!(line, "no rule matches [{}]", skipped.join("; "));
         }
     }
-    if !hop.branches.is_empty() {
-        let versions: Vec<String> = hop
-            .branches
+    if !branches.is_empty() {
+        let versions: Vec<String> = branches
             .iter()
             .map(|b| {
-                let mut v = b.version.clone();
-                if hop.branches.len() > 1 {
-                    let _ = write!(v, " p={}", probability(b.probability));
+                let mut v = b.version().to_owned();
+                if branches.len() > 1 {
+                    let _ = write!(v, " p={}", probability(b.probability()));
                 }
-                if !b.deployed {
+                if !b.deployed() {
                     v.push_str(" (no pods)");
                 }
                 v
@@ -122,22 +254,22 @@ pub(super) fn hop_lines(out: &mut String, hop: &Hop, first: &str, rest: &str) {
             .collect();
         let _ = write!(line, " -> {}", versions.join(", "));
         if matches!(
-            hop.routing,
+            hop.routing(),
             Routing::NoVirtualService | Routing::Gateway { .. }
         ) {
             line.push_str(" (no subset: deployed versions by replicas)");
         }
     }
-    if let Some(d) = &hop.delay {
+    if let Some(d) = hop.delay() {
         let _ = write!(line, " | delay {} ({}%)", d.value, d.percent);
     }
-    if let Some(a) = &hop.abort {
+    if let Some(a) = hop.abort() {
         let _ = write!(line, " | abort {} ({}%)", a.value, a.percent);
     }
-    if let Some(t) = &hop.timeout {
+    if let Some(t) = hop.timeout() {
         let _ = write!(line, " | route timeout {t}");
     }
-    if let Some(r) = &hop.retries {
+    if let Some(r) = hop.retries() {
         let _ = write!(line, " | retries {}", r.attempts);
         if let Some(t) = &r.per_try_timeout {
             let _ = write!(line, " x {t}");
@@ -146,10 +278,10 @@ pub(super) fn hop_lines(out: &mut String, hop: &Hop, first: &str, rest: &str) {
             let _ = write!(line, " on {on}");
         }
     }
-    if let Some(m) = &hop.mirror {
+    if let Some(m) = hop.mirror() {
         let _ = write!(line, " | mirror {m} (ignored for the outcome)");
     }
-    if let Some(b) = &hop.budget {
+    if let Some(b) = hop.budget() {
         let _ = write!(
             line,
             " | client {} x {}",
@@ -158,14 +290,7 @@ pub(super) fn hop_lines(out: &mut String, hop: &Hop, first: &str, rest: &str) {
         );
     }
     // Outcomes that read the same on a hop line are summed.
-    let mut shorts: Vec<(String, f64)> = Vec::new();
-    for o in &hop.outcomes {
-        let short = o.short();
-        match shorts.iter_mut().find(|(s, _)| *s == short) {
-            Some((_, p)) => *p += o.probability,
-            None => shorts.push((short, o.probability)),
-        }
-    }
+    let shorts = briefs(&hop.node().dist);
     let results: Vec<String> = shorts
         .iter()
         .map(|(short, p)| {
@@ -176,57 +301,8 @@ pub(super) fn hop_lines(out: &mut String, hop: &Hop, first: &str, rest: &str) {
             }
         })
         .collect();
-    let _ = writeln!(line, " => {}", results.join(", "));
-    out.push_str(&line);
-    // Children: the calls of a lone version, or one node per version.
-    let split = hop.branches.len() > 1;
-    let children: Vec<(Option<&Branch>, Option<&Hop>)> = if split {
-        hop.branches.iter().map(|b| (Some(b), None)).collect()
-    } else {
-        hop.branches
-            .iter()
-            .flat_map(|b| &b.calls)
-            .map(|c| (None, Some(c)))
-            .collect()
-    };
-    for (i, child) in children.iter().enumerate() {
-        let last = i + 1 == children.len();
-        let (head, tail) = if last { ("`- ", "   ") } else { ("|- ", "|  ") };
-        match child {
-            (Some(branch), _) => {
-                let _ = writeln!(
-                    out,
-                    "{rest}{head}[{} {} p={}]{}",
-                    hop.to,
-                    branch.version,
-                    probability(branch.probability),
-                    if branch.calls.is_empty() {
-                        " no calls"
-                    } else {
-                        ""
-                    }
-                );
-                let inner = format!("{rest}{tail}");
-                for (j, call) in branch.calls.iter().enumerate() {
-                    let (h, t) = if j + 1 == branch.calls.len() {
-                        ("`- ", "   ")
-                    } else {
-                        ("|- ", "|  ")
-                    };
-                    hop_lines(out, call, &format!("{inner}{h}"), &format!("{inner}{t}"));
-                }
-            }
-            (None, Some(call)) => {
-                hop_lines(
-                    out,
-                    call,
-                    &format!("{rest}{head}"),
-                    &format!("{rest}{tail}"),
-                );
-            }
-            _ => {}
-        }
-    }
+    let _ = write!(line, " => {}", results.join(", "));
+    line
 }
 
 /// `1 attempt`, `2 attempts`.

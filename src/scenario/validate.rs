@@ -3,7 +3,7 @@
 //! the warnings that a valid scenario may still deserve (Istio's IST0140,
 //! routing to undeployed versions, mirrors to the routed subset).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 
 use toml::Spanned;
@@ -650,7 +650,7 @@ impl Checker<'_> {
         }
         self.shared_names(&infos);
         // Calls can name any service, so they are resolved once all are known.
-        let known: Vec<String> = infos.iter().map(|i| i.service.name.clone()).collect();
+        let known: BTreeSet<String> = infos.iter().map(|i| i.service.name.clone()).collect();
         for info in &mut infos {
             let service_calls = info
                 .raw
@@ -889,7 +889,7 @@ impl Checker<'_> {
         versions
     }
 
-    fn calls(&mut self, raw: &[Spanned<RawCall>], known: &[String]) -> Vec<Call> {
+    fn calls(&mut self, raw: &[Spanned<RawCall>], known: &BTreeSet<String>) -> Vec<Call> {
         let mut calls = Vec::new();
         for spanned in raw {
             let call = spanned.get_ref();
