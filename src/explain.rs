@@ -455,7 +455,10 @@ pub fn parse_header(text: &str) -> Result<(String, String), String> {
         Some((name, value)) if !name.trim().is_empty() => {
             Ok((name.trim().to_ascii_lowercase(), value.to_owned()))
         }
-        _ => Err(format!("`{text}` is not NAME=VALUE")),
+        _ => Err(format!(
+            "`{}` is not NAME=VALUE",
+            crate::printable::escape(text)
+        )),
     }
 }
 

@@ -20,12 +20,14 @@ pub mod model;
 pub mod output;
 mod parallel;
 pub mod plan;
+pub mod printable;
 pub mod render;
 pub mod resource;
 pub mod routing;
 pub mod scenario;
 pub mod source;
 
+use std::borrow::Cow;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -90,12 +92,13 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     }
 }
 
-/// Prints an operational error and its causes to stderr.
+/// Prints an operational error and its causes to stderr, control
+/// characters escaped (a step name or a file name may hold any).
 fn report(error: &Error) {
-    eprintln!("meshgen: error: {error}");
+    eprintln!("meshgen: error: {}", printable::escape(&error.to_string()));
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        eprintln!("  caused by: {cause}");
+        eprintln!("  caused by: {}", printable::escape(&cause.to_string()));
         source = cause.source();
     }
 }
@@ -278,7 +281,10 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
                 put(name, bytes)
             })
         })?;
-        eprintln!("meshgen: wrote {} ({count} files)", dir.display());
+        eprintln!(
+            "meshgen: wrote {} ({count} files)",
+            printable::escape(&dir.display().to_string())
+        );
         if let Some(leftover) = leftover {
             eprintln!("meshgen: warning: {leftover}");
         }
@@ -343,7 +349,8 @@ fn conforms(args: &BuildArgs, compiled: &[Compiled], builds: &[Build]) -> Result
     for (c, build) in compiled.iter().zip(builds) {
         let report = crd::check_build(&crds, build, &c.scenario);
         for finding in &report.findings {
-            eprintln!("meshgen: error: {}: {finding}", c.source.path().display());
+            let line = format!("{}: {finding}", c.source.path().display());
+            eprintln!("meshgen: error: {}", printable::escape(&line));
         }
         eprintln!(
             "meshgen: {}: {}",
@@ -418,6 +425,14 @@ fn diff(args: &DiffArgs, color: bool, color_stdout: bool) -> Result<Outcome, Err
                 "give --from and --to, or --against".to_owned(),
             ));
         }
+    };
+    // On a terminal, what the files hold (PLAN.md quotes the scenario, a
+    // folder's files may hold anything) is shown with its control
+    // characters escaped; into a pipe or a file, the diff stays exact.
+    let text = if color_stdout || std::io::stdout().is_terminal() {
+        printable::escape_keeping(&text, &['\n', '\t'])
+    } else {
+        Cow::Borrowed(text.as_str())
     };
     match args.output {
         DiffOutput::Json => print(&report.json())?,

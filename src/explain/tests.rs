@@ -734,3 +734,32 @@ fn json_is_laid_out_as_serde_json_pretty_prints() {
     assert!(json.starts_with("{\n  \"scenario\": \"bookinfo\",\n  \"step\": \"reviews-50-v3\",\n"));
     assert!(json.ends_with("\n  ]\n}\n"), "{json}");
 }
+
+#[test]
+fn the_text_shows_control_characters_of_headers_and_scenario_values_escaped() {
+    let s = two_services(
+        "",
+        "[[steps.routes]]\nservice = \"back\"\nheaders = { end-user = \"\\u001b]0;PWNED\\u0007\" }\n\
+         to = \"v2\"\n[[steps.routes]]\nservice = \"back\"\nto = \"v1\"",
+    );
+    let mut request = request(&[("end-user", "\u{1b}]0;PWNED\u{7}")]);
+    request.uri = "/\u{1b}[2J\nfake line\u{9b}".to_owned();
+    let e = explain(&s, "s", &request, Some(&Entry::Service("front".into()))).expect("explains");
+    let text = render_text(&e);
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{text:?}"
+    );
+    assert_eq!(text.lines().count(), 5, "{text}");
+    assert!(
+        text.starts_with(
+            "step s: GET /\\u{1b}[2J\\nfake line\\u{9b} with end-user=\\u{1b}]0;PWNED\\u{7}, \
+             entering at front\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("rule 1/2 (end-user exact \\u{1b}]0;PWNED\\u{7}) -> v2"),
+        "{text}"
+    );
+}

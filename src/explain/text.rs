@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use super::outcome::briefs;
 use super::{Explanation, Hop, Outcome, Routing, SECOND};
+use crate::printable;
 
 impl Outcome {
     /// One line: `200 after 6s: productpage v1, details v1; reviews unavailable to …`.
@@ -74,8 +75,8 @@ enum Listed {
     Below,
 }
 
-/// The explanation as a short tree, one line per hop, then the outcomes.
-/// The calls of a version reached on several paths are listed once, at
+/// The explanation as a short tree, one line per hop, then the outcomes,
+/// with control characters escaped (`printable`). The calls of a version reached on several paths are listed once, at
 /// its first meeting; later meetings say `calls as above`. A version whose
 /// calls would be nested deeper than `MAX_NESTING` levels has them
 /// continued in a section of their own after the tree.
@@ -86,7 +87,10 @@ pub fn render_text(e: &Explanation) -> String {
         let headers: Vec<String> = e.headers.iter().map(|(n, v)| format!("{n}={v}")).collect();
         let _ = write!(request, " with {}", headers.join(", "));
     }
-    let _ = writeln!(out, "step {}: {request}, entering at {}", e.step, e.entry);
+    line(
+        &mut out,
+        &format!("step {}: {request}, entering at {}", e.step, e.entry),
+    );
     let mut listed: BTreeMap<&str, Listed> = BTreeMap::new();
     let mut sections: VecDeque<(&str, Vec<Hop<'_>>)> = VecDeque::new();
     let mut todo = vec![Work::Hop {
@@ -98,9 +102,8 @@ pub fn render_text(e: &Explanation) -> String {
     loop {
         while let Some(work) = todo.pop() {
             let (hop, first, rest, depth) = match work {
-                Work::Line(line) => {
-                    out.push_str(&line);
-                    out.push('\n');
+                Work::Line(text) => {
+                    line(&mut out, &text);
                     continue;
                 }
                 Work::Hop {
@@ -110,7 +113,7 @@ pub fn render_text(e: &Explanation) -> String {
                     depth,
                 } => (hop, first, rest, depth),
             };
-            let _ = writeln!(out, "{first}{}", hop_line(&hop));
+            line(&mut out, &format!("{first}{}", hop_line(&hop)));
             // Children: the calls of a lone version, or one node per version.
             let branches = hop.branches();
             let mut children: Vec<Work<'_>> = Vec::new();
@@ -152,15 +155,26 @@ pub fn render_text(e: &Explanation) -> String {
         let Some((version, calls)) = sections.pop_front() else {
             break;
         };
-        let _ = writeln!(out, "{version} calls:");
+        line(&mut out, &format!("{version} calls:"));
         push_calls(&mut todo, &calls, "", 0);
         todo.reverse();
     }
-    out.push_str("outcome:\n");
+    line(&mut out, "outcome:");
     for o in &e.outcomes {
-        let _ = writeln!(out, "  p={}: {}", probability(o.probability), o.summary());
+        line(
+            &mut out,
+            &format!("  p={}: {}", probability(o.probability), o.summary()),
+        );
     }
     out
+}
+
+/// Appends one line for people: control characters that header values, the
+/// URI or scenario text bring are escaped (`printable`), so a line is one
+/// line and sends the terminal nothing.
+fn line(out: &mut String, text: &str) {
+    out.push_str(&printable::escape(text));
+    out.push('\n');
 }
 
 /// `|- ` and `|  ` for a child that has siblings after it, `` `- `` and
