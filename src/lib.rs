@@ -118,9 +118,15 @@ struct Compiled {
     scenario: Scenario,
 }
 
-/// Reads and validates one scenario file, printing its diagnostics.
+/// Reads and validates one scenario file, printing its diagnostics (with a
+/// `step`, only those that concern it: `Checked::for_step`).
 /// `Ok(None)` when it is invalid (or has warnings under --deny-warnings).
-fn compile(path: &Path, flags: &ScenarioFlags, color: bool) -> Result<Option<Compiled>, Error> {
+fn compile(
+    path: &Path,
+    flags: &ScenarioFlags,
+    color: bool,
+    step: Option<&str>,
+) -> Result<Option<Compiled>, Error> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let source = match String::from_utf8(bytes) {
         Ok(text) => Source::new(path, text),
@@ -133,6 +139,10 @@ fn compile(path: &Path, flags: &ScenarioFlags, color: bool) -> Result<Option<Com
         }
     };
     let checked = scenario::check(&source);
+    let checked = match step {
+        Some(step) => checked.for_step(step),
+        None => checked,
+    };
     for d in &checked.diagnostics {
         emit(d, &source, flags, color)?;
     }
@@ -188,7 +198,7 @@ fn compile_all(
     let mut invalid = false;
     let mut unread = 0;
     for path in paths {
-        match compile(path, flags, color) {
+        match compile(path, flags, color, None) {
             Ok(Some(c)) => compiled.push(c),
             Ok(None) => invalid = true,
             Err(e) => {
@@ -391,7 +401,7 @@ fn diff(args: &DiffArgs, color: bool, color_stdout: bool) -> Result<Outcome, Err
                 .to_owned(),
         ));
     }
-    let Some(compiled) = compile(&args.scenario, &args.flags, color)? else {
+    let Some(compiled) = compile(&args.scenario, &args.flags, color, None)? else {
         return Err(Error::Usage(format!(
             "{} is not a valid scenario",
             args.scenario.display()
@@ -472,7 +482,7 @@ fn print(text: &str) -> Result<(), Error> {
 }
 
 fn explain(args: &ExplainArgs, color: bool) -> Result<Outcome, Error> {
-    let Some(compiled) = compile(&args.scenario, &args.flags, color)? else {
+    let Some(compiled) = compile(&args.scenario, &args.flags, color, Some(&args.step))? else {
         return Ok(Outcome::Failure);
     };
     let scenario = &compiled.scenario;

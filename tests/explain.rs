@@ -315,3 +315,53 @@ delay_percent = 50
         .collect();
     assert_eq!(probabilities, [0.5, 0.45, 0.05]);
 }
+
+#[test]
+fn explain_prints_the_warnings_of_the_asked_step_only() {
+    let sandbox = Sandbox::new();
+    // Bookinfo warns about ratings-delay and ratings-abort; jason-v2 has none.
+    let run = sandbox.run(&["explain", &scenario("bookinfo"), "--step", "jason-v2"]);
+    run.expect_code(0);
+    assert_eq!(run.stderr, "", "no warning concerns jason-v2");
+    let run = sandbox.run(&["explain", &scenario("bookinfo"), "--step", "ratings-delay"]);
+    run.expect_code(0);
+    assert!(
+        run.stderr
+            .contains(":95:8: warning: step ratings-delay: the 7s delay on ratings"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("ratings-abort"), "{}", run.stderr);
+    // A warning about no step in particular (the mesh) is shown with every
+    // step; so is every error, whichever step it is in.
+    let text = std::fs::read_to_string(scenario("bookinfo"))
+        .expect("bookinfo")
+        .replace("version = \"1.5.1\"", "version = \"1.99.0\"");
+    sandbox.write("newer.toml", &text);
+    let run = sandbox.run(&["explain", "newer.toml", "--step", "jason-v2"]);
+    run.expect_code(0);
+    assert_eq!(
+        run.stderr.matches(": warning: ").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("warning: Istio 1.99.0 is newer"),
+        "{}",
+        run.stderr
+    );
+    sandbox.write(
+        "broken.toml",
+        text.replace("to = \"v3\"\n", "to = \"v9\"\n"),
+    );
+    let run = sandbox.run(&["explain", "broken.toml", "--step", "jason-v2"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("error: to: service `reviews` has no version `v9`"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("ratings-delay"), "{}", run.stderr);
+}

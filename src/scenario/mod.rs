@@ -4,6 +4,7 @@
 
 mod calls;
 mod names;
+mod places;
 mod prune;
 mod raw;
 mod schema;
@@ -26,11 +27,32 @@ pub struct Checked {
     pub scenario: Option<Scenario>,
     /// Every error and warning, sorted by position.
     pub diagnostics: Vec<Diagnostic>,
+    /// Where each step is in the file.
+    steps: Vec<places::StepPlace>,
+}
+
+impl Checked {
+    /// Only the diagnostics that concern step `step` (`meshgen explain
+    /// --step`): every error (the scenario is invalid anyway), the warnings
+    /// about no step in particular (the mesh, services, the gateway), and
+    /// the warnings inside that step; not the warnings of other steps.
+    pub fn for_step(mut self, step: &str) -> Self {
+        let steps = &self.steps;
+        self.diagnostics.retain(|d| {
+            d.is_error()
+                || steps
+                    .iter()
+                    .filter(|place| place.holds(d.span.start))
+                    .all(|place| place.name.as_deref() == Some(step))
+        });
+        self
+    }
 }
 
 /// Parses and validates a scenario file.
 pub fn check(source: &Source) -> Checked {
     let (raw, shape, pruned) = read(source);
+    let steps = raw.as_ref().map(places::steps).unwrap_or_default();
     let (scenario, mut diagnostics) = match raw {
         Some(raw) => {
             let (scenario, mut diagnostics) = validate::validate(&raw, source, &pruned);
@@ -54,6 +76,7 @@ pub fn check(source: &Source) -> Checked {
     Checked {
         scenario,
         diagnostics,
+        steps,
     }
 }
 
@@ -162,6 +185,39 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 40, "only {checked} files checked");
+    }
+
+    #[test]
+    fn for_step_keeps_errors_the_warnings_of_no_step_and_those_of_that_step() {
+        let text = "name = \"x\"\n[mesh]\nversion = \"1.99.0\"\n[namespace]\nname = \"ns\"\n\
+                    [[services]]\nname = \"a\"\nport = 80\n[services.versions.v1]\nimage = \"i\"\n\
+                    [[steps]]\nname = \"one\"\n[[steps.routes]]\nservice = \"a\"\nto = \"v1\"\n\
+                    mirror = \"v1\"\n\
+                    [[steps]]\nname = \"two\"\nroutes = [ { service = \"a\", to = \"v1\", \
+                    mirror = \"v1\" } ]\n";
+        let lines = |checked: Checked| -> Vec<(usize, &'static str)> {
+            let source = Source::new("s.toml", text);
+            checked
+                .diagnostics
+                .iter()
+                .map(|d| {
+                    let kind = if d.is_error() { "error" } else { "warning" };
+                    (source.line_col(d.span.start).0, kind)
+                })
+                .collect()
+        };
+        let all = check(&Source::new("s.toml", text));
+        assert_eq!(
+            lines(all),
+            [(3, "warning"), (16, "warning"), (19, "warning")]
+        );
+        let one = check(&Source::new("s.toml", text)).for_step("one");
+        assert_eq!(lines(one), [(3, "warning"), (16, "warning")]);
+        let two = check(&Source::new("s.toml", text)).for_step("two");
+        assert_eq!(lines(two), [(3, "warning"), (19, "warning")]);
+        let broken = text.replace("to = \"v1\"\nmirror", "to = \"v9\"\nmirror");
+        let errors = check(&Source::new("s.toml", broken.as_str())).for_step("two");
+        assert!(errors.diagnostics.iter().any(|d| d.is_error()));
     }
 
     /// A pruned value leaves no model behind, even with no other error.
