@@ -56,7 +56,7 @@ mod tests {
             ("\u{1b}]0;title\u{7}", "\\u{1b}]0;title\\u{7}"),
             ("\u{1b}[2J", "\\u{1b}[2J"),
             ("a\nb\tc\rd", "a\\nb\\tc\\rd"),
-            ("nul\0del\u{7f}", "nul\\0del\\u{7f}"),
+            ("nul\0del\u{7f}", "nul\\u{0}del\\u{7f}"),
             ("csi\u{9b}2J nel\u{85}", "csi\\u{9b}2J nel\\u{85}"),
             ("user\u{202e}gpj.exe", "user\\u{202e}gpj.exe"),
             (

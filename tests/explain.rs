@@ -365,3 +365,71 @@ fn explain_prints_the_warnings_of_the_asked_step_only() {
     );
     assert!(!run.stderr.contains("ratings-delay"), "{}", run.stderr);
 }
+
+#[test]
+fn a_share_of_requests_to_a_version_without_pods_is_a_warning_in_sentences() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "s.toml",
+        r#"
+name = "shop"
+[mesh]
+version = "1.22.0"
+[namespace]
+name = "shop"
+[[services]]
+name = "frontend"
+port = 80
+calls = [ { service = "backend" } ]
+  [services.versions.v1]
+  image = "x/frontend:1"
+[[services]]
+name = "backend"
+port = 80
+  [services.versions.v1]
+  image = "x/backend:1"
+  [services.versions.v2]
+  deploy = false
+[[steps]]
+name = "canary"
+[[steps.routes]]
+service = "backend"
+to = { v1 = 70, v2 = 30 }
+"#,
+    );
+    let run = sandbox.run(&["check", "s.toml"]);
+    run.expect_code(0);
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("s.toml:"))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "s.toml:21:8: warning: step canary: backend v2 has no pods, so the call from \
+             frontend to backend fails with HTTP 503 (1 attempt): everyone will see an error \
+             with probability 0.3",
+            "s.toml:24:17: warning: 30% of the requests this rule takes go to `backend` version \
+             `v2`, which has deploy = false: no pod can answer them, and they get 503 (no \
+             healthy upstream)",
+        ],
+        "{}",
+        run.stderr
+    );
+    // All of them: nothing can answer, an error at the route's `to`.
+    let all = sandbox
+        .read("s.toml")
+        .replace("to = { v1 = 70, v2 = 30 }", "to = \"v2\"");
+    sandbox.write("all.toml", all);
+    let run = sandbox.run(&["check", "all.toml"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "all.toml:24:6: error: every request to `backend` goes to version `v2`, which has \
+             deploy = false: no pod can answer, and each request gets 503 (no healthy upstream)"
+        ),
+        "{}",
+        run.stderr
+    );
+}

@@ -224,24 +224,29 @@ impl Failed {
                     latency(*timeout)
                 )
             }
-            Kind::Status { code, at, reason } => {
+            Kind::Status { code, reason, .. } => {
                 let mut all = causes;
                 all.extend(timeouts);
-                let because = if all.is_empty() {
-                    format!("{reason} at {at}")
-                } else {
-                    all.join(" and ")
+                let budget = match self.timeout {
+                    Some(t) => format!("{} x {}", attempts(self.attempts), latency(t)),
+                    None => attempts(self.attempts),
                 };
-                format!(
-                    "{because} {} the call from {} to {} fail with HTTP {code} ({})",
-                    if all.len() > 1 { "make" } else { "makes" },
-                    self.caller,
-                    self.callee,
-                    match self.timeout {
-                        Some(t) => format!("{} x {}", attempts(self.attempts), latency(t)),
-                        None => attempts(self.attempts),
-                    }
-                )
+                if all.is_empty() {
+                    // A status made where it is (no pods, no matching rule):
+                    // the reason is a sentence of its own.
+                    format!(
+                        "{reason}, so the call from {} to {} fails with HTTP {code} ({budget})",
+                        self.caller, self.callee
+                    )
+                } else {
+                    format!(
+                        "{} {} the call from {} to {} fail with HTTP {code} ({budget})",
+                        all.join(" and "),
+                        if all.len() > 1 { "make" } else { "makes" },
+                        self.caller,
+                        self.callee
+                    )
+                }
             }
             Kind::Ok { .. } => format!("the call from {} to {}", self.caller, self.callee),
         }

@@ -433,6 +433,13 @@ fn a_request_no_rule_matches_gets_404_at_that_hop() {
             .failure
             .starts_with("HTTP 404 from back")
     );
+    assert_eq!(
+        check(&s).into_iter().map(|f| f.message).collect::<Vec<_>>(),
+        [
+            "step s: no rule of the VirtualService back matches, so the call from front to back \
+             fails with HTTP 404 (1 attempt): everyone else will see an error"
+        ]
+    );
     // jason matches.
     let jason = run(
         &s,
