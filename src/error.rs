@@ -19,6 +19,8 @@ pub enum Error {
     Template {
         /// The template's name.
         template: String,
+        /// The user's file it came from (`--templates`); `None` for a shipped one.
+        file: Option<PathBuf>,
         /// What minijinja said.
         source: minijinja::Error,
     },
@@ -26,8 +28,20 @@ pub enum Error {
     BadDocument {
         /// The template's name.
         template: String,
+        /// The user's file it came from (`--templates`); `None` for a shipped one.
+        file: Option<PathBuf>,
         /// What is wrong with the document.
         problem: String,
+    },
+    /// A template took more instructions for one document than the budget
+    /// of `--templates` allows (a loop that never ends, or nearly).
+    OutOfFuel {
+        /// The template's name.
+        template: String,
+        /// The user's file it came from (`--templates`); `None` for a shipped one.
+        file: Option<PathBuf>,
+        /// The budget, in template instructions per document.
+        budget: u64,
     },
     /// A command-line request meshgen cannot carry out (e.g. an unknown step).
     Usage(String),
@@ -53,30 +67,79 @@ impl Error {
         }
     }
 
-    /// A template failure in `template`.
+    /// A template failure in the shipped template `template`.
     pub fn template(template: &str, source: minijinja::Error) -> Self {
         Self::Template {
             template: template.to_owned(),
+            file: None,
             source,
         }
     }
+}
+
+/// How a message names a template: the user's file, or the shipped template's name.
+fn template_name<'a>(template: &'a str, file: Option<&'a PathBuf>) -> impl fmt::Display + 'a {
+    struct Named<'a>(&'a str, Option<&'a PathBuf>);
+    impl fmt::Display for Named<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self.1 {
+                Some(file) => write!(f, "{} (your {} from --templates)", file.display(), self.0),
+                None => f.write_str(self.0),
+            }
+        }
+    }
+    Named(template, file)
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
-            Self::Template { template, source } => {
-                write!(f, "template {template}: {source}")?;
+            Self::Template {
+                template,
+                file,
+                source,
+            } => {
+                write!(
+                    f,
+                    "template {}: {source}",
+                    template_name(template, file.as_ref())
+                )?;
                 if let Some(detail) = source.detail() {
                     write!(f, ": {detail}")?;
                 }
                 Ok(())
             }
-            Self::BadDocument { template, problem } => write!(
+            Self::BadDocument {
+                template,
+                file: Some(file),
+                problem,
+            } => write!(
                 f,
-                "template {template} rendered an invalid document ({problem}); with the shipped \
-                 templates this is a meshgen bug, please report it"
+                "template {} rendered an invalid document ({problem}); each template must \
+                 render exactly one YAML mapping, the resource meshgen asks it for: fix the \
+                 template",
+                template_name(template, Some(file))
+            ),
+            Self::BadDocument {
+                template,
+                file: None,
+                problem,
+            } => write!(
+                f,
+                "the shipped template {template} rendered an invalid document ({problem}); \
+                 this is a meshgen bug, please report it"
+            ),
+            Self::OutOfFuel {
+                template,
+                file,
+                budget,
+            } => write!(
+                f,
+                "template {} ran out of fuel: it took more than {budget} template instructions \
+                 for one document, the limit under --templates (does a loop never end, or run \
+                 far too long?)",
+                template_name(template, file.as_ref())
             ),
             Self::Usage(message) => f.write_str(message),
             Self::Crd(error) => write!(f, "{error}"),
@@ -107,7 +170,10 @@ impl std::error::Error for Error {
             Self::Io { source, .. } => Some(source),
             Self::Template { source, .. } => Some(source),
             Self::Crd(error) => std::error::Error::source(error),
-            Self::BadDocument { .. } | Self::Usage(_) | Self::Nonconforming { .. } => None,
+            Self::BadDocument { .. }
+            | Self::OutOfFuel { .. }
+            | Self::Usage(_)
+            | Self::Nonconforming { .. } => None,
         }
     }
 }

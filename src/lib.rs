@@ -239,8 +239,8 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
             )));
         }
     }
-    let renderer =
-        Renderer::new(args.flags.templates.as_deref())?.with_sync_waves(args.argocd_waves);
+    let largest = compiled.iter().map(|c| c.source.text().len()).max();
+    let renderer = renderer(&args.flags, largest.unwrap_or(0))?.with_sync_waves(args.argocd_waves);
     let mut builds = Vec::new();
     for c in &compiled {
         builds.push(bundle::bundle(&renderer, &c.scenario)?);
@@ -370,10 +370,35 @@ fn conforms(args: &BuildArgs, compiled: &[Compiled], builds: &[Build]) -> Result
 }
 
 fn check(args: &CheckArgs, color: bool) -> Result<Outcome, Error> {
-    Ok(match compile_all(&args.scenarios, &args.flags, color)? {
-        Some(_) => Outcome::Success,
-        None => Outcome::Failure,
-    })
+    let Some(_) = compile_all(&args.scenarios, &args.flags, color)? else {
+        return Ok(Outcome::Failure);
+    };
+    if args.flags.templates.is_some() {
+        renderer(&args.flags, 0)?;
+    }
+    Ok(Outcome::Success)
+}
+
+/// The templates `flags` ask for. Each entry of the `--templates` folder that
+/// is no template's name is a warning on stderr, and fails the run (exit 2)
+/// under `--deny-warnings`. When any template is the user's, each document's
+/// rendering gets the fuel budget of a scenario of `scenario_bytes` bytes.
+fn renderer(flags: &ScenarioFlags, scenario_bytes: usize) -> Result<Renderer, Error> {
+    let renderer = Renderer::new(flags.templates.as_deref())?;
+    let unknown = renderer.unknown_files();
+    for file in unknown {
+        eprintln!("meshgen: warning: {file}");
+    }
+    if flags.deny_warnings && !unknown.is_empty() {
+        return Err(Error::Usage(format!(
+            "--deny-warnings: {} of the --templates folder's entries are not named after a template",
+            unknown.len()
+        )));
+    }
+    let fuel = renderer
+        .has_overrides()
+        .then(|| render::fuel_budget(scenario_bytes));
+    Ok(renderer.with_fuel(fuel))
 }
 
 fn diff(args: &DiffArgs, color: bool, color_stdout: bool) -> Result<Outcome, Error> {
@@ -391,7 +416,7 @@ fn diff(args: &DiffArgs, color: bool, color_stdout: bool) -> Result<Outcome, Err
         )));
     };
     let renderer =
-        Renderer::new(args.flags.templates.as_deref())?.with_sync_waves(args.argocd_waves);
+        renderer(&args.flags, compiled.source.text().len())?.with_sync_waves(args.argocd_waves);
     let build = bundle::bundle(&renderer, &compiled.scenario)?;
     let (report, text) = match (&args.from, &args.to, &args.against) {
         (Some(from), Some(to), _) => {
@@ -460,6 +485,9 @@ fn explain(args: &ExplainArgs, color: bool) -> Result<Outcome, Error> {
     let Some(compiled) = compile(&args.scenario, &args.flags, color)? else {
         return Ok(Outcome::Failure);
     };
+    if args.flags.templates.is_some() {
+        renderer(&args.flags, 0)?;
+    }
     let scenario = &compiled.scenario;
     let request = explain::Request {
         headers: args

@@ -11,3 +11,4 @@ mod explain;
 mod gitops;
 mod golden;
 mod safety;
+mod templates;
