@@ -533,7 +533,7 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
 
 /// Renders one document per item (on every core, for many) with template `name`, looked
 /// up once and handed to `each` with the item, in the items' order; the first
-/// error (in that order) wins.
+/// error (in that order) wins, and no item after a failed one is rendered.
 fn render_each<T: Sync>(
     renderer: &Renderer,
     name: &'static str,
@@ -541,8 +541,7 @@ fn render_each<T: Sync>(
     each: impl Fn(&DocumentTemplate<'_>, &T) -> Result<Resource, Error> + Sync + Send,
 ) -> Result<Vec<Resource>, Error> {
     let template = renderer.template(name)?;
-    let rendered = crate::parallel::map(items, |item| each(&template, item));
-    rendered.into_iter().collect()
+    crate::parallel::try_map(items, |item| each(&template, item))
 }
 
 /// Renders the IstioOperator; MeshConfig goes to `values.global` before 1.6.

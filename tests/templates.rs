@@ -248,6 +248,44 @@ fn a_user_template_that_loops_for_ever_runs_out_of_fuel_and_is_named() {
 }
 
 #[test]
+fn a_runaway_template_stops_the_run_at_its_first_document_not_after_each_of_them() {
+    // 300 Deployments, rendered on every core: each would spend the whole
+    // budget (seconds in a debug build) if the others kept rendering.
+    let mut text =
+        String::from("name = \"many\"\n[mesh]\nversion = \"1.22.0\"\n[namespace]\nname = \"ns\"\n");
+    for i in 0..100 {
+        text.push_str(&format!("[[services]]\nname = \"s{i}\"\nport = 80\n"));
+        for v in ["v1", "v2", "v3"] {
+            text.push_str(&format!("[services.versions.{v}]\nimage = \"i\"\n"));
+        }
+    }
+    text.push_str("[[steps]]\nname = \"one\"\n[[steps.routes]]\nservice = \"*\"\nto = \"v1\"\n");
+    let sandbox = Sandbox::new();
+    let path = sandbox.write("many.toml", text).display().to_string();
+    sandbox.write(
+        "loop/deployment.yaml.j2",
+        format!(
+            "{{% for a in range(100000) %}}{{% for b in range(100000) %}}{{% endfor %}}\
+             {{% endfor %}}{}",
+            shipped("deployment.yaml.j2")
+        ),
+    );
+    let run = run_within(
+        sandbox.path(),
+        &["build", &path, "--templates", "loop"],
+        Duration::from_secs(120),
+    )
+    .expect("the runaway template was not stopped within 120 s");
+    run.expect_code(2);
+    assert_eq!(
+        run.stderr.matches("ran out of fuel").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn a_copy_of_the_shipped_templates_builds_exactly_what_the_shipped_ones_build() {
     // With every template overridden, every document is rendered under the
     // fuel budget: the shipped templates must stay far below it.
