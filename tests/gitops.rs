@@ -803,3 +803,68 @@ fn kubectl_kustomize_renders_the_same_documents_as_meshgen_build_stdout() {
     }
     assert!(checked > 0, "no scenario with steps was checked");
 }
+
+/// GitHub's own Markdown renderer: `MESHGEN_CMARK_GFM`, or `cmark-gfm` on
+/// PATH (Debian's `cmark-gfm` package); `None` (and a note on stderr) when
+/// there is none, unless `MESHGEN_REQUIRE_CMARK_GFM` is set.
+fn cmark_gfm() -> Option<String> {
+    let program = std::env::var("MESHGEN_CMARK_GFM").unwrap_or_else(|_| "cmark-gfm".to_owned());
+    let works = Command::new(&program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if works {
+        Some(program)
+    } else if std::env::var_os("MESHGEN_REQUIRE_CMARK_GFM").is_some() {
+        panic!("MESHGEN_REQUIRE_CMARK_GFM is set but `{program}` does not run");
+    } else {
+        eprintln!("skipping: no `{program}` (apt-get install cmark-gfm, or set MESHGEN_CMARK_GFM)");
+        None
+    }
+}
+
+#[test]
+fn scenario_text_in_plan_md_makes_no_link_under_githubs_own_markdown() {
+    let Some(cmark) = cmark_gfm() else {
+        return;
+    };
+    // Every autolink form of GFM, in the description, a step's description,
+    // a header value and a URI (the tables of who gets what).
+    let forms = "ops@example.com, mailto:ops@example.com, xmpp:ops@example.com/home, \
+                 a+b.c-d_e@f-g.example, http://x.example, https://y.example/p, www.z.example";
+    let text = format!(
+        "name = \"links\"\ndescription = {forms:?}\n[mesh]\nversion = \"1.22.0\"\n\
+         [namespace]\nname = \"links\"\n[[services]]\nname = \"a\"\nport = 80\n\
+         [services.versions.v1]\nimage = \"i\"\n[services.versions.v2]\nimage = \"i\"\n\
+         [[steps]]\nname = \"s\"\ndescription = {forms:?}\n\
+         [[steps.routes]]\nservice = \"a\"\nheaders = {{ x-mail = {forms:?} }}\nto = \"v2\"\n\
+         [[steps.routes]]\nservice = \"a\"\nuri = {{ prefix = \"/ops@example.com\" }}\nto = \"v2\"\n\
+         [[steps.routes]]\nservice = \"a\"\nto = \"v1\"\n"
+    );
+    let sandbox = Sandbox::new();
+    let path = sandbox.write("links.toml", text).display().to_string();
+    sandbox.run(&["build", &path]).expect_code(0);
+    let plan = sandbox.path().join("out/links/PLAN.md");
+    let output = Command::new(&cmark)
+        .args([
+            "-e",
+            "autolink",
+            "-e",
+            "table",
+            "-e",
+            "strikethrough",
+            "--unsafe",
+        ])
+        .arg(&plan)
+        .output()
+        .expect("run cmark-gfm");
+    assert!(output.status.success(), "{output:?}");
+    let html = String::from_utf8_lossy(&output.stdout);
+    assert!(!html.contains("<a "), "a link in PLAN.md:\n{html}");
+    // The text is all there, as text.
+    let shown = html.replace("<!-- -->", "");
+    assert!(
+        shown.matches(forms).count() >= 2,
+        "the description does not read back:\n{html}"
+    );
+}
