@@ -963,6 +963,28 @@ mod tests {
     }
 
     #[test]
+    fn characters_yaml_readers_treat_specially_are_escaped_in_double_quotes() {
+        // C0 and C1 controls, DEL, NEL, the line and paragraph separators, the
+        // byte-order mark and the noncharacters U+FFFE and U+FFFF: never raw,
+        // never in a plain scalar.
+        let special = (0..0x20)
+            .chain(0x7f..=0x9f)
+            .chain([0x2028, 0x2029, 0xfeff, 0xfffe, 0xffff])
+            .filter_map(char::from_u32);
+        for c in special {
+            for text in [c.to_string(), format!("a{c}b"), format!("{c}a")] {
+                let written = yaml_string(&text);
+                assert!(
+                    written.starts_with('"') && written.ends_with('"') && !written.contains(c),
+                    "{text:?} written as {written:?}"
+                );
+                let read: String = serde_saphyr::from_str(&written).expect("a YAML string");
+                assert_eq!(read, text);
+            }
+        }
+    }
+
+    #[test]
     fn floats_always_carry_a_decimal_point() {
         assert_eq!(yaml_float(100.0).as_deref().ok(), Some("100.0"));
         assert_eq!(yaml_float(0.0001).as_deref().ok(), Some("0.0001"));
