@@ -223,7 +223,7 @@ impl Renderer {
 /// most of the file (20,000 rules, header matches, labels or env entries).
 /// The budget is far above both (docs/templates.md; tests hold the margins),
 /// and stops a runaway loop within a second for a small scenario (a release
-/// build runs some 15 million instructions a second).
+/// build runs some 20 million instructions a second).
 pub fn fuel_budget(scenario_bytes: usize) -> u64 {
     let bytes = u64::try_from(scenario_bytes).unwrap_or(u64::MAX);
     FUEL_FLOOR.saturating_add(bytes.saturating_mul(FUEL_PER_BYTE))
