@@ -250,7 +250,13 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
             )));
         }
     }
-    let renderer = Renderer::new(args.templates.as_deref())?.with_sync_waves(args.argocd_waves);
+    let largest = compiled.iter().map(|c| c.source.text().len()).max();
+    let renderer = renderer(
+        args.templates.as_deref(),
+        args.flags.deny_warnings,
+        largest.unwrap_or(0),
+    )?
+    .with_sync_waves(args.argocd_waves);
     let mut builds = Vec::new();
     for c in &compiled {
         builds.push(bundle::bundle(&renderer, &c.scenario)?);
@@ -422,6 +428,32 @@ fn check(args: &CheckArgs, color: bool) -> Result<Outcome, Error> {
     })
 }
 
+/// The templates `--templates` asks for. Each entry of the `--templates` folder that
+/// is no template's name is a warning on stderr, and fails the run (exit 2)
+/// under `--deny-warnings`. When any template is the user's, each document's
+/// rendering gets the fuel budget of a scenario of `scenario_bytes` bytes.
+fn renderer(
+    templates: Option<&Path>,
+    deny_warnings: bool,
+    scenario_bytes: usize,
+) -> Result<Renderer, Error> {
+    let renderer = Renderer::new(templates)?;
+    let unknown = renderer.unknown_files();
+    for file in unknown {
+        note(&format!("meshgen: warning: {file}\n"))?;
+    }
+    if deny_warnings && !unknown.is_empty() {
+        return Err(Error::Usage(format!(
+            "--deny-warnings: {} of the --templates folder's entries are not named after a template",
+            unknown.len()
+        )));
+    }
+    let fuel = renderer
+        .has_overrides()
+        .then(|| render::fuel_budget(scenario_bytes));
+    Ok(renderer.with_fuel(fuel))
+}
+
 fn diff(args: &DiffArgs, color: bool, color_stdout: bool) -> Result<Outcome, Error> {
     let Some(compiled) = compile(&args.scenario, &args.flags, color)? else {
         return Err(Error::Usage(format!(
@@ -429,7 +461,12 @@ fn diff(args: &DiffArgs, color: bool, color_stdout: bool) -> Result<Outcome, Err
             args.scenario.display()
         )));
     };
-    let renderer = Renderer::new(args.templates.as_deref())?.with_sync_waves(args.argocd_waves);
+    let renderer = renderer(
+        args.templates.as_deref(),
+        args.flags.deny_warnings,
+        compiled.source.text().len(),
+    )?
+    .with_sync_waves(args.argocd_waves);
     let build = bundle::bundle(&renderer, &compiled.scenario)?;
     let (report, text) = match (&args.from, &args.to, &args.against) {
         (Some(from), Some(to), _) => {

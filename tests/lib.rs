@@ -16,3 +16,4 @@ mod output;
 mod releases;
 mod safety;
 mod streams;
+mod templates;

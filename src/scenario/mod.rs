@@ -5,6 +5,7 @@
 mod calls;
 mod headers;
 mod names;
+mod portable;
 mod prune;
 mod raw;
 mod releases;
@@ -67,16 +68,18 @@ pub fn check(source: &Source) -> Checked {
 
 /// Parses the TOML text into raw types: every syntax error or, when the syntax
 /// is fine, every violation of the scenario's JSON Schema (unknown and missing
-/// keys, wrong types, values out of range). `Ok` only for a file of the right shape.
+/// keys, wrong types, values out of range). `Ok` only for a file of the right
+/// shape (warnings aside).
 pub fn load(source: &Source) -> Result<RawScenario, Vec<Diagnostic>> {
     match read(source) {
-        (Some(raw), shape, _) if shape.is_empty() => Ok(raw),
+        (Some(raw), shape, _) if !shape.iter().any(Diagnostic::is_error) => Ok(raw),
         (_, shape, _) => Err(shape),
     }
 }
 
 /// The syntax and schema passes: the raw scenario whenever the syntax is
-/// fine, the violations found, and what was pruned. A value out of range or a
+/// fine, the violations found (with the warnings about strings Go's YAML
+/// tools mishandle, `portable`), and what was pruned. A value out of range or a
 /// missing key does not stop deserializing; a value of a wrong type or an
 /// unknown key is pruned first (`prune`), so the semantic pass still runs on
 /// the rest and every problem is reported in one run.
@@ -93,7 +96,8 @@ fn read(source: &Source) -> (Option<RawScenario>, Vec<Diagnostic>, Pruned) {
     }
     let violations = schema::check(&table, source);
     let pruned = prune::prune(&mut table, &violations.prune);
-    let shape = violations.diagnostics;
+    let mut shape = violations.diagnostics;
+    shape.extend(portable::warnings(table.get_ref()));
     match RawScenario::deserialize(toml::de::Deserializer::from(table)) {
         Ok(raw) => (Some(raw), shape, pruned),
         // Never in practice: the schema names what the raw types cannot
