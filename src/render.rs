@@ -107,10 +107,6 @@ impl Renderer {
     /// listed by `unknown_files` (entries whose name starts with `.` are
     /// left out, as `ls` does).
     pub fn new(overrides: Option<&Path>) -> Result<Self, Error> {
-        // A folder that is not there (a typo) must not fall back to the shipped templates.
-        if let Some(dir) = overrides {
-            std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-        }
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_syntax(

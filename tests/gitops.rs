@@ -982,7 +982,8 @@ fn values_kubectl_kustomize_would_change_are_warned_about_and_every_other_value_
     let text = sandbox.read("all.toml");
     let lines: Vec<&str> = text.lines().collect();
     let mut warned: Vec<char> = Vec::new();
-    for line in run.stdout.lines() {
+    // JSON diagnostics are written to stderr, one per line.
+    for line in run.stderr.lines() {
         let d = json(line);
         assert_eq!(d["severity"], "warning", "{line}");
         assert!(
@@ -1001,7 +1002,7 @@ fn values_kubectl_kustomize_would_change_are_warned_about_and_every_other_value_
     // Each character in four values: env, gateway URI, header, URI prefix.
     let expected: Vec<char> = KUSTOMIZE_MISHANDLES.iter().flat_map(|c| [*c; 4]).collect();
     warned.sort_unstable();
-    assert_eq!(warned, expected, "{}", run.stdout);
+    assert_eq!(warned, expected, "{}", run.stderr);
 
     // Every other value comes back from `kubectl kustomize` as written.
     let Some(kubectl) = kubectl() else {
