@@ -12,7 +12,8 @@
 #       with `meshgen build --crd-schemas`: scenarios for Istio 1.5.x against the
 #       1.5.1 CRDs, every other against 1.30.3 (IstioOperator against the operator
 #       CRD of 1.5.1 or 1.23.6, the last release that had one); skipped, with a
-#       note, when that folder is absent (MESHGEN_SHARED_DIR overrides ../shared)
+#       note, when that folder is absent (MESHGEN_SHARED_DIR overrides ../shared),
+#       a failure instead when MESHGEN_REQUIRE_SHARED is set (CI)
 #   (c) Istio kinds with a second, independent validator from the npm registry,
 #       @kubernetes-models/istio                       scripts/conformance-istio-npm.mjs
 #
@@ -88,7 +89,8 @@ if [[ -d "$istio" ]]; then
       *) crds=("$istio/1.30.3/crd-all.gen.yaml" "$istio/istiooperator/crd-operator.1.23.6.yaml") ;;
     esac
     status=0
-    "$meshgen" --color never build "$scenario" --out "$work/crd" --crd-schemas "${crds[@]}" \
+    "$meshgen" --color never build "$scenario" --out "$work/crd" \
+      --crd-schemas "${crds[0]}" --crd-schemas "${crds[1]}" \
       >"$work/crd.log" 2>&1 || status=$?
     line="$(grep 'documents checked against the supplied CRDs' "$work/crd.log" | tail -n 1 || true)"
     checked="$(sed -n 's/.*: \([0-9]*\) documents checked.*/\1/p' <<<"$line")"
@@ -104,6 +106,9 @@ if [[ -d "$istio" ]]; then
       failed=$((failed + (bad > 0 ? bad : 1)))
     fi
   done
+elif [[ -n "${MESHGEN_REQUIRE_SHARED:-}" ]]; then
+  echo "FAIL conformance-crd: MESHGEN_REQUIRE_SHARED is set but $istio is not there"
+  failed=$((failed + 1))
 else
   echo "conformance-crd: skipped: $istio not found (set MESHGEN_SHARED_DIR)"
   skipped=${#scenarios[@]}

@@ -4,17 +4,18 @@
 //! (with `index.json`). Owns no rendering of YAML and no writing of files.
 
 use std::io::{BufWriter, Write};
+use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::diff;
 use crate::error::Error;
-use crate::gitops::{self, KUSTOMIZATION_FILE, ROUTING_STATE_FILE};
-use crate::model::Scenario;
+use crate::gitops::{self, KUSTOMIZATION_FILE};
+use crate::model::{Moment, Scenario};
 use crate::output::{self, Files, Put};
 use crate::plan;
-use crate::render::{self, Rendered, Renderer};
+use crate::render::{self, Rendered, Renderer, Subsets};
 use crate::resource::{Resource, ResourceId};
 
 /// Namespaces that exist in every cluster and that teardown never deletes.
@@ -36,7 +37,53 @@ pub struct Bundle {
     /// What a person does with it.
     pub apply_with: String,
     /// Resources in apply order.
-    pub resources: Vec<Resource>,
+    pub resources: Vec<Arc<Resource>>,
+}
+
+/// The phases of a step, in the order they run: make before break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Launched versions' workloads, and DestinationRules that gain a subset.
+    Launch,
+    /// The step's routing.
+    Route,
+    /// DestinationRules that lose a subset, then the retired workloads.
+    Retire,
+}
+
+/// What is done with the documents of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// `kubectl apply -f`.
+    Apply,
+    /// `kubectl delete --ignore-not-found -f`.
+    Delete,
+}
+
+/// One file of a step or of its rollback: one phase's documents, applied
+/// or deleted.
+#[derive(Debug)]
+pub struct PhaseFile {
+    /// The phase.
+    pub phase: Phase,
+    /// Apply or delete.
+    pub action: Action,
+    /// The file, relative to the output folder.
+    pub file: String,
+    /// The documents, in the order they are applied or deleted.
+    pub resources: Vec<Arc<Resource>>,
+}
+
+impl PhaseFile {
+    /// The command that runs the file from the output folder.
+    pub fn command(&self) -> String {
+        match self.action {
+            Action::Apply => format!("kubectl apply -f {}", self.file),
+            Action::Delete => format!("kubectl delete --ignore-not-found -f {}", self.file),
+        }
+    }
 }
 
 /// One traffic step, folded.
@@ -46,20 +93,50 @@ pub struct StepBundle {
     pub name: String,
     /// The step's description.
     pub description: Option<String>,
-    /// The step file (`steps/NN-name.yaml`).
-    pub file: String,
-    /// The diff preview file beside it.
+    /// The step's files, in the order they are run: launch, route, retire
+    /// (each only when it has documents). Without releases, only the route
+    /// file `steps/NN-name.yaml`.
+    pub files: Vec<PhaseFile>,
+    /// The files that take a cluster from the state after the step back to
+    /// the state before it, in order; only when the scenario has releases.
+    pub rollback: Vec<PhaseFile>,
+    /// The diff preview file beside the step's files.
     pub diff_file: String,
-    /// The folder of the routing state after the step (`routing/NN-name`):
-    /// every VirtualService in force, and a kustomization for it.
+    /// The folder of the state after the step (`routing/NN-name`): the
+    /// VirtualServices in force (with releases: the whole state), and a
+    /// kustomization for it.
     pub routing_dir: String,
-    /// The VirtualServices the step names, in service order.
-    pub resources: Vec<Resource>,
-    /// The routing state after the step: one VirtualService per routed
-    /// service, in service order, as (step index, resource index).
-    state: Vec<(usize, usize)>,
-    /// Unified diff of the routing state from the previous step.
+    /// Unified diff of what the step changes.
     pub diff: String,
+    /// The VirtualServices in force after the step, in service order.
+    pub routing: Vec<Arc<Resource>>,
+    /// The ServiceAccounts, Services and Deployments after the step.
+    pub workloads: Vec<Arc<Resource>>,
+    /// The DestinationRules after the step.
+    pub destination_rules: Vec<Arc<Resource>>,
+}
+
+impl StepBundle {
+    /// The Deployments the step's launch phase starts: the route phase waits
+    /// for them to be available.
+    pub fn launched(&self) -> impl Iterator<Item = &ResourceId> {
+        launched_deployments(&self.files)
+    }
+
+    /// The Deployments the rollback's launch phase starts again.
+    pub fn relaunched(&self) -> impl Iterator<Item = &ResourceId> {
+        launched_deployments(&self.rollback)
+    }
+}
+
+/// The Deployments the launch files among `files` apply.
+fn launched_deployments(files: &[PhaseFile]) -> impl Iterator<Item = &ResourceId> {
+    files
+        .iter()
+        .filter(|f| f.phase == Phase::Launch && f.action == Action::Apply)
+        .flat_map(|f| &f.resources)
+        .map(|r| &r.id)
+        .filter(|id| id.kind == "Deployment")
 }
 
 /// Everything one build produces, in memory.
@@ -67,7 +144,7 @@ pub struct StepBundle {
 pub struct Build {
     /// The scenario's name: the output folder's.
     pub name: String,
-    /// Ordered bundles.
+    /// Ordered bundles: the state before the first step.
     pub bundles: Vec<Bundle>,
     /// Steps in order.
     pub steps: Vec<StepBundle>,
@@ -75,6 +152,9 @@ pub struct Build {
     pub teardown: Vec<Resource>,
     /// The IstioOperator install and uninstall commands of the release.
     pub install_command: String,
+    /// Whether the scenario launches or retires versions: its steps then
+    /// have phases and rollbacks, and its routing folders whole states.
+    pub releases: bool,
 }
 
 /// Name of the teardown file.
@@ -94,25 +174,26 @@ pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> 
         destination_rules,
         steps,
     } = render::render(renderer, scenario)?;
+    let fleet = Fleet::new(scenario, workloads, destination_rules);
     let install_command = format!("{} 01-mesh.yaml", scenario.mesh.facts.install_command);
     let mut bundles = vec![
         Bundle {
             name: "mesh",
             file: "01-mesh.yaml".to_owned(),
             apply_with: install_command.clone(),
-            resources: vec![mesh],
+            resources: vec![Arc::new(mesh)],
         },
         Bundle {
             name: "namespace",
             file: "02-namespace.yaml".to_owned(),
             apply_with: "kubectl apply -f 02-namespace.yaml".to_owned(),
-            resources: vec![namespace],
+            resources: vec![Arc::new(namespace)],
         },
         Bundle {
             name: "workloads",
             file: "03-workloads.yaml".to_owned(),
             apply_with: "kubectl apply -f 03-workloads.yaml".to_owned(),
-            resources: workloads,
+            resources: fleet.workloads(Moment::BeforeSteps),
         },
     ];
     if !gateway.is_empty() {
@@ -120,29 +201,206 @@ pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> 
             name: "gateway",
             file: "04-gateway.yaml".to_owned(),
             apply_with: "kubectl apply -f 04-gateway.yaml".to_owned(),
-            resources: gateway,
+            resources: gateway.into_iter().map(Arc::new).collect(),
         });
     }
     bundles.push(Bundle {
         name: "destination-rules",
         file: "05-destination-rules.yaml".to_owned(),
         apply_with: "kubectl apply -f 05-destination-rules.yaml".to_owned(),
-        resources: destination_rules,
+        resources: fleet.destination_rules(Moment::BeforeSteps),
     });
-    let steps = fold(scenario, steps);
+    let steps = fold(renderer, scenario, &fleet, steps)?;
     let mut build = Build {
         name: scenario.name.clone(),
         bundles,
         steps,
         teardown: Vec::new(),
         install_command,
+        releases: scenario.has_releases(),
     };
-    build.teardown = teardown(renderer, &build)?;
+    build.teardown = teardown(renderer, &build, &fleet)?;
     Ok(build)
 }
 
-/// Folds the steps: each replaces the VirtualService of the services it names.
-fn fold(scenario: &Scenario, rendered: Vec<Vec<Resource>>) -> Vec<StepBundle> {
+/// The rendered workloads and DestinationRules of every service, picked by
+/// the moment of the scenario's timeline at which they run.
+struct Fleet<'s> {
+    scenario: &'s Scenario,
+    /// Per service: its ServiceAccount, when it sets one.
+    service_accounts: Vec<Option<Arc<Resource>>>,
+    /// Per service: its Service.
+    services: Vec<Arc<Resource>>,
+    /// Per service, per version: its Deployment, when deployed.
+    deployments: Vec<Vec<Option<Arc<Resource>>>>,
+    /// Per service: its DestinationRule for each set of running versions.
+    destination_rules: Vec<Vec<(Vec<usize>, Arc<Resource>)>>,
+}
+
+/// What a change of the running versions applies and removes, in the
+/// phases of make before break.
+struct Transition {
+    /// Applied first: workloads that start, DestinationRules that gain subsets.
+    launch: Vec<Arc<Resource>>,
+    /// Applied after the routing: DestinationRules that lose subsets.
+    retire: Vec<Arc<Resource>>,
+    /// Deleted last, in reverse apply order: what stops running.
+    removed: Vec<ResourceId>,
+}
+
+impl<'s> Fleet<'s> {
+    fn new(
+        scenario: &'s Scenario,
+        workloads: render::Workloads,
+        destination_rules: Vec<Vec<Subsets>>,
+    ) -> Self {
+        let services = &scenario.services;
+        let mut service_accounts: Vec<Option<Arc<Resource>>> = vec![None; services.len()];
+        for (i, account) in workloads.service_accounts {
+            service_accounts[i] = Some(Arc::new(account));
+        }
+        let mut deployments: Vec<Vec<Option<Arc<Resource>>>> = services
+            .iter()
+            .map(|s| vec![None; s.versions.len()])
+            .collect();
+        for (i, j, deployment) in workloads.deployments {
+            deployments[i][j] = Some(Arc::new(deployment));
+        }
+        Self {
+            scenario,
+            service_accounts,
+            services: workloads.services.into_iter().map(Arc::new).collect(),
+            deployments,
+            destination_rules: destination_rules
+                .into_iter()
+                .map(|variants| {
+                    (variants.into_iter())
+                        .map(|s| (s.versions, Arc::new(s.resource)))
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    /// The ServiceAccounts, Services and Deployments that exist `at` a
+    /// moment, in apply order.
+    fn workloads(&self, at: Moment) -> Vec<Arc<Resource>> {
+        let services = &self.scenario.services;
+        let exists: Vec<bool> = services.iter().map(|s| s.exists(at)).collect();
+        let accounts = (self.service_accounts.iter().zip(&exists))
+            .filter_map(|(account, &e)| account.as_ref().filter(|_| e));
+        let objects = (self.services.iter().zip(&exists)).filter_map(|(s, &e)| e.then_some(s));
+        let deployments = services.iter().zip(&self.deployments).flat_map(|(s, d)| {
+            (s.versions.iter().zip(d))
+                .filter(move |(v, _)| v.lifetime.runs(at))
+                .filter_map(|(_, d)| d.as_ref())
+        });
+        accounts
+            .chain(objects)
+            .chain(deployments)
+            .cloned()
+            .collect()
+    }
+
+    /// Service `i`'s DestinationRule `at` a moment: a subset per running
+    /// version; `None` when none runs.
+    fn destination_rule(&self, i: usize, at: Moment) -> Option<&Arc<Resource>> {
+        let service = &self.scenario.services[i];
+        let running = service.versions.iter().enumerate();
+        let running: Vec<usize> = running
+            .filter(|(_, v)| v.lifetime.runs(at))
+            .map(|(j, _)| j)
+            .collect();
+        self.destination_rules[i]
+            .iter()
+            .find(|(versions, _)| *versions == running)
+            .map(|(_, rule)| rule)
+    }
+
+    /// The DestinationRules that exist `at` a moment, in service order.
+    fn destination_rules(&self, at: Moment) -> Vec<Arc<Resource>> {
+        (0..self.scenario.services.len())
+            .filter_map(|i| self.destination_rule(i, at))
+            .cloned()
+            .collect()
+    }
+
+    /// From the versions running at `from` to those at `to`, through `mid`
+    /// when both run: what starts, what changes, and what stops.
+    fn transition(&self, from: Moment, mid: Moment, to: Moment) -> Transition {
+        let services = &self.scenario.services;
+        let (mut launch, mut retire, mut removed) = (Vec::new(), Vec::new(), Vec::new());
+        let started = |s: &crate::model::Service| s.exists(mid) && !s.exists(from);
+        let stopped = |s: &crate::model::Service| s.exists(mid) && !s.exists(to);
+        let accounts = services.iter().zip(&self.service_accounts);
+        for (service, account) in accounts.clone() {
+            if let Some(account) = account.as_ref().filter(|_| started(service)) {
+                launch.push(Arc::clone(account));
+            }
+        }
+        for (service, object) in services.iter().zip(&self.services) {
+            if started(service) {
+                launch.push(Arc::clone(object));
+            }
+        }
+        for (service, deployments) in services.iter().zip(&self.deployments) {
+            for (version, deployment) in service.versions.iter().zip(deployments) {
+                let Some(deployment) = deployment else {
+                    continue;
+                };
+                let runs = |at| version.lifetime.runs(at);
+                if runs(mid) && !runs(from) {
+                    launch.push(Arc::clone(deployment));
+                }
+                if runs(mid) && !runs(to) {
+                    removed.push(deployment.id.clone());
+                }
+            }
+        }
+        for i in 0..services.len() {
+            let (before, during, after) = (
+                self.destination_rule(i, from),
+                self.destination_rule(i, mid),
+                self.destination_rule(i, to),
+            );
+            if let Some(during) = during.filter(|d| before.is_none_or(|b| !Arc::ptr_eq(b, d))) {
+                launch.push(Arc::clone(during));
+            }
+            match (during, after) {
+                (Some(during), Some(after)) if !Arc::ptr_eq(during, after) => {
+                    retire.push(Arc::clone(after));
+                }
+                (Some(during), None) => removed.push(during.id.clone()),
+                _ => {}
+            }
+        }
+        for (service, object) in services.iter().zip(&self.services) {
+            if stopped(service) {
+                removed.push(object.id.clone());
+            }
+        }
+        for (service, account) in accounts {
+            if let Some(account) = account.as_ref().filter(|_| stopped(service)) {
+                removed.push(account.id.clone());
+            }
+        }
+        Transition {
+            launch,
+            retire,
+            removed,
+        }
+    }
+}
+
+/// Folds the steps: each replaces the VirtualService of the services it
+/// names, and launches and retires versions in phases.
+fn fold(
+    renderer: &Renderer,
+    scenario: &Scenario,
+    fleet: &Fleet<'_>,
+    rendered: Vec<Vec<Resource>>,
+) -> Result<Vec<StepBundle>, Error> {
+    let releases = scenario.has_releases();
     let width = scenario.steps.len().to_string().len().max(2);
     let service_index = |name: &str| {
         scenario
@@ -151,71 +409,225 @@ fn fold(scenario: &Scenario, rendered: Vec<Vec<Resource>>) -> Vec<StepBundle> {
             .copied()
             .unwrap_or(usize::MAX)
     };
-    // Per service (by index), where its VirtualService currently comes from.
-    let mut current: Vec<Option<(usize, usize)>> = vec![None; scenario.services.len()];
+    // Per service (by index), its VirtualService in force.
+    let mut current: Vec<Option<Arc<Resource>>> = vec![None; scenario.services.len()];
     let mut folded: Vec<StepBundle> = Vec::with_capacity(scenario.steps.len());
     for (k, (step, resources)) in scenario.steps.iter().zip(rendered).enumerate() {
+        let resources: Vec<Arc<Resource>> = resources.into_iter().map(Arc::new).collect();
         let previous = current.clone();
-        for (i, routing) in step.routes.iter().enumerate() {
+        for (routing, resource) in step.routes.iter().zip(&resources) {
             if let Some(slot) = current.get_mut(service_index(&routing.service)) {
-                *slot = Some((k, i));
+                *slot = Some(Arc::clone(resource));
             }
         }
         let stem = format!("steps/{:0width$}-{}", k + 1, step.name);
-        let lookup = |at: Option<(usize, usize)>| {
-            at.map(|(s, i)| {
-                if s == k {
-                    resources[i].text.as_str()
-                } else {
-                    folded[s].resources[i].text.as_str()
-                }
-            })
+        let (before, after) = (Moment::before(k), Moment::After(k));
+        let forward = fleet.transition(before, Moment::During(k), after);
+        let (workloads, destination_rules) =
+            (fleet.workloads(after), fleet.destination_rules(after));
+        // What the step changes: workloads and DestinationRules, then the
+        // VirtualService of every service it names.
+        let fleet_before: Vec<Arc<Resource>> = match folded.last() {
+            Some(last) => last
+                .workloads
+                .iter()
+                .chain(&last.destination_rules)
+                .cloned()
+                .collect(),
+            None => fleet
+                .workloads(before)
+                .into_iter()
+                .chain(fleet.destination_rules(before))
+                .collect(),
         };
-        let changes: Vec<diff::Change> = step
-            .routes
+        let fleet_after: Vec<&Resource> = workloads
             .iter()
-            .zip(&resources)
-            .map(|(routing, resource)| {
-                let before = previous
-                    .get(service_index(&routing.service))
-                    .copied()
-                    .flatten();
-                diff::Change {
-                    id: &resource.id,
-                    before: lookup(before),
-                    after: Some(&resource.text),
-                }
-            })
+            .chain(&destination_rules)
+            .map(|r| &**r)
             .collect();
+        let fleet_before: Vec<&Resource> = fleet_before.iter().map(|r| &**r).collect();
+        let mut changes = diff::between_states(&fleet_before, &fleet_after);
+        changes.extend(
+            step.routes
+                .iter()
+                .zip(&resources)
+                .map(|(routing, resource)| {
+                    let before = previous
+                        .get(service_index(&routing.service))
+                        .and_then(Option::as_ref);
+                    diff::Change {
+                        id: &resource.id,
+                        before: before.map(|r| r.text.as_str()),
+                        after: Some(&resource.text),
+                    }
+                }),
+        );
         let from = k.checked_sub(1).map_or("(before steps)".to_owned(), |p| {
             scenario.steps[p].name.clone()
         });
+        let diff = diff::unified(&from, &step.name, &changes, diff::DEFAULT_CONTEXT);
+        let mut files = Vec::new();
+        let mut phase = |phase, action, file: String, resources: Vec<Arc<Resource>>| {
+            if !resources.is_empty() {
+                files.push(PhaseFile {
+                    phase,
+                    action,
+                    file,
+                    resources,
+                });
+            }
+        };
+        phase(
+            Phase::Launch,
+            Action::Apply,
+            format!("{stem}.launch.yaml"),
+            forward.launch,
+        );
+        let named: Vec<usize> = step
+            .routes
+            .iter()
+            .map(|r| service_index(&r.service))
+            .collect();
+        phase(
+            Phase::Route,
+            Action::Apply,
+            format!("{stem}.yaml"),
+            resources,
+        );
+        phase(
+            Phase::Retire,
+            Action::Apply,
+            format!("{stem}.retire.yaml"),
+            forward.retire,
+        );
+        phase(
+            Phase::Retire,
+            Action::Delete,
+            format!("{stem}.retire.delete.yaml"),
+            deletes(renderer, &forward.removed)?,
+        );
+        let rollback = if releases {
+            rollback(renderer, fleet, k, &stem, &named, &previous, &current)?
+        } else {
+            Vec::new()
+        };
         folded.push(StepBundle {
             name: step.name.clone(),
             description: step.description.clone(),
-            file: format!("{stem}.yaml"),
+            files,
+            rollback,
             diff_file: format!("{stem}.diff"),
             routing_dir: format!("{}/{:0width$}-{}", gitops::ROUTING_DIR, k + 1, step.name),
-            diff: diff::unified(&from, &step.name, &changes, diff::DEFAULT_CONTEXT),
-            resources,
-            state: current.iter().flatten().copied().collect(),
+            diff,
+            routing: current.iter().flatten().cloned().collect(),
+            workloads,
+            destination_rules,
         });
     }
-    folded
+    Ok(folded)
 }
 
-/// Deletion documents for everything `kubectl` applied, in reverse apply order.
-fn teardown(renderer: &Renderer, build: &Build) -> Result<Vec<Resource>, Error> {
+/// The files that undo step `k`: relaunch what it retired, restore the
+/// routing of the services it `named` (`previous`, or none: the
+/// VirtualService is deleted), then retire what it launched.
+fn rollback(
+    renderer: &Renderer,
+    fleet: &Fleet<'_>,
+    k: usize,
+    stem: &str,
+    named: &[usize],
+    previous: &[Option<Arc<Resource>>],
+    current: &[Option<Arc<Resource>>],
+) -> Result<Vec<PhaseFile>, Error> {
+    let back = fleet.transition(Moment::After(k), Moment::During(k), Moment::before(k));
+    let restored: Vec<Arc<Resource>> = named
+        .iter()
+        .filter_map(|&i| previous.get(i).cloned().flatten())
+        .collect();
+    let dropped: Vec<ResourceId> = named
+        .iter()
+        .filter(|&&i| previous.get(i).is_some_and(Option::is_none))
+        .filter_map(|&i| current.get(i).cloned().flatten().map(|r| r.id.clone()))
+        .collect();
+    let stem = format!("{stem}.rollback");
+    let candidates = [
+        (Phase::Launch, Action::Apply, "launch.yaml", back.launch),
+        (Phase::Route, Action::Apply, "route.yaml", restored),
+        (
+            Phase::Route,
+            Action::Delete,
+            "route.delete.yaml",
+            deletes(renderer, &dropped)?,
+        ),
+        (Phase::Retire, Action::Apply, "retire.yaml", back.retire),
+        (
+            Phase::Retire,
+            Action::Delete,
+            "retire.delete.yaml",
+            deletes(renderer, &back.removed)?,
+        ),
+    ];
+    Ok(candidates
+        .into_iter()
+        .filter(|(_, _, _, resources)| !resources.is_empty())
+        .map(|(phase, action, name, resources)| PhaseFile {
+            phase,
+            action,
+            file: format!("{stem}.{name}"),
+            resources,
+        })
+        .collect())
+}
+
+/// Deletion documents for `ids`, given in apply order: they are deleted in
+/// reverse.
+fn deletes(renderer: &Renderer, ids: &[ResourceId]) -> Result<Vec<Arc<Resource>>, Error> {
+    let reversed: Vec<&ResourceId> = ids.iter().rev().collect();
+    Ok(render::render_deletes(renderer, &reversed)?
+        .into_iter()
+        .map(Arc::new)
+        .collect())
+}
+
+/// Deletion documents for everything `kubectl` ever applied (whatever any
+/// step created), in reverse apply order.
+fn teardown(renderer: &Renderer, build: &Build, fleet: &Fleet<'_>) -> Result<Vec<Resource>, Error> {
+    let scenario = fleet.scenario;
+    let ever = |service: &crate::model::Service| scenario.moments().any(|at| service.exists(at));
+    let bundle = |name: &'static str| {
+        build
+            .bundles
+            .iter()
+            .filter(move |b| b.name == name)
+            .flat_map(|b| &b.resources)
+    };
+    let services = scenario.services.iter();
+    let accounts = (services.clone().zip(&fleet.service_accounts))
+        .filter(|(s, _)| ever(s))
+        .filter_map(|(_, a)| a.as_ref());
+    let objects = (services.clone().zip(&fleet.services)).filter(|(s, _)| ever(s));
+    let deployments = services.clone().zip(&fleet.deployments).flat_map(|(s, d)| {
+        (s.versions.iter().zip(d))
+            .filter(|(v, _)| scenario.moments().any(|at| v.lifetime.runs(at)))
+            .filter_map(|(_, d)| d.as_ref())
+    });
+    let rules = fleet
+        .destination_rules
+        .iter()
+        .filter_map(|variants| variants.first().map(|(_, rule)| rule));
+    // Every VirtualService any step set, in service order: the last state
+    // has them all, since no step deletes one.
     let routing = build
         .steps
         .last()
-        .map(|_| build.state(build.steps.len() - 1))
+        .map(|s| s.routing.as_slice())
         .unwrap_or_default();
-    let applied = build
-        .bundles
-        .iter()
-        .filter(|b| b.name != "mesh")
-        .flat_map(|b| &b.resources)
+    let applied = bundle("namespace")
+        .chain(accounts)
+        .chain(objects.map(|(_, o)| o))
+        .chain(deployments)
+        .chain(bundle("gateway"))
+        .chain(rules)
         .chain(routing);
     let ids: Vec<&ResourceId> = applied
         .map(|r| &r.id)
@@ -226,23 +638,65 @@ fn teardown(renderer: &Renderer, build: &Build) -> Result<Vec<Resource>, Error> 
 }
 
 impl Build {
-    /// The routing state after step `index`: every VirtualService in force.
+    /// The bundle called `name`, when the build has it.
+    fn bundle(&self, name: &str) -> Option<&Bundle> {
+        self.bundles.iter().find(|b| b.name == name)
+    }
+
+    /// The VirtualServices in force after step `index`.
+    pub fn routing(&self, index: usize) -> Vec<&Resource> {
+        self.steps[index].routing.iter().map(|r| &**r).collect()
+    }
+
+    /// The whole state after step `index`, in apply order: the namespace,
+    /// the workloads, the gateway, the DestinationRules and the
+    /// VirtualServices (not the mesh install).
     pub fn state(&self, index: usize) -> Vec<&Resource> {
-        self.steps[index]
-            .state
+        let step = &self.steps[index];
+        let bundle = |name| {
+            self.bundle(name)
+                .map(|b| b.resources.as_slice())
+                .unwrap_or_default()
+        };
+        bundle("namespace")
             .iter()
-            .map(|&(s, i)| &self.steps[s].resources[i])
+            .chain(&step.workloads)
+            .chain(bundle("gateway"))
+            .chain(&step.destination_rules)
+            .chain(&step.routing)
+            .map(|r| &**r)
             .collect()
     }
 
-    /// Every document the build rendered: the bundles', the steps' (each
-    /// once), then the teardown's.
+    /// Every document the build rendered: the bundles', the steps' and
+    /// rollbacks' files', then the teardown's.
     pub fn documents(&self) -> impl Iterator<Item = &Resource> {
+        self.applied()
+            .chain(
+                (self.steps.iter())
+                    .flat_map(|s| s.files.iter().chain(&s.rollback))
+                    .filter(|f| f.action == Action::Delete)
+                    .flat_map(|f| &f.resources)
+                    .map(|r| &**r),
+            )
+            .chain(&self.teardown)
+    }
+
+    /// Every document `kubectl apply` takes from the build's files: the
+    /// bundles', then the steps' and rollbacks' (a document shared by two
+    /// files comes twice).
+    pub fn applied(&self) -> impl Iterator<Item = &Resource> {
+        let steps = self
+            .steps
+            .iter()
+            .flat_map(|s| s.files.iter().chain(&s.rollback))
+            .filter(|f| f.action == Action::Apply)
+            .flat_map(|f| &f.resources);
         self.bundles
             .iter()
             .flat_map(|b| &b.resources)
-            .chain(self.steps.iter().flat_map(|s| &s.resources))
-            .chain(&self.teardown)
+            .chain(steps)
+            .map(|r| &**r)
     }
 
     /// The index of the step called `name`.
@@ -271,16 +725,50 @@ impl Build {
     }
 
     /// Everything `kubectl apply -f -` takes (not the mesh install), in apply
-    /// order; with a step, the routing state after it.
+    /// order: the state before the first step, or with a step the whole
+    /// state after it.
     pub fn apply_stream(&self, step: Option<usize>) -> String {
-        let routing = step.map(|i| self.state(i)).unwrap_or_default();
-        let resources = self
-            .bundles
-            .iter()
-            .filter(|b| b.name != "mesh")
-            .flat_map(|b| &b.resources)
-            .chain(routing);
-        join_documents(resources)
+        match step {
+            Some(k) => join_documents(self.state(k)),
+            None => join_documents(
+                (self.bundles.iter())
+                    .filter(|b| b.name != "mesh")
+                    .flat_map(|b| &b.resources)
+                    .map(|r| &**r),
+            ),
+        }
+    }
+
+    /// The files of step `k`'s state folder (`routing/NN-name/`), in apply
+    /// order, each with its documents. Without releases, only the
+    /// VirtualServices in force: the folder is applied after the output
+    /// folder's own kustomization. With releases, the whole state.
+    fn routing_files(&self, k: usize) -> Vec<(&'static str, Vec<&Resource>)> {
+        let step = &self.steps[k];
+        if !self.releases {
+            return vec![(gitops::ROUTING_STATE_FILE, self.routing(k))];
+        }
+        fn all(resources: &[Arc<Resource>]) -> Vec<&Resource> {
+            resources.iter().map(|r| &**r).collect()
+        }
+        let bundle = |name| {
+            self.bundle(name)
+                .map(|b| all(&b.resources))
+                .unwrap_or_default()
+        };
+        [
+            (gitops::STATE_NAMESPACE_FILE, bundle("namespace")),
+            (gitops::STATE_WORKLOADS_FILE, all(&step.workloads)),
+            (gitops::STATE_GATEWAY_FILE, bundle("gateway")),
+            (
+                gitops::STATE_DESTINATION_RULES_FILE,
+                all(&step.destination_rules),
+            ),
+            (gitops::ROUTING_STATE_FILE, all(&step.routing)),
+        ]
+        .into_iter()
+        .filter(|(_, resources): &(_, Vec<&Resource>)| !resources.is_empty())
+        .collect()
     }
 
     /// Every file of the output folder, by relative path, in a fixed order.
@@ -301,15 +789,12 @@ impl Build {
     pub fn emit_files(&self, scenario: &Scenario, put: &mut Put<'_>) -> Result<(), Error> {
         std::thread::scope(|threads| {
             let plan = threads.spawn(|| plan::plan(scenario, self));
-            // Per step: its routing state file and that folder's kustomization.
-            let routing_files: Vec<(String, String)> = self
-                .steps
-                .iter()
-                .map(|s| {
-                    (
-                        format!("{}/{ROUTING_STATE_FILE}", s.routing_dir),
-                        format!("{}/{KUSTOMIZATION_FILE}", s.routing_dir),
-                    )
+            let routing_files: Vec<Vec<(String, Vec<&Resource>)>> = (0..self.steps.len())
+                .map(|k| {
+                    let dir = &self.steps[k].routing_dir;
+                    (self.routing_files(k).into_iter())
+                        .map(|(file, resources)| (format!("{dir}/{file}"), resources))
+                        .collect()
                 })
                 .collect();
             let index = self.emit_all_but_plan(put, &routing_files)?;
@@ -333,66 +818,98 @@ impl Build {
 
     /// Hands every file but `PLAN.md` and `index.json` to `put`, in the order
     /// of `files`, and returns the index of those files. `routing_files`
-    /// holds each step's routing state file and its kustomization.
+    /// holds, per step, the files of its state folder and their documents.
     fn emit_all_but_plan<'a>(
         &'a self,
         put: &mut Put<'_>,
-        routing_files: &'a [(String, String)],
+        routing_files: &'a [Vec<(String, Vec<&'a Resource>)>],
     ) -> Result<Index<'a>, Error> {
         let mut index = Index {
             scenario: &self.name,
             bundles: Vec::new(),
             kustomization: KUSTOMIZATION_FILE,
             steps: Vec::new(),
+            rollback: Vec::new(),
             routing: Vec::new(),
             teardown: None,
             plan: PLAN_FILE,
         };
         for bundle in &self.bundles {
-            let sha256 = put_documents(put, &bundle.file, &bundle.resources)?;
+            let sha256 = put_documents(put, &bundle.file, bundle.resources.iter().map(|r| &**r))?;
             index.bundles.push(IndexEntry::new(
                 bundle.name,
                 &bundle.file,
                 None,
                 sha256,
-                &bundle.resources,
+                bundle.resources.iter().map(|r| &**r),
             ));
         }
         put_text(put, KUSTOMIZATION_FILE, &self.kustomization())?;
+        let releases = self.releases;
         for step in &self.steps {
-            let sha256 = put_documents(put, &step.file, &step.resources)?;
-            index.steps.push(IndexEntry::new(
-                &step.name,
-                &step.file,
-                Some(&step.diff_file),
-                sha256,
-                &step.resources,
-            ));
+            for file in &step.files {
+                let resources = file.resources.iter().map(|r| &**r);
+                let sha256 = put_documents(put, &file.file, resources.clone())?;
+                let mut entry = IndexEntry::new(
+                    &step.name,
+                    &file.file,
+                    Some(&step.diff_file),
+                    sha256,
+                    resources,
+                );
+                if releases {
+                    entry.phase = Some(file.phase);
+                    entry.action = Some(file.action);
+                }
+                index.steps.push(entry);
+            }
             put_text(put, &step.diff_file, &step.diff)?;
+            for file in &step.rollback {
+                let resources = file.resources.iter().map(|r| &**r);
+                let sha256 = put_documents(put, &file.file, resources.clone())?;
+                let mut entry = IndexEntry::new(&step.name, &file.file, None, sha256, resources);
+                entry.phase = Some(file.phase);
+                entry.action = Some(file.action);
+                index.rollback.push(entry);
+            }
         }
-        for (k, (step, (state_file, kustomization_file))) in
-            self.steps.iter().zip(routing_files).enumerate()
-        {
-            let state = self.state(k);
-            let sha256 = put_documents(put, state_file, state.iter().copied())?;
-            let mut entry = IndexEntry::new(&step.name, state_file, None, sha256, state);
-            entry.kustomization = Some(kustomization_file);
-            index.routing.push(entry);
-            let comment = [
-                format!(
-                    "Generated by meshgen: the routing state after step `{}`, every \
-                     VirtualService in force.",
-                    step.name
-                ),
-                format!(
-                    "Apply it after the folder's own kustomization: kubectl apply -k {}",
-                    step.routing_dir
-                ),
-            ];
+        for (step, files) in self.steps.iter().zip(routing_files) {
+            let kustomization_file = format!("{}/{KUSTOMIZATION_FILE}", step.routing_dir);
+            let mut listed = Vec::new();
+            for (file, resources) in files {
+                let sha256 = put_documents(put, file, resources.iter().copied())?;
+                let mut entry =
+                    IndexEntry::new(&step.name, file, None, sha256, resources.iter().copied());
+                entry.kustomization = Some(kustomization_file.clone());
+                index.routing.push(entry);
+                listed.push(file.rsplit('/').next().unwrap_or(file));
+            }
+            let comment = if releases {
+                [
+                    format!(
+                        "Generated by meshgen: the whole state after step `{}` (not the mesh \
+                         install).",
+                        step.name
+                    ),
+                    format!("Apply it on its own: kubectl apply -k {}", step.routing_dir),
+                ]
+            } else {
+                [
+                    format!(
+                        "Generated by meshgen: the routing state after step `{}`, every \
+                         VirtualService in force.",
+                        step.name
+                    ),
+                    format!(
+                        "Apply it after the folder's own kustomization: kubectl apply -k {}",
+                        step.routing_dir
+                    ),
+                ]
+            };
             put_text(
                 put,
-                kustomization_file,
-                &gitops::kustomization(&comment, &[ROUTING_STATE_FILE]),
+                &kustomization_file,
+                &gitops::kustomization(&comment, &listed),
             )?;
         }
         let sha256 = put_documents(put, TEARDOWN_FILE, &self.teardown)?;
@@ -452,6 +969,8 @@ struct Index<'a> {
     bundles: Vec<IndexEntry<'a>>,
     kustomization: &'a str,
     steps: Vec<IndexEntry<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rollback: Vec<IndexEntry<'a>>,
     routing: Vec<IndexEntry<'a>>,
     teardown: Option<IndexEntry<'a>>,
     plan: &'a str,
@@ -565,11 +1084,15 @@ impl serde_json::ser::Formatter for IndexLayout {
 #[derive(Serialize)]
 struct IndexEntry<'a> {
     name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phase: Option<Phase>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<Action>,
     file: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     diff: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    kustomization: Option<&'a str>,
+    kustomization: Option<String>,
     sha256: String,
     resources: Vec<&'a ResourceId>,
 }
@@ -584,6 +1107,8 @@ impl<'a> IndexEntry<'a> {
     ) -> Self {
         Self {
             name,
+            phase: None,
+            action: None,
             file,
             diff,
             kustomization: None,

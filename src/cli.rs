@@ -42,6 +42,26 @@ pub enum Command {
     Schema,
     /// Predict, offline, what one request goes through at a step: every hop, every outcome.
     Explain(ExplainArgs),
+    /// Print a shell completion script (e.g. `meshgen completions bash > ~/.local/share/bash-completion/completions/meshgen`).
+    Completions(CompletionsArgs),
+    /// Print a manual page in roff (e.g. `meshgen man | man -l -`, or `meshgen man > meshgen.1`).
+    Man(ManArgs),
+}
+
+/// `meshgen completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `meshgen man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A subcommand whose page to print (`meshgen-build(1)` for `build`); none: `meshgen(1)`.
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }
 
 /// Flags shared by every command that reads scenarios.
@@ -50,11 +70,8 @@ pub struct ScenarioFlags {
     /// Treat warnings as errors.
     #[arg(long)]
     pub deny_warnings: bool,
-    /// Read templates from this folder instead of the built-in ones (same file names).
-    #[arg(long, value_name = "DIR")]
-    pub templates: Option<PathBuf>,
-    /// How to print diagnostics: human (stderr, with a source excerpt) or json
-    /// (one JSON object per line on stdout, for CI bots).
+    /// How to print diagnostics on stderr: human (with a source excerpt) or json
+    /// (one JSON object per line, for CI bots).
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = DiagnosticFormat::Human)]
     pub format: DiagnosticFormat,
 }
@@ -64,7 +81,7 @@ pub struct ScenarioFlags {
 pub enum DiagnosticFormat {
     /// `FILE:LINE:COL: error: MESSAGE`, a source excerpt and help, on stderr.
     Human,
-    /// One JSON object per diagnostic and line on stdout (file, line, column, severity, message, help).
+    /// One JSON object per diagnostic and line on stderr (file, line, column, severity, message, help).
     Json,
 }
 
@@ -90,8 +107,8 @@ pub struct BuildArgs {
     pub step: Option<String>,
     /// Validate every emitted document against the CustomResourceDefinitions in these
     /// files (e.g. `kubectl get crd -o yaml` of your cluster); nothing is written or
-    /// printed when one does not conform. Give it after the scenarios, or repeat it.
-    #[arg(long = "crd-schemas", value_name = "FILE", num_args = 1.., action = clap::ArgAction::Append)]
+    /// printed when one does not conform. One file per flag: repeat it for more.
+    #[arg(long = "crd-schemas", value_name = "FILE", action = clap::ArgAction::Append)]
     pub crd_schemas: Vec<PathBuf>,
     /// Annotate every applied document with an Argo CD sync wave that follows the bundle order.
     #[arg(long)]
@@ -99,6 +116,10 @@ pub struct BuildArgs {
     /// Print the wall time of each stage of the build to stderr.
     #[arg(long)]
     pub timings: bool,
+    /// Read templates from this folder instead of the built-in ones (same file names;
+    /// a template the folder lacks stays the built-in one).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
     /// Shared scenario flags.
     #[command(flatten)]
     pub flags: ScenarioFlags,
@@ -115,19 +136,24 @@ pub struct CheckArgs {
     pub flags: ScenarioFlags,
 }
 
-/// `meshgen diff`.
+/// `meshgen diff`: one of two forms, `--from NAME --to NAME` or `--against DIR`.
 #[derive(Debug, Args)]
+#[command(
+    group(clap::ArgGroup::new("form").required(true).args(["from", "against"])),
+    override_usage = "meshgen diff [OPTIONS] <SCENARIO> --from <NAME> --to <NAME>\n       \
+                      meshgen diff [OPTIONS] <SCENARIO> --against <DIR>"
+)]
 pub struct DiffArgs {
     /// The scenario file.
     pub scenario: PathBuf,
     /// Step to diff from.
-    #[arg(long, value_name = "NAME", requires = "to", conflicts_with = "against")]
+    #[arg(long, value_name = "NAME", requires = "to")]
     pub from: Option<String>,
     /// Step to diff to.
     #[arg(long, value_name = "NAME", requires = "from")]
     pub to: Option<String>,
     /// An existing output folder to compare a fresh build with.
-    #[arg(long, value_name = "DIR", required_unless_present = "from")]
+    #[arg(long, value_name = "DIR")]
     pub against: Option<PathBuf>,
     /// Lines of context around each change.
     #[arg(long, value_name = "N", default_value_t = crate::diff::DEFAULT_CONTEXT)]
@@ -138,6 +164,10 @@ pub struct DiffArgs {
     /// Build as `meshgen build --argocd-waves` does (for --against a folder built that way).
     #[arg(long)]
     pub argocd_waves: bool,
+    /// Read templates from this folder instead of the built-in ones (same file names;
+    /// a template the folder lacks stays the built-in one).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
     /// Shared scenario flags.
     #[command(flatten)]
     pub flags: ScenarioFlags,

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use similar::TextDiff;
 
+use crate::output::Existing;
 use crate::resource::{Resource, ResourceId};
 
 /// Lines of context around each change, unless the user asks otherwise.
@@ -160,12 +161,15 @@ pub struct Difference {
     pub before: Option<String>,
     /// The text after.
     pub after: Option<String>,
+    /// The size of the folder's file when it was too large to read: the
+    /// difference is named, without its lines.
+    pub unread: Option<u64>,
 }
 
 /// Everything a comparison found, in a fixed order.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
-    /// Files that differ (relative paths, sorted), for `--against`.
+    /// Files that differ (relative paths, in the order of `against`), for `--against`.
     pub files: Vec<(String, Status)>,
     /// Differences per document, or per file where documents cannot be matched.
     pub differences: Vec<Difference>,
@@ -197,6 +201,7 @@ impl Report {
                     paths,
                     before: c.before.map(str::to_owned),
                     after: c.after.map(str::to_owned),
+                    unread: None,
                 })
             })
             .collect();
@@ -217,6 +222,13 @@ impl Report {
                 Some(id) => format!("{id} in {file}"),
                 None => file.to_owned(),
             };
+            if let Some(size) = d.unread {
+                out.push_str(&format!(
+                    "# {}: {what} ({size} bytes in the folder: too large to compare line by line)\n",
+                    d.status.as_str()
+                ));
+                continue;
+            }
             out.push_str(&format!("# {}: {what}\n", d.status.as_str()));
             let old = match &d.before {
                 Some(_) => format!("a/{file}"),
@@ -295,20 +307,66 @@ impl Report {
 
 /// What a fresh build would change in an existing output folder: YAML files
 /// compared document by document (matched by apiVersion, kind, namespace and
-/// name), every other file as plain text.
-pub fn against(existing: &[(String, Vec<u8>)], fresh: &[(String, Vec<u8>)]) -> Report {
-    let existing: BTreeMap<&str, &[u8]> = existing
+/// name), every other file as plain text, and a file too large to read by
+/// its size alone.
+///
+/// `fresh` is in the order the build lays its files out (apply order). The
+/// files holding resources come first, in that order, then the derived files
+/// (the `.diff` previews, the kustomizations, `PLAN.md`, `index.json`) in
+/// that order; a file only the existing folder has comes after the fresh
+/// files of its kind, by name.
+pub fn against(existing: &[(String, Existing)], fresh: &[(String, Vec<u8>)]) -> Report {
+    let position: BTreeMap<&str, usize> = fresh
         .iter()
-        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .enumerate()
+        .map(|(i, (n, _))| (n.as_str(), i))
         .collect();
+    let existing: BTreeMap<&str, &Existing> =
+        existing.iter().map(|(n, e)| (n.as_str(), e)).collect();
     let fresh: BTreeMap<&str, &[u8]> = fresh
         .iter()
         .map(|(n, b)| (n.as_str(), b.as_slice()))
         .collect();
-    let names: BTreeSet<&str> = existing.keys().chain(fresh.keys()).copied().collect();
+    let mut names: Vec<&str> = existing
+        .keys()
+        .chain(fresh.keys())
+        .copied()
+        .collect::<BTreeSet<&str>>()
+        .into_iter()
+        .collect();
+    names.sort_by_key(|name| {
+        (
+            is_derived(name),
+            position.get(name).copied().unwrap_or(usize::MAX),
+            *name,
+        )
+    });
     let mut report = Report::default();
     for name in names {
-        let (before, after) = (existing.get(name).copied(), fresh.get(name).copied());
+        let after = fresh.get(name).copied();
+        let before = match existing.get(name) {
+            Some(Existing::Same) => continue,
+            Some(Existing::TooLarge(size)) => {
+                let status = if after.is_some() {
+                    Status::Changed
+                } else {
+                    Status::Removed
+                };
+                report.files.push((name.to_owned(), status));
+                report.differences.push(Difference {
+                    status,
+                    file: Some(name.to_owned()),
+                    id: None,
+                    paths: Vec::new(),
+                    before: None,
+                    after: None,
+                    unread: Some(*size),
+                });
+                continue;
+            }
+            Some(Existing::Read(bytes)) => Some(bytes.as_slice()),
+            None => None,
+        };
         if before == after {
             continue;
         }
@@ -335,10 +393,19 @@ pub fn against(existing: &[(String, Vec<u8>)], fresh: &[(String, Vec<u8>)]) -> R
                 paths: Vec::new(),
                 before,
                 after,
+                unread: None,
             }),
         }
     }
     report
+}
+
+/// Whether a file of an output folder is derived from the resources (a diff
+/// preview, a kustomization, the plan, the index) rather than holding them.
+fn is_derived(file: &str) -> bool {
+    let base = file.rsplit('/').next().unwrap_or(file);
+    let yaml = base.ends_with(".yaml") || base.ends_with(".yml");
+    !yaml || base == crate::gitops::KUSTOMIZATION_FILE
 }
 
 /// The documents of one YAML file on both sides, matched by identity; `None`
@@ -389,6 +456,7 @@ fn compare_documents(
             paths,
             before: a.map(|d| d.text.clone()),
             after: b.map(|d| d.text.clone()),
+            unread: None,
         });
     }
     Some(differences)
@@ -594,6 +662,52 @@ mod tests {
             text.contains("# added: VirtualService ns/c\n--- /dev/null\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn against_lists_resource_files_in_build_order_then_derived_files() {
+        let file = |name: &str, text: &str| (name.to_owned(), text.as_bytes().to_vec());
+        let old = |name: &str| (name.to_owned(), Existing::Read(b"old\n".to_vec()));
+        let existing = [
+            old("PLAN.md"),
+            old("index.json"),
+            old("kustomization.yaml"),
+            old("steps/01-b.diff"),
+            old("steps/01-b.yaml"),
+            old("steps/02-gone.yaml"),
+            old("teardown.yaml"),
+            old("zz-mesh.yaml"),
+        ];
+        let fresh = [
+            file("zz-mesh.yaml", "new\n"),
+            file("kustomization.yaml", "new\n"),
+            file("steps/01-b.yaml", "new\n"),
+            file("steps/01-b.diff", "new\n"),
+            file("teardown.yaml", "new\n"),
+            file("PLAN.md", "new\n"),
+            file("index.json", "new\n"),
+        ];
+        let report = against(&existing, &fresh);
+        let files: Vec<&str> = report.files.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            files,
+            [
+                "zz-mesh.yaml",
+                "steps/01-b.yaml",
+                "teardown.yaml",
+                "steps/02-gone.yaml",
+                "kustomization.yaml",
+                "steps/01-b.diff",
+                "PLAN.md",
+                "index.json",
+            ]
+        );
+        let differences: Vec<&str> = report
+            .differences
+            .iter()
+            .filter_map(|d| d.file.as_deref())
+            .collect();
+        assert_eq!(differences, files, "the text follows the same order");
     }
 
     #[test]

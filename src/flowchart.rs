@@ -69,7 +69,7 @@ pub fn flowchart(
                     .versions
                     .iter()
                     .enumerate()
-                    .filter(|(_, v)| v.deploy)
+                    .filter(|(_, v)| v.has_pods(in_force.at))
                 {
                     versions.push(j);
                     edges.push(format!(

@@ -14,6 +14,17 @@ pub const ROUTING_DIR: &str = "routing";
 /// Name of the routing-state file inside a step's routing folder.
 pub const ROUTING_STATE_FILE: &str = "virtual-services.yaml";
 
+/// With releases, a step's folder holds the whole state after it: these
+/// files (each only when it has documents), then the routing state.
+/// The Namespace.
+pub const STATE_NAMESPACE_FILE: &str = "namespace.yaml";
+/// The ServiceAccounts, Services and Deployments after the step.
+pub const STATE_WORKLOADS_FILE: &str = "workloads.yaml";
+/// The Gateway and its VirtualService.
+pub const STATE_GATEWAY_FILE: &str = "gateway.yaml";
+/// The DestinationRules after the step.
+pub const STATE_DESTINATION_RULES_FILE: &str = "destination-rules.yaml";
+
 /// A `kustomization.yaml` listing `resources` (paths relative to it) in the
 /// given order, after a comment saying what it is; `comment` lines are written
 /// as `# ` lines.

@@ -25,6 +25,7 @@ pub mod render;
 pub mod resource;
 pub mod routing;
 pub mod scenario;
+pub mod shell;
 pub mod source;
 
 use std::borrow::Cow;
@@ -65,8 +66,15 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+            // Help and version on stdout, usage errors on stderr.
+            let stream = if e.use_stderr() { "stderr" } else { "stdout" };
+            return match e.print() {
+                Err(source) if source.kind() != std::io::ErrorKind::BrokenPipe => {
+                    report(&Error::Stream { stream, source });
+                    ExitCode::from(2)
+                }
+                _ => ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)),
+            };
         }
     };
     // The colour choice is made per stream: diagnostics on stderr, diffs on stdout.
@@ -81,6 +89,12 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         ),
         Command::Schema => print(SCHEMA).map(|()| Outcome::Success),
         Command::Explain(args) => explain(&args, color),
+        Command::Completions(args) => {
+            print(&shell::completions(args.shell)).map(|()| Outcome::Success)
+        }
+        Command::Man(args) => shell::man(args.command.as_deref())
+            .and_then(|page| print(&page))
+            .map(|()| Outcome::Success),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
@@ -92,15 +106,22 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     }
 }
 
-/// Prints an operational error and its causes to stderr, control
-/// characters escaped (a step name or a file name may hold any).
+/// Prints an operational error and its causes to stderr. If stderr itself
+/// fails, there is nowhere left to say so: the exit code (2) still does.
 fn report(error: &Error) {
-    eprintln!("meshgen: error: {}", printable::escape(&error.to_string()));
+    let mut text = format!(
+        "meshgen: error: {}\n",
+        printable::escape(&error.to_string())
+    );
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        eprintln!("  caused by: {}", printable::escape(&cause.to_string()));
+        text.push_str(&format!(
+            "  caused by: {}\n",
+            printable::escape(&cause.to_string())
+        ));
         source = cause.source();
     }
+    let _ = note(&text);
 }
 
 /// Whether to colour a stream: `auto` colours a terminal unless NO_COLOR is set.
@@ -127,7 +148,7 @@ fn compile(
     color: bool,
     step: Option<&str>,
 ) -> Result<Option<Compiled>, Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = source::read(path)?;
     let source = match String::from_utf8(bytes) {
         Ok(text) => Source::new(path, text),
         Err(e) => {
@@ -157,14 +178,12 @@ fn compile(
         .map(|scenario| Compiled { source, scenario }))
 }
 
-/// Prints one diagnostic as `--format` asks: text on stderr, or a JSON line on stdout.
+/// Prints one diagnostic as `--format` asks, on stderr: text, or a JSON line.
+/// Never on stdout, which holds a command's output (YAML, a diff, an explanation).
 fn emit(d: &Diagnostic, source: &Source, flags: &ScenarioFlags, color: bool) -> Result<(), Error> {
     match flags.format {
-        DiagnosticFormat::Human => {
-            eprint!("{}", d.render(source, color));
-            Ok(())
-        }
-        DiagnosticFormat::Json => print(&format!("{}\n", d.to_json(source))),
+        DiagnosticFormat::Human => note(&d.render(source, color)),
+        DiagnosticFormat::Json => note(&format!("{}\n", d.to_json(source))),
     }
 }
 
@@ -201,6 +220,9 @@ fn compile_all(
         match compile(path, flags, color, None) {
             Ok(Some(c)) => compiled.push(c),
             Ok(None) => invalid = true,
+            // A stream that cannot be written ends the run: every other
+            // file's diagnostics would be lost too.
+            Err(e @ Error::Stream { .. }) => return Err(e),
             Err(e) => {
                 report(&e);
                 unread += 1;
@@ -228,12 +250,6 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
             "--step picks the routing state --stdout prints: give --stdout too".to_owned(),
         ));
     }
-    if args.stdout && args.flags.format == DiagnosticFormat::Json {
-        return Err(Error::Usage(
-            "--format json prints diagnostics on stdout: it cannot be combined with --stdout"
-                .to_owned(),
-        ));
-    }
     let mut timings = Timings::start(args.timings);
     let Some(compiled) = compile_all(&paths, &args.flags, color)? else {
         return Ok(Outcome::Failure);
@@ -252,8 +268,13 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
             )));
         }
     }
-    let renderer =
-        Renderer::new(args.flags.templates.as_deref())?.with_sync_waves(args.argocd_waves);
+    let largest = compiled.iter().map(|c| c.source.text().len()).max();
+    let renderer = renderer(
+        args.templates.as_deref(),
+        args.flags.deny_warnings,
+        largest.unwrap_or(0),
+    )?
+    .with_sync_waves(args.argocd_waves);
     let mut builds = Vec::new();
     for c in &compiled {
         builds.push(bundle::bundle(&renderer, &c.scenario)?);
@@ -274,33 +295,59 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
         };
         print(&build.apply_stream(step))?;
         timings.lap("print");
-        timings.report();
+        timings.report()?;
         return Ok(Outcome::Success);
     }
     // Every scenario is rendered, and every output folder found replaceable,
-    // before anything is written; each file is written as soon as it is laid out.
+    // before anything is written; each file is written as soon as it is laid
+    // out, into a staging folder; every folder is staged before any is
+    // swapped in, so a folder that cannot be written replaces none.
     for b in &builds {
         output::replaceable(&args.out.join(&b.name))?;
     }
+    let out = output::Out::open(&args.out)?;
+    let mut staged = Vec::new();
     for (c, b) in compiled.iter().zip(&builds) {
-        let dir = args.out.join(&b.name);
         let mut count = 0;
-        let leftover = output::write_with(&dir, |put| {
+        let folder = out.stage(&b.name, |put| {
             b.emit_files(&c.scenario, &mut |name, bytes| {
                 count += 1;
                 put(name, bytes)
             })
         })?;
-        eprintln!(
-            "meshgen: wrote {} ({count} files)",
-            printable::escape(&dir.display().to_string())
-        );
-        if let Some(leftover) = leftover {
-            eprintln!("meshgen: warning: {leftover}");
+        staged.push((folder, count));
+    }
+    let mut lines = String::new();
+    let mut staged = staged.into_iter();
+    while let Some((folder, count)) = staged.next() {
+        let dir = folder.target().to_owned();
+        match folder.swap() {
+            Ok(leftover) => {
+                lines.push_str(&format!(
+                    "meshgen: wrote {} ({count} files)\n",
+                    printable::escape(&dir.display().to_string())
+                ));
+                if let Some(leftover) = leftover {
+                    lines.push_str(&format!("meshgen: warning: {leftover}\n"));
+                }
+            }
+            Err(e) => {
+                // Rare (the folders are written; only a rename failed): say
+                // exactly which folders are new and which are not.
+                let not: Vec<String> = std::iter::once(dir)
+                    .chain(staged.map(|(f, _)| f.target().to_owned()))
+                    .map(|d| printable::escape(&d.display().to_string()).into_owned())
+                    .collect();
+                lines.push_str(&format!("meshgen: not written: {}\n", not.join(", ")));
+                // The swap's error is the one to report, even if this fails.
+                let _ = note(&lines);
+                return Err(e);
+            }
         }
     }
+    note(&lines)?;
     timings.lap("lay out and write files");
-    timings.report();
+    timings.report()?;
     Ok(Outcome::Success)
 }
 
@@ -333,17 +380,21 @@ impl Timings {
         }
     }
 
-    fn report(&self) {
+    fn report(&self) -> Result<(), Error> {
         let Some(start) = self.start else {
-            return;
+            return Ok(());
         };
         // Taken before printing, so that the total does not count the report.
         let total = start.elapsed().as_secs_f64() * 1e3;
-        eprintln!("meshgen: timings");
+        let mut text = "meshgen: timings\n".to_owned();
         for (name, took) in &self.stages {
-            eprintln!("  {name:<36} {:>9.1} ms", took.as_secs_f64() * 1e3);
+            text.push_str(&format!(
+                "  {name:<36} {:>9.1} ms\n",
+                took.as_secs_f64() * 1e3
+            ));
         }
-        eprintln!("  {:<36} {total:>9.1} ms", "total");
+        text.push_str(&format!("  {:<36} {total:>9.1} ms\n", "total"));
+        note(&text)
     }
 }
 
@@ -360,13 +411,13 @@ fn conforms(args: &BuildArgs, compiled: &[Compiled], builds: &[Build]) -> Result
         let report = crd::check_build(&crds, build, &c.scenario);
         for finding in &report.findings {
             let line = format!("{}: {finding}", c.source.path().display());
-            eprintln!("meshgen: error: {}", printable::escape(&line));
+            note(&format!("meshgen: error: {}\n", printable::escape(&line)))?;
         }
-        eprintln!(
-            "meshgen: {}: {}",
+        note(&format!(
+            "meshgen: {}: {}\n",
             c.source.path().display(),
             report.summary()
-        );
+        ))?;
         unserved |= !report.findings.is_empty() && !report.has_violations();
         violating.extend(report.findings.iter().filter_map(|f| match f.problem {
             crd::Problem::Violations(_) => Some(f.template),
@@ -380,7 +431,7 @@ fn conforms(args: &BuildArgs, compiled: &[Compiled], builds: &[Build]) -> Result
         return Err(Error::Nonconforming {
             count,
             templates: violating.into_iter().map(str::to_owned).collect(),
-            custom_templates: args.flags.templates.is_some(),
+            custom_templates: args.templates.is_some(),
         });
     }
     Ok(!unserved)
@@ -393,22 +444,45 @@ fn check(args: &CheckArgs, color: bool) -> Result<Outcome, Error> {
     })
 }
 
-fn diff(args: &DiffArgs, color: bool, color_stdout: bool) -> Result<Outcome, Error> {
-    if args.flags.format == DiagnosticFormat::Json {
-        return Err(Error::Usage(
-            "--format json is for check and build: diff prints its differences on stdout \
-             (use --output json for a JSON diff)"
-                .to_owned(),
-        ));
+/// The templates `--templates` asks for. Each entry of the `--templates` folder that
+/// is no template's name is a warning on stderr, and fails the run (exit 2)
+/// under `--deny-warnings`. When any template is the user's, each document's
+/// rendering gets the fuel budget of a scenario of `scenario_bytes` bytes.
+fn renderer(
+    templates: Option<&Path>,
+    deny_warnings: bool,
+    scenario_bytes: usize,
+) -> Result<Renderer, Error> {
+    let renderer = Renderer::new(templates)?;
+    let unknown = renderer.unknown_files();
+    for file in unknown {
+        note(&format!("meshgen: warning: {file}\n"))?;
     }
+    if deny_warnings && !unknown.is_empty() {
+        return Err(Error::Usage(format!(
+            "--deny-warnings: {} of the --templates folder's entries are not named after a template",
+            unknown.len()
+        )));
+    }
+    let fuel = renderer
+        .has_overrides()
+        .then(|| render::fuel_budget(scenario_bytes));
+    Ok(renderer.with_fuel(fuel))
+}
+
+fn diff(args: &DiffArgs, color: bool, color_stdout: bool) -> Result<Outcome, Error> {
     let Some(compiled) = compile(&args.scenario, &args.flags, color, None)? else {
         return Err(Error::Usage(format!(
             "{} is not a valid scenario",
             args.scenario.display()
         )));
     };
-    let renderer =
-        Renderer::new(args.flags.templates.as_deref())?.with_sync_waves(args.argocd_waves);
+    let renderer = renderer(
+        args.templates.as_deref(),
+        args.flags.deny_warnings,
+        compiled.source.text().len(),
+    )?
+    .with_sync_waves(args.argocd_waves);
     let build = bundle::bundle(&renderer, &compiled.scenario)?;
     let (report, text) = match (&args.from, &args.to, &args.against) {
         (Some(from), Some(to), _) => {
@@ -424,8 +498,8 @@ fn diff(args: &DiffArgs, color: bool, color_stdout: bool) -> Result<Outcome, Err
                     dir.display()
                 )));
             }
-            let existing = output::read_folder(dir)?;
             let fresh = build.files(&compiled.scenario);
+            let existing = output::read_to_compare(dir, &fresh)?;
             let report = diff::against(&existing, &fresh);
             let text = report.text(args.context);
             (report, text)
@@ -467,16 +541,30 @@ fn step_index(build: &Build, name: &str) -> Result<usize, Error> {
     })
 }
 
-/// Writes to stdout; a closed pipe is not an error worth a message.
+/// Writes to stdout (see `write_stream`).
 fn print(text: &str) -> Result<(), Error> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
+    write_stream(&mut std::io::stdout().lock(), "stdout", text)
+}
+
+/// Writes to stderr (see `write_stream`). Every message to people goes
+/// through here, never `eprint!`, which panics when stderr fails.
+fn note(text: &str) -> Result<(), Error> {
+    write_stream(&mut std::io::stderr().lock(), "stderr", text)
+}
+
+/// Writes `text` to a standard stream. A failure to write is an operational
+/// error (exit 2), never a panic; but a closed pipe (`meshgen build --stdout
+/// | head`) is not: the reader stopped reading on purpose, so, like ripgrep,
+/// meshgen stops quietly, and the run ends with the command's own exit code.
+fn write_stream(stream: &mut dyn Write, name: &'static str, text: &str) -> Result<(), Error> {
+    match stream
         .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
+        .and_then(|()| stream.flush())
     {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(Error::io(Path::new("<stdout>"), e))
-        }
+        Err(source) if source.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Stream {
+            stream: name,
+            source,
+        }),
         _ => Ok(()),
     }
 }

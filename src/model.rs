@@ -47,6 +47,21 @@ impl Scenario {
             .collect()
     }
 
+    /// Whether some step launches or retires a version: the output then has
+    /// the phases, rollbacks and whole-state folders of a release.
+    pub fn has_releases(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| !s.launch.is_empty() || !s.retire.is_empty())
+    }
+
+    /// Every moment of the timeline, in order: before the steps, then during
+    /// and after each step.
+    pub fn moments(&self) -> impl Iterator<Item = Moment> {
+        std::iter::once(Moment::BeforeSteps)
+            .chain((0..self.steps.len()).flat_map(|k| [Moment::During(k), Moment::After(k)]))
+    }
+
     /// The routing state after step `step` (0-based): the fold of steps
     /// `0..=step`, each service's routing taken from the last of them that
     /// names it. A service no step names yet has no entry (no VirtualService).
@@ -153,6 +168,18 @@ impl Service {
     pub fn version(&self, name: &str) -> Option<&Version> {
         self.versions.iter().find(|v| v.name == name)
     }
+
+    /// The versions running `at` that moment, in file order: the subsets of
+    /// its DestinationRule.
+    pub fn running(&self, at: Moment) -> impl Iterator<Item = &Version> + Clone {
+        self.versions.iter().filter(move |v| v.lifetime.runs(at))
+    }
+
+    /// Whether any version runs `at` that moment: only then does the service
+    /// have its Service, ServiceAccount and DestinationRule.
+    pub fn exists(&self, at: Moment) -> bool {
+        self.running(at).next().is_some()
+    }
 }
 
 /// One version of a service: a DestinationRule subset and usually a Deployment.
@@ -170,6 +197,61 @@ pub struct Version {
     pub calls: Vec<Call>,
     /// Whether a Deployment is emitted.
     pub deploy: bool,
+    /// The steps that launch and retire it.
+    #[serde(skip)]
+    pub lifetime: Lifetime,
+}
+
+impl Version {
+    /// Whether pods of this version run `at` that moment: it is deployed
+    /// and running.
+    pub fn has_pods(&self, at: Moment) -> bool {
+        self.deploy && self.lifetime.runs(at)
+    }
+}
+
+/// When a version runs: from before the first step or from the step that
+/// launches it, up to the routing of the step that retires it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lifetime {
+    /// The step (0-based) that launches it; `None`: it runs before the first step.
+    pub launch: Option<usize>,
+    /// The step (0-based) that retires it; `None`: it is never retired.
+    pub retire: Option<usize>,
+}
+
+impl Lifetime {
+    /// Whether the version runs `at` that moment.
+    pub fn runs(self, at: Moment) -> bool {
+        match at {
+            Moment::BeforeSteps => self.launch.is_none(),
+            Moment::During(k) => {
+                self.launch.is_none_or(|l| l <= k) && self.retire.is_none_or(|r| r >= k)
+            }
+            Moment::After(k) => {
+                self.launch.is_none_or(|l| l <= k) && self.retire.is_none_or(|r| r > k)
+            }
+        }
+    }
+}
+
+/// A moment of a scenario's timeline, for what runs then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moment {
+    /// Before the first step: the state of the ordered bundles.
+    BeforeSteps,
+    /// While step k (0-based) routes: what it launches runs already, what it
+    /// retires still runs.
+    During(usize),
+    /// After step k (0-based): what it retires is gone.
+    After(usize),
+}
+
+impl Moment {
+    /// The moment before step k: after the previous step, or before the first.
+    pub fn before(k: usize) -> Self {
+        k.checked_sub(1).map_or(Self::BeforeSteps, Self::After)
+    }
 }
 
 /// A call a version makes to another service, as its own code does it.
@@ -327,6 +409,21 @@ pub struct Step {
     pub description: Option<String>,
     /// The new routing of each service the step names, in service order.
     pub routes: Vec<ServiceRouting>,
+    /// The versions the step launches, in file order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub launch: Vec<VersionRef>,
+    /// The versions the step retires, in file order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retire: Vec<VersionRef>,
+}
+
+/// A version of a service, as `launch` and `retire` name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionRef {
+    /// The service.
+    pub service: String,
+    /// Its version.
+    pub version: String,
 }
 
 /// The whole routing of one service: its VirtualService's ordered rules.

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::{Rule, Scenario, Service, ServiceRouting, StringMatch};
+use crate::model::{Moment, Rule, Scenario, Service, ServiceRouting, StringMatch};
 
 /// A class of requests: the header values one of the scenario's rules
 /// matches on. No headers: everyone else.
@@ -84,9 +84,12 @@ pub struct InForce<'a> {
     pub routing: Option<&'a ServiceRouting>,
     /// Whether the step itself names the service.
     pub named: bool,
+    /// The moment: after the step, when the versions with pods then run.
+    pub at: Moment,
 }
 
-/// Every service's routing after step `k` (0-based), in service order.
+/// Every service's routing after step `k` (0-based), in service order: each
+/// service that runs a version then.
 pub fn in_force(scenario: &Scenario, k: usize) -> Vec<InForce<'_>> {
     // The last step up to k naming each service, in one pass over the steps.
     let mut last: HashMap<&str, (usize, &ServiceRouting)> = HashMap::new();
@@ -95,15 +98,18 @@ pub fn in_force(scenario: &Scenario, k: usize) -> Vec<InForce<'_>> {
             last.insert(routing.service.as_str(), (j, routing));
         }
     }
+    let at = Moment::After(k);
     scenario
         .services
         .iter()
+        .filter(|service| service.exists(at))
         .map(|service| {
             let latest = last.get(service.name.as_str()).copied();
             InForce {
                 service,
                 routing: latest.map(|(_, r)| r),
                 named: latest.is_some_and(|(j, _)| j == k),
+                at,
             }
         })
         .collect()

@@ -1,8 +1,47 @@
 //! A loaded scenario file: its path, its text, and the one mapping from byte
-//! offsets to line and column. Owns no parsing and no rendering.
+//! offsets to line and column; and the bounded read of a scenario file.
+//! Owns no parsing and no rendering.
 
+use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+
+/// The largest scenario file meshgen reads (64 MiB): far above any real
+/// scenario (the shipped ones are a few KB). A larger file, or an endless one
+/// (`/dev/zero`), is refused before it fills memory.
+pub const MAX_SCENARIO_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The bytes of the scenario file at `path`; an error (exit 2) past
+/// [`MAX_SCENARIO_BYTES`]. The limit is counted as the file is read, not
+/// taken from its metadata: `/dev/zero` and pipes report a size of 0.
+pub fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    read_at_most(path, MAX_SCENARIO_BYTES)
+}
+
+/// `read` with `limit` for [`MAX_SCENARIO_BYTES`].
+fn read_at_most(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    // The size a regular file reports spares the buffer's regrowth.
+    let hint = file.metadata().map_or(0, |m| m.len()).min(limit) + 1;
+    let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > limit {
+        let most = if limit.is_multiple_of(1 << 20) {
+            format!("{} MiB", limit >> 20)
+        } else {
+            format!("{limit} bytes")
+        };
+        return Err(Error::Usage(format!(
+            "{}: larger than {most}, the most a scenario file may hold",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
 
 /// U+FEFF, which some editors write at the start of a UTF-8 file.
 const BYTE_ORDER_MARK: char = '\u{feff}';
@@ -13,19 +52,36 @@ pub struct Source {
     path: PathBuf,
     text: String,
     line_starts: Vec<usize>,
+    /// Where the content starts: the first line that is not blank or a comment.
+    content_start: usize,
 }
 
 impl Source {
     /// Wraps a file's path and text.
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
         let text = text.into();
-        let line_starts = std::iter::once(0)
+        let line_starts: Vec<usize> = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
+        // Only the leading blank and comment lines are read.
+        let content_start = (line_starts.iter())
+            .map(|&start| {
+                let line = text[start..].split('\n').next().unwrap_or("");
+                let rest = if start == 0 {
+                    line.trim_start_matches(BYTE_ORDER_MARK)
+                } else {
+                    line
+                };
+                let rest = rest.trim_start();
+                (start + line.len() - rest.len(), rest)
+            })
+            .find(|(_, rest)| !rest.is_empty() && !rest.starts_with('#'))
+            .map_or(0, |(at, _)| at);
         Self {
             path: path.into(),
             text,
             line_starts,
+            content_start,
         }
     }
 
@@ -73,9 +129,12 @@ impl Source {
         self.line_starts.partition_point(|&s| s <= offset) - 1
     }
 
-    /// The span of the first line, where problems of the whole file are reported.
+    /// Where problems of the whole file (a missing top-level key) are
+    /// reported: an empty span where its content starts, after any blank
+    /// lines and comments (a `#:schema` line, a header comment); the start of
+    /// the file when it has no content.
     pub fn start(&self) -> Range<usize> {
-        0..0
+        self.content_start..self.content_start
     }
 }
 
@@ -107,6 +166,56 @@ mod tests {
         assert_eq!(source.line_col(3), (1, 1));
         assert_eq!(source.line_col(10), (1, 8));
         assert_eq!(source.line_col(14), (2, 1));
+    }
+
+    #[test]
+    fn a_scenario_file_is_read_up_to_the_limit_and_refused_past_it() {
+        let dir = std::env::temp_dir().join(format!("meshgen-source-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("folder");
+        let path = dir.join("s.toml");
+        std::fs::write(&path, b"0123456789").expect("file");
+        assert_eq!(
+            read_at_most(&path, 10).expect("at the limit"),
+            b"0123456789"
+        );
+        let error = read_at_most(&path, 9).expect_err("past the limit");
+        assert!(
+            error
+                .to_string()
+                .ends_with("s.toml: larger than 9 bytes, the most a scenario file may hold"),
+            "{error}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_endless_file_is_refused_at_the_limit_whatever_its_size_says() {
+        // /dev/zero reports a size of 0 and never ends.
+        let error = read_at_most(Path::new("/dev/zero"), 1 << 20).expect_err("refused");
+        assert_eq!(
+            error.to_string(),
+            "/dev/zero: larger than 1 MiB, the most a scenario file may hold"
+        );
+        assert!(read(Path::new("/dev/zero")).is_err());
+    }
+
+    #[test]
+    fn the_whole_file_is_blamed_where_its_content_starts_not_on_a_comment() {
+        let cases = [
+            ("#:schema ../s.json\n# A shop\n\n  name = \"x\"\n", (4, 3)),
+            ("[mesh]\n", (1, 1)),
+            ("\u{feff}# c\n[mesh]\n", (2, 1)),
+            ("\u{feff}name = 1", (1, 1)),
+            ("", (1, 1)),
+            ("# only a comment\n\n", (1, 1)),
+        ];
+        for (text, at) in cases {
+            let source = Source::new("s.toml", text);
+            let span = source.start();
+            assert!(span.is_empty(), "{text:?}");
+            assert_eq!(source.line_col(span.start), at, "{text:?}");
+        }
     }
 
     #[test]

@@ -360,13 +360,13 @@ fn mutated_scenarios_never_panic_and_valid_ones_always_render() {
 }
 
 #[test]
-fn format_json_prints_one_object_per_diagnostic_on_stdout() {
+fn format_json_prints_one_object_per_diagnostic_on_stderr() {
     let file = "tests/invalid/every-shape-error-at-once.toml";
     let run = meshgen(&repo(), &["check", "--format", "json", file]);
     run.expect_code(1);
-    assert_eq!(run.stderr, "", "nothing but JSON is printed");
+    assert_eq!(run.stdout, "", "diagnostics never go to stdout");
     let objects: Vec<serde_json::Value> = run
-        .stdout
+        .stderr
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
         .collect();
@@ -387,30 +387,29 @@ fn format_json_prints_one_object_per_diagnostic_on_stdout() {
 }
 
 #[test]
-fn format_json_on_a_clean_scenario_prints_nothing_and_refuses_stdout_builds() {
+fn format_json_on_a_clean_scenario_prints_nothing_and_leaves_stdout_to_the_output() {
     let clean = "tests/valid/istio-1-30-older-apis.toml";
     let run = meshgen(&repo(), &["check", "--format", "json", clean]);
     run.expect_code(0);
     assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
     let sandbox = Sandbox::new();
     let bookinfo = support::scenario("bookinfo");
+    let plain = sandbox.run(&["build", &bookinfo, "--stdout"]);
     let run = sandbox.run(&["build", &bookinfo, "--stdout", "--format", "json"]);
-    run.expect_code(2);
-    assert!(
-        run.stderr.contains("cannot be combined with --stdout"),
-        "{}",
-        run.stderr
-    );
-    let diff = [
-        "diff", &bookinfo, "--from", "all-v1", "--to", "reset-v1", "--format", "json",
-    ];
-    let run = sandbox.run(&diff);
-    run.expect_code(2);
-    assert!(
-        run.stderr.contains("--format json is for check and build"),
-        "{}",
-        run.stderr
-    );
+    run.expect_code(0);
+    assert_eq!(run.stdout, plain.stdout, "the YAML stream alone");
+    assert!(!support::documents(&run.stdout).is_empty());
+    for line in run.stderr.lines() {
+        let warning: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(warning["severity"], "warning", "{line}");
+    }
+    let diff = ["diff", &bookinfo, "--from", "all-v1", "--to", "jason-v2"];
+    let plain = sandbox.run(&diff);
+    let run = sandbox.run(&[&diff[..], &["--format", "json"]].concat());
+    run.expect_code(1);
+    assert_eq!(run.stdout, plain.stdout, "the diff alone");
+    assert!(run.stdout.contains("\n--- a/all-v1/"), "{}", run.stdout);
 }
 
 #[test]
@@ -457,13 +456,17 @@ fn istio_crds(release: &str, operator: &str) -> Option<Vec<String>> {
         istio.join("istiooperator").join(operator),
     ];
     if let Some(missing) = files.iter().find(|f| !f.is_file()) {
-        eprintln!("skipping: {} not found", missing.display());
+        support::require_shared(missing);
         return None;
     }
     Some(files.iter().map(|f| f.display().to_string()).collect())
 }
 
 #[test]
+#[cfg_attr(
+    meshgen_no_shared,
+    ignore = "needs ../shared/schemas/istio or MESHGEN_SHARED_DIR (touch build.rs once it is there)"
+)]
 fn crd_schemas_accept_every_document_of_the_scenarios_for_their_release() {
     let (Some(old), Some(new)) = (
         istio_crds("1.5.1", "crd-operator.1.5.1.yaml"),
@@ -484,8 +487,8 @@ fn crd_schemas_accept_every_document_of_the_scenarios_for_their_release() {
         } else {
             &new
         };
-        let mut args = vec!["build", scenario.as_str(), "--crd-schemas"];
-        args.extend(crds.iter().map(String::as_str));
+        let mut args = vec!["build", scenario.as_str()];
+        args.extend(crds.iter().flat_map(|f| ["--crd-schemas", f.as_str()]));
         let run = sandbox.run(&args);
         run.expect_code(0);
         assert!(
@@ -498,14 +501,18 @@ fn crd_schemas_accept_every_document_of_the_scenarios_for_their_release() {
 }
 
 #[test]
+#[cfg_attr(
+    meshgen_no_shared,
+    ignore = "needs ../shared/schemas/istio or MESHGEN_SHARED_DIR (touch build.rs once it is there)"
+)]
 fn crd_schemas_of_an_older_release_reject_api_versions_it_does_not_serve() {
     let Some(old) = istio_crds("1.5.1", "crd-operator.1.5.1.yaml") else {
         return;
     };
     let sandbox = Sandbox::new();
     let kuard = support::scenario("kuard");
-    let mut args = vec!["build", kuard.as_str(), "--crd-schemas"];
-    args.extend(old.iter().map(String::as_str));
+    let mut args = vec!["build", kuard.as_str()];
+    args.extend(old.iter().flat_map(|f| ["--crd-schemas", f.as_str()]));
     let run = sandbox.run(&args);
     run.expect_code(1);
     assert!(
@@ -520,6 +527,10 @@ fn crd_schemas_of_an_older_release_reject_api_versions_it_does_not_serve() {
 }
 
 #[test]
+#[cfg_attr(
+    meshgen_no_shared,
+    ignore = "needs ../shared/schemas/istio or MESHGEN_SHARED_DIR (touch build.rs once it is there)"
+)]
 fn crd_schemas_reject_a_document_a_template_gets_wrong_and_blame_the_template() {
     let Some(new) = istio_crds("1.30.3", "crd-operator.1.23.6.yaml") else {
         return;
@@ -533,14 +544,8 @@ fn crd_schemas_reject_a_document_a_template_gets_wrong_and_blame_the_template() 
         template.replace("subsets:", "subsetz:"),
     );
     let kuard = support::scenario("kuard");
-    let mut args = vec![
-        "build",
-        kuard.as_str(),
-        "--templates",
-        "templates",
-        "--crd-schemas",
-    ];
-    args.extend(new.iter().map(String::as_str));
+    let mut args = vec!["build", kuard.as_str(), "--templates", "templates"];
+    args.extend(new.iter().flat_map(|f| ["--crd-schemas", f.as_str()]));
     let run = sandbox.run(&args);
     run.expect_code(2);
     assert!(
@@ -569,4 +574,37 @@ fn crd_schemas_that_cannot_be_read_are_an_error_naming_the_file() {
         "{}",
         run.stderr
     );
+}
+
+/// Runs one test of this binary, ignored or not, with the shared folder
+/// pointed somewhere that does not exist.
+fn without_shared(test: &str, require: bool) -> std::process::Output {
+    let exe = std::env::current_exe().expect("the test binary");
+    let mut command = std::process::Command::new(exe);
+    command
+        .args([test, "--exact", "--include-ignored", "--test-threads=1"])
+        .env("MESHGEN_SHARED_DIR", "/nonexistent/meshgen-shared");
+    if require {
+        command.env("MESHGEN_REQUIRE_SHARED", "1");
+    } else {
+        command.env_remove("MESHGEN_REQUIRE_SHARED");
+    }
+    command.output().expect("run the test binary")
+}
+
+#[test]
+fn a_missing_shared_folder_fails_the_tests_that_need_it_when_it_is_required() {
+    let test = "corpus::crd_schemas_of_an_older_release_reject_api_versions_it_does_not_serve";
+    let required = without_shared(test, true);
+    let stdout = String::from_utf8_lossy(&required.stdout);
+    assert!(!required.status.success(), "{stdout}");
+    assert!(stdout.contains("1 failed"), "{stdout}");
+    assert!(
+        stdout.contains("MESHGEN_REQUIRE_SHARED is set but /nonexistent/meshgen-shared"),
+        "{stdout}"
+    );
+    let optional = without_shared(test, false);
+    let stdout = String::from_utf8_lossy(&optional.stdout);
+    assert!(optional.status.success(), "{stdout}");
+    assert!(stdout.contains("1 passed"), "{stdout}");
 }

@@ -2,7 +2,7 @@
 //! to read YAML streams and the shared Istio facts folder.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// What one run of meshgen did.
 #[derive(Debug)]
@@ -66,6 +66,58 @@ impl Sandbox {
     pub fn run(&self, args: &[&str]) -> Run {
         meshgen(self.dir.path(), args)
     }
+
+    /// Runs meshgen with `args` in this folder, `stream` sent to `sink`
+    /// instead of being captured (it reads as empty in the `Run`).
+    pub fn run_into(&self, args: &[&str], stream: Stream, sink: Sink) -> Run {
+        let sink: Stdio = match sink {
+            Sink::Full => std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .expect("/dev/full")
+                .into(),
+            Sink::ClosedPipe => {
+                let (reader, writer) = std::io::pipe().expect("pipe");
+                drop(reader);
+                writer.into()
+            }
+        };
+        let mut command = Command::new(env!("CARGO_BIN_EXE_meshgen"));
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("MESHGEN_BLESS");
+        match stream {
+            Stream::Stdout => command.stdout(sink).stderr(Stdio::piped()),
+            Stream::Stderr => command.stdout(Stdio::piped()).stderr(sink),
+        };
+        let output = command.output().expect("run meshgen");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// A standard output stream of meshgen.
+#[derive(Debug, Clone, Copy)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// Where `Sandbox::run_into` sends a stream.
+#[derive(Debug, Clone, Copy)]
+pub enum Sink {
+    /// `/dev/full`: every write fails with "no space left on device".
+    Full,
+    /// A pipe whose reader has gone (`| head` after it read enough): every
+    /// write fails with a broken pipe.
+    ClosedPipe,
 }
 
 /// Runs the real meshgen binary in `dir`.
@@ -99,7 +151,10 @@ pub fn scenario(name: &str) -> String {
 }
 
 /// The shared folder with Istio's facts and schemas: `MESHGEN_SHARED_DIR`,
-/// or `../shared` beside the repository. `None` (and a note) when absent.
+/// or `../shared` beside the repository. `None` (and a note) when absent; a
+/// failure instead when `MESHGEN_REQUIRE_SHARED` is set, as in CI. The tests
+/// that need it are also ignored, with the reason, when it was absent at
+/// build time (build.rs), so that a local run shows them in its summary.
 pub fn shared_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("MESHGEN_SHARED_DIR")
         .map(PathBuf::from)
@@ -107,12 +162,24 @@ pub fn shared_dir() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!(
-            "skipping: {} not found (set MESHGEN_SHARED_DIR)",
-            dir.display()
-        );
+        require_shared(&dir);
         None
     }
+}
+
+/// Notes that `missing`, a part of the shared folder, is not there, or fails
+/// the test when `MESHGEN_REQUIRE_SHARED` is set.
+#[track_caller]
+pub fn require_shared(missing: &Path) {
+    assert!(
+        std::env::var_os("MESHGEN_REQUIRE_SHARED").is_none(),
+        "MESHGEN_REQUIRE_SHARED is set but {} is not there (set MESHGEN_SHARED_DIR)",
+        missing.display()
+    );
+    eprintln!(
+        "skipping: {} not found (set MESHGEN_SHARED_DIR)",
+        missing.display()
+    );
 }
 
 /// Parses a multi-document YAML stream.

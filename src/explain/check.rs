@@ -9,15 +9,16 @@ use super::outcome::{Failed, Kind, in_order};
 use super::text::probability;
 use super::trace::{View, trace};
 use super::{Entry, Finding, Request, classes, default_entries, default_uri, reach, relevant};
-use crate::model::Scenario;
+use crate::model::{Moment, Scenario};
 
 /// Most hops the build check traces in all before it stops.
 const CHECK_BUDGET: u64 = 2_000_000;
 
 /// Every step that makes a declared call fail for some class of requests,
 /// with the hop and the numbers, in step order. From each default entry
-/// whose path has declared calls, a step is traced when it names a service
-/// on that path (a step that changes nothing there makes nothing fail).
+/// whose path has declared calls, a step is traced when it routes, launches
+/// or retires a service on that path (a step that changes nothing there
+/// makes nothing fail).
 /// Steps explain cannot trace (a cycle, too many branches) are left out:
 /// validation reports cycles.
 pub fn check(scenario: &Scenario) -> Vec<Finding> {
@@ -46,16 +47,20 @@ pub fn check(scenario: &Scenario) -> Vec<Finding> {
     // The routing state, folded one step at a time.
     let mut view = View::new(scenario, 0);
     view.state.clear();
-    for step in &scenario.steps {
+    for (k, step) in scenario.steps.iter().enumerate() {
         for routing in &step.routes {
             view.state.insert(routing.service.as_str(), routing);
         }
+        view.at = Moment::After(k);
+        // Only what the step changes can change an outcome: its routes and
+        // the versions it launches or retires.
+        let changed = |reached: &BTreeSet<&str>| {
+            let routed = step.routes.iter().map(|r| r.service.as_str());
+            let released = (step.launch.iter().chain(&step.retire)).map(|v| v.service.as_str());
+            routed.chain(released).any(|s| reached.contains(s))
+        };
         for (entry, reached) in &entries {
-            if !step
-                .routes
-                .iter()
-                .any(|r| reached.contains(r.service.as_str()))
-            {
+            if !changed(reached) {
                 continue;
             }
             for class in relevant(&classes, &view, reached) {

@@ -19,13 +19,16 @@ use super::{
     Budget, Entry, ExplainError, Fault, HeaderValue, Request, RetryPolicy, Routing, gateway_route,
     string_matches, uri_matches,
 };
-use crate::model::{Call, Rule, Scenario, Service, ServiceRouting, Version};
+use crate::model::{Call, Moment, Rule, Scenario, Service, ServiceRouting, Version};
 
-/// A scenario at one step: its services by name and the routing in force.
+/// A scenario at one step: its services by name, the routing in force and
+/// the moment whose running versions answer (after the step: what it
+/// launched runs, what it retired is gone).
 pub(super) struct View<'a> {
     pub(super) scenario: &'a Scenario,
     pub(super) services: BTreeMap<&'a str, &'a Service>,
     pub(super) state: BTreeMap<&'a str, &'a ServiceRouting>,
+    pub(super) at: Moment,
 }
 
 impl<'a> View<'a> {
@@ -38,6 +41,7 @@ impl<'a> View<'a> {
                 .map(|s| (s.name.as_str(), s))
                 .collect(),
             state: scenario.routing_state(step),
+            at: Moment::After(step),
         }
     }
 }
@@ -174,7 +178,7 @@ pub(super) fn trace(
                         service,
                         routing: Routing::Gateway { route, why },
                         rule: None,
-                        shares: spread(service),
+                        shares: spread(service, view.at),
                         local: None,
                     };
                     (from, target.clone(), plan)
@@ -307,7 +311,7 @@ impl<'a> Tracer<'a> {
                 service,
                 routing: Routing::NoVirtualService,
                 rule: None,
-                shares: spread(service),
+                shares: spread(service, self.view.at),
                 local: None,
             };
         };
@@ -375,7 +379,8 @@ impl<'a> Tracer<'a> {
                     if let Some((name, _)) = plan.shares.get(*next) {
                         *next += 1;
                         let service = plan.service;
-                        if let Some(version) = service.version(name).filter(|v| v.deploy)
+                        let at = self.view.at;
+                        if let Some(version) = service.version(name).filter(|v| v.has_pods(at))
                             && !self
                                 .versions
                                 .contains_key(&(service.name.as_str(), version.name.as_str()))
@@ -473,7 +478,7 @@ impl<'a> Tracer<'a> {
             for (name, share) in &plan.shares {
                 let node = service
                     .version(name)
-                    .filter(|v| v.deploy)
+                    .filter(|v| v.has_pods(self.view.at))
                     .and_then(|v| self.versions.get(&(service.name.as_str(), v.name.as_str())))
                     .copied();
                 match node {
@@ -709,10 +714,11 @@ impl Body {
     }
 }
 
-/// Shares of a service's deployed versions when nothing routes by subset:
-/// by replicas (each pod gets an equal share), or equal when none has any.
-fn spread(service: &Service) -> Vec<(String, f64)> {
-    let deployed: Vec<&Version> = service.versions.iter().filter(|v| v.deploy).collect();
+/// Shares of a service's versions with pods `at` a moment when nothing
+/// routes by subset: by replicas (each pod gets an equal share), or equal
+/// when none has any.
+fn spread(service: &Service, at: Moment) -> Vec<(String, f64)> {
+    let deployed: Vec<&Version> = service.versions.iter().filter(|v| v.has_pods(at)).collect();
     let total: u32 = deployed.iter().map(|v| v.replicas).sum();
     deployed
         .iter()

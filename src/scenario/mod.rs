@@ -3,10 +3,13 @@
 //! path from scenario text to `model::Scenario`; writes nothing.
 
 mod calls;
+mod headers;
 mod names;
 mod places;
+mod portable;
 mod prune;
 mod raw;
+mod releases;
 mod schema;
 mod validate;
 
@@ -57,6 +60,12 @@ pub fn check(source: &Source) -> Checked {
         Some(raw) => {
             let (scenario, mut diagnostics) = validate::validate(&raw, source, &pruned);
             diagnostics.extend(calls::cycles(&raw));
+            let (lifetimes, releases) = releases::check(&raw, source, &pruned);
+            diagnostics.extend(releases);
+            let scenario = scenario.map(|mut s| {
+                lifetimes.apply(&mut s);
+                s
+            });
             // What is left of a unit that lost a value may read differently.
             diagnostics.retain(|d| !pruned.hides(d.span.start));
             let mut diagnostics = merge(shape, diagnostics);
@@ -82,16 +91,18 @@ pub fn check(source: &Source) -> Checked {
 
 /// Parses the TOML text into raw types: every syntax error or, when the syntax
 /// is fine, every violation of the scenario's JSON Schema (unknown and missing
-/// keys, wrong types, values out of range). `Ok` only for a file of the right shape.
+/// keys, wrong types, values out of range). `Ok` only for a file of the right
+/// shape (warnings aside).
 pub fn load(source: &Source) -> Result<RawScenario, Vec<Diagnostic>> {
     match read(source) {
-        (Some(raw), shape, _) if shape.is_empty() => Ok(raw),
+        (Some(raw), shape, _) if !shape.iter().any(Diagnostic::is_error) => Ok(raw),
         (_, shape, _) => Err(shape),
     }
 }
 
 /// The syntax and schema passes: the raw scenario whenever the syntax is
-/// fine, the violations found, and what was pruned. A value out of range or a
+/// fine, the violations found (with the warnings about strings Go's YAML
+/// tools mishandle, `portable`), and what was pruned. A value out of range or a
 /// missing key does not stop deserializing; a value of a wrong type or an
 /// unknown key is pruned first (`prune`), so the semantic pass still runs on
 /// the rest and every problem is reported in one run.
@@ -101,13 +112,15 @@ fn read(source: &Source) -> (Option<RawScenario>, Vec<Diagnostic>, Pruned) {
         // The parser may report one fault twice as it recovers.
         let mut syntax: Vec<Diagnostic> =
             errors.iter().map(|e| toml_diagnostic(e, source)).collect();
+        headers::explain(source, &mut syntax);
         diagnostic::sort(&mut syntax);
         syntax.dedup();
         return (None, syntax, Pruned::default());
     }
     let violations = schema::check(&table, source);
     let pruned = prune::prune(&mut table, &violations.prune);
-    let shape = violations.diagnostics;
+    let mut shape = violations.diagnostics;
+    shape.extend(portable::warnings(table.get_ref()));
     match RawScenario::deserialize(toml::de::Deserializer::from(table)) {
         Ok(raw) => (Some(raw), shape, pruned),
         // Never in practice: the schema names what the raw types cannot

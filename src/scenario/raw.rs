@@ -170,7 +170,17 @@ pub struct RawTrafficPolicy {
 pub struct RawStep {
     pub name: Option<Spanned<String>>,
     pub description: Option<Spanned<String>>,
+    pub launch: Option<Spanned<Vec<Spanned<RawVersionRef>>>>,
+    pub retire: Option<Spanned<Vec<Spanned<RawVersionRef>>>>,
     pub routes: Option<Spanned<Vec<Spanned<RawRule>>>>,
+}
+
+/// One entry of a step's `launch` or `retire`: a version of a service.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVersionRef {
+    pub service: Option<Spanned<String>>,
+    pub version: Option<Spanned<String>>,
 }
 
 /// One `[[steps.routes]]` rule.

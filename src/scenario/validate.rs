@@ -3,7 +3,7 @@
 //! the warnings that a valid scenario may still deserve (Istio's IST0140,
 //! routing to undeployed versions, mirrors to the routed subset).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 
 use toml::Spanned;
@@ -16,14 +16,14 @@ use super::names::{
 use super::prune::Pruned;
 use super::raw::{
     RawCall, RawGateway, RawHeaderMatch, RawMap, RawMatch, RawMesh, RawNamespace, RawRule,
-    RawScenario, RawService, RawStep, RawTarget, RawTrafficPolicy,
+    RawScenario, RawService, RawStep, RawTarget, RawTrafficPolicy, RawVersionRef,
 };
 use crate::diagnostic::Diagnostic;
 use crate::istio::{self, Lookup, NetworkingApi, Release};
 use crate::model::{
-    Abort, Call, Delay, Destination, Duration, Gateway, GatewayRoute, Mesh, Mirror, Namespace,
-    Protocol, Retries, Rule, Scenario, Service, ServiceRouting, Step, StringMatch, TrafficPolicy,
-    Version,
+    Abort, Call, Delay, Destination, Duration, Gateway, GatewayRoute, Lifetime, Mesh, Mirror,
+    Namespace, Protocol, Retries, Rule, Scenario, Service, ServiceRouting, Step, StringMatch,
+    TrafficPolicy, Version, VersionRef,
 };
 use crate::source::Source;
 
@@ -86,8 +86,8 @@ pub fn validate(
     (scenario.filter(|_| !has_error), checker.diagnostics)
 }
 
-/// The span of the whole file: where missing top-level keys are reported.
-const TOP: Range<usize> = 0..0;
+/// Where `prune` records the keys it removed from the top-level table.
+const TOP_TABLE: usize = 0;
 
 /// The port of a service whose own port is in error, so that routes to it
 /// are still checked; the scenario then has no model, so it is never rendered.
@@ -154,6 +154,20 @@ impl Checker<'_> {
                 table_span.clone(),
                 format!("missing required key `{key}` in {table}"),
             );
+        }
+        value.as_ref()
+    }
+
+    /// A required top-level key: reported missing where the file's content
+    /// starts (`Source::start`, not on a comment above it), unless it was pruned.
+    fn required_top<'a, T>(
+        &mut self,
+        value: &'a Option<Spanned<T>>,
+        key: &str,
+    ) -> Option<&'a Spanned<T>> {
+        if value.is_none() && !self.pruned.removed(TOP_TABLE, key) {
+            let at = self.source.start();
+            self.error(at, format!("missing required key `{key}` in the scenario"));
         }
         value.as_ref()
     }
@@ -338,14 +352,14 @@ impl Checker<'_> {
 
     fn scenario(&mut self, raw: &RawScenario) -> Option<Scenario> {
         let name = self
-            .required(&raw.name, "name", "the scenario", &TOP)
+            .required_top(&raw.name, "name")
             .and_then(|n| self.label(n, "scenario name"));
         let description = raw.description.as_ref().map(|d| d.get_ref().clone());
         let mesh = self
-            .required(&raw.mesh, "mesh", "the scenario", &TOP)
+            .required_top(&raw.mesh, "mesh")
             .and_then(|m| self.mesh(m));
         let namespace = self
-            .required(&raw.namespace, "namespace", "the scenario", &TOP)
+            .required_top(&raw.namespace, "namespace")
             .and_then(|n| self.namespace(n, mesh.as_ref()));
         let registry = raw
             .images
@@ -358,7 +372,7 @@ impl Checker<'_> {
             .map(|p| self.traffic_policy(p.get_ref()))
             .unwrap_or_default();
         let services = self
-            .required(&raw.services, "services", "the scenario", &TOP)
+            .required_top(&raw.services, "services")
             .map(|s| self.services(s, registry.as_deref(), &global_policy))
             .unwrap_or_default();
         let gateway = match (&raw.gateway, &name, &mesh) {
@@ -639,8 +653,16 @@ impl Checker<'_> {
             .map(|n| n.get_ref().clone())
             .collect();
         let mut infos = Vec::new();
+        // A service named again is reported once (above) and its own keys are
+        // checked, but routes, calls and the gateway refer to the first one.
+        let mut named: HashSet<&str> = HashSet::new();
+        let mut repeated = Vec::new();
         for spanned in raw.get_ref() {
-            if let Some((service, complete)) = self.service(spanned, registry, global_policy) {
+            let first = (spanned.get_ref().name.as_ref()).is_none_or(|n| named.insert(n.get_ref()));
+            let checked = self.service(spanned, registry, global_policy);
+            if !first {
+                repeated.push(spanned.get_ref());
+            } else if let Some((service, complete)) = checked {
                 infos.push(ServiceInfo {
                     raw: spanned.get_ref(),
                     service,
@@ -651,6 +673,14 @@ impl Checker<'_> {
         self.shared_names(&infos);
         // Calls can name any service, so they are resolved once all are known.
         let known: BTreeSet<String> = infos.iter().map(|i| i.service.name.clone()).collect();
+        for service in repeated {
+            let versions = service.versions.iter().flat_map(|v| &v.get_ref().0);
+            let lists = (service.calls.iter())
+                .chain(versions.filter_map(|(_, v)| v.get_ref().calls.as_ref()));
+            for calls in lists {
+                self.calls(calls.get_ref(), &known);
+            }
+        }
         for info in &mut infos {
             let service_calls = info
                 .raw
@@ -884,6 +914,7 @@ impl Checker<'_> {
                 env,
                 calls: Vec::new(),
                 deploy,
+                lifetime: Lifetime::default(),
             });
         }
         versions
@@ -1210,15 +1241,22 @@ impl Checker<'_> {
         let name = self
             .required(&step.name, "name", "[[steps]]", &span)
             .and_then(|n| self.label(n, "step name"));
-        let rules = self.required(&step.routes, "routes", "[[steps]]", &span)?;
-        if rules.get_ref().is_empty() {
-            self.error(rules.span(), "a step needs at least one route");
-        }
+        // A step that launches or retires versions may route nothing.
+        let rules: &[Spanned<RawRule>] = match &step.routes {
+            None if step.launch.is_some() || step.retire.is_some() => &[],
+            routes => {
+                let rules = self.required(routes, "routes", "[[steps]]", &span)?;
+                if rules.get_ref().is_empty() {
+                    self.error(rules.span(), "a step needs at least one route");
+                }
+                rules.get_ref()
+            }
+        };
         // Rules per service, in file order; the span of the first catch-all.
         let mut per_service: BTreeMap<usize, (Vec<Rule>, Option<Range<usize>>)> = BTreeMap::new();
         // Per service, each rule's `to` and its destinations with their spans.
         let mut sent: BTreeMap<usize, Vec<Sent>> = BTreeMap::new();
-        for spanned in rules.get_ref() {
+        for spanned in rules {
             let rule = spanned.get_ref();
             let Some(service) = self.required(
                 &rule.service,
@@ -1305,6 +1343,8 @@ impl Checker<'_> {
             name: name?,
             description: step.description.as_ref().map(|d| d.get_ref().clone()),
             routes,
+            launch: version_refs(&step.launch),
+            retire: version_refs(&step.retire),
         })
     }
 
@@ -1743,6 +1783,22 @@ impl Checker<'_> {
 }
 
 /// An HTTP method as Istio matches it exactly: an upper-case token.
+/// The versions a step's `launch` or `retire` names, as written; the
+/// releases pass (`releases.rs`) checks them.
+fn version_refs(raw: &Option<Spanned<Vec<Spanned<RawVersionRef>>>>) -> Vec<VersionRef> {
+    let entries = raw.as_ref().map_or(&[][..], |l| l.get_ref().as_slice());
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let entry = entry.get_ref();
+            Some(VersionRef {
+                service: entry.service.as_ref()?.get_ref().clone(),
+                version: entry.version.as_ref()?.get_ref().clone(),
+            })
+        })
+        .collect()
+}
+
 fn is_method(method: &str) -> bool {
     !method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase())
 }
