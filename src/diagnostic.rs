@@ -8,6 +8,7 @@ use std::ops::Range;
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use serde::Serialize;
 
+use crate::printable;
 use crate::source::Source;
 
 /// How serious a diagnostic is.
@@ -72,23 +73,15 @@ impl Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        // Control characters a scenario value brings into the message (a
-        // multi-line string) are escaped: the headline stays one line.
-        let message: String = self
-            .message
-            .chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_default().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect();
-        format!(
-            "{}:{line}:{column}: {severity}: {message}",
-            source.path().display()
-        )
+        // Control characters a scenario value (a multi-line string, an
+        // escape sequence) or the file's name brings are escaped: the
+        // headline stays one line and sends the terminal nothing.
+        printable::escape(&format!(
+            "{}:{line}:{column}: {severity}: {}",
+            source.path().display(),
+            self.message
+        ))
+        .into_owned()
     }
 
     /// The diagnostic as one JSON object, for `--format json`: file, line and
@@ -122,14 +115,16 @@ impl Diagnostic {
         // 5 MB file as in a small one.
         let (lines, first_line) = source.lines_of(&span);
         let (excerpt, in_excerpt) = excerpt(text, lines, &span);
+        let (excerpt, in_excerpt) = visible(excerpt, in_excerpt);
         let mut group = Group::with_level(level.clone()).element(
             Snippet::source(excerpt)
                 .line_start(first_line)
                 .fold(true)
                 .annotation(AnnotationKind::Primary.span(in_excerpt)),
         );
-        if let Some(help) = &self.help {
-            group = group.element(Level::HELP.message(help.as_str()));
+        let help = self.help.as_deref().map(printable::escape);
+        if let Some(help) = &help {
+            group = group.element(Level::HELP.message(help.as_ref()));
         }
         let renderer = if color {
             Renderer::styled()
@@ -186,6 +181,25 @@ fn excerpt<'t>(
         Cow::Owned(format!("{before}{}{after}", &text[from..to])),
         span.start - from + before.len()..end - from + before.len(),
     )
+}
+
+/// The excerpt with its control characters escaped (`printable`), and the
+/// span moved to where its text is now. Line breaks stay, and so do tabs
+/// and carriage returns, which the renderer shows as blanks and `␍`.
+fn visible(excerpt: Cow<'_, str>, span: Range<usize>) -> (Cow<'_, str>, Range<usize>) {
+    const KEEP: &[char] = &['\n', '\t', '\r'];
+    let parts = [
+        &excerpt[..span.start],
+        &excerpt[span.clone()],
+        &excerpt[span.end..],
+    ]
+    .map(|part| printable::escape_keeping(part, KEEP));
+    if parts.iter().all(|p| matches!(p, Cow::Borrowed(_))) {
+        return (excerpt, span);
+    }
+    let start = parts[0].len();
+    let end = start + parts[1].len();
+    (Cow::Owned(parts.concat()), start..end)
 }
 
 /// Shrinks a span so both ends fall on character boundaries of `text`.
@@ -255,6 +269,57 @@ mod tests {
         assert!(text.contains("port = 0"), "{text}");
         assert!(text.contains('^'), "{text}");
         assert!(text.contains("help: use 80"), "{text}");
+    }
+
+    /// Whether `text` holds a character a terminal acts on, beyond line breaks.
+    fn acts_on_terminal(text: &str) -> bool {
+        text.chars()
+            .any(|c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c))
+    }
+
+    #[test]
+    fn rendering_escapes_control_characters_of_the_path_message_help_and_excerpt() {
+        // C1 controls (CSI, NEL) are allowed raw in TOML strings; the
+        // renderer of the excerpt shows C0 controls but passes these.
+        let text = "name = \"x\"\nto = \"v1\u{9b}2J\u{85}\u{202e}\"\n";
+        let source = Source::new("s\u{1b}]0;title\u{7}.toml", text);
+        let at = text.find("\"v1").expect("the value");
+        let d = Diagnostic::error(at..text.len() - 1, "no version `v1\u{9b}2J\u{1b}[2J`")
+            .with_help("route to `v1\u{7}` instead");
+        let rendered = d.render(&source, false);
+        assert!(!acts_on_terminal(&rendered), "{rendered:?}");
+        assert!(
+            rendered.starts_with(
+                "s\\u{1b}]0;title\\u{7}.toml:2:6: error: no version `v1\\u{9b}2J\\u{1b}[2J`\n"
+            ),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains("help: route to `v1\\u{7}` instead"),
+            "{rendered}"
+        );
+        let excerpt = rendered
+            .lines()
+            .find(|l| l.contains("to = "))
+            .expect("the excerpt line");
+        assert!(
+            excerpt.ends_with("to = \"v1\\u{9b}2J\\u{85}\\u{202e}\""),
+            "{excerpt}"
+        );
+        // The caret still underlines the whole value.
+        let caret = rendered
+            .lines()
+            .find(|l| l.contains('^'))
+            .expect("a caret line");
+        assert_eq!(caret.find('^'), excerpt.find("\"v1"), "{rendered}");
+        assert_eq!(
+            caret.matches('^').count(),
+            "\"v1\\u{9b}2J\\u{85}\\u{202e}\"".len(),
+            "{rendered}"
+        );
+        assert!(!acts_on_terminal(
+            &d.render(&source, true).replace('\u{1b}', "")
+        ));
     }
 
     #[test]

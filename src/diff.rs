@@ -667,15 +667,16 @@ mod tests {
     #[test]
     fn against_lists_resource_files_in_build_order_then_derived_files() {
         let file = |name: &str, text: &str| (name.to_owned(), text.as_bytes().to_vec());
+        let old = |name: &str| (name.to_owned(), Existing::Read(b"old\n".to_vec()));
         let existing = [
-            file("PLAN.md", "old\n"),
-            file("index.json", "old\n"),
-            file("kustomization.yaml", "old\n"),
-            file("steps/01-b.diff", "old\n"),
-            file("steps/01-b.yaml", "old\n"),
-            file("steps/02-gone.yaml", "old\n"),
-            file("teardown.yaml", "old\n"),
-            file("zz-mesh.yaml", "old\n"),
+            old("PLAN.md"),
+            old("index.json"),
+            old("kustomization.yaml"),
+            old("steps/01-b.diff"),
+            old("steps/01-b.yaml"),
+            old("steps/02-gone.yaml"),
+            old("teardown.yaml"),
+            old("zz-mesh.yaml"),
         ];
         let fresh = [
             file("zz-mesh.yaml", "new\n"),
@@ -686,9 +687,6 @@ mod tests {
             file("PLAN.md", "new\n"),
             file("index.json", "new\n"),
         ];
-        let existing: Vec<(String, Existing)> = (existing.into_iter())
-            .map(|(name, bytes)| (name, Existing::Read(bytes)))
-            .collect();
         let report = against(&existing, &fresh);
         let files: Vec<&str> = report.files.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(

@@ -25,6 +25,8 @@ pub enum Error {
     Template {
         /// The template's name.
         template: String,
+        /// The user's file it came from (`--templates`); `None` for a shipped one.
+        file: Option<PathBuf>,
         /// What minijinja said.
         source: minijinja::Error,
     },
@@ -32,6 +34,8 @@ pub enum Error {
     BadDocument {
         /// The template's name.
         template: String,
+        /// The user's file it came from (`--templates`); `None` for a shipped one.
+        file: Option<PathBuf>,
         /// What is wrong with the document.
         problem: String,
     },
@@ -42,6 +46,16 @@ pub enum Error {
         stream: &'static str,
         /// What the OS said.
         source: std::io::Error,
+    },
+    /// A template took more instructions for one document than the budget
+    /// of `--templates` allows (a loop that never ends, or nearly).
+    OutOfFuel {
+        /// The template's name.
+        template: String,
+        /// The user's file it came from (`--templates`); `None` for a shipped one.
+        file: Option<PathBuf>,
+        /// The budget, in template instructions per document.
+        budget: u64,
     },
     /// A command-line request meshgen cannot carry out (e.g. an unknown step).
     Usage(String),
@@ -67,25 +81,76 @@ impl Error {
         }
     }
 
-    /// A template failure in `template`.
+    /// A template failure in the shipped template `template`.
     pub fn template(template: &str, source: minijinja::Error) -> Self {
         Self::Template {
             template: template.to_owned(),
+            file: None,
             source,
         }
     }
+}
+
+/// How a message names a template: the user's file, or the shipped template's name.
+fn template_name<'a>(template: &'a str, file: Option<&'a PathBuf>) -> impl fmt::Display + 'a {
+    struct Named<'a>(&'a str, Option<&'a PathBuf>);
+    impl fmt::Display for Named<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self.1 {
+                Some(file) => write!(f, "{} (your {} from --templates)", file.display(), self.0),
+                None => f.write_str(self.0),
+            }
+        }
+    }
+    Named(template, file)
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
-            // minijinja's message already holds its detail and the template's line.
-            Self::Template { template, source } => write!(f, "template {template}: {source}"),
-            Self::BadDocument { template, problem } => write!(
+            Self::Template {
+                template,
+                file,
+                source,
+            } => {
+                // minijinja's message already holds its detail and the template's line.
+                write!(
+                    f,
+                    "template {}: {source}",
+                    template_name(template, file.as_ref())
+                )
+            }
+            Self::BadDocument {
+                template,
+                file: Some(file),
+                problem,
+            } => write!(
                 f,
-                "template {template} rendered an invalid document ({problem}); with the shipped \
-                 templates this is a meshgen bug, please report it"
+                "template {} rendered an invalid document ({problem}); each template must \
+                 render exactly one YAML mapping, the resource meshgen asks it for: fix the \
+                 template",
+                template_name(template, Some(file))
+            ),
+            Self::BadDocument {
+                template,
+                file: None,
+                problem,
+            } => write!(
+                f,
+                "the shipped template {template} rendered an invalid document ({problem}); \
+                 this is a meshgen bug, please report it"
+            ),
+            Self::OutOfFuel {
+                template,
+                file,
+                budget,
+            } => write!(
+                f,
+                "template {} ran out of fuel: it took more than {budget} template instructions \
+                 for one document, the limit under --templates (does a loop never end, or run \
+                 far too long?)",
+                template_name(template, file.as_ref())
             ),
             Self::Stream { stream, .. } => write!(f, "cannot write to {stream}"),
             Self::Usage(message) => f.write_str(message),
@@ -119,7 +184,10 @@ impl std::error::Error for Error {
             Self::Template { source, .. } => std::error::Error::source(source),
             Self::Stream { source, .. } => Some(source),
             Self::Crd(error) => std::error::Error::source(error),
-            Self::BadDocument { .. } | Self::Usage(_) | Self::Nonconforming { .. } => None,
+            Self::BadDocument { .. }
+            | Self::OutOfFuel { .. }
+            | Self::Usage(_)
+            | Self::Nonconforming { .. } => None,
         }
     }
 }

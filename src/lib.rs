@@ -21,6 +21,7 @@ pub mod model;
 pub mod output;
 mod parallel;
 pub mod plan;
+pub mod printable;
 pub mod render;
 pub mod resource;
 pub mod routing;
@@ -28,6 +29,7 @@ pub mod scenario;
 pub mod shell;
 pub mod source;
 
+use std::borrow::Cow;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -108,10 +110,16 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
 /// Prints an operational error and its causes to stderr. If stderr itself
 /// fails, there is nowhere left to say so: the exit code (2) still does.
 fn report(error: &Error) {
-    let mut text = format!("meshgen: error: {error}\n");
+    let mut text = format!(
+        "meshgen: error: {}\n",
+        printable::escape(&error.to_string())
+    );
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        text.push_str(&format!("  caused by: {cause}\n"));
+        text.push_str(&format!(
+            "  caused by: {}\n",
+            printable::escape(&cause.to_string())
+        ));
         source = cause.source();
     }
     let _ = note(&text);
@@ -132,9 +140,15 @@ struct Compiled {
     scenario: Scenario,
 }
 
-/// Reads and validates one scenario file, printing its diagnostics.
+/// Reads and validates one scenario file, printing its diagnostics (with a
+/// `step`, only those that concern it: `Checked::for_step`).
 /// `Ok(None)` when it is invalid (or has warnings under --deny-warnings).
-fn compile(path: &Path, flags: &ScenarioFlags, color: bool) -> Result<Option<Compiled>, Error> {
+fn compile(
+    path: &Path,
+    flags: &ScenarioFlags,
+    color: bool,
+    step: Option<&str>,
+) -> Result<Option<Compiled>, Error> {
     let bytes = source::read(path)?;
     let source = match String::from_utf8(bytes) {
         Ok(text) => Source::new(path, text),
@@ -147,6 +161,10 @@ fn compile(path: &Path, flags: &ScenarioFlags, color: bool) -> Result<Option<Com
         }
     };
     let checked = scenario::check(&source);
+    let checked = match step {
+        Some(step) => checked.for_step(step),
+        None => checked,
+    };
     for d in &checked.diagnostics {
         emit(d, &source, flags, color)?;
     }
@@ -200,7 +218,7 @@ fn compile_all(
     let mut invalid = false;
     let mut unread = 0;
     for path in paths {
-        match compile(path, flags, color) {
+        match compile(path, flags, color, None) {
             Ok(Some(c)) => compiled.push(c),
             Ok(None) => invalid = true,
             // A stream that cannot be written ends the run: every other
@@ -251,7 +269,13 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
             )));
         }
     }
-    let renderer = Renderer::new(args.templates.as_deref())?.with_sync_waves(args.argocd_waves);
+    let largest = compiled.iter().map(|c| c.source.text().len()).max();
+    let renderer = renderer(
+        args.templates.as_deref(),
+        args.flags.deny_warnings,
+        largest.unwrap_or(0),
+    )?
+    .with_sync_waves(args.argocd_waves);
     let mut builds = Vec::new();
     for c in &compiled {
         builds.push(bundle::bundle(&renderer, &c.scenario)?);
@@ -302,7 +326,7 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
             Ok(leftover) => {
                 lines.push_str(&format!(
                     "meshgen: wrote {} ({count} files)\n",
-                    dir.display()
+                    printable::escape(&dir.display().to_string())
                 ));
                 if let Some(leftover) = leftover {
                     lines.push_str(&format!("meshgen: warning: {leftover}\n"));
@@ -313,7 +337,7 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
                 // exactly which folders are new and which are not.
                 let not: Vec<String> = std::iter::once(dir)
                     .chain(staged.map(|(f, _)| f.target().to_owned()))
-                    .map(|d| d.display().to_string())
+                    .map(|d| printable::escape(&d.display().to_string()).into_owned())
                     .collect();
                 lines.push_str(&format!("meshgen: not written: {}\n", not.join(", ")));
                 // The swap's error is the one to report, even if this fails.
@@ -387,10 +411,8 @@ fn conforms(args: &BuildArgs, compiled: &[Compiled], builds: &[Build]) -> Result
     for (c, build) in compiled.iter().zip(builds) {
         let report = crd::check_build(&crds, build, &c.scenario);
         for finding in &report.findings {
-            note(&format!(
-                "meshgen: error: {}: {finding}\n",
-                c.source.path().display()
-            ))?;
+            let line = format!("{}: {finding}", c.source.path().display());
+            note(&format!("meshgen: error: {}\n", printable::escape(&line)))?;
         }
         note(&format!(
             "meshgen: {}: {}\n",
@@ -423,14 +445,45 @@ fn check(args: &CheckArgs, color: bool) -> Result<Outcome, Error> {
     })
 }
 
+/// The templates `--templates` asks for. Each entry of the `--templates` folder that
+/// is no template's name is a warning on stderr, and fails the run (exit 2)
+/// under `--deny-warnings`. When any template is the user's, each document's
+/// rendering gets the fuel budget of a scenario of `scenario_bytes` bytes.
+fn renderer(
+    templates: Option<&Path>,
+    deny_warnings: bool,
+    scenario_bytes: usize,
+) -> Result<Renderer, Error> {
+    let renderer = Renderer::new(templates)?;
+    let unknown = renderer.unknown_files();
+    for file in unknown {
+        note(&format!("meshgen: warning: {file}\n"))?;
+    }
+    if deny_warnings && !unknown.is_empty() {
+        return Err(Error::Usage(format!(
+            "--deny-warnings: {} of the --templates folder's entries are not named after a template",
+            unknown.len()
+        )));
+    }
+    let fuel = renderer
+        .has_overrides()
+        .then(|| render::fuel_budget(scenario_bytes));
+    Ok(renderer.with_fuel(fuel))
+}
+
 fn diff(args: &DiffArgs, color: bool, color_stdout: bool) -> Result<Outcome, Error> {
-    let Some(compiled) = compile(&args.scenario, &args.flags, color)? else {
+    let Some(compiled) = compile(&args.scenario, &args.flags, color, None)? else {
         return Err(Error::Usage(format!(
             "{} is not a valid scenario",
             args.scenario.display()
         )));
     };
-    let renderer = Renderer::new(args.templates.as_deref())?.with_sync_waves(args.argocd_waves);
+    let renderer = renderer(
+        args.templates.as_deref(),
+        args.flags.deny_warnings,
+        compiled.source.text().len(),
+    )?
+    .with_sync_waves(args.argocd_waves);
     let build = bundle::bundle(&renderer, &compiled.scenario)?;
     let (report, text) = match (&args.from, &args.to, &args.against) {
         (Some(from), Some(to), _) => {
@@ -457,6 +510,14 @@ fn diff(args: &DiffArgs, color: bool, color_stdout: bool) -> Result<Outcome, Err
                 "give --from and --to, or --against".to_owned(),
             ));
         }
+    };
+    // On a terminal, what the files hold (PLAN.md quotes the scenario, a
+    // folder's files may hold anything) is shown with its control
+    // characters escaped; into a pipe or a file, the diff stays exact.
+    let text = if color_stdout || std::io::stdout().is_terminal() {
+        printable::escape_keeping(&text, &['\n', '\t'])
+    } else {
+        Cow::Borrowed(text.as_str())
     };
     match args.output {
         DiffOutput::Json => print(&report.json())?,
@@ -510,7 +571,7 @@ fn write_stream(stream: &mut dyn Write, name: &'static str, text: &str) -> Resul
 }
 
 fn explain(args: &ExplainArgs, color: bool) -> Result<Outcome, Error> {
-    let Some(compiled) = compile(&args.scenario, &args.flags, color)? else {
+    let Some(compiled) = compile(&args.scenario, &args.flags, color, Some(&args.step))? else {
         return Ok(Outcome::Failure);
     };
     let scenario = &compiled.scenario;
@@ -540,10 +601,7 @@ fn explain(args: &ExplainArgs, color: bool) -> Result<Outcome, Error> {
     let text = match args.output {
         ExplainOutput::Text => explain::render_text(&explanation),
         ExplainOutput::Json => {
-            let mut json = serde_json::to_string_pretty(&explanation)
-                .map_err(|e| Error::Usage(format!("cannot write the explanation as JSON: {e}")))?;
-            json.push('\n');
-            json
+            explain::render_json(&explanation).map_err(|e| Error::Usage(e.to_string()))?
         }
     };
     print(&text).map(|()| Outcome::Success)

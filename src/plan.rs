@@ -690,21 +690,42 @@ const INLINE_SPECIAL: &[char] = &[
     '\\', '`', '*', '_', '~', '[', ']', '<', '>', '!', '&', '|', '#', '$',
 ];
 
+/// What `inline_text` writes before an `@` that could end an e-mail
+/// address's local part: an empty HTML comment, which GitHub and GitLab
+/// show as nothing. GFM finds e-mail addresses (and with them `mailto:` and
+/// `xmpp:` links) after parsing, in the text of each node with its escapes
+/// and entities already decoded, so a backslash cannot stop them; a node
+/// that is not text between the local part and the `@` does.
+const AUTOLINK_BREAK: &str = "<!-- -->";
+
 /// Scenario text as literal inline Markdown on one line — a table cell, a
 /// heading, a sentence: every `INLINE_SPECIAL` character is
-/// backslash-escaped, and so are the `:` of `://` and the `.` of `www.`
-/// (GFM's extended autolinks); each line break, with the blanks around it,
-/// and every other control character becomes one space.
+/// backslash-escaped, and so are the `:` of `://` (`http://`, `https://`),
+/// `mailto:` and `xmpp:`, and the `.` of `www.`, which GFM's extended
+/// autolinks look for while parsing; an `@` right after a character an
+/// e-mail address can hold gets `AUTOLINK_BREAK` before it. Each line break,
+/// with the blanks around it, and every other control character becomes one
+/// space.
 fn inline_text(text: &str) -> String {
     let text = one_line(text);
     let mut out = String::with_capacity(text.len() + text.len() / 8);
+    let ends_with = |i: usize, word: &str| {
+        i >= word.len()
+            && text
+                .get(i - word.len()..i)
+                .is_some_and(|w| w.eq_ignore_ascii_case(word))
+    };
+    let mut previous = None;
     for (i, c) in text.char_indices() {
-        let autolink = (c == ':' && text[i + 1..].starts_with("//"))
-            || (c == '.'
-                && i >= 3
-                && text
-                    .get(i - 3..i)
-                    .is_some_and(|w| w.eq_ignore_ascii_case("www")));
+        if c == '@'
+            && previous.is_some_and(|p: char| p.is_ascii_alphanumeric() || "._+-".contains(p))
+        {
+            out.push_str(AUTOLINK_BREAK);
+        }
+        previous = Some(c);
+        let autolink = (c == ':'
+            && (text[i + 1..].starts_with("//") || ends_with(i, "mailto") || ends_with(i, "xmpp")))
+            || (c == '.' && ends_with(i, "www"));
         if autolink || INLINE_SPECIAL.contains(&c) {
             out.push('\\');
         }
@@ -977,6 +998,8 @@ to = "v1"
                     Some("indented code".to_owned())
                 }
                 Event::Start(Tag::HtmlBlock) => Some("html block".to_owned()),
+                // Only `inline_text`'s own break of e-mail autolinks.
+                Event::InlineHtml(html) if html.as_ref() == AUTOLINK_BREAK => None,
                 Event::InlineHtml(html) => Some(format!("inline html {html}")),
                 Event::Start(Tag::Link { dest_url, .. }) => Some(format!("link {dest_url}")),
                 Event::Start(Tag::Image { dest_url, .. }) => Some(format!("image {dest_url}")),
@@ -1017,7 +1040,7 @@ to = "v1"
         let text = "Istio Bookinfo traffic management walkthrough (Istio 1.5.1)";
         assert_eq!(inline_text(text), text);
         assert_eq!(paragraphs(text), format!("{text}\n"));
-        let prose = "traffic-management for v1.15: 50% to v3, e-mail ops@example.com (or not)";
+        let prose = "traffic-management for v1.15: 50% to v3, see the wiki (or not)";
         assert_eq!(inline_text(prose), prose);
     }
 
@@ -1162,6 +1185,103 @@ to = "v1"
         assert_eq!(inline_text("WWW.example.com"), "WWW\\.example.com");
         assert_eq!(inline_text("<http://x>"), "\\<http\\://x\\>");
         assert_eq!(inline_text("véwww.x"), "véwww\\.x");
+        assert_eq!(
+            inline_text("e-mail ops@example.com"),
+            "e-mail ops<!-- -->@example.com"
+        );
+        assert_eq!(
+            inline_text("mailto:ops@example.com, MailTo:x_@y.z"),
+            "mailto\\:ops<!-- -->@example.com, MailTo\\:x\\_<!-- -->@y.z"
+        );
+        assert_eq!(
+            inline_text("xmpp:ops@example.com/res XMPP:a@b.c"),
+            "xmpp\\:ops<!-- -->@example.com/res XMPP\\:a<!-- -->@b.c"
+        );
+        // No address can end before these: nothing to break.
+        assert_eq!(
+            inline_text("@ alone, (@x), é@x.y, x:y"),
+            "@ alone, (@x), é@x.y, x:y"
+        );
+    }
+
+    /// The plan's source with every code span, code block and HTML block
+    /// blanked out: what GitHub's Markdown reads as text.
+    fn text_outside_code(markdown: &str) -> String {
+        let mut text = markdown.as_bytes().to_vec();
+        let options = Options::ENABLE_TABLES
+            | Options::ENABLE_STRIKETHROUGH
+            | Options::ENABLE_FOOTNOTES
+            | Options::ENABLE_MATH
+            | Options::ENABLE_GFM;
+        let mut blank = |range: std::ops::Range<usize>| {
+            for b in &mut text[range] {
+                if *b != b'\n' {
+                    *b = b' ';
+                }
+            }
+        };
+        for (event, range) in Parser::new_ext(markdown, options).into_offset_iter() {
+            match event {
+                Event::Code(_) | Event::Html(_) => blank(range),
+                Event::Start(Tag::CodeBlock(_) | Tag::HtmlBlock) => blank(range),
+                _ => {}
+            }
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
+    #[test]
+    fn no_autolink_form_is_left_unescaped_in_scenario_text() {
+        // pulldown-cmark does not implement GFM's extended autolinks (bare
+        // e-mail addresses, mailto:, xmpp:, http://, www.), so this reads the
+        // Markdown itself: outside code, no autolink form is left whole.
+        let forms = "mail ops@example.com, mailto:ops@example.com, XMPP:ops@example.com/home, \
+                     http://x.example, HTTPS://y.example/p, www.z.example, a+b.c-d_e@f-g.example";
+        let description = serde_json::to_string(forms).expect("a string");
+        let plan = hostile_plan_with(&format!(
+            "{LONE}[[steps]]\nname = \"mail\"\ndescription = {description}\n\
+             [[steps.routes]]\nservice = \"front\"\n\
+             headers = {{ \"x-mail\" = {description} }}\nto = \"v1\"\n"
+        ));
+        let text = text_outside_code(&plan);
+        let bytes = text.as_bytes();
+        let escaped = |i: usize| i > 0 && bytes[i - 1] == b'\\';
+        let lower = text.to_ascii_lowercase();
+        let mut checked = 0;
+        for (i, c) in text.char_indices() {
+            // GFM matches an e-mail address after decoding escapes: only a
+            // node that is not text (the break) between it and the `@` stops it.
+            if c == '@' {
+                let before = text[..i].trim_end_matches(AUTOLINK_BREAK);
+                let last = before.chars().next_back().unwrap_or(' ');
+                let broken = text[..i].ends_with(AUTOLINK_BREAK);
+                let line = text[..i].matches('\n').count() + 1;
+                assert!(
+                    broken || !(last.is_ascii_alphanumeric() || "._+-\\".contains(last)),
+                    "an e-mail address can end before the @ at line {line}:\n{plan}"
+                );
+                checked += 1;
+                continue;
+            }
+            let form = match c {
+                ':' if lower[i + 1..].starts_with("//") => Some("://"),
+                ':' if lower[..i].ends_with("mailto") => Some("mailto:"),
+                ':' if lower[..i].ends_with("xmpp") => Some("xmpp:"),
+                '.' if lower[..i].ends_with("www") => Some("www."),
+                _ => None,
+            };
+            if let Some(form) = form {
+                let line = text[..i].matches('\n').count() + 1;
+                assert!(escaped(i), "an unescaped {form} at line {line}:\n{plan}");
+                checked += 1;
+            }
+        }
+        // Seven forms in the step's description, the header value's row of
+        // the step's table and the hostile description's addresses.
+        assert!(
+            checked >= 20,
+            "only {checked} autolink forms found:\n{plan}"
+        );
     }
 
     #[test]

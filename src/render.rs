@@ -4,8 +4,9 @@
 //! and no files; the parse-back check of each document is `resource`'s.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 use minijinja::value::ValueKind;
 use minijinja::{Environment, ErrorKind, Output, State, UndefinedBehavior, Value};
@@ -91,16 +92,22 @@ pub struct Renderer {
     env: Environment<'static>,
     /// Whether documents carry Argo CD sync-wave annotations.
     sync_waves: bool,
+    /// The file each template `--templates` replaced came from, by template name.
+    overrides: BTreeMap<&'static str, PathBuf>,
+    /// Entries of the `--templates` folder that are no template's name.
+    unknown: Vec<UnknownTemplateFile>,
+    /// The most template instructions one document may take (`with_fuel`).
+    fuel: Option<u64>,
 }
 
 impl Renderer {
-    /// The shipped templates, each replaced by a file of the same name in
-    /// `overrides` when that folder has one.
+    /// The shipped templates, each replaced by the file of the same name in
+    /// the folder `overrides` (`--templates`) when it has one. The folder
+    /// must exist and be readable, and a template's name in it must be a
+    /// file (`Error::Usage` otherwise); its other entries are not read but
+    /// listed by `unknown_files` (entries whose name starts with `.` are
+    /// left out, as `ls` does).
     pub fn new(overrides: Option<&Path>) -> Result<Self, Error> {
-        // A folder that is not there (a typo) must not fall back to the shipped templates.
-        if let Some(dir) = overrides {
-            std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-        }
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_syntax(
@@ -112,20 +119,55 @@ impl Renderer {
                 .map_err(|e| Error::template("(syntax)", e))?,
         );
         env.set_formatter(format_yaml_value);
+        let (files, unknown) = match overrides {
+            Some(dir) => read_template_folder(dir)?,
+            None => (BTreeMap::new(), Vec::new()),
+        };
+        let mut texts: BTreeMap<&'static str, String> = BTreeMap::new();
+        for (name, path) in &files {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            texts.insert(name, text);
+        }
         for (name, shipped) in TEMPLATES {
-            let text = match overrides.map(|dir| dir.join(name)) {
-                Some(path) if path.is_file() => {
-                    Cow::Owned(std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?)
-                }
-                _ => Cow::Borrowed(*shipped),
+            let loaded = match texts.remove(name) {
+                Some(text) => env.add_template_owned(*name, text),
+                None => env.add_template(name, shipped),
             };
-            env.add_template_owned(*name, text.into_owned())
-                .map_err(|e| Error::template(name, e))?;
+            loaded.map_err(|source| Error::Template {
+                template: (*name).to_owned(),
+                file: files.get(name).cloned(),
+                source,
+            })?;
         }
         Ok(Self {
             env,
             sync_waves: false,
+            overrides: files,
+            unknown,
+            fuel: None,
         })
+    }
+
+    /// Entries of the `--templates` folder whose name is no template's, in
+    /// name order: meshgen does not read them (a misspelt name leaves the
+    /// shipped template in use), so the caller warns about each.
+    pub fn unknown_files(&self) -> &[UnknownTemplateFile] {
+        &self.unknown
+    }
+
+    /// Whether any template comes from the `--templates` folder.
+    pub fn has_overrides(&self) -> bool {
+        !self.overrides.is_empty()
+    }
+
+    /// The same templates, each document's rendering stopped with
+    /// `Error::OutOfFuel` after `budget` template instructions (`None`: no
+    /// limit, the default). minijinja counts fuel per render, so the budget
+    /// is per document. See `fuel_budget`.
+    pub fn with_fuel(mut self, budget: Option<u64>) -> Self {
+        self.env.set_fuel(budget);
+        self.fuel = budget;
+        self
     }
 
     /// The same templates, annotating every applied document with its Argo CD
@@ -147,13 +189,20 @@ impl Renderer {
 
     /// Template `name`, looked up once for every document it renders.
     fn template(&self, name: &'static str) -> Result<DocumentTemplate<'_>, Error> {
+        let file = self.overrides.get(name).map(PathBuf::as_path);
         let template = self
             .env
             .get_template(name)
-            .map_err(|e| Error::template(name, e))?;
+            .map_err(|source| Error::Template {
+                template: name.to_owned(),
+                file: file.map(Path::to_owned),
+                source,
+            })?;
         let annotations = self.annotations(name);
         Ok(DocumentTemplate {
             name,
+            file,
+            fuel: self.fuel,
             template,
             annotations,
         })
@@ -171,9 +220,129 @@ impl Renderer {
     }
 }
 
+/// The fuel budget of one document under `--templates`, for scenarios of
+/// at most `scenario_bytes` bytes: `FUEL_FLOOR` plus `FUEL_PER_BYTE` per
+/// byte. The shipped templates take a few instructions per value they write
+/// and write each value of the scenario once in a document, so what one of
+/// their documents takes grows at most linearly with the scenario: at most
+/// 195 instructions for the largest document of the 5,000-service bench
+/// scenario, and under 2 per byte of scenario for one document that holds
+/// most of the file (20,000 rules, header matches, labels or env entries).
+/// The budget is far above both (docs/templates.md; tests hold the margins),
+/// and stops a runaway loop within a second for a small scenario (a release
+/// build runs some 20 million instructions a second).
+pub fn fuel_budget(scenario_bytes: usize) -> u64 {
+    let bytes = u64::try_from(scenario_bytes).unwrap_or(u64::MAX);
+    FUEL_FLOOR.saturating_add(bytes.saturating_mul(FUEL_PER_BYTE))
+}
+
+/// The fuel budget of a document, whatever the scenario's size.
+const FUEL_FLOOR: u64 = 10_000_000;
+
+/// The fuel budget added per byte of the scenario.
+const FUEL_PER_BYTE: u64 = 50;
+
+/// An entry of the `--templates` folder that is no template's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownTemplateFile {
+    /// The entry's path (the folder joined with its name).
+    pub path: PathBuf,
+    /// The template name it is closest to, when one is close.
+    pub suggestion: Option<&'static str>,
+}
+
+impl fmt::Display for UnknownTemplateFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "--templates: {} is not named after a template, so it is not used",
+            self.path.display()
+        )?;
+        if let Some(name) = self.suggestion {
+            write!(f, "; did you mean {name}?")?;
+        }
+        let names: Vec<&str> = template_names().collect();
+        write!(f, " (the templates: {})", names.join(", "))
+    }
+}
+
+/// Every template's name, sorted.
+fn template_names() -> impl Iterator<Item = &'static str> {
+    let mut names: Vec<&'static str> = TEMPLATES.iter().map(|(name, _)| *name).collect();
+    names.sort_unstable();
+    names.into_iter()
+}
+
+/// The files of a `--templates` folder that replace a shipped template, by
+/// template name, and its other entries, in name order. A missing,
+/// unreadable or not-a-folder `dir`, and a template's name that is not a
+/// file, are errors.
+fn read_template_folder(
+    dir: &Path,
+) -> Result<(BTreeMap<&'static str, PathBuf>, Vec<UnknownTemplateFile>), Error> {
+    let refuse =
+        |problem: String| Error::Usage(format!("--templates {}: {problem}", dir.display()));
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(refuse("no such folder".to_owned()));
+        }
+        Err(e) => return Err(refuse(format!("cannot read it: {e}"))),
+        Ok(meta) if !meta.is_dir() => return Err(refuse("not a folder".to_owned())),
+        Ok(_) => {}
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| refuse(format!("cannot read it: {e}")))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| refuse(format!("cannot read it: {e}")))?;
+        names.push(entry.file_name());
+    }
+    names.sort();
+    let mut files = BTreeMap::new();
+    let mut unknown = Vec::new();
+    for name in names {
+        let path = dir.join(&name);
+        let known = name
+            .to_str()
+            .and_then(|n| TEMPLATES.iter().find(|(t, _)| *t == n));
+        match known {
+            Some((template, _)) => {
+                if !path.is_file() {
+                    return Err(refuse(format!(
+                        "{template} is not a file (a template must be one)"
+                    )));
+                }
+                files.insert(*template, path);
+            }
+            None if name.as_encoded_bytes().starts_with(b".") => {}
+            None => {
+                let suggestion = closest_template(&name.to_string_lossy());
+                unknown.push(UnknownTemplateFile { path, suggestion });
+            }
+        }
+    }
+    Ok((files, unknown))
+}
+
+/// The template name `name` is most likely a misspelling of: the nearest by
+/// edit distance (case aside) within three edits, or one with the same part
+/// before the first `.` (`service.yml`, `Service.yaml.jinja`).
+fn closest_template(name: &str) -> Option<&'static str> {
+    let name = name.to_lowercase();
+    let stem = |n: &str| n.split('.').next().unwrap_or_default().to_owned();
+    template_names()
+        .map(|template| (strsim::levenshtein(&name, template), template))
+        .filter(|(distance, template)| *distance <= 3 || stem(&name) == stem(template))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, template)| template)
+}
+
 /// One compiled template and the annotations its documents carry.
 struct DocumentTemplate<'r> {
     name: &'static str,
+    /// The user's file the template came from (`--templates`); `None` for a shipped one.
+    file: Option<&'r Path>,
+    /// The fuel budget of one document, when there is one.
+    fuel: Option<u64>,
     template: minijinja::Template<'r, 'r>,
     /// The (key, value) pairs every document writes under `metadata.annotations`.
     annotations: Vec<(&'static str, &'static str)>,
@@ -200,7 +369,7 @@ impl DocumentTemplate<'_> {
         let mut text = self
             .template
             .render(Value::from(minijinja::value::Serde(&context)))
-            .map_err(|e| Error::template(self.name, e))?;
+            .map_err(|e| self.error(e))?;
         // Documents are joined with `---` lines: one without its last newline
         // (an override's last line) would glue the separator to its last value.
         if !text.ends_with('\n') {
@@ -211,8 +380,25 @@ impl DocumentTemplate<'_> {
         text.shrink_to_fit();
         Resource::parse(id, text, annotations).map_err(|problem| Error::BadDocument {
             template: self.name.to_owned(),
+            file: self.file.map(Path::to_owned),
             problem,
         })
+    }
+
+    /// A failure of this template's rendering, naming the user's file for an override.
+    fn error(&self, source: minijinja::Error) -> Error {
+        match self.fuel {
+            Some(budget) if source.kind() == ErrorKind::OutOfFuel => Error::OutOfFuel {
+                template: self.name.to_owned(),
+                file: self.file.map(Path::to_owned),
+                budget,
+            },
+            _ => Error::Template {
+                template: self.name.to_owned(),
+                file: self.file.map(Path::to_owned),
+                source,
+            },
+        }
     }
 }
 
@@ -446,7 +632,7 @@ fn render_gateway_steps(
     }
     let ns = scenario.namespace.name.as_str();
     let networking = scenario.mesh.networking_api.api_version();
-    let mut in_force: HashMap<&str, &ServiceRouting> = HashMap::new();
+    let mut in_force: BTreeMap<&str, &ServiceRouting> = BTreeMap::new();
     let mut contexts: Vec<(usize, GatewayVirtualServiceContext<'_>)> = Vec::new();
     for (k, step) in scenario.steps.iter().enumerate() {
         let mut exposed = false;
@@ -522,7 +708,7 @@ fn subset_service<'s>(service: &'s Service, indices: &[usize]) -> Cow<'s, Servic
 
 /// Renders one document per item (on every core, for many) with template `name`, looked
 /// up once and handed to `each` with the item, in the items' order; the first
-/// error (in that order) wins.
+/// error (in that order) wins, and no item after a failed one is rendered.
 fn render_each<T: Sync>(
     renderer: &Renderer,
     name: &'static str,
@@ -530,8 +716,7 @@ fn render_each<T: Sync>(
     each: impl Fn(&DocumentTemplate<'_>, &T) -> Result<Resource, Error> + Sync + Send,
 ) -> Result<Vec<Resource>, Error> {
     let template = renderer.template(name)?;
-    let rendered = crate::parallel::map(items, |item| each(&template, item));
-    rendered.into_iter().collect()
+    crate::parallel::try_map(items, |item| each(&template, item))
 }
 
 /// Renders the IstioOperator; MeshConfig goes to `values.global` before 1.6.
@@ -573,7 +758,7 @@ fn render_mesh(renderer: &Renderer, scenario: &Scenario) -> Result<Resource, Err
 #[derive(Serialize)]
 struct NamespaceContext<'a> {
     name: &'a str,
-    labels: &'a std::collections::BTreeMap<String, String>,
+    labels: &'a BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -738,6 +923,184 @@ pub fn yaml_string(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::valid_model;
+
+    /// A scenario of one service `a` (version v1) with `extra` TOML after its
+    /// version, and `steps` (TOML) at the end.
+    fn one_service(extra: &str, steps: &str) -> String {
+        format!(
+            "name = \"p\"\n[mesh]\nversion = \"1.22.0\"\n[namespace]\nname = \"ns\"\n\
+             [[services]]\nname = \"a\"\nport = 80\n[services.versions.v1]\nimage = \"i\"\n\
+             {extra}[[steps]]\nname = \"s\"\n{steps}[[steps.routes]]\nservice = \"a\"\nto = \"v1\"\n"
+        )
+    }
+
+    /// Scenarios whose bytes mostly go into one document, in the forms that
+    /// take the most template instructions per byte.
+    fn dense_scenarios(n: usize) -> Vec<(&'static str, String)> {
+        let list = |each: &dyn Fn(usize) -> String, sep: &str| {
+            (0..n).map(each).collect::<Vec<_>>().join(sep)
+        };
+        let route = |i: usize| {
+            format!("[[steps.routes]]\nservice=\"a\"\nuri={{prefix=\"/{i}\"}}\nto=\"v1\"\n")
+        };
+        vec![
+            (
+                "header matches",
+                one_service(
+                    "",
+                    &format!(
+                        "[[steps.routes]]\nservice = \"a\"\nheaders = {{ {} }}\nto = \"v1\"\n",
+                        list(&|i| format!("h{i} = \"v\""), ", ")
+                    ),
+                ),
+            ),
+            ("rules", one_service("", &list(&route, ""))),
+            (
+                "labels",
+                one_service(
+                    &format!(
+                        "[namespace.labels]\n{}",
+                        list(&|i| format!("l{i} = \"\"\n"), "")
+                    ),
+                    "",
+                ),
+            ),
+            (
+                "env",
+                one_service(
+                    &format!(
+                        "[services.versions.v1.env]\n{}",
+                        list(&|i| format!("E{i} = \"\"\n"), "")
+                    ),
+                    "",
+                ),
+            ),
+            (
+                "gateway uris",
+                one_service(
+                    &format!(
+                        "[gateway]\n[[gateway.routes]]\nservice = \"a\"\nuris = [{}]\n",
+                        list(&|i| format!("{{prefix=\"/{i}\"}}"), ",")
+                    ),
+                    "",
+                ),
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_shipped_templates_stay_far_below_the_fuel_budget_per_byte() {
+        // The budget's part that grows with the scenario, a twentieth of it,
+        // is enough for documents that hold most of the file.
+        for (what, text) in dense_scenarios(2_000) {
+            let scenario = valid_model(&text);
+            let fuel = text.len() as u64 * FUEL_PER_BYTE / 20;
+            let renderer = Renderer::new(None)
+                .expect("templates")
+                .with_fuel(Some(fuel));
+            if let Err(e) = crate::bundle::bundle(&renderer, &scenario) {
+                panic!("{what}: {} bytes, {fuel} fuel: {e}", text.len());
+            }
+        }
+    }
+
+    #[test]
+    fn the_shipped_templates_stay_far_below_the_fuel_budget_of_a_small_scenario() {
+        // A thousandth of the floor renders every document of every shipped
+        // and valid-corpus scenario (every feature), with sync waves.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut checked = 0;
+        for dir in ["scenarios", "tests/valid"] {
+            for entry in std::fs::read_dir(root.join(dir)).expect("folder") {
+                let path = entry.expect("entry").path();
+                if path.extension().is_none_or(|e| e != "toml") {
+                    continue;
+                }
+                let scenario = valid_model(&std::fs::read_to_string(&path).expect("scenario"));
+                let renderer = Renderer::new(None)
+                    .expect("templates")
+                    .with_sync_waves(true)
+                    .with_fuel(Some(FUEL_FLOOR / 1000));
+                if let Err(e) = crate::bundle::bundle(&renderer, &scenario) {
+                    panic!("{}: {e}", path.display());
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 10, "only {checked} scenarios");
+    }
+
+    #[test]
+    fn a_template_out_of_fuel_is_reported_with_its_budget() {
+        let scenario = valid_model(&one_service("", ""));
+        let renderer = Renderer::new(None).expect("templates").with_fuel(Some(5));
+        match crate::bundle::bundle(&renderer, &scenario) {
+            Err(Error::OutOfFuel {
+                budget: 5,
+                file: None,
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_fuel_budget_grows_with_the_scenario() {
+        assert_eq!(fuel_budget(0), FUEL_FLOOR);
+        assert_eq!(
+            fuel_budget(1_000_000),
+            FUEL_FLOOR + 1_000_000 * FUEL_PER_BYTE
+        );
+        assert_eq!(fuel_budget(usize::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn a_shipped_template_that_renders_a_wrong_document_is_called_a_meshgen_bug() {
+        // The shipped templates keep the bug message, with or without a
+        // --templates folder that overrides other templates.
+        let dir = tempfile::tempdir().expect("folder");
+        std::fs::write(dir.path().join("service.yaml.j2"), "x: 1\n").expect("write");
+        for folder in [None, Some(dir.path())] {
+            let renderer = Renderer::new(folder).expect("templates");
+            let context = NamespaceContext {
+                name: "ns",
+                labels: &Default::default(),
+            };
+            let wrong = ResourceId::cluster("v1", "Namespace", "other");
+            let error = renderer
+                .render("namespace.yaml.j2", &context, wrong)
+                .expect_err("the identity differs");
+            let message = error.to_string();
+            assert!(
+                message.starts_with(
+                    "the shipped template namespace.yaml.j2 rendered an invalid document"
+                ) && message.ends_with("this is a meshgen bug, please report it"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_misspelt_template_name_finds_the_name_it_misses() {
+        let cases = [
+            ("virtualservices.yaml.j2", Some("virtualservice.yaml.j2")),
+            ("VirtualService.yaml.j2", Some("virtualservice.yaml.j2")),
+            ("service.yml.j2", Some("service.yaml.j2")),
+            ("service.yaml", Some("service.yaml.j2")),
+            ("deployment.j2", Some("deployment.yaml.j2")),
+            (
+                "gateway-virtualservice.yml",
+                Some("gateway-virtualservice.yaml.j2"),
+            ),
+            ("README.md", None),
+            ("kustomization.yaml", None),
+            ("", None),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(closest_template(name), expected, "{name:?}");
+        }
+    }
 
     #[test]
     fn safe_strings_stay_plain() {
@@ -780,6 +1143,28 @@ mod tests {
         ];
         for (text, expected) in cases {
             assert_eq!(yaml_string(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn characters_yaml_readers_treat_specially_are_escaped_in_double_quotes() {
+        // C0 and C1 controls, DEL, NEL, the line and paragraph separators, the
+        // byte-order mark and the noncharacters U+FFFE and U+FFFF: never raw,
+        // never in a plain scalar.
+        let special = (0..0x20)
+            .chain(0x7f..=0x9f)
+            .chain([0x2028, 0x2029, 0xfeff, 0xfffe, 0xffff])
+            .filter_map(char::from_u32);
+        for c in special {
+            for text in [c.to_string(), format!("a{c}b"), format!("{c}a")] {
+                let written = yaml_string(&text);
+                assert!(
+                    written.starts_with('"') && written.ends_with('"') && !written.contains(c),
+                    "{text:?} written as {written:?}"
+                );
+                let read: String = serde_saphyr::from_str(&written).expect("a YAML string");
+                assert_eq!(read, text);
+            }
         }
     }
 

@@ -397,8 +397,8 @@ const FLAG_CASES: &[FlagCase] = &[
         command: "explain",
         flags: &["--deny-warnings"],
         setup: &[],
-        with: &["explain", "s.toml", "--step", "all-v1", "--deny-warnings"],
-        without: &["explain", "s.toml", "--step", "all-v1"],
+        with: &["explain", "s.toml", "--step", "ratings-delay", "--deny-warnings"],
+        without: &["explain", "s.toml", "--step", "ratings-delay"],
         effect: |_, r| r.code == 1 && r.stdout.is_empty(),
     },
     FlagCase {
@@ -533,7 +533,7 @@ fn a_templates_folder_that_does_not_exist_is_an_error_not_the_shipped_templates(
     run.expect_code(2);
     assert_eq!(
         run.stderr,
-        "meshgen: error: tmpl: No such file or directory (os error 2)\n"
+        "meshgen: error: --templates tmpl: no such folder\n"
     );
     assert!(!sandbox.path().join("out").exists());
 }

@@ -250,3 +250,186 @@ fn an_exact_uri_matches_the_path_without_its_query_string_as_envoy_does() {
         run.stdout
     );
 }
+
+#[test]
+fn identical_outcomes_are_one_row_of_the_plan_and_one_json_outcome() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "s.toml",
+        r#"
+name = "t"
+[mesh]
+version = "1.22.0"
+[namespace]
+name = "t"
+[[services]]
+name = "front"
+port = 80
+calls = [ { service = "back" } ]
+  [services.versions.v1]
+  image = "x/front:1"
+[[services]]
+name = "back"
+port = 80
+  [services.versions.v1]
+  image = "x/back:1"
+[[steps]]
+name = "s"
+[[steps.routes]]
+service = "front"
+to = "v1"
+delay = "500ms"
+delay_percent = 10
+[[steps.routes]]
+service = "back"
+to = "v1"
+delay = "500ms"
+delay_percent = 50
+"#,
+    );
+    sandbox.run(&["build", "s.toml"]).expect_code(0);
+    let plan = sandbox.read("out/t/PLAN.md");
+    let rows: Vec<&str> = plan
+        .lines()
+        .filter(|l| l.starts_with("| everyone |"))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "| everyone | 0.5 | 200 after 500ms: front v1, back v1 |",
+            "| everyone | 0.45 | 200: front v1, back v1 |",
+            "| everyone | 0.05 | 200 after 1s: front v1, back v1 |",
+        ],
+        "{plan}"
+    );
+    let run = sandbox.run(&[
+        "explain", "s.toml", "--step", "s", "--entry", "front", "--output", "json",
+    ]);
+    run.expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let probabilities: Vec<f64> = json["outcomes"]
+        .as_array()
+        .expect("outcomes")
+        .iter()
+        .map(|o| o["probability"].as_f64().expect("a probability"))
+        .collect();
+    assert_eq!(probabilities, [0.5, 0.45, 0.05]);
+}
+
+#[test]
+fn explain_prints_the_warnings_of_the_asked_step_only() {
+    let sandbox = Sandbox::new();
+    // Bookinfo warns about ratings-delay and ratings-abort; jason-v2 has none.
+    let run = sandbox.run(&["explain", &scenario("bookinfo"), "--step", "jason-v2"]);
+    run.expect_code(0);
+    assert_eq!(run.stderr, "", "no warning concerns jason-v2");
+    let run = sandbox.run(&["explain", &scenario("bookinfo"), "--step", "ratings-delay"]);
+    run.expect_code(0);
+    assert!(
+        run.stderr
+            .contains(":95:8: warning: step ratings-delay: the 7s delay on ratings"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("ratings-abort"), "{}", run.stderr);
+    // A warning about no step in particular (the mesh) is shown with every
+    // step; so is every error, whichever step it is in.
+    let text = std::fs::read_to_string(scenario("bookinfo"))
+        .expect("bookinfo")
+        .replace("version = \"1.5.1\"", "version = \"1.99.0\"");
+    sandbox.write("newer.toml", &text);
+    let run = sandbox.run(&["explain", "newer.toml", "--step", "jason-v2"]);
+    run.expect_code(0);
+    assert_eq!(
+        run.stderr.matches(": warning: ").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("warning: Istio 1.99.0 is newer"),
+        "{}",
+        run.stderr
+    );
+    sandbox.write(
+        "broken.toml",
+        text.replace("to = \"v3\"\n", "to = \"v9\"\n"),
+    );
+    let run = sandbox.run(&["explain", "broken.toml", "--step", "jason-v2"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("error: to: service `reviews` has no version `v9`"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("ratings-delay"), "{}", run.stderr);
+}
+
+#[test]
+fn a_share_of_requests_to_a_version_without_pods_is_a_warning_in_sentences() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "s.toml",
+        r#"
+name = "shop"
+[mesh]
+version = "1.22.0"
+[namespace]
+name = "shop"
+[[services]]
+name = "frontend"
+port = 80
+calls = [ { service = "backend" } ]
+  [services.versions.v1]
+  image = "x/frontend:1"
+[[services]]
+name = "backend"
+port = 80
+  [services.versions.v1]
+  image = "x/backend:1"
+  [services.versions.v2]
+  deploy = false
+[[steps]]
+name = "canary"
+[[steps.routes]]
+service = "backend"
+to = { v1 = 70, v2 = 30 }
+"#,
+    );
+    let run = sandbox.run(&["check", "s.toml"]);
+    run.expect_code(0);
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("s.toml:"))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "s.toml:21:8: warning: step canary: backend v2 has no pods, so the call from \
+             frontend to backend fails with HTTP 503 (1 attempt): everyone will see an error \
+             with probability 0.3",
+            "s.toml:24:17: warning: 30% of the requests this rule takes go to `backend` version \
+             `v2`, which has deploy = false: no pod can answer them, and they get 503 (no \
+             healthy upstream)",
+        ],
+        "{}",
+        run.stderr
+    );
+    // All of them: nothing can answer, an error at the route's `to`.
+    let all = sandbox
+        .read("s.toml")
+        .replace("to = { v1 = 70, v2 = 30 }", "to = \"v2\"");
+    sandbox.write("all.toml", all);
+    let run = sandbox.run(&["check", "all.toml"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "all.toml:24:6: error: every request to `backend` goes to version `v2`, which has \
+             deploy = false: no pod can answer, and each request gets 503 (no healthy upstream)"
+        ),
+        "{}",
+        run.stderr
+    );
+}

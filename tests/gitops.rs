@@ -913,3 +913,267 @@ fn the_documented_kustomize_overlay_patches_the_emitted_deployments_and_nothing_
     }
     assert_eq!(deployments, 6);
 }
+
+/// GitHub's own Markdown renderer: `MESHGEN_CMARK_GFM`, or `cmark-gfm` on
+/// PATH (Debian's `cmark-gfm` package); `None` (and a note on stderr) when
+/// there is none, unless `MESHGEN_REQUIRE_CMARK_GFM` is set.
+fn cmark_gfm() -> Option<String> {
+    let program = std::env::var("MESHGEN_CMARK_GFM").unwrap_or_else(|_| "cmark-gfm".to_owned());
+    let works = Command::new(&program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if works {
+        Some(program)
+    } else if std::env::var_os("MESHGEN_REQUIRE_CMARK_GFM").is_some() {
+        panic!("MESHGEN_REQUIRE_CMARK_GFM is set but `{program}` does not run");
+    } else {
+        eprintln!("skipping: no `{program}` (apt-get install cmark-gfm, or set MESHGEN_CMARK_GFM)");
+        None
+    }
+}
+
+#[test]
+fn scenario_text_in_plan_md_makes_no_link_under_githubs_own_markdown() {
+    let Some(cmark) = cmark_gfm() else {
+        return;
+    };
+    // Every autolink form of GFM, in the description, a step's description,
+    // a header value and a URI (the tables of who gets what).
+    let forms = "ops@example.com, mailto:ops@example.com, xmpp:ops@example.com/home, \
+                 a+b.c-d_e@f-g.example, http://x.example, https://y.example/p, www.z.example";
+    let text = format!(
+        "name = \"links\"\ndescription = {forms:?}\n[mesh]\nversion = \"1.22.0\"\n\
+         [namespace]\nname = \"links\"\n[[services]]\nname = \"a\"\nport = 80\n\
+         [services.versions.v1]\nimage = \"i\"\n[services.versions.v2]\nimage = \"i\"\n\
+         [[steps]]\nname = \"s\"\ndescription = {forms:?}\n\
+         [[steps.routes]]\nservice = \"a\"\nheaders = {{ x-mail = {forms:?} }}\nto = \"v2\"\n\
+         [[steps.routes]]\nservice = \"a\"\nuri = {{ prefix = \"/ops@example.com\" }}\nto = \"v2\"\n\
+         [[steps.routes]]\nservice = \"a\"\nto = \"v1\"\n"
+    );
+    let sandbox = Sandbox::new();
+    let path = sandbox.write("links.toml", text).display().to_string();
+    sandbox.run(&["build", &path]).expect_code(0);
+    let plan = sandbox.path().join("out/links/PLAN.md");
+    let output = Command::new(&cmark)
+        .args([
+            "-e",
+            "autolink",
+            "-e",
+            "table",
+            "-e",
+            "strikethrough",
+            "--unsafe",
+        ])
+        .arg(&plan)
+        .output()
+        .expect("run cmark-gfm");
+    assert!(output.status.success(), "{output:?}");
+    let html = String::from_utf8_lossy(&output.stdout);
+    assert!(!html.contains("<a "), "a link in PLAN.md:\n{html}");
+    // The text is all there, as text.
+    let shown = html.replace("<!-- -->", "");
+    assert!(
+        shown.matches(forms).count() >= 2,
+        "the description does not read back:\n{html}"
+    );
+}
+
+/// Characters Go's YAML libraries treat specially (C0 and C1 controls, DEL,
+/// line and paragraph separators, the byte-order mark, noncharacters) and
+/// others a YAML tool might: each goes into a value of every kind the
+/// output carries.
+const SPECIAL_CHARACTERS: &[char] = &[
+    '\u{1}',
+    '\t',
+    '\r',
+    '\u{1b}',
+    '\u{7f}',
+    '\u{80}',
+    '\u{85}',
+    '\u{9f}',
+    '\u{a0}',
+    '\u{ad}',
+    '\u{200b}',
+    '\u{202e}',
+    '\u{2028}',
+    '\u{2029}',
+    '\u{fdd0}',
+    '\u{e000}',
+    '\u{feff}',
+    '\u{fffd}',
+    '\u{fffe}',
+    '\u{ffff}',
+    '\u{1f600}',
+    '\u{1fffe}',
+    '\u{10ffff}',
+];
+
+/// The ones `kubectl kustomize` does not carry through, whatever the escape:
+/// it fails on DEL, the C1 controls, U+FFFE and U+FFFF, turns U+0085 into a
+/// space, and writes U+2028 and U+2029 back as raw line breaks.
+const KUSTOMIZE_MISHANDLES: &[char] = &[
+    '\u{7f}', '\u{80}', '\u{85}', '\u{9f}', '\u{2028}', '\u{2029}', '\u{fffe}', '\u{ffff}',
+];
+
+/// `text` as a TOML basic string, every character outside printable ASCII escaped.
+fn toml_escaped(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            c if u32::from(c) <= 0xFFFF => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push_str(&format!("\\U{:08X}", u32::from(c))),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The value each character is carried in: `a`, the character, `b`.
+fn carrier(c: char) -> String {
+    format!("a{c}b")
+}
+
+/// A scenario whose values carry each of `chars`, one value per line: an env
+/// entry of service `a`, and per character a rule of step `s` matching a
+/// header and a URI prefix, and a gateway URI.
+fn scenario_carrying(chars: &[char]) -> String {
+    let mut text = String::from(
+        "name = \"chars\"\n[mesh]\nversion = \"1.22.0\"\n[namespace]\nname = \"chars\"\n\
+         [[services]]\nname = \"a\"\nport = 80\n[services.versions.v1]\nimage = \"i\"\n\
+         [services.versions.v1.env]\n",
+    );
+    for (i, c) in chars.iter().enumerate() {
+        text.push_str(&format!("E{i} = {}\n", toml_escaped(&carrier(*c))));
+    }
+    text.push_str("[gateway]\n[[gateway.routes]]\nservice = \"a\"\nuris = [\n");
+    for c in chars {
+        text.push_str(&format!(
+            "  {{ exact = {} }},\n",
+            toml_escaped(&carrier(*c))
+        ));
+    }
+    text.push_str("]\n[[steps]]\nname = \"s\"\n");
+    for c in chars {
+        let value = toml_escaped(&carrier(*c));
+        text.push_str(&format!(
+            "[[steps.routes]]\nservice = \"a\"\nheaders = {{ x-value = {value} }}\n\
+             uri = {{ prefix = {value} }}\nto = \"v1\"\n"
+        ));
+    }
+    text.push_str("[[steps.routes]]\nservice = \"a\"\nto = \"v1\"\n");
+    text
+}
+
+#[test]
+fn values_kubectl_kustomize_would_change_are_warned_about_and_every_other_value_survives_it() {
+    let sandbox = Sandbox::new();
+    // check warns at every value holding a character kustomize mishandles,
+    // and only there.
+    let path = sandbox.write("all.toml", scenario_carrying(SPECIAL_CHARACTERS));
+    let path = path.display().to_string();
+    let run = sandbox.run(&["check", &path, "--format", "json"]);
+    run.expect_code(0);
+    let text = sandbox.read("all.toml");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut warned: Vec<char> = Vec::new();
+    // JSON diagnostics are written to stderr, one per line.
+    for line in run.stderr.lines() {
+        let d = json(line);
+        assert_eq!(d["severity"], "warning", "{line}");
+        assert!(
+            d["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("`kubectl kustomize`")),
+            "{line}"
+        );
+        let at = lines[d["line"].as_u64().expect("line") as usize - 1];
+        let c = SPECIAL_CHARACTERS
+            .iter()
+            .find(|c| at.contains(&toml_escaped(&carrier(**c))))
+            .unwrap_or_else(|| panic!("a warning at {at:?}"));
+        warned.push(*c);
+    }
+    // Each character in four values: env, gateway URI, header, URI prefix.
+    let expected: Vec<char> = KUSTOMIZE_MISHANDLES.iter().flat_map(|c| [*c; 4]).collect();
+    warned.sort_unstable();
+    assert_eq!(warned, expected, "{}", run.stderr);
+
+    // Every other value comes back from `kubectl kustomize` as written.
+    let Some(kubectl) = kubectl() else {
+        return;
+    };
+    let carried: Vec<char> = SPECIAL_CHARACTERS
+        .iter()
+        .copied()
+        .filter(|c| !KUSTOMIZE_MISHANDLES.contains(c))
+        .collect();
+    let path = sandbox.write("carried.toml", scenario_carrying(&carried));
+    let path = path.display().to_string();
+    let run = sandbox.run(&["build", &path, "--out", "out"]);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    let root = sandbox.path().join("out/chars");
+    let base = kustomize(&kubectl, &root);
+    let of_kind = |docs: &[Value], kind: &str| -> Value {
+        docs.iter()
+            .find(|d| d["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind}"))
+            .clone()
+    };
+    let deployment = of_kind(&base, "Deployment");
+    let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env");
+    let gateway_routes = of_kind(&base, "VirtualService");
+    let step = kustomize(&kubectl, &root.join("routing/01-s"));
+    let rules = of_kind(&step, "VirtualService")["spec"]["http"].clone();
+    for (i, c) in carried.iter().enumerate() {
+        let want = carrier(*c);
+        let named = format!("E{i}");
+        let value = env.iter().find(|e| e["name"] == named.as_str());
+        assert_eq!(
+            value.map(|e| &e["value"]),
+            Some(&Value::from(want.clone())),
+            "env {c:?}"
+        );
+        assert_eq!(
+            gateway_routes["spec"]["http"][0]["match"][i]["uri"]["exact"], want,
+            "gateway URI {c:?}"
+        );
+        let rule = &rules[i]["match"][0];
+        assert_eq!(rule["headers"]["x-value"]["exact"], want, "header {c:?}");
+        assert_eq!(rule["uri"]["prefix"], want, "URI prefix {c:?}");
+    }
+
+    // And the warning is due: kustomize fails on each of the others, or
+    // what it writes does not read back (YAML 1.2) as the value.
+    for c in KUSTOMIZE_MISHANDLES {
+        let path = sandbox.write("one.toml", scenario_carrying(&[*c]));
+        let path = path.display().to_string();
+        sandbox
+            .run(&["build", &path, "--out", "out"])
+            .expect_code(0);
+        let output = Command::new(&kubectl)
+            .arg("kustomize")
+            .arg(&root)
+            .output()
+            .expect("run kubectl");
+        if !output.status.success() {
+            continue;
+        }
+        let docs = documents(&String::from_utf8_lossy(&output.stdout));
+        let deployment = of_kind(&docs, "Deployment");
+        let value = &deployment["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"];
+        assert_ne!(
+            value,
+            &Value::from(carrier(*c)),
+            "kustomize carries {c:?} now"
+        );
+    }
+}

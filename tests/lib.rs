@@ -16,4 +16,6 @@ mod limits;
 mod output;
 mod releases;
 mod safety;
+mod scale;
 mod streams;
+mod templates;

@@ -341,3 +341,53 @@ fn under_argocd_waves_a_retired_deployment_is_pruned_last() {
     let plain = out.run(&["build", &path, "--stdout"]);
     assert!(!plain.expect_code(0).stdout.contains("PruneLast"));
 }
+
+#[test]
+fn explain_answers_with_the_versions_running_after_the_step() {
+    let sandbox = Sandbox::new();
+    // No VirtualService for back: the Kubernetes Service spreads requests
+    // over the pods that run, so a launch takes a share at once.
+    sandbox.write(
+        "s.toml",
+        r#"
+name = "shop"
+[mesh]
+version = "1.30.3"
+[namespace]
+name = "shop"
+[[services]]
+name = "front"
+port = 80
+calls = [ { service = "back" } ]
+  [services.versions.v1]
+  image = "x/front:1"
+[[services]]
+name = "back"
+port = 80
+  [services.versions.v1]
+  image = "x/back:1"
+  [services.versions.v2]
+  image = "x/back:2"
+[[steps]]
+name = "launch-v2"
+launch = [ { service = "back", version = "v2" } ]
+[[steps]]
+name = "retire-v1"
+retire = [ { service = "back", version = "v1" } ]
+"#,
+    );
+    let outcome = |step: &str| {
+        let run = sandbox.run(&["explain", "s.toml", "--step", step, "--entry", "front"]);
+        run.expect_code(0);
+        let at = run.stdout.find("outcome:\n").expect("an outcome");
+        run.stdout[at..].to_owned()
+    };
+    assert_eq!(
+        outcome("launch-v2"),
+        "outcome:\n  p=0.5: 200: front v1, back v1\n  p=0.5: 200: front v1, back v2\n"
+    );
+    assert_eq!(
+        outcome("retire-v1"),
+        "outcome:\n  p=1: 200: front v1, back v2\n"
+    );
+}

@@ -1,5 +1,7 @@
 //! No scenario string can add structure to the output: adversarial values come
-//! back from the emitted YAML as exactly the same strings.
+//! back from the emitted YAML as exactly the same strings. Nor can one reach a
+//! terminal as a command: what meshgen prints for people shows control
+//! characters escaped.
 
 use crate::support::{Sandbox, documents};
 
@@ -34,6 +36,13 @@ const ADVERSARIAL: &[&str] = &[
     "bell\u{7}and\u{7f}del",
     "line\u{2028}separator",
     "nonchar\u{fffe}and\u{ffff}",
+    "next\u{85}line",
+    "c1\u{80}controls\u{9f}",
+    "para\u{2029}graph",
+    "bom\u{feff}inside",
+    "\u{feff}leading bom",
+    "esc\u{1b}[31mred",
+    "nul\u{0}byte",
     "| block",
     "> folded",
     "@at `tick`",
@@ -176,4 +185,171 @@ fn names_cannot_escape_the_output_folder() {
         assert!(!sandbox.path().join("out").exists());
         assert!(!sandbox.path().join("escape").exists());
     }
+}
+
+/// Escape sequences that set the window title, ring the bell and clear the
+/// screen (C0 and C1 forms), a C1 line break and a right-to-left override.
+const TERMINAL_HOSTILE: &str = "\u{1b}]0;PWNED\u{7}\u{1b}[2J\u{9b}2J\u{85}\u{202e}";
+
+/// `TERMINAL_HOSTILE` as explain and the diagnostics show it.
+const TERMINAL_HOSTILE_SHOWN: &str = "\\u{1b}]0;PWNED\\u{7}\\u{1b}[2J\\u{9b}2J\\u{85}\\u{202e}";
+
+/// Whether `text` holds a character a terminal acts on, beyond line breaks.
+fn acts_on_terminal(text: &str) -> bool {
+    text.chars()
+        .any(|c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c))
+}
+
+/// `front` calls `back`; the step sends requests whose `end-user` header is
+/// `TERMINAL_HOSTILE` to back v2 (with a fault that the build check warns
+/// about) and the rest to v1.
+fn terminal_scenario() -> String {
+    let value = toml_string(TERMINAL_HOSTILE);
+    format!(
+        r#"name = "term"
+[mesh]
+version = "1.22.0"
+[namespace]
+name = "term"
+[[services]]
+name = "front"
+port = 80
+calls = [ {{ service = "back" }} ]
+  [services.versions.v1]
+  image = "x/front:1"
+[[services]]
+name = "back"
+port = 80
+  [services.versions.v1]
+  image = "x/back:1"
+  [services.versions.v2]
+  image = "x/back:2"
+[[steps]]
+name = "s"
+description = {value}
+[[steps.routes]]
+service = "back"
+headers = {{ end-user = {value} }}
+to = "v2"
+abort = 500
+[[steps.routes]]
+service = "back"
+to = "v1"
+"#
+    )
+}
+
+#[test]
+fn explain_and_its_warnings_show_control_characters_of_headers_and_values_escaped() {
+    let sandbox = Sandbox::new();
+    sandbox.write("term.toml", terminal_scenario());
+    let header = format!("end-user={TERMINAL_HOSTILE}");
+    let uri = format!("/{TERMINAL_HOSTILE}");
+    let run = sandbox.run(&[
+        "explain",
+        "term.toml",
+        "--step",
+        "s",
+        "--entry",
+        "front",
+        "--header",
+        &header,
+        "--uri",
+        &uri,
+    ]);
+    run.expect_code(0);
+    for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        assert!(!acts_on_terminal(text), "{stream}: {text:?}");
+    }
+    assert!(
+        run.stdout.contains(&format!(
+            "rule 1/2 (end-user exact {TERMINAL_HOSTILE_SHOWN}) -> v2"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "end-user={TERMINAL_HOSTILE_SHOWN} will see an error"
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn diagnostics_show_control_characters_of_the_file_and_its_name_escaped() {
+    // C1 controls and overrides are allowed raw in a TOML string: they are
+    // in the line the diagnostic quotes.
+    let sandbox = Sandbox::new();
+    let name = format!("s{TERMINAL_HOSTILE}.toml");
+    sandbox.write(
+        &name,
+        terminal_scenario().replace("to = \"v1\"", "to = \"v1\u{9b}2J\u{85}\u{202e}\""),
+    );
+    let run = sandbox.run(&["check", &name]);
+    run.expect_code(1);
+    assert!(!acts_on_terminal(&run.stderr), "{:?}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "s{TERMINAL_HOSTILE_SHOWN}.toml:29:6: error: to: service `back` has no version \
+             `v1\\u{{9b}}2J\\u{{85}}\\u{{202e}}` (it has v1, v2)"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("29 | to = \"v1\\u{9b}2J\\u{85}\\u{202e}\""),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn operational_errors_show_control_characters_escaped() {
+    let sandbox = Sandbox::new();
+    sandbox.write("term.toml", terminal_scenario());
+    let run = sandbox.run(&["explain", "term.toml", "--step", TERMINAL_HOSTILE]);
+    run.expect_code(2);
+    assert!(!acts_on_terminal(&run.stderr), "{:?}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "meshgen: error: no step `{TERMINAL_HOSTILE_SHOWN}` in the scenario"
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_diff_shows_control_characters_escaped_on_a_terminal_and_exact_in_a_pipe() {
+    let sandbox = Sandbox::new();
+    sandbox.write("term.toml", terminal_scenario());
+    sandbox.run(&["build", "term.toml"]).expect_code(0);
+    // A plan written by hand (or by anything) into the folder compared with.
+    let plan = sandbox.path().join("out/term/PLAN.md");
+    let mut text = std::fs::read_to_string(&plan).expect("PLAN.md");
+    text.push_str(&format!("{TERMINAL_HOSTILE}\n"));
+    std::fs::write(&plan, text).expect("write PLAN.md");
+    let args = ["diff", "term.toml", "--against", "out/term"];
+    let terminal = sandbox.run(&[&args[..], &["--color", "always"]].concat());
+    terminal.expect_code(1);
+    // Colours are the only escape sequences left.
+    let shown = terminal.stdout.replace("\u{1b}[", "[");
+    assert!(!acts_on_terminal(&shown), "{:?}", terminal.stdout);
+    assert!(
+        terminal
+            .stdout
+            .contains(&format!("-{TERMINAL_HOSTILE_SHOWN}")),
+        "{}",
+        terminal.stdout
+    );
+    let piped = sandbox.run(&args);
+    piped.expect_code(1);
+    assert!(
+        piped.stdout.contains(&format!("\n-{TERMINAL_HOSTILE}\n")),
+        "{:?}",
+        piped.stdout
+    );
 }

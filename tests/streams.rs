@@ -19,6 +19,7 @@ fn a_full_stderr_is_exit_2_and_never_a_panic() {
     for args in [
         // Diagnostics that cannot be shown: the run cannot say why it failed.
         &["check", "bad.toml"][..],
+        &["check", "bad.toml", "--format", "json"],
         &["build", "bad.toml"],
         // An operational error that cannot be reported.
         &["build", "missing.toml"],
@@ -53,7 +54,6 @@ fn a_full_stdout_is_exit_2_with_the_reason_on_stderr() {
             "--output",
             "json",
         ],
-        &["check", "bad.toml", "--format", "json"],
         &["--help"],
         &["--version"],
     ] {

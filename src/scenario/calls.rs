@@ -4,6 +4,7 @@
 //! warnings pointing at the step's name. Owns no outcome model (that is
 //! `explain`'s) and builds no part of the model.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use super::raw::{RawCall, RawScenario};
@@ -23,8 +24,16 @@ pub fn cycles(raw: &RawScenario) -> Vec<Diagnostic> {
         .iter()
         .map(|s| s.get_ref().name.as_ref().map(|n| n.get_ref().as_str()))
         .collect();
+    // The first service of each name (a duplicate is reported elsewhere).
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, name) in names.iter().enumerate() {
+        if let Some(name) = name {
+            index.entry(name).or_insert(i);
+        }
+    }
     // Edges per service, in file order, first span of each (caller, callee).
     let mut edges: Vec<Vec<(usize, Range<usize>)>> = vec![Vec::new(); services.len()];
+    let mut seen: BTreeSet<(usize, usize)> = BTreeSet::new();
     for (i, service) in services.iter().enumerate() {
         let service = service.get_ref();
         let own = service.calls.as_ref().map(Spanned::get_ref);
@@ -46,10 +55,10 @@ pub fn cycles(raw: &RawScenario) -> Vec<Diagnostic> {
             let Some(callee) = &call.get_ref().service else {
                 continue;
             };
-            let Some(j) = names.iter().position(|n| *n == Some(callee.get_ref())) else {
+            let Some(&j) = index.get(callee.get_ref().as_str()) else {
                 continue;
             };
-            if !edges[i].iter().any(|(k, _)| *k == j) {
+            if seen.insert((i, j)) {
                 edges[i].push((j, callee.span()));
             }
         }

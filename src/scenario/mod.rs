@@ -5,6 +5,8 @@
 mod calls;
 mod headers;
 mod names;
+mod places;
+mod portable;
 mod prune;
 mod raw;
 mod releases;
@@ -28,11 +30,32 @@ pub struct Checked {
     pub scenario: Option<Scenario>,
     /// Every error and warning, sorted by position.
     pub diagnostics: Vec<Diagnostic>,
+    /// Where each step is in the file.
+    steps: Vec<places::StepPlace>,
+}
+
+impl Checked {
+    /// Only the diagnostics that concern step `step` (`meshgen explain
+    /// --step`): every error (the scenario is invalid anyway), the warnings
+    /// about no step in particular (the mesh, services, the gateway), and
+    /// the warnings inside that step; not the warnings of other steps.
+    pub fn for_step(mut self, step: &str) -> Self {
+        let steps = &self.steps;
+        self.diagnostics.retain(|d| {
+            d.is_error()
+                || steps
+                    .iter()
+                    .filter(|place| place.holds(d.span.start))
+                    .all(|place| place.name.as_deref() == Some(step))
+        });
+        self
+    }
 }
 
 /// Parses and validates a scenario file.
 pub fn check(source: &Source) -> Checked {
     let (raw, shape, pruned) = read(source);
+    let steps = raw.as_ref().map(places::steps).unwrap_or_default();
     let (scenario, mut diagnostics) = match raw {
         Some(raw) => {
             let (scenario, mut diagnostics) = validate::validate(&raw, source, &pruned);
@@ -62,21 +85,24 @@ pub fn check(source: &Source) -> Checked {
     Checked {
         scenario,
         diagnostics,
+        steps,
     }
 }
 
 /// Parses the TOML text into raw types: every syntax error or, when the syntax
 /// is fine, every violation of the scenario's JSON Schema (unknown and missing
-/// keys, wrong types, values out of range). `Ok` only for a file of the right shape.
+/// keys, wrong types, values out of range). `Ok` only for a file of the right
+/// shape (warnings aside).
 pub fn load(source: &Source) -> Result<RawScenario, Vec<Diagnostic>> {
     match read(source) {
-        (Some(raw), shape, _) if shape.is_empty() => Ok(raw),
+        (Some(raw), shape, _) if !shape.iter().any(Diagnostic::is_error) => Ok(raw),
         (_, shape, _) => Err(shape),
     }
 }
 
 /// The syntax and schema passes: the raw scenario whenever the syntax is
-/// fine, the violations found, and what was pruned. A value out of range or a
+/// fine, the violations found (with the warnings about strings Go's YAML
+/// tools mishandle, `portable`), and what was pruned. A value out of range or a
 /// missing key does not stop deserializing; a value of a wrong type or an
 /// unknown key is pruned first (`prune`), so the semantic pass still runs on
 /// the rest and every problem is reported in one run.
@@ -93,7 +119,8 @@ fn read(source: &Source) -> (Option<RawScenario>, Vec<Diagnostic>, Pruned) {
     }
     let violations = schema::check(&table, source);
     let pruned = prune::prune(&mut table, &violations.prune);
-    let shape = violations.diagnostics;
+    let mut shape = violations.diagnostics;
+    shape.extend(portable::warnings(table.get_ref()));
     match RawScenario::deserialize(toml::de::Deserializer::from(table)) {
         Ok(raw) => (Some(raw), shape, pruned),
         // Never in practice: the schema names what the raw types cannot
@@ -171,6 +198,39 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 40, "only {checked} files checked");
+    }
+
+    #[test]
+    fn for_step_keeps_errors_the_warnings_of_no_step_and_those_of_that_step() {
+        let text = "name = \"x\"\n[mesh]\nversion = \"1.99.0\"\n[namespace]\nname = \"ns\"\n\
+                    [[services]]\nname = \"a\"\nport = 80\n[services.versions.v1]\nimage = \"i\"\n\
+                    [[steps]]\nname = \"one\"\n[[steps.routes]]\nservice = \"a\"\nto = \"v1\"\n\
+                    mirror = \"v1\"\n\
+                    [[steps]]\nname = \"two\"\nroutes = [ { service = \"a\", to = \"v1\", \
+                    mirror = \"v1\" } ]\n";
+        let lines = |checked: Checked| -> Vec<(usize, &'static str)> {
+            let source = Source::new("s.toml", text);
+            checked
+                .diagnostics
+                .iter()
+                .map(|d| {
+                    let kind = if d.is_error() { "error" } else { "warning" };
+                    (source.line_col(d.span.start).0, kind)
+                })
+                .collect()
+        };
+        let all = check(&Source::new("s.toml", text));
+        assert_eq!(
+            lines(all),
+            [(3, "warning"), (16, "warning"), (19, "warning")]
+        );
+        let one = check(&Source::new("s.toml", text)).for_step("one");
+        assert_eq!(lines(one), [(3, "warning"), (16, "warning")]);
+        let two = check(&Source::new("s.toml", text)).for_step("two");
+        assert_eq!(lines(two), [(3, "warning"), (19, "warning")]);
+        let broken = text.replace("to = \"v1\"\nmirror", "to = \"v9\"\nmirror");
+        let errors = check(&Source::new("s.toml", broken.as_str())).for_step("two");
+        assert!(errors.diagnostics.iter().any(|d| d.is_error()));
     }
 
     /// A pruned value leaves no model behind, even with no other error.

@@ -3,7 +3,7 @@
 //! the warnings that a valid scenario may still deserve (Istio's IST0140,
 //! routing to undeployed versions, mirrors to the routed subset).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 
 use toml::Spanned;
@@ -757,7 +757,7 @@ impl Checker<'_> {
         }
         self.shared_names(&infos);
         // Calls can name any service, so they are resolved once all are known.
-        let known: Vec<String> = infos.iter().map(|i| i.service.name.clone()).collect();
+        let known: BTreeSet<String> = infos.iter().map(|i| i.service.name.clone()).collect();
         for service in repeated {
             let versions = service.versions.iter().flat_map(|v| &v.get_ref().0);
             let lists = (service.calls.iter())
@@ -1138,7 +1138,7 @@ impl Checker<'_> {
         }
     }
 
-    fn calls(&mut self, raw: &[Spanned<RawCall>], known: &[String]) -> Vec<Call> {
+    fn calls(&mut self, raw: &[Spanned<RawCall>], known: &BTreeSet<String>) -> Vec<Call> {
         let mut calls = Vec::new();
         for spanned in raw {
             let call = spanned.get_ref();
@@ -1661,6 +1661,8 @@ impl Checker<'_> {
         // The `service` of the first rule for each service the gateway routes
         // by version: where a fall-through is reported.
         let mut first_at: HashMap<usize, Range<usize>> = HashMap::new();
+        // Per service, each rule's `to` and its destinations with their spans.
+        let mut sent: BTreeMap<usize, Vec<Sent>> = BTreeMap::new();
         for spanned in rules {
             let rule = spanned.get_ref();
             let Some(service) = self.required(
@@ -1710,6 +1712,9 @@ impl Checker<'_> {
                         self.gateway_uri_combines(gw, checks, &target.name, uri, raw_uri.span());
                     }
                 }
+                if let Some(to) = to {
+                    sent.entry(index).or_default().push(Sent::of(to, &built));
+                }
                 // Ingress traffic reaches every deployed version of a service
                 // the gateway exposes; with one deployed version, no matter.
                 let deployed = target.versions.iter().filter(|v| v.deploy).count();
@@ -1740,6 +1745,9 @@ impl Checker<'_> {
                     self.gateway_fall_through(gw, checks, &services[*index].service.name, at);
                 }
             }
+        }
+        for (index, rules) in &sent {
+            self.without_pods(&services[*index].service, rules);
         }
         let routes = per_service
             .into_iter()
@@ -2048,6 +2056,91 @@ impl Checker<'_> {
         }
     }
 
+    /// A step's rules for a service that has pods, sending requests to
+    /// versions without (`deploy = false`): when every request the rules
+    /// take goes there, nothing can answer them, an error at the first
+    /// rule's `to`; otherwise a warning at each such version, with the
+    /// share of the rule's requests it gets. (A service with no deployed
+    /// version at all may run elsewhere: `undeployed` warns about that.)
+    fn without_pods(&mut self, service: &Service, rules: &[Sent]) {
+        if !service.versions.iter().any(|v| v.deploy) {
+            return;
+        }
+        let podless = |version: &str| service.version(version).is_some_and(|v| !v.deploy);
+        let sending = |rule: &Sent| -> Vec<(String, u32, Range<usize>)> {
+            rule.destinations
+                .iter()
+                .filter(|(_, weight, _)| *weight > 0)
+                .cloned()
+                .collect()
+        };
+        let everything_podless = rules
+            .iter()
+            .flat_map(sending)
+            .all(|(version, _, _)| podless(&version));
+        if everything_podless {
+            let mut versions: Vec<String> = Vec::new();
+            for (version, _, _) in rules.iter().flat_map(sending) {
+                let quoted = format!("`{version}`");
+                if !versions.contains(&quoted) {
+                    versions.push(quoted);
+                }
+            }
+            let deployed: Vec<&str> = service
+                .versions
+                .iter()
+                .filter(|v| v.deploy)
+                .map(|v| v.name.as_str())
+                .collect();
+            let (these, have) = if versions.len() == 1 {
+                ("version", "has")
+            } else {
+                ("versions", "have")
+            };
+            if let Some(first) = rules.first() {
+                self.diagnostics.push(
+                    Diagnostic::error(
+                        first.to.clone(),
+                        format!(
+                            "every request to `{}` goes to {these} {}, which {have} deploy = \
+                             false: no pod can answer, and each request gets 503 (no healthy \
+                             upstream)",
+                            service.name,
+                            versions.join(", ")
+                        ),
+                    )
+                    .with_help(format!(
+                        "route to a version with pods ({}), or give {} pods (remove \
+                         deploy = false)",
+                        deployed.join(", "),
+                        versions.join(", ")
+                    )),
+                );
+            }
+            return;
+        }
+        for rule in rules {
+            for (version, weight, span) in sending(rule) {
+                if !podless(&version) {
+                    continue;
+                }
+                let share = if weight >= 100 {
+                    "the requests this rule takes go".to_owned()
+                } else {
+                    format!("{weight}% of the requests this rule takes go")
+                };
+                self.warning(
+                    span,
+                    format!(
+                        "{share} to `{}` version `{version}`, which has deploy = false: no pod \
+                         can answer them, and they get 503 (no healthy upstream)",
+                        service.name
+                    ),
+                );
+            }
+        }
+    }
+
     /// Warns when traffic goes to an undeployed version of a service with no deployed one.
     fn undeployed(&mut self, version: &str, span: &Range<usize>, service: &Service) {
         let target_undeployed = service.version(version).is_some_and(|v| !v.deploy);
@@ -2211,6 +2304,31 @@ pub fn rewrite_image(image: &str, registry: &str) -> String {
     match image.rfind('/') {
         Some(i) => format!("{registry}{}", &image[i..]),
         None => format!("{registry}/{image}"),
+    }
+}
+
+/// A rule's `to` as written, with each destination's weight (100 for a
+/// lone version) and the span of its version, for `without_pods`.
+struct Sent {
+    to: Range<usize>,
+    destinations: Vec<(String, u32, Range<usize>)>,
+}
+
+impl Sent {
+    fn of(to: &Spanned<RawTarget>, built: &Rule) -> Self {
+        let spans: Vec<Range<usize>> = match to.get_ref() {
+            RawTarget::Version(_) => vec![to.span()],
+            RawTarget::Weights(weights) => weights.0.iter().map(|(v, _)| v.span()).collect(),
+        };
+        Self {
+            to: to.span(),
+            destinations: built
+                .destinations
+                .iter()
+                .zip(spans)
+                .map(|(d, span)| (d.version.clone(), d.weight.unwrap_or(100), span))
+                .collect(),
+        }
     }
 }
 

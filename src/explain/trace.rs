@@ -1,0 +1,929 @@
+//! The tracer: one request through the routing state of one step, hop by
+//! hop — the rule that matches, the versions that serve, their calls, the
+//! route's retries and timeout, the rule's fault and the caller's budget —
+//! as a graph of hops and the distribution of what the sender sees.
+//!
+//! Within one trace a service answers every call the same way (the request,
+//! and so its class, and the routing state are fixed), and a version makes
+//! the same calls wherever it is reached: each service's answer and each
+//! version's calls are worked out once and shared by every path that
+//! reaches them, so the work grows with the size of the call graph, not
+//! with its number of paths. The graph is walked with an explicit stack,
+//! never by recursion: a call chain may be as long as the scenario is.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::outcome::{Ctx, Dist, Kind, Pending, Resp, Seq, merge, merge_pending, then};
+use super::text::latency;
+use super::{
+    Budget, Entry, ExplainError, Fault, HeaderValue, Request, RetryPolicy, Routing, gateway_route,
+    string_matches, uri_matches,
+};
+use crate::model::{Call, Moment, Rule, Scenario, Service, ServiceRouting, Version};
+
+/// A scenario at one step: its services by name, the routing in force and
+/// the moment whose running versions answer (after the step: what it
+/// launched runs, what it retired is gone).
+pub(super) struct View<'a> {
+    pub(super) scenario: &'a Scenario,
+    pub(super) services: BTreeMap<&'a str, &'a Service>,
+    pub(super) state: BTreeMap<&'a str, &'a ServiceRouting>,
+    pub(super) at: Moment,
+}
+
+impl<'a> View<'a> {
+    pub(super) fn new(scenario: &'a Scenario, step: usize) -> Self {
+        Self {
+            scenario,
+            services: scenario
+                .services
+                .iter()
+                .map(|s| (s.name.as_str(), s))
+                .collect(),
+            state: scenario.routing_state(step),
+            at: Moment::After(step),
+        }
+    }
+}
+
+/// Everything one trace found. Every hop, every service's answer (`Body`)
+/// and every version's calls are here once; a version reached on several
+/// paths has its calls listed once, and every path points at them.
+#[derive(Debug)]
+pub(super) struct Graph {
+    /// The lists of versions and failed calls the responses hold.
+    pub(super) ctx: Ctx,
+    /// Every hop; `root` is the one the request enters by.
+    pub(super) hops: Vec<HopNode>,
+    /// Every service's answer to a hop.
+    pub(super) bodies: Vec<Body>,
+    /// Every version that answered, with its calls.
+    pub(super) versions: Vec<VersionNode>,
+    /// The entering hop.
+    pub(super) root: usize,
+}
+
+impl Graph {
+    /// What the sender of the request sees.
+    pub(super) fn outcome(&self) -> &Dist {
+        &self.hops[self.root].dist
+    }
+
+    /// Hops on the longest path from the entry: 1 when the entered service
+    /// calls nothing. One pass: a version comes after everything it calls.
+    pub(super) fn depth(&self) -> usize {
+        let below = |body: usize, depths: &[usize]| -> usize {
+            self.bodies[body]
+                .branches
+                .iter()
+                .filter_map(|b| b.node)
+                .map(|v| depths[v])
+                .max()
+                .unwrap_or(0)
+        };
+        let mut depths: Vec<usize> = Vec::with_capacity(self.versions.len());
+        for version in &self.versions {
+            let depth = version
+                .calls
+                .iter()
+                .map(|&hop| 1 + below(self.hops[hop].body, &depths))
+                .max()
+                .unwrap_or(0);
+            depths.push(depth);
+        }
+        1 + below(self.hops[self.root].body, &depths)
+    }
+}
+
+/// A caller's request to a service: who asks, with which budget, and what
+/// the caller sees after its budget.
+#[derive(Debug)]
+pub(super) struct HopNode {
+    pub(super) from: String,
+    pub(super) to: String,
+    pub(super) budget: Option<Budget>,
+    /// How the service answers (shared by every hop to it).
+    pub(super) body: usize,
+    /// What the caller sees.
+    pub(super) dist: Dist,
+}
+
+/// How a service answers a hop: the routing, the versions sharing it, the
+/// matched rule's fault, timeout, retries and mirror, and the response
+/// before the caller's own budget.
+#[derive(Debug)]
+pub(super) struct Body {
+    pub(super) routing: Routing,
+    pub(super) branches: Vec<BranchNode>,
+    pub(super) delay: Option<Fault>,
+    pub(super) abort: Option<Fault>,
+    pub(super) timeout: Option<String>,
+    pub(super) retries: Option<RetryPolicy>,
+    pub(super) mirror: Option<String>,
+    pub(super) dist: Dist,
+}
+
+/// One version serving a hop.
+#[derive(Debug)]
+pub(super) struct BranchNode {
+    pub(super) version: String,
+    pub(super) probability: f64,
+    pub(super) deployed: bool,
+    /// The version's calls (in `Graph::versions`), when it has pods.
+    pub(super) node: Option<usize>,
+}
+
+/// A version that answered: its calls in order and what it answers.
+#[derive(Debug)]
+pub(super) struct VersionNode {
+    /// `reviews v2`.
+    pub(super) label: String,
+    /// Its calls, in `Graph::hops`.
+    pub(super) calls: Vec<usize>,
+    pub(super) dist: Dist,
+}
+
+/// Traces one request through `view` from `entry`.
+pub(super) fn trace(
+    view: &View<'_>,
+    request: &Request,
+    entry: &Entry,
+) -> Result<Graph, ExplainError> {
+    let mut tracer = Tracer {
+        view,
+        request,
+        graph: Graph {
+            ctx: Ctx::default(),
+            hops: Vec::new(),
+            bodies: Vec::new(),
+            versions: Vec::new(),
+            root: 0,
+        },
+        bodies: BTreeMap::new(),
+        versions: BTreeMap::new(),
+    };
+    let (from, to, plan) = match (entry, &view.scenario.gateway) {
+        (Entry::Gateway, None) => return Err(ExplainError::NoGateway),
+        (Entry::Gateway, Some(gw)) => {
+            let from = format!("gateway {}", gw.name);
+            match gateway_route(gw, &request.uri) {
+                Some((route, why)) => {
+                    let target = &gw.routes[route - 1].service;
+                    // The gateway's VirtualService routes by URI to the
+                    // service without a subset, so the mesh routing of that
+                    // service does not apply (IST0140): every deployed
+                    // version gets a share.
+                    let service = tracer.service(target)?;
+                    let plan = Plan {
+                        service,
+                        routing: Routing::Gateway { route, why },
+                        rule: None,
+                        shares: spread(service, view.at),
+                        local: None,
+                    };
+                    (from, target.clone(), plan)
+                }
+                None => {
+                    let skipped = gw
+                        .routes
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| {
+                            let uris: Vec<String> =
+                                r.uris.iter().map(ToString::to_string).collect();
+                            format!(
+                                "route {}: uri {} is not {}",
+                                i + 1,
+                                request.uri,
+                                uris.join(" or ")
+                            )
+                        })
+                        .collect();
+                    let dist = vec![(
+                        1.0,
+                        Resp {
+                            latency: 0,
+                            kind: Kind::Status {
+                                code: 404,
+                                at: from.clone(),
+                                reason: format!("no gateway route matches {}", request.uri),
+                            },
+                            causes: BTreeSet::new(),
+                        },
+                    )];
+                    let body =
+                        tracer.add_body(Body::new(Routing::NoMatch { skipped }, dist.clone()));
+                    tracer.graph.hops.push(HopNode {
+                        from,
+                        to: "-".to_owned(),
+                        budget: None,
+                        body,
+                        dist,
+                    });
+                    tracer.graph.root = tracer.graph.hops.len() - 1;
+                    return Ok(tracer.graph);
+                }
+            }
+        }
+        (Entry::Service(name), _) => {
+            let service = tracer.service(name)?;
+            (
+                "client".to_owned(),
+                name.clone(),
+                tracer.plan(service, false),
+            )
+        }
+    };
+    let body = tracer.run(plan)?;
+    let dist = client(None, &to, &tracer.graph.bodies[body].dist)?;
+    tracer.graph.hops.push(HopNode {
+        from,
+        to,
+        budget: None,
+        body,
+        dist,
+    });
+    tracer.graph.root = tracer.graph.hops.len() - 1;
+    Ok(tracer.graph)
+}
+
+/// How a service will answer a hop, before the versions it routes to have.
+struct Plan<'a> {
+    service: &'a Service,
+    routing: Routing,
+    /// The matched rule: its route (retries, timeout) and fault apply.
+    rule: Option<&'a Rule>,
+    /// The versions sharing the hop.
+    shares: Vec<(String, f64)>,
+    /// The answer when no version is asked (no rule matches).
+    local: Option<Dist>,
+}
+
+/// A node of the walk waiting for what it depends on.
+enum Frame<'a> {
+    /// A service's answer, waiting for the versions it routes to (from
+    /// `next` on). `between`: asked by another service (remembered for
+    /// every later call), not by the entry.
+    Body {
+        plan: Plan<'a>,
+        next: usize,
+        between: bool,
+    },
+    /// A version, waiting for the services it calls (from `next` on).
+    Version {
+        service: &'a Service,
+        version: &'a Version,
+        next: usize,
+    },
+}
+
+struct Tracer<'a> {
+    view: &'a View<'a>,
+    request: &'a Request,
+    graph: Graph,
+    /// The answer of each service asked by another service, once worked out.
+    bodies: BTreeMap<&'a str, usize>,
+    /// Each version, once its calls are worked out.
+    versions: BTreeMap<(&'a str, &'a str), usize>,
+}
+
+impl<'a> Tracer<'a> {
+    fn service(&self, name: &str) -> Result<&'a Service, ExplainError> {
+        self.view
+            .services
+            .get(name)
+            .copied()
+            .ok_or_else(|| ExplainError::UnknownEntry(name.to_owned()))
+    }
+
+    fn add_body(&mut self, body: Body) -> usize {
+        self.graph.bodies.push(body);
+        self.graph.bodies.len() - 1
+    }
+
+    /// How `service`'s routing in force takes the request: its first
+    /// matching rule, or every deployed version when no VirtualService is
+    /// in force, or a 404 when no rule matches.
+    fn plan(&self, service: &'a Service, between_services: bool) -> Plan<'a> {
+        let name = service.name.as_str();
+        let Some(routing) = self.view.state.get(name).copied() else {
+            return Plan {
+                service,
+                routing: Routing::NoVirtualService,
+                rule: None,
+                shares: spread(service, self.view.at),
+                local: None,
+            };
+        };
+        match self.select(&routing.rules, between_services) {
+            (None, skipped) => Plan {
+                service,
+                routing: Routing::NoMatch { skipped },
+                rule: None,
+                shares: Vec::new(),
+                local: Some(vec![(
+                    1.0,
+                    Resp {
+                        latency: 0,
+                        kind: Kind::Status {
+                            code: 404,
+                            at: name.to_owned(),
+                            reason: format!("no rule of the VirtualService {name} matches"),
+                        },
+                        causes: BTreeSet::new(),
+                    },
+                )]),
+            },
+            (Some((index, why)), skipped) => {
+                let rule = &routing.rules[index];
+                Plan {
+                    service,
+                    routing: Routing::Rule {
+                        rule: index + 1,
+                        of: routing.rules.len(),
+                        why,
+                        skipped,
+                    },
+                    rule: Some(rule),
+                    shares: rule
+                        .destinations
+                        .iter()
+                        .map(|d| {
+                            (
+                                d.version.clone(),
+                                f64::from(d.weight.unwrap_or(100)) / 100.0,
+                            )
+                        })
+                        .collect(),
+                    local: None,
+                }
+            }
+        }
+    }
+
+    /// Works out the answer of `plan` and everything it depends on, depth
+    /// first with an explicit stack; returns the answer's index. A call to
+    /// a service whose answer is being worked out closes a cycle.
+    fn run(&mut self, plan: Plan<'a>) -> Result<usize, ExplainError> {
+        // The services whose answer is being worked out: the path.
+        let mut on_path: BTreeSet<&str> = BTreeSet::from([plan.service.name.as_str()]);
+        let mut stack = vec![Frame::Body {
+            plan,
+            next: 0,
+            between: false,
+        }];
+        let mut root = 0;
+        while let Some(top) = stack.last_mut() {
+            match top {
+                Frame::Body { plan, next, .. } => {
+                    if let Some((name, _)) = plan.shares.get(*next) {
+                        *next += 1;
+                        let service = plan.service;
+                        let at = self.view.at;
+                        if let Some(version) = service.version(name).filter(|v| v.has_pods(at))
+                            && !self
+                                .versions
+                                .contains_key(&(service.name.as_str(), version.name.as_str()))
+                        {
+                            stack.push(Frame::Version {
+                                service,
+                                version,
+                                next: 0,
+                            });
+                        }
+                        continue;
+                    }
+                }
+                Frame::Version { version, next, .. } => {
+                    if let Some(call) = version.calls.get(*next) {
+                        *next += 1;
+                        let callee = call.service.as_str();
+                        if self.bodies.contains_key(callee) {
+                            continue;
+                        }
+                        if on_path.contains(callee) {
+                            let mut cycle: Vec<String> = stack
+                                .iter()
+                                .filter_map(|frame| match frame {
+                                    Frame::Body { plan, .. } => Some(plan.service.name.clone()),
+                                    Frame::Version { .. } => None,
+                                })
+                                .collect();
+                            cycle.push(callee.to_owned());
+                            return Err(ExplainError::Cycle(cycle));
+                        }
+                        let service = self.service(callee)?;
+                        on_path.insert(service.name.as_str());
+                        let plan = self.plan(service, true);
+                        stack.push(Frame::Body {
+                            plan,
+                            next: 0,
+                            between: true,
+                        });
+                        continue;
+                    }
+                }
+            }
+            // Everything the top frame depends on is worked out.
+            match stack.pop() {
+                Some(Frame::Body { plan, between, .. }) => {
+                    let name = plan.service.name.as_str();
+                    on_path.remove(name);
+                    let body = self.body(plan)?;
+                    if between {
+                        self.bodies.insert(name, body);
+                    } else {
+                        root = body;
+                    }
+                }
+                Some(Frame::Version {
+                    service, version, ..
+                }) => {
+                    let node = self.version(service, version)?;
+                    self.versions
+                        .insert((service.name.as_str(), version.name.as_str()), node);
+                }
+                None => {}
+            }
+        }
+        Ok(root)
+    }
+
+    /// A service's answer once the versions it routes to have answered:
+    /// each version's share of its answer (an undeployed subset answers
+    /// 503), then the matched rule's route and fault.
+    fn body(&mut self, plan: Plan<'a>) -> Result<usize, ExplainError> {
+        let service = plan.service;
+        let mut body = Body::new(plan.routing, Vec::new());
+        if let Some(rule) = plan.rule {
+            describe_rule(&mut body, rule);
+        }
+        let dist = if let Some(local) = plan.local {
+            local
+        } else if plan.shares.is_empty() {
+            vec![(
+                1.0,
+                Resp {
+                    latency: 0,
+                    kind: Kind::Status {
+                        code: 503,
+                        at: service.name.clone(),
+                        reason: format!("no version of {} is deployed", service.name),
+                    },
+                    causes: BTreeSet::new(),
+                },
+            )]
+        } else {
+            let mut all = Vec::new();
+            for (name, share) in &plan.shares {
+                let node = service
+                    .version(name)
+                    .filter(|v| v.has_pods(self.view.at))
+                    .and_then(|v| self.versions.get(&(service.name.as_str(), v.name.as_str())))
+                    .copied();
+                match node {
+                    Some(node) => all.extend(
+                        self.graph.versions[node]
+                            .dist
+                            .iter()
+                            .map(|(p, r)| (p * share, r.clone())),
+                    ),
+                    None => all.push((
+                        *share,
+                        Resp {
+                            latency: 0,
+                            kind: Kind::Status {
+                                code: 503,
+                                at: service.name.clone(),
+                                reason: format!("{} {name} has no pods", service.name),
+                            },
+                            causes: BTreeSet::new(),
+                        },
+                    )),
+                }
+                body.branches.push(BranchNode {
+                    version: name.clone(),
+                    probability: *share,
+                    deployed: node.is_some(),
+                    node,
+                });
+            }
+            let served = merge(all)?;
+            match plan.rule {
+                Some(rule) => fault(rule, &service.name, route(rule, &service.name, served)?)?,
+                None => served,
+            }
+        };
+        body.dist = dist;
+        Ok(self.add_body(body))
+    }
+
+    /// What one version answers once the services it calls have: its calls
+    /// in order, each after the caller's budget; a failed call is handled
+    /// (the answer is degraded, not an error).
+    fn version(&mut self, service: &Service, version: &Version) -> Result<usize, ExplainError> {
+        let me = format!("{} {}", service.name, version.name);
+        let served = self.graph.ctx.served(&me);
+        let mut dist: Dist = vec![(
+            1.0,
+            Resp {
+                latency: 0,
+                kind: Kind::Ok {
+                    served,
+                    degraded: Seq::EMPTY,
+                },
+                causes: BTreeSet::new(),
+            },
+        )];
+        let mut calls = Vec::new();
+        for call in &version.calls {
+            let Some(&body) = self.bodies.get(call.service.as_str()) else {
+                return Err(ExplainError::UnknownEntry(call.service.clone()));
+            };
+            let result = client(Some(call), &call.service, &self.graph.bodies[body].dist)?;
+            let mut next = Vec::new();
+            for (p, before) in &dist {
+                for (q, answer) in &result {
+                    next.push((
+                        p * q,
+                        then(&mut self.graph.ctx, before, answer, &service.name, call),
+                    ));
+                }
+            }
+            dist = merge(next)?;
+            self.graph.hops.push(HopNode {
+                from: me.clone(),
+                to: call.service.clone(),
+                budget: Some(Budget {
+                    timeout: call.timeout.as_ref().map(|t| t.text.clone()),
+                    attempts: call.attempts,
+                }),
+                body,
+                dist: result,
+            });
+            calls.push(self.graph.hops.len() - 1);
+        }
+        self.graph.versions.push(VersionNode {
+            label: me,
+            calls,
+            dist,
+        });
+        Ok(self.graph.versions.len() - 1)
+    }
+
+    /// The first rule the request matches (0-based) and why; why each
+    /// earlier rule does not.
+    fn select(
+        &self,
+        rules: &[Rule],
+        between_services: bool,
+    ) -> (Option<(usize, String)>, Vec<String>) {
+        let mut skipped = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            match self.matches(rule, between_services) {
+                Ok(why) => return (Some((i, why)), skipped),
+                Err(why_not) => skipped.push(format!("rule {}: {why_not}", i + 1)),
+            }
+        }
+        (None, skipped)
+    }
+
+    /// Why the request matches `rule`, or why it does not.
+    fn matches(&self, rule: &Rule, between_services: bool) -> Result<String, String> {
+        if rule.is_catch_all() {
+            return Ok("no condition: every request".to_owned());
+        }
+        let mut why = Vec::new();
+        for (name, m) in &rule.headers {
+            let wanted = format!("{name} {} {}", m.kind(), m.value());
+            match self.request.headers.iter().find(|(n, _)| n == name) {
+                None => return Err(format!("needs {wanted}, no {name} header")),
+                Some((_, HeaderValue::Literal(v))) => {
+                    if string_matches(m, v)? {
+                        why.push(wanted);
+                    } else {
+                        return Err(format!("needs {wanted}, {name} is {v}"));
+                    }
+                }
+                Some((_, HeaderValue::Satisfying(s))) => {
+                    if s == m {
+                        why.push(wanted);
+                    } else {
+                        return Err(format!("needs {wanted}, {name} is only known to match {s}"));
+                    }
+                }
+            }
+        }
+        if let Some(m) = &rule.uri {
+            let wanted = format!("uri {} {}", m.kind(), m.value());
+            if between_services {
+                return Err(format!(
+                    "needs {wanted}, the path of a call between services is unknown"
+                ));
+            }
+            if !uri_matches(m, &self.request.uri)? {
+                return Err(format!("needs {wanted}, uri is {}", self.request.uri));
+            }
+            why.push(wanted);
+        }
+        if let Some(method) = &rule.method {
+            if between_services {
+                return Err(format!(
+                    "needs method {method}, the method of a call between services is unknown"
+                ));
+            }
+            if *method != self.request.method {
+                return Err(format!(
+                    "needs method {method}, method is {}",
+                    self.request.method
+                ));
+            }
+            why.push(format!("method {method}"));
+        }
+        Ok(why.join(" and "))
+    }
+}
+
+/// The caller's own budget around a hop: each attempt waits at most the
+/// client timeout; any failure is tried again while attempts remain.
+fn client(budget: Option<&Call>, callee: &str, hop: &Dist) -> Result<Dist, ExplainError> {
+    let tries = budget.map_or(1, |c| c.attempts.max(1));
+    let timeout = budget.and_then(|c| c.timeout.as_ref()).map(|t| t.nanos);
+    let mut out = Vec::new();
+    let mut pending: Pending = vec![(1.0, 0, BTreeSet::new())];
+    for attempt in 1..=tries {
+        let mut again: Pending = Vec::new();
+        for (p0, elapsed, causes0) in &pending {
+            for (p, r) in hop {
+                let mut causes = causes0.clone();
+                causes.extend(r.causes.iter().cloned());
+                let failure = match (timeout, &r.kind) {
+                    (Some(t), _) if r.latency > t => Some(Resp {
+                        latency: elapsed + t,
+                        kind: Kind::GaveUp {
+                            callee: callee.to_owned(),
+                            attempts: tries,
+                            timeout: t,
+                            answer: r.latency,
+                        },
+                        causes,
+                    }),
+                    (_, Kind::Status { .. } | Kind::GaveUp { .. }) => Some(Resp {
+                        latency: elapsed + r.latency,
+                        kind: r.kind.clone(),
+                        causes,
+                    }),
+                    (_, Kind::Ok { .. }) => {
+                        out.push((
+                            p0 * p,
+                            Resp {
+                                latency: elapsed + r.latency,
+                                kind: r.kind.clone(),
+                                causes,
+                            },
+                        ));
+                        None
+                    }
+                };
+                if let Some(f) = failure {
+                    if attempt < tries {
+                        again.push((p0 * p, f.latency, f.causes));
+                    } else {
+                        out.push((p0 * p, f));
+                    }
+                }
+            }
+        }
+        pending = merge_pending(again)?;
+    }
+    merge(out)
+}
+
+impl Body {
+    fn new(routing: Routing, dist: Dist) -> Self {
+        Self {
+            routing,
+            branches: Vec::new(),
+            delay: None,
+            abort: None,
+            timeout: None,
+            retries: None,
+            mirror: None,
+            dist,
+        }
+    }
+}
+
+/// Shares of a service's versions with pods `at` a moment when nothing
+/// routes by subset: by replicas (each pod gets an equal share), or equal
+/// when none has any.
+fn spread(service: &Service, at: Moment) -> Vec<(String, f64)> {
+    let deployed: Vec<&Version> = service.versions.iter().filter(|v| v.has_pods(at)).collect();
+    let total: u32 = deployed.iter().map(|v| v.replicas).sum();
+    deployed
+        .iter()
+        .map(|v| {
+            let share = if total == 0 {
+                1.0 / deployed.len() as f64
+            } else {
+                f64::from(v.replicas) / f64::from(total)
+            };
+            (v.name.clone(), share)
+        })
+        .collect()
+}
+
+/// The matched rule's fault, timeout, retries and mirror, as a hop shows them.
+fn describe_rule(body: &mut Body, rule: &Rule) {
+    body.delay = rule.delay.as_ref().map(|d| Fault {
+        value: d.duration.text.clone(),
+        percent: d.percent,
+    });
+    body.abort = rule.abort.as_ref().map(|a| Fault {
+        value: a.status.to_string(),
+        percent: a.percent,
+    });
+    body.timeout = rule.timeout.as_ref().map(|t| t.text.clone());
+    body.retries = rule.retries.as_ref().map(|r| RetryPolicy {
+        attempts: r.attempts,
+        per_try_timeout: r.per_try_timeout.as_ref().map(|t| t.text.clone()),
+        retry_on: r.retry_on.clone(),
+    });
+    body.mirror = rule.mirror.as_ref().map(|m| match m.percent {
+        Some(p) => format!("{} ({p}%)", m.version),
+        None => m.version.clone(),
+    });
+}
+
+/// The router of the caller's sidecar: tries (1 + retries), each cut at the
+/// per-try timeout; a try that timed out is tried again when `retry_on`
+/// covers timeouts (5xx, gateway-error, reset); the route timeout caps the
+/// whole. Errors made locally (503 without pods) are not retried.
+fn route(rule: &Rule, service: &str, upstream: Dist) -> Result<Dist, ExplainError> {
+    let (tries, per_try, retry_timeouts) = match &rule.retries {
+        Some(r) => (
+            r.attempts.saturating_add(1),
+            r.per_try_timeout.as_ref().map(|t| t.nanos),
+            r.retry_on.as_deref().is_some_and(|on| {
+                on.split(',')
+                    .any(|c| matches!(c.trim(), "5xx" | "gateway-error" | "reset"))
+            }),
+        ),
+        None => (1, None, false),
+    };
+    let route_timeout = rule.timeout.as_ref().map(|t| t.nanos);
+    let per_try_cause = rule
+        .retries
+        .as_ref()
+        .and_then(|r| r.per_try_timeout.as_ref())
+        .map(|t| format!("the {t} per-try timeout on {service}"));
+    let mut out = Vec::new();
+    let mut pending: Pending = vec![(1.0, 0, BTreeSet::new())];
+    for attempt in 1..=tries {
+        let mut again = Vec::new();
+        for (p0, elapsed, causes0) in &pending {
+            for (p, r) in &upstream {
+                let mut causes = causes0.clone();
+                causes.extend(r.causes.iter().cloned());
+                match per_try {
+                    Some(t) if r.latency > t => {
+                        causes.extend(per_try_cause.iter().cloned());
+                        let at = elapsed + t;
+                        let within = route_timeout.is_none_or(|limit| at < limit);
+                        if retry_timeouts && attempt < tries && within {
+                            again.push((p0 * p, at, causes));
+                        } else {
+                            out.push((
+                                p0 * p,
+                                Resp {
+                                    latency: at,
+                                    kind: Kind::Status {
+                                        code: 504,
+                                        at: service.to_owned(),
+                                        reason: format!("per-try timeout {}", latency(t)),
+                                    },
+                                    causes,
+                                },
+                            ));
+                        }
+                    }
+                    _ => out.push((
+                        p0 * p,
+                        Resp {
+                            latency: elapsed + r.latency,
+                            kind: r.kind.clone(),
+                            causes,
+                        },
+                    )),
+                }
+            }
+        }
+        pending = merge_pending(again)?;
+    }
+    if let (Some(limit), Some(t)) = (route_timeout, &rule.timeout) {
+        for (_, r) in &mut out {
+            if r.latency > limit {
+                r.latency = limit;
+                r.kind = Kind::Status {
+                    code: 504,
+                    at: service.to_owned(),
+                    reason: format!("route timeout {t}"),
+                };
+                r.causes
+                    .insert(format!("the {t} route timeout on {service}"));
+            }
+        }
+    }
+    merge(out)
+}
+
+/// A fault applied to `percent` % of requests: the branch where it is, with
+/// its probability, and the branch where it is not.
+fn applied_or_not<T>(percent: f64, fault: T) -> Vec<(f64, Option<T>)> {
+    vec![
+        (percent / 100.0, Some(fault)),
+        (1.0 - percent / 100.0, None),
+    ]
+}
+
+/// The rule's fault, applied by the caller's sidecar before its router:
+/// a delay (with its percent) comes first, then an abort (with its percent),
+/// which answers at once. Neither the route timeout nor the route retries act
+/// on them (Istio: "timeouts or retries will not be enabled when faults are
+/// enabled on the client side"); the caller's own attempts do.
+fn fault(rule: &Rule, service: &str, routed: Dist) -> Result<Dist, ExplainError> {
+    let delays = match &rule.delay {
+        Some(d) => applied_or_not(
+            d.percent,
+            (
+                d.duration.nanos,
+                format!(
+                    "the {} delay on {service}{}",
+                    d.duration,
+                    percent_note(d.percent)
+                ),
+            ),
+        ),
+        None => vec![(1.0, None)],
+    };
+    let aborts = match &rule.abort {
+        Some(a) => applied_or_not(
+            a.percent,
+            (
+                a.status,
+                format!(
+                    "the HTTP {} abort on {service}{}",
+                    a.status,
+                    percent_note(a.percent)
+                ),
+            ),
+        ),
+        None => vec![(1.0, None)],
+    };
+    let mut out = Vec::new();
+    for (pd, delay) in &delays {
+        let (wait, delay_cause) = match delay {
+            Some((nanos, cause)) => (*nanos, Some(cause)),
+            None => (0, None),
+        };
+        for (pa, abort) in &aborts {
+            let p = pd * pa;
+            match abort {
+                Some((status, cause)) => {
+                    let mut causes: BTreeSet<String> = delay_cause.into_iter().cloned().collect();
+                    causes.insert(cause.clone());
+                    out.push((
+                        p,
+                        Resp {
+                            latency: wait,
+                            kind: Kind::Status {
+                                code: *status,
+                                at: service.to_owned(),
+                                reason: "abort injected".to_owned(),
+                            },
+                            causes,
+                        },
+                    ));
+                }
+                None => {
+                    for (q, r) in &routed {
+                        let mut r = r.clone();
+                        r.latency += wait;
+                        r.causes.extend(delay_cause.into_iter().cloned());
+                        out.push((p * q, r));
+                    }
+                }
+            }
+        }
+    }
+    merge(out)
+}
+
+/// ` (50%)` for a partial fault, nothing at 100%.
+fn percent_note(percent: f64) -> String {
+    if percent >= 100.0 {
+        String::new()
+    } else {
+        format!(" ({percent}%)")
+    }
+}

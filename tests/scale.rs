@@ -1,0 +1,227 @@
+//! Call graphs at scale, through the real binary: a call chain as long as a
+//! scenario may be (walked without recursion) and a diamond of calls whose
+//! paths are exponentially many (worked out once per call). Bounded tests
+//! with generous limits; the timings are in `cargo bench -- call_graph`.
+
+use std::io::Read as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{Run, Sandbox};
+
+/// How long a run may take before it counts as never ending (a debug build
+/// on a loaded two-core machine; the release build takes a fraction).
+const PATIENCE: Duration = Duration::from_secs(300);
+
+/// Runs meshgen in `dir`, killed after `PATIENCE`: a test of the work's
+/// order fails instead of hanging when the work is exponential again.
+fn bounded(dir: &Path, args: &[&str]) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshgen"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run meshgen");
+    // Drained on threads, so a full pipe cannot stall the child.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for meshgen") {
+            break status;
+        }
+        if start.elapsed() > PATIENCE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("meshgen {} ran for more than {PATIENCE:?}", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+/// `n` services, each calling the next (the one before last with a 1 s
+/// budget); one step delays the last by 2 s.
+fn chain(n: usize) -> String {
+    let mut text =
+        String::from("name = \"chain\"\n[mesh]\nversion = \"1.22.0\"\n[namespace]\nname = \"c\"\n");
+    for i in 0..n {
+        text.push_str(&format!("[[services]]\nname = \"s{i}\"\nport = 80\n"));
+        if i + 1 < n {
+            let budget = if i + 2 == n { ", timeout = \"1s\"" } else { "" };
+            text.push_str(&format!(
+                "calls = [ {{ service = \"s{}\"{budget} }} ]\n",
+                i + 1
+            ));
+        }
+        text.push_str(&format!(
+            "  [services.versions.v1]\n  image = \"x/s{i}:1\"\n"
+        ));
+    }
+    text.push_str(&format!(
+        "[[steps]]\nname = \"slow-end\"\n[[steps.routes]]\nservice = \"s{}\"\nto = \"v1\"\n\
+         delay = \"2s\"\n",
+        n - 1
+    ));
+    text
+}
+
+/// `services` services in layers of two, each calling both of the next
+/// layer: 2^(layers - 1) paths from the top. The calls into the last layer
+/// have a 1 s budget; one step delays the last layer's first service by 2 s.
+fn diamond(services: usize) -> String {
+    let layers = services / 2;
+    let mut text = String::from(
+        "name = \"diamond\"\n[mesh]\nversion = \"1.22.0\"\n[namespace]\nname = \"d\"\n",
+    );
+    for l in 0..layers {
+        for k in 0..2 {
+            text.push_str(&format!("[[services]]\nname = \"l{l}x{k}\"\nport = 80\n"));
+            if l + 1 < layers {
+                let budget = if l + 2 == layers {
+                    ", timeout = \"1s\""
+                } else {
+                    ""
+                };
+                text.push_str(&format!(
+                    "calls = [ {{ service = \"l{n}x0\"{budget} }}, {{ service = \"l{n}x1\"{budget} }} ]\n",
+                    n = l + 1
+                ));
+            }
+            text.push_str(&format!(
+                "  [services.versions.v1]\n  image = \"x/l{l}x{k}:1\"\n"
+            ));
+        }
+    }
+    text.push_str(&format!(
+        "[[steps]]\nname = \"slow-end\"\n[[steps.routes]]\nservice = \"l{}x0\"\nto = \"v1\"\n\
+         delay = \"2s\"\n",
+        layers - 1
+    ));
+    text
+}
+
+#[test]
+fn check_and_build_walk_a_10000_service_call_chain_without_overflowing_the_stack() {
+    let sandbox = Sandbox::new();
+    sandbox.write("chain.toml", chain(10_000));
+    let warning = "warning: step slow-end: the 2s delay on s9999 exceeds s9998's budget for \
+                   s9999 (1 attempt x 1s): everyone will see an error";
+    let run = bounded(sandbox.path(), &["check", "chain.toml"]);
+    run.expect_code(0);
+    assert!(run.stderr.contains(warning), "{}", run.stderr);
+    let run = bounded(sandbox.path(), &["build", "chain.toml", "--out", "out"]);
+    run.expect_code(0);
+    assert!(run.stderr.contains(warning), "{}", run.stderr);
+    let plan = sandbox.read("out/chain/PLAN.md");
+    let served: Vec<String> = (0..9_999).map(|i| format!("s{i} v1")).collect();
+    assert!(
+        plan.contains(&format!(
+            "| everyone | 1 | 200 after 1s: {}; s9999 unavailable to s9998 (timed out: 1 \
+             attempt x 1s; s9999 answers after 2s) |",
+            served.join(", ")
+        )),
+        "the prediction of the chain is missing from PLAN.md"
+    );
+}
+
+#[test]
+fn explain_prints_a_10000_service_chain_in_sections_and_json_refuses_it() {
+    let sandbox = Sandbox::new();
+    sandbox.write("chain.toml", chain(10_000));
+    let run = bounded(
+        sandbox.path(),
+        &[
+            "explain",
+            "chain.toml",
+            "--step",
+            "slow-end",
+            "--entry",
+            "s0",
+        ],
+    );
+    run.expect_code(0);
+    assert_eq!(
+        run.stdout.lines().filter(|l| l.contains(" -> s")).count(),
+        10_000,
+        "one line per hop"
+    );
+    assert!(
+        run.stdout
+            .contains("\ns9974 v1 calls:\n`- s9974 v1 -> s9975: "),
+        "the deepest section"
+    );
+    let run = bounded(
+        sandbox.path(),
+        &[
+            "explain",
+            "chain.toml",
+            "--step",
+            "slow-end",
+            "--entry",
+            "s0",
+            "--output",
+            "json",
+        ],
+    );
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(
+            "meshgen: error: the request goes 10000 calls deep: --output json nests the hops"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
+fn check_of_a_diamond_of_calls_grows_with_the_services_not_the_paths() {
+    // 2^47 paths at 96 services: enumerating them never ends.
+    let sandbox = Sandbox::new();
+    for services in [12, 24, 48, 96] {
+        let file = format!("diamond-{services}.toml");
+        sandbox.write(&file, diamond(services));
+        let run = bounded(sandbox.path(), &["check", &file]);
+        run.expect_code(0);
+        let last = services / 2 - 1;
+        for caller in [format!("l{}x0", last - 1), format!("l{}x1", last - 1)] {
+            let warning = format!(
+                "warning: step slow-end: the 2s delay on l{last}x0 exceeds {caller}'s budget for \
+                 l{last}x0 (1 attempt x 1s): everyone will see an error"
+            );
+            assert!(run.stderr.contains(&warning), "{}", run.stderr);
+        }
+        let run = bounded(
+            sandbox.path(),
+            &["explain", &file, "--step", "slow-end", "--entry", "l0x0"],
+        );
+        run.expect_code(0);
+        // Each call once: the entry, l0x0's two calls, and two calls of
+        // each service between the top layer and the last.
+        assert_eq!(
+            run.stdout.lines().filter(|l| l.contains(" -> l")).count(),
+            1 + 2 + 4 * (services / 2 - 2),
+            "{}",
+            run.stdout
+        );
+    }
+}
