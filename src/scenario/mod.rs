@@ -9,6 +9,8 @@ mod raw;
 mod schema;
 mod validate;
 
+use std::collections::HashSet;
+
 use serde::Deserialize;
 
 use crate::diagnostic::{self, Diagnostic};
@@ -98,7 +100,7 @@ fn read(source: &Source) -> (Option<RawScenario>, Vec<Diagnostic>, Pruned) {
 /// semantic errors that repeat a violation (the same spot: a range, an
 /// enumeration, a missing key checked by both).
 fn merge(shape: Vec<Diagnostic>, semantic: Vec<Diagnostic>) -> Vec<Diagnostic> {
-    let taken: Vec<usize> = shape
+    let taken: HashSet<usize> = shape
         .iter()
         .filter(|d| d.is_error())
         .map(|d| d.span.start)
