@@ -1,6 +1,7 @@
 //! Integration tests: each runs the real `meshgen` binary in a temporary
 //! folder and checks its stdout, stderr, exit code and files.
 
+mod generate;
 mod support;
 
 mod bookinfo;
@@ -10,4 +11,5 @@ mod corpus;
 mod explain;
 mod gitops;
 mod golden;
+mod large;
 mod safety;
