@@ -2,6 +2,7 @@
 //! no spans. Everything after validation (render, bundle, plan, explain) reads
 //! only this. Owns no parsing and no output.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -161,12 +162,35 @@ pub struct Service {
     pub versions: Vec<Version>,
     /// The DestinationRule's traffic policy (global merged with the service's).
     pub traffic_policy: TrafficPolicy,
+    /// Positions in `versions`, in the order of the versions' names
+    /// (`Service::by_name`): a version is found by a binary search.
+    #[serde(skip)]
+    pub version_order: Vec<usize>,
 }
 
 impl Service {
     /// The version called `name`.
     pub fn version(&self, name: &str) -> Option<&Version> {
-        self.versions.iter().find(|v| v.name == name)
+        self.versions.get(self.position(name)?)
+    }
+
+    /// The position in `versions` of the version called `name`.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        let at = (self.version_order)
+            .binary_search_by(|&i| {
+                (self.versions.get(i)).map_or(Ordering::Greater, |v| v.name.as_str().cmp(name))
+            })
+            .ok()?;
+        self.version_order.get(at).copied()
+    }
+
+    /// The positions of `versions` in the order of their names (the first
+    /// of two of the same name only).
+    pub fn by_name(versions: &[Version]) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..versions.len()).collect();
+        order.sort_by(|&a, &b| versions[a].name.cmp(&versions[b].name).then(a.cmp(&b)));
+        order.dedup_by(|b, a| versions[*a].name == versions[*b].name);
+        order
     }
 
     /// The versions running `at` that moment, in file order: the subsets of
@@ -331,7 +355,7 @@ pub struct GatewayRoute {
 }
 
 /// An Istio `StringMatch`; serialized as `{kind, value}` for the templates.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StringMatch {
     /// Exact value.
     Exact(String),

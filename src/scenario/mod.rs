@@ -13,6 +13,8 @@ mod releases;
 mod schema;
 mod validate;
 
+use std::collections::HashSet;
+
 use serde::Deserialize;
 
 use crate::diagnostic::{self, Diagnostic};
@@ -134,7 +136,7 @@ fn read(source: &Source) -> (Option<RawScenario>, Vec<Diagnostic>, Pruned) {
 /// semantic errors that repeat a violation (the same spot: a range, an
 /// enumeration, a missing key checked by both).
 fn merge(shape: Vec<Diagnostic>, semantic: Vec<Diagnostic>) -> Vec<Diagnostic> {
-    let taken: Vec<usize> = shape
+    let taken: HashSet<usize> = shape
         .iter()
         .filter(|d| d.is_error())
         .map(|d| d.span.start)

@@ -3,7 +3,7 @@
 //! the warnings that a valid scenario may still deserve (Istio's IST0140,
 //! routing to undeployed versions, mirrors to the routed subset).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 
 use toml::Spanned;
@@ -79,7 +79,7 @@ pub fn validate(
         source,
         pruned,
         diagnostics: Vec::new(),
-        declared: Vec::new(),
+        declared: HashSet::new(),
     };
     let scenario = checker.scenario(raw);
     let has_error = checker.diagnostics.iter().any(Diagnostic::is_error);
@@ -101,7 +101,7 @@ struct Checker<'s> {
     diagnostics: Vec<Diagnostic>,
     /// Every service name the file declares, valid or not: a reference to a
     /// declared service that failed validation is not reported again.
-    declared: Vec<String>,
+    declared: HashSet<String>,
 }
 
 /// What validation learnt of a service before the steps are read.
@@ -672,7 +672,7 @@ impl Checker<'_> {
         }
         self.shared_names(&infos);
         // Calls can name any service, so they are resolved once all are known.
-        let known: BTreeSet<String> = infos.iter().map(|i| i.service.name.clone()).collect();
+        let known: HashSet<String> = infos.iter().map(|i| i.service.name.clone()).collect();
         for service in repeated {
             let versions = service.versions.iter().flat_map(|v| &v.get_ref().0);
             let lists = (service.calls.iter())
@@ -695,8 +695,8 @@ impl Checker<'_> {
                     Some(own) => self.calls(own.get_ref(), &known),
                     None => service_calls.clone(),
                 };
-                let version = (info.service.versions.iter_mut()).find(|v| v.name == *key.get_ref());
-                if let Some(version) = version {
+                let position = info.service.position(key.get_ref());
+                if let Some(version) = position.and_then(|i| info.service.versions.get_mut(i)) {
                     version.calls = calls;
                 }
             }
@@ -714,10 +714,13 @@ impl Checker<'_> {
         let mut accounts: HashMap<&str, (&str, Range<usize>)> = HashMap::new();
         for info in infos {
             let service = &info.service;
-            let keys = info.raw.versions.iter().flat_map(|v| &v.get_ref().0);
+            // The first key of each version name.
+            let mut keys: HashMap<&str, &Spanned<String>> = HashMap::new();
+            for (key, _) in info.raw.versions.iter().flat_map(|v| &v.get_ref().0) {
+                keys.entry(key.get_ref().as_str()).or_insert(key);
+            }
             for version in service.versions.iter().filter(|v| v.deploy) {
-                let Some((key, _)) = keys.clone().find(|(k, _)| *k.get_ref() == version.name)
-                else {
+                let Some(key) = keys.get(version.name.as_str()) else {
                     continue;
                 };
                 let deployment = format!("{}-{}", service.name, version.name);
@@ -822,13 +825,15 @@ impl Checker<'_> {
             .unwrap_or_default()
             .or(global_policy);
         let complete = port.is_some() && service_account.is_some();
+        let versions = versions?;
         let service = Service {
             name: name?,
             // A stand-in, never rendered: the port's error is reported.
             port: port.unwrap_or(STAND_IN_PORT),
             protocol: protocol?,
             service_account: service_account.flatten(),
-            versions: versions?,
+            version_order: Service::by_name(&versions),
+            versions,
             traffic_policy,
         };
         Some((service, complete))
@@ -920,7 +925,7 @@ impl Checker<'_> {
         versions
     }
 
-    fn calls(&mut self, raw: &[Spanned<RawCall>], known: &BTreeSet<String>) -> Vec<Call> {
+    fn calls(&mut self, raw: &[Spanned<RawCall>], known: &HashSet<String>) -> Vec<Call> {
         let mut calls = Vec::new();
         for spanned in raw {
             let call = spanned.get_ref();
@@ -1075,6 +1080,11 @@ impl Checker<'_> {
             );
             return Vec::new();
         };
+        let positions: HashMap<&str, usize> = services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.service.name.as_str(), i))
+            .collect();
         let mut routes = Vec::new();
         let mut catch_all: Option<Range<usize>> = None;
         for spanned in raw_routes.get_ref() {
@@ -1097,9 +1107,9 @@ impl Checker<'_> {
                     ),
                 );
             }
-            let Some(info) = services
-                .iter()
-                .find(|s| &s.service.name == service.get_ref())
+            let Some(info) = positions
+                .get(service.get_ref().as_str())
+                .and_then(|&i| services.get(i))
             else {
                 self.undeclared(service, "gateway route to");
                 continue;
@@ -1223,9 +1233,15 @@ impl Checker<'_> {
             .enumerate()
             .map(|(i, s)| (s.service.name.as_str(), i))
             .collect();
+        // The services the gateway sends traffic to.
+        let exposed: HashSet<&str> = gateway
+            .iter()
+            .flat_map(|gw| &gw.routes)
+            .map(|r| r.service.as_str())
+            .collect();
         raw.get_ref()
             .iter()
-            .filter_map(|s| self.step(s, services, &positions, gateway))
+            .filter_map(|s| self.step(s, services, &positions, gateway, &exposed))
             .collect()
     }
 
@@ -1235,6 +1251,7 @@ impl Checker<'_> {
         services: &[ServiceInfo<'_>],
         positions: &HashMap<&str, usize>,
         gateway: Option<&Gateway>,
+        exposed: &HashSet<&str>,
     ) -> Option<Step> {
         let span = raw.span();
         let step = raw.get_ref();
@@ -1304,11 +1321,10 @@ impl Checker<'_> {
                 }
                 // Ingress traffic reaches every deployed version of a service
                 // the gateway exposes; with one deployed version, no matter.
-                let deployed = target.versions.iter().filter(|v| v.deploy).count();
                 if let Some(gw) = gateway
                     && list.is_empty()
-                    && deployed > 1
-                    && gw.routes.iter().any(|r| r.service == target.name)
+                    && exposed.contains(target.name.as_str())
+                    && target.versions.iter().filter(|v| v.deploy).count() > 1
                 {
                     self.warning(
                         service.span(),
