@@ -10,7 +10,7 @@ use std::hash::Hash;
 use granit_parser::{Event, Parser, ScalarStyle};
 use serde::Serialize;
 
-use crate::scenario::parse_duration;
+use crate::model::parse_duration;
 
 mod subset;
 

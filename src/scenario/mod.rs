@@ -22,7 +22,6 @@ use crate::model::Scenario;
 use crate::source::Source;
 use prune::Pruned;
 
-pub use names::parse_duration;
 pub use raw::RawScenario;
 
 /// The outcome of checking one scenario file.

@@ -11,7 +11,7 @@ use toml::Spanned;
 use super::names::{
     is_dns1123_label, is_dns1123_subdomain, is_env_name, is_header_name, is_image_prefix,
     is_image_reference, is_image_tag, is_label_key, is_label_value, is_rfc1035_label,
-    is_wildcard_host, parse_duration,
+    is_wildcard_host,
 };
 use super::prune::Pruned;
 use super::raw::{
@@ -23,7 +23,7 @@ use crate::istio::{self, Lookup, NetworkingApi, Release};
 use crate::model::{
     Abort, Call, Delay, Destination, Duration, Gateway, GatewayRoute, Lifetime, Mesh, Mirror,
     Namespace, Protocol, Retries, Rule, Scenario, Service, ServiceRouting, Step, StringMatch,
-    TrafficPolicy, Version, VersionRef,
+    TrafficPolicy, Version, VersionRef, parse_duration,
 };
 use crate::source::Source;
 
