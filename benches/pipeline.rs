@@ -24,6 +24,23 @@
 //! N is 10, 100 and 1000; `BENCH_N="10 100 1000 5000"` chooses other sizes.
 //! Quick run: `cargo bench --bench pipeline -- --quick`.
 //!
+//! The `large` groups stress one count each, at a size and ten times it, so
+//! that a cost that grows faster than the count shows as a throughput that
+//! falls (the shapes of `tests/generate.rs`, shared with `tests/large.rs`):
+//!
+//! - `large/headers/check/N`, `large/headers/render/N`: one rule with N
+//!   header matches (8,000 and 80,000), checked; rendered and parsed back;
+//! - `large/rules/check/N`, `large/rules/who_gets_what/N`: one step of N
+//!   rules, each for its own header value (2,000 and 20,000), checked; the
+//!   plan's who-gets-what of every class;
+//! - `large/unknown_keys/N`: N unknown keys in one table (10,000 and
+//!   100,000), checked and every error rendered, as `meshgen check` prints them;
+//! - `large/one_line_errors/N`: N labels of a wrong type on one line (10,000
+//!   and 100,000), checked and every error rendered (each column found far
+//!   into the line);
+//! - `large/labels/check/N`, `large/labels/render/N`: N namespace labels
+//!   (20,000 and 200,000), checked; rendered and parsed back.
+//!
 //! The scenario has the shape of `bench/gen.py` (the workload of
 //! `bench/compare.sh`): N services × versions v1 v2 v3, a gateway, and five
 //! steps that each touch every service.
@@ -41,6 +58,9 @@ use meshgen::output;
 use meshgen::render::Renderer;
 use meshgen::resource::{Resource, ResourceId};
 use meshgen::source::Source;
+
+#[path = "../tests/generate.rs"]
+mod generate;
 
 /// Scenario sizes when `BENCH_N` is not set.
 const DEFAULT_SIZES: &[usize] = &[10, 100, 1000];
@@ -481,5 +501,90 @@ fn call_graph(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pipeline, call_graph);
+/// A valid scenario's model; panics with its first errors otherwise.
+fn model(source: &Source) -> Scenario {
+    let checked = meshgen::scenario::check(source);
+    match checked.scenario {
+        Some(scenario) => scenario,
+        None => panic!(
+            "{} is invalid: {:?}",
+            source.path().display(),
+            &checked.diagnostics[..checked.diagnostics.len().min(3)]
+        ),
+    }
+}
+
+/// The `large` groups: each count at a size and ten times it.
+fn large(c: &mut Criterion) {
+    let renderer = Renderer::new(None).expect("shipped templates compile");
+    let mut group = c.benchmark_group("large");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    for n in [8_000, 80_000] {
+        let source = Source::new("headers.toml", generate::headers_in_one_rule(n));
+        let scenario = model(&source);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("headers/check", n), &source, |b, s| {
+            b.iter(|| meshgen::scenario::check(black_box(s)))
+        });
+        group.bench_with_input(BenchmarkId::new("headers/render", n), &scenario, |b, s| {
+            b.iter(|| bundle::bundle(&renderer, black_box(s)).expect("renders"))
+        });
+    }
+    for n in [2_000, 20_000] {
+        let source = Source::new("rules.toml", generate::rules_in_one_step(n));
+        let scenario = model(&source);
+        let classes = meshgen::routing::classes(&scenario);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("rules/check", n), &source, |b, s| {
+            b.iter(|| meshgen::scenario::check(black_box(s)))
+        });
+        let routing = &scenario.steps[0].routes[0];
+        group.bench_with_input(
+            BenchmarkId::new("rules/who_gets_what", n),
+            routing,
+            |b, r| b.iter(|| meshgen::routing::audiences(black_box(r), &classes)),
+        );
+    }
+    for n in [10_000, 100_000] {
+        let source = Source::new("unknown.toml", generate::unknown_keys(n));
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("unknown_keys", n), &source, |b, s| {
+            b.iter(|| {
+                let checked = meshgen::scenario::check(black_box(s));
+                assert_eq!(checked.diagnostics.len(), n, "one error per key");
+                (checked.diagnostics.iter())
+                    .map(|d| d.render(s, false).len())
+                    .sum::<usize>()
+            })
+        });
+    }
+    for n in [10_000, 100_000] {
+        let source = Source::new("long-line.toml", generate::wrong_labels_on_one_line(n));
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("one_line_errors", n), &source, |b, s| {
+            b.iter(|| {
+                let checked = meshgen::scenario::check(black_box(s));
+                assert_eq!(checked.diagnostics.len(), n, "one error per label");
+                (checked.diagnostics.iter())
+                    .map(|d| d.render(s, false).len())
+                    .sum::<usize>()
+            })
+        });
+    }
+    for n in [20_000, 200_000] {
+        let source = Source::new("labels.toml", generate::namespace_labels(n, false));
+        let scenario = model(&source);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("labels/check", n), &source, |b, s| {
+            b.iter(|| meshgen::scenario::check(black_box(s)))
+        });
+        group.bench_with_input(BenchmarkId::new("labels/render", n), &scenario, |b, s| {
+            b.iter(|| bundle::bundle(&renderer, black_box(s)).expect("renders"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pipeline, call_graph, large);
 criterion_main!(benches);

@@ -13,7 +13,7 @@ use crate::diff;
 use crate::error::Error;
 use crate::gitops::{self, KUSTOMIZATION_FILE};
 use crate::model::{Moment, Scenario};
-use crate::output::{self, Files, Put};
+use crate::output::{self, Files, INDEX_FILE, Put};
 use crate::plan;
 use crate::render::{self, Rendered, Renderer, Subsets};
 use crate::resource::{Resource, ResourceId};
@@ -169,8 +169,6 @@ pub struct Build {
 pub const TEARDOWN_FILE: &str = "teardown.yaml";
 /// Name of the plan file.
 pub const PLAN_FILE: &str = "PLAN.md";
-/// Name of the index file.
-pub const INDEX_FILE: &str = "index.json";
 
 /// Renders a scenario and orders it into bundles and folded steps.
 pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> {

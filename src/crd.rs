@@ -14,7 +14,6 @@
 //! uniqueness (`x-kubernetes-list-type`) and defaulting.
 
 use std::collections::BTreeMap;
-use std::error::Error;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +22,7 @@ use jsonschema::error::ValidationErrorKind;
 use serde_json::{Map, Value, json};
 
 use crate::bundle::Build;
+use crate::error::CrdError;
 use crate::model::Scenario;
 use crate::resource::ResourceId;
 
@@ -49,49 +49,6 @@ pub struct Violation {
     pub instance_path: String,
     /// What is wrong, in one line.
     pub message: String,
-}
-
-/// A CRD file that could not be read, parsed or compiled.
-#[derive(Debug)]
-pub struct CrdError {
-    path: PathBuf,
-    message: String,
-    source: Option<Box<dyn Error + Send + Sync>>,
-}
-
-impl CrdError {
-    fn new(path: &Path, message: impl Into<String>) -> Self {
-        let (path, message) = (path.to_owned(), message.into());
-        CrdError {
-            path,
-            message,
-            source: None,
-        }
-    }
-
-    fn caused_by(mut self, source: impl Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
-        self
-    }
-
-    /// The CRD file the error is about.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl fmt::Display for CrdError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CRD file {}: {}", self.path.display(), self.message)
-    }
-}
-
-impl Error for CrdError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|source| source as &(dyn Error + 'static))
-    }
 }
 
 impl CrdSet {
@@ -481,6 +438,8 @@ fn convert(schema: &Value, structural: bool) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use std::error::Error as _;
+
     use super::*;
 
     /// The shared folder: `MESHGEN_SHARED_DIR`, else `<manifest dir>/../shared`.

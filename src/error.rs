@@ -60,7 +60,7 @@ pub enum Error {
     /// A command-line request meshgen cannot carry out (e.g. an unknown step).
     Usage(String),
     /// A CRD file given to `--crd-schemas` cannot be read, parsed or compiled.
-    Crd(crate::crd::CrdError),
+    Crd(CrdError),
     /// Rendered documents break the schema of CRDs given to `--crd-schemas`.
     Nonconforming {
         /// How many documents.
@@ -189,6 +189,52 @@ impl std::error::Error for Error {
             | Self::Usage(_)
             | Self::Nonconforming { .. } => None,
         }
+    }
+}
+
+/// A CRD file that could not be read, parsed or compiled.
+#[derive(Debug)]
+pub struct CrdError {
+    path: PathBuf,
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl CrdError {
+    pub(crate) fn new(path: &Path, message: impl Into<String>) -> Self {
+        let (path, message) = (path.to_owned(), message.into());
+        CrdError {
+            path,
+            message,
+            source: None,
+        }
+    }
+
+    pub(crate) fn caused_by(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// The CRD file the error is about.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl fmt::Display for CrdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CRD file {}: {}", self.path.display(), self.message)
+    }
+}
+
+impl std::error::Error for CrdError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
     }
 }
 

@@ -19,7 +19,7 @@ mod tests;
 mod text;
 mod trace;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
 use serde::Serialize;
@@ -533,7 +533,9 @@ pub fn explain(
 /// first appearance, then everyone else (or everyone, when there is none).
 /// A request of a class carries a value satisfying each condition.
 pub fn classes(scenario: &Scenario) -> Vec<Class> {
+    // In order of first appearance; the set only tells which were seen.
     let mut seen: Vec<&Vec<(String, StringMatch)>> = Vec::new();
+    let mut known: HashSet<&Vec<(String, StringMatch)>> = HashSet::new();
     for rule in scenario
         .steps
         .iter()
@@ -541,7 +543,7 @@ pub fn classes(scenario: &Scenario) -> Vec<Class> {
         .flat_map(|r| &r.rules)
         .filter(|r| !r.headers.is_empty())
     {
-        if !seen.contains(&&rule.headers) {
+        if known.insert(&rule.headers) {
             seen.push(&rule.headers);
         }
     }

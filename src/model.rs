@@ -2,6 +2,7 @@
 //! no spans. Everything after validation (render, bundle, plan, explain) reads
 //! only this. Owns no parsing and no output.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -186,12 +187,35 @@ pub struct Service {
     pub versions: Vec<Version>,
     /// The DestinationRule's traffic policy (global merged with the service's).
     pub traffic_policy: TrafficPolicy,
+    /// Positions in `versions`, in the order of the versions' names
+    /// (`Service::by_name`): a version is found by a binary search.
+    #[serde(skip)]
+    pub version_order: Vec<usize>,
 }
 
 impl Service {
     /// The version called `name`.
     pub fn version(&self, name: &str) -> Option<&Version> {
-        self.versions.iter().find(|v| v.name == name)
+        self.versions.get(self.position(name)?)
+    }
+
+    /// The position in `versions` of the version called `name`.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        let at = (self.version_order)
+            .binary_search_by(|&i| {
+                (self.versions.get(i)).map_or(Ordering::Greater, |v| v.name.as_str().cmp(name))
+            })
+            .ok()?;
+        self.version_order.get(at).copied()
+    }
+
+    /// The positions of `versions` in the order of their names (the first
+    /// of two of the same name only).
+    pub fn by_name(versions: &[Version]) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..versions.len()).collect();
+        order.sort_by(|&a, &b| versions[a].name.cmp(&versions[b].name).then(a.cmp(&b)));
+        order.dedup_by(|b, a| versions[*a].name == versions[*b].name);
+        order
     }
 
     /// The versions running `at` that moment, in file order: the subsets of
@@ -477,6 +501,58 @@ impl fmt::Display for Duration {
     }
 }
 
+/// Parses a Go duration (`500ms`, `7s`, `1m30s`, `2.5s`) into nanoseconds.
+/// No sign, at least one number-unit pair; units ns, us, µs, ms, s, m, h.
+pub fn parse_duration(text: &str) -> Option<u128> {
+    const UNITS: [(&str, u128); 7] = [
+        ("ns", 1),
+        ("us", 1_000),
+        ("µs", 1_000),
+        ("ms", 1_000_000),
+        ("s", 1_000_000_000),
+        ("m", 60_000_000_000),
+        ("h", 3_600_000_000_000),
+    ];
+    if text.is_empty() {
+        return None;
+    }
+    let mut rest = text;
+    let mut total: u128 = 0;
+    while !rest.is_empty() {
+        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let (int_part, after) = rest.split_at(int_len);
+        let (frac_part, after) = match after.strip_prefix('.') {
+            Some(tail) => {
+                let len = tail.bytes().take_while(u8::is_ascii_digit).count();
+                tail.split_at(len)
+            }
+            None => ("", after),
+        };
+        if int_part.is_empty() && frac_part.is_empty() {
+            return None;
+        }
+        // Longest unit first, so "ms" is not read as "m" followed by "s".
+        let (unit, scale) = UNITS
+            .iter()
+            .filter(|(unit, _)| after.starts_with(unit))
+            .max_by_key(|(unit, _)| unit.len())?;
+        let whole: u128 = if int_part.is_empty() {
+            0
+        } else {
+            int_part.parse().ok()?
+        };
+        let mut value = whole.checked_mul(*scale)?;
+        let mut place = *scale;
+        for digit in frac_part.bytes().take(18) {
+            place /= 10;
+            value = value.checked_add(u128::from(digit - b'0') * place)?;
+        }
+        total = total.checked_add(value)?;
+        rest = &after[unit.len()..];
+    }
+    Some(total)
+}
+
 /// One traffic step.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
@@ -590,4 +666,35 @@ pub struct Mirror {
     pub version: String,
     /// `mirrorPercentage.value`, when set.
     pub percent: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        let cases = [
+            ("7s", Some(7_000_000_000)),
+            ("500ms", Some(500_000_000)),
+            ("2.5s", Some(2_500_000_000)),
+            ("1m30s", Some(90_000_000_000)),
+            ("1h", Some(3_600_000_000_000)),
+            ("10us", Some(10_000)),
+            ("10µs", Some(10_000)),
+            (".5s", Some(500_000_000)),
+            ("0s", Some(0)),
+            ("7", None),
+            ("-1s", None),
+            ("7 s", None),
+            ("s", None),
+            ("1d", None),
+            ("", None),
+            ("1.s", Some(1_000_000_000)),
+            ("99999999999999999999999999999999999999999h", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_duration(text), expected, "{text}");
+        }
+    }
 }

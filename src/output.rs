@@ -13,8 +13,11 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::bundle::INDEX_FILE;
 use crate::error::Error;
+
+/// Name of the index file: the list of a build's files that tells an
+/// output folder meshgen wrote from any other.
+pub const INDEX_FILE: &str = "index.json";
 
 /// The files of an output folder: relative paths (with `/`) and their bytes.
 pub type Files = Vec<(String, Vec<u8>)>;

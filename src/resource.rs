@@ -3,12 +3,14 @@
 //! object. Owns no templates and no ordering.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
+use std::hash::Hash;
 
 use granit_parser::{Event, Parser, ScalarStyle};
 use serde::Serialize;
 
-use crate::scenario::parse_duration;
+use crate::model::parse_duration;
 
 mod subset;
 
@@ -211,6 +213,51 @@ impl Place {
     }
 }
 
+/// The keys of the mappings open while a document is read, innermost last,
+/// each mapping known by where its keys start: whether a key repeats in its
+/// own mapping is one lookup, whatever the number of keys.
+struct OpenKeys<K> {
+    keys: Vec<K>,
+    /// (start of its mapping's keys, key) of every key in `keys`.
+    set: HashSet<(usize, K)>,
+}
+
+impl<K: Clone + Eq + Hash> OpenKeys<K> {
+    fn new() -> Self {
+        Self {
+            keys: Vec::new(),
+            set: HashSet::new(),
+        }
+    }
+
+    /// Where the keys of a mapping opened now start.
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// The last key added.
+    fn last(&self) -> Option<&K> {
+        self.keys.last()
+    }
+
+    /// Adds `key` to the innermost mapping, whose keys start at `from`;
+    /// `Err` with the key (and nothing added) when that mapping has it already.
+    fn insert(&mut self, from: usize, key: K) -> Result<(), K> {
+        if !self.set.insert((from, key.clone())) {
+            return Err(key);
+        }
+        self.keys.push(key);
+        Ok(())
+    }
+
+    /// Closes the innermost mapping, whose keys start at `from`.
+    fn close(&mut self, from: usize) {
+        for key in self.keys.drain(from..) {
+            self.set.remove(&(from, key));
+        }
+    }
+}
+
 /// An open collection while walking a document.
 enum Open {
     /// A mapping: its place, where its keys start in the key list, and
@@ -238,7 +285,7 @@ fn read_identity(text: &str) -> Result<Found<'_>, String> {
     }
     let mut found = Found::default();
     let mut open: Vec<Open> = Vec::new();
-    let mut keys: Vec<Cow<'_, str>> = Vec::new();
+    let mut keys: OpenKeys<Cow<'_, str>> = OpenKeys::new();
     loop {
         let event = next()?;
         // The place and role of this node, from the collection around it.
@@ -260,7 +307,7 @@ fn read_identity(text: &str) -> Result<Found<'_>, String> {
         match event {
             Event::MappingEnd | Event::SequenceEnd => {
                 if let Some(Open::Mapping { keys_from, .. }) = open.pop() {
-                    keys.truncate(keys_from);
+                    keys.close(keys_from);
                 }
                 if open.is_empty() {
                     break;
@@ -275,10 +322,9 @@ fn read_identity(text: &str) -> Result<Found<'_>, String> {
                     if style == ScalarStyle::Plain && !plain_scalar_is_string(&value) {
                         return Err(format!("the mapping key `{value}` is not a string"));
                     }
-                    if keys[*keys_from..].contains(&value) {
+                    if let Err(value) = keys.insert(*keys_from, value) {
                         return Err(format!("the key `{value}` appears twice in one mapping"));
                     }
-                    keys.push(value);
                     *value_next = true;
                 }
                 None => return Err("not a YAML mapping".to_owned()),

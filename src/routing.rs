@@ -4,7 +4,7 @@
 //! `end-user: jason`) against everyone else, first match wins. Reads only the
 //! model; owns no rendering (the plan and its flowchart present this).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::model::{Moment, Rule, Scenario, Service, ServiceRouting, StringMatch};
 
@@ -35,9 +35,10 @@ impl Class {
     /// (`None`). A class carries only its own headers.
     fn decides(&self, name: &str, m: &StringMatch) -> Option<bool> {
         use StringMatch::{Exact, Prefix};
-        let Some((_, have)) = self.headers.iter().find(|(n, _)| n == name) else {
+        let Ok(at) = (self.headers).binary_search_by(|(n, _)| n.as_str().cmp(name)) else {
             return Some(false);
         };
+        let have = &self.headers[at].1;
         if have == m {
             return Some(true);
         }
@@ -56,17 +57,17 @@ impl Class {
 /// matches on, in order of first appearance, then everyone else (last).
 pub fn classes(scenario: &Scenario) -> Vec<Class> {
     let mut classes: Vec<Class> = Vec::new();
+    let mut seen: HashSet<&[(String, StringMatch)]> = HashSet::new();
     let rules = scenario
         .steps
         .iter()
         .flat_map(|s| &s.routes)
         .flat_map(|r| &r.rules);
     for rule in rules.filter(|r| !r.headers.is_empty()) {
-        let class = Class {
-            headers: rule.headers.clone(),
-        };
-        if !classes.contains(&class) {
-            classes.push(class);
+        if seen.insert(&rule.headers) {
+            classes.push(Class {
+                headers: rule.headers.clone(),
+            });
         }
     }
     classes.push(Class {
@@ -130,8 +131,14 @@ pub struct Outcome<'a> {
 /// The outcomes, in rule order, of a class's requests: first match wins, so
 /// it ends with the first rule the class surely matches, or no route.
 pub fn outcomes<'a>(routing: &'a ServiceRouting, class: &Class) -> Vec<Outcome<'a>> {
+    outcomes_among(routing.rules.iter(), class)
+}
+
+/// `outcomes` over `rules`, a part of a routing's rules in their order that
+/// holds every rule the class may match.
+fn outcomes_among<'a>(rules: impl Iterator<Item = &'a Rule>, class: &Class) -> Vec<Outcome<'a>> {
     let mut outcomes = Vec::new();
-    for rule in &routing.rules {
+    for rule in rules {
         let mut when = Vec::new();
         let mut possible = true;
         for (name, m) in &rule.headers {
@@ -176,11 +183,16 @@ pub fn audiences<'a>(
     let rest = Class {
         headers: Vec::new(),
     };
-    let everyone = outcomes(routing, &rest);
+    let index = RuleIndex::new(routing);
+    let among = |class: &Class| {
+        let rules = index.candidates(class).into_iter();
+        outcomes_among(rules.filter_map(|i| routing.rules.get(i)), class)
+    };
+    let everyone = among(&rest);
     let mut groups: Vec<(String, Vec<Outcome<'a>>)> = classes
         .iter()
         .filter(|c| !c.headers.is_empty())
-        .map(|c| (c.label(), outcomes(routing, c)))
+        .map(|c| (c.label(), among(c)))
         .filter(|(_, o)| *o != everyone)
         .collect();
     let label = if groups.is_empty() {
@@ -190,6 +202,61 @@ pub fn audiences<'a>(
     };
     groups.push((label, everyone));
     groups
+}
+
+/// The rules of one routing, indexed so that the rules a class may match are
+/// found without reading every rule (a step of thousands of rules, each for
+/// one header value, has as many classes): a rule with an exact header
+/// condition matches no class without that header, nor a class that has
+/// that header with another exact value.
+struct RuleIndex<'a> {
+    /// Rules without an exact header condition: any class may match them.
+    general: Vec<usize>,
+    /// The other rules, by their first exact header condition.
+    by_exact: HashMap<(&'a str, &'a str), Vec<usize>>,
+    /// The same rules, by that condition's header name alone.
+    by_name: HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> RuleIndex<'a> {
+    fn new(routing: &'a ServiceRouting) -> Self {
+        let mut index = Self {
+            general: Vec::new(),
+            by_exact: HashMap::new(),
+            by_name: HashMap::new(),
+        };
+        for (i, rule) in routing.rules.iter().enumerate() {
+            let exact = rule.headers.iter().find_map(|(name, m)| match m {
+                StringMatch::Exact(value) => Some((name.as_str(), value.as_str())),
+                _ => None,
+            });
+            match exact {
+                Some((name, value)) => {
+                    index.by_exact.entry((name, value)).or_default().push(i);
+                    index.by_name.entry(name).or_default().push(i);
+                }
+                None => index.general.push(i),
+            }
+        }
+        index
+    }
+
+    /// The positions, in order, of the rules `class` may match: the general
+    /// ones, those whose exact condition is on a header the class has with
+    /// that exact value, and those on a header it matches otherwise (by
+    /// prefix or regex, which may or may not hold that value).
+    fn candidates(&self, class: &Class) -> Vec<usize> {
+        let mut rules = self.general.clone();
+        for (name, m) in &class.headers {
+            let found = match m {
+                StringMatch::Exact(value) => self.by_exact.get(&(name.as_str(), value.as_str())),
+                _ => self.by_name.get(name.as_str()),
+            };
+            rules.extend(found.into_iter().flatten());
+        }
+        rules.sort_unstable();
+        rules
+    }
 }
 
 #[cfg(test)]
@@ -257,6 +324,68 @@ mod tests {
                 ("everyone else".to_owned(), vec!["v1".to_owned()]),
             ]
         );
+    }
+
+    /// The outcomes over the rules the index offers a class are those over
+    /// every rule, for every mix of exact, prefix and regex conditions.
+    #[test]
+    fn the_rule_index_offers_every_rule_a_class_may_match() {
+        use StringMatch::{Exact, Prefix, Regex};
+        let conditions: Vec<Vec<(&str, StringMatch)>> = vec![
+            vec![],
+            vec![("end-user", Exact("jason".into()))],
+            vec![("end-user", Exact("jo".into()))],
+            vec![("end-user", Prefix("ja".into()))],
+            vec![("end-user", Regex("j.*".into()))],
+            vec![
+                ("agent", Exact("x".into())),
+                ("end-user", Exact("jason".into())),
+            ],
+            vec![
+                ("agent", Prefix("x".into())),
+                ("end-user", Exact("jo".into())),
+            ],
+            vec![
+                ("agent", Regex("x+".into())),
+                ("end-user", Prefix("j".into())),
+            ],
+        ];
+        let rules: Vec<Rule> = conditions
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.is_empty())
+            .map(|(i, c)| rule(c, &format!("v{i}")))
+            .chain([rule(&[], "v0")])
+            .collect();
+        let mut checked = 0;
+        // Every ordering of the rules that starts at a different one.
+        for start in 0..rules.len() {
+            let mut rotated = rules.clone();
+            rotated.rotate_left(start);
+            let routing = ServiceRouting {
+                service: "reviews".into(),
+                tcp: false,
+                rules: rotated,
+            };
+            let index = RuleIndex::new(&routing);
+            for c in &conditions {
+                let class = Class {
+                    headers: c
+                        .iter()
+                        .map(|(n, m)| ((*n).to_owned(), m.clone()))
+                        .collect(),
+                };
+                let indexed =
+                    (index.candidates(&class).into_iter()).filter_map(|i| routing.rules.get(i));
+                assert_eq!(
+                    outcomes_among(indexed, &class),
+                    outcomes(&routing, &class),
+                    "{c:?}"
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 64);
     }
 
     #[test]

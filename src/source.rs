@@ -46,6 +46,10 @@ fn read_at_most(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
 /// U+FEFF, which some editors write at the start of a UTF-8 file.
 const BYTE_ORDER_MARK: char = '\u{feff}';
 
+/// Bytes between two marks of `Source::char_marks`: a column is counted over
+/// at most this many bytes past the nearest mark.
+const CHAR_MARK_STRIDE: usize = 1024;
+
 /// A scenario file as read from disk (or given in memory, for tests).
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -54,6 +58,11 @@ pub struct Source {
     line_starts: Vec<usize>,
     /// Where the content starts: the first line that is not blank or a comment.
     content_start: usize,
+    /// The number of characters before byte `k * CHAR_MARK_STRIDE`, for each
+    /// `k`: the column of an offset far into a long line is counted from the
+    /// nearest mark, not from the line's start (a generated file may hold
+    /// one line of megabytes with an error on every entry).
+    char_marks: Vec<usize>,
 }
 
 impl Source {
@@ -77,11 +86,17 @@ impl Source {
             })
             .find(|(_, rest)| !rest.is_empty() && !rest.starts_with('#'))
             .map_or(0, |(at, _)| at);
+        let mut char_marks = vec![0];
+        for chunk in text.as_bytes().chunks(CHAR_MARK_STRIDE) {
+            let last = char_marks.last().copied().unwrap_or(0);
+            char_marks.push(last + chars_in(chunk));
+        }
         Self {
             path: path.into(),
             text,
             line_starts,
             content_start,
+            char_marks,
         }
     }
 
@@ -104,11 +119,20 @@ impl Source {
         if line == 0 && self.text.starts_with(BYTE_ORDER_MARK) {
             start = offset.min(BYTE_ORDER_MARK.len_utf8());
         }
-        let column = self
-            .text
-            .get(start..offset)
-            .map_or(offset - start, |s| s.chars().count());
+        let column = if offset - start <= CHAR_MARK_STRIDE {
+            chars_in(&self.text.as_bytes()[start..offset])
+        } else {
+            self.chars_before(offset) - self.chars_before(start)
+        };
         (line + 1, column + 1)
+    }
+
+    /// The number of characters before byte `offset`, counted from the
+    /// nearest mark.
+    fn chars_before(&self, offset: usize) -> usize {
+        let mark = offset / CHAR_MARK_STRIDE;
+        let from = mark * CHAR_MARK_STRIDE;
+        self.char_marks[mark] + chars_in(&self.text.as_bytes()[from..offset])
     }
 
     /// The whole lines that `span` touches: their byte range in the text and
@@ -136,6 +160,12 @@ impl Source {
     pub fn start(&self) -> Range<usize> {
         self.content_start..self.content_start
     }
+}
+
+/// The number of characters that start in `bytes` (of UTF-8 text): every
+/// byte that is not a continuation byte.
+fn chars_in(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| (b & 0xC0) != 0x80).count()
 }
 
 #[cfg(test)]
@@ -166,6 +196,28 @@ mod tests {
         assert_eq!(source.line_col(3), (1, 1));
         assert_eq!(source.line_col(10), (1, 8));
         assert_eq!(source.line_col(14), (2, 1));
+    }
+
+    /// Columns far into a long line are counted from the nearest mark, and
+    /// count characters, not bytes, on either side of one.
+    #[test]
+    fn columns_far_into_a_long_line_count_characters() {
+        let line = "é".repeat(3000) + "x" + &"a".repeat(5000) + "y";
+        let text = format!("first\n{line}\nlast");
+        let source = Source::new("s.toml", text.clone());
+        let x = text.find('x').expect("x");
+        assert_eq!(source.line_col(x), (2, 3001));
+        let y = text.find('y').expect("y");
+        assert_eq!(source.line_col(y), (2, 8002));
+        assert_eq!(source.line_col(text.len()), (3, 5));
+        for offset in (6..text.len())
+            .filter(|&i| text.is_char_boundary(i))
+            .step_by(97)
+        {
+            let start = source.line_starts[source.line_index(offset)];
+            let expected = text[start..offset].chars().count() + 1;
+            assert_eq!(source.line_col(offset).1, expected, "at {offset}");
+        }
     }
 
     #[test]

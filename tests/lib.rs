@@ -1,6 +1,7 @@
 //! Integration tests: each runs the real `meshgen` binary in a temporary
 //! folder and checks its stdout, stderr, exit code and files.
 
+mod generate;
 mod support;
 
 mod bookinfo;
@@ -12,6 +13,7 @@ mod explain;
 mod gitops;
 mod golden;
 mod ingress;
+mod large;
 mod limits;
 mod output;
 mod releases;

@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use super::{Found, Place, plain_scalar_is_string};
+use super::{Found, OpenKeys, Place, plain_scalar_is_string};
 
 /// An open collection: the column its keys or `- ` entries start at.
 enum Frame<'a> {
@@ -53,7 +53,7 @@ pub(super) fn read_identity(text: &str) -> Option<Found<'_>> {
     let body = text.strip_suffix('\n')?;
     let mut found = Found::default();
     let mut open: Vec<Frame<'_>> = Vec::new();
-    let mut keys: Vec<&str> = Vec::new();
+    let mut keys: OpenKeys<&str> = OpenKeys::new();
     for line in body.split('\n') {
         let content = line.trim_start_matches(' ');
         let column = line.len() - content.len();
@@ -104,7 +104,7 @@ pub(super) fn read_identity(text: &str) -> Option<Found<'_>> {
                 }) {
                     // A closed mapping's keys leave the list with it.
                     if let Some(Frame::Mapping { keys_from, .. }) = open.pop() {
-                        keys.truncate(keys_from);
+                        keys.close(keys_from);
                     }
                 }
                 let continues = match (open.last(), &line) {
@@ -181,7 +181,7 @@ fn split(content: &str) -> Option<Line<'_>> {
 /// top of `open`.
 fn entry<'a>(
     open: &mut [Frame<'a>],
-    keys: &mut Vec<&'a str>,
+    keys: &mut OpenKeys<&'a str>,
     found: &mut Found<'a>,
     key: &'a str,
     value: Option<&'a str>,
@@ -195,10 +195,7 @@ fn entry<'a>(
     else {
         return None;
     };
-    if keys[*keys_from..].contains(&key) {
-        return None;
-    }
-    keys.push(key);
+    keys.insert(*keys_from, key).ok()?;
     let Some(value) = value else {
         *pending = Some(key);
         return Some(());

@@ -4,7 +4,7 @@
 //! warnings pointing at the step's name. Owns no outcome model (that is
 //! `explain`'s) and builds no part of the model.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 
 use super::raw::{RawCall, RawScenario};
@@ -65,6 +65,8 @@ pub fn cycles(raw: &RawScenario) -> Vec<Diagnostic> {
     }
     // Depth-first, without recursion: 0 unseen, 1 on the path, 2 done.
     let mut state = vec![0u8; services.len()];
+    // The depth on the path of each service on it.
+    let mut depth = vec![0usize; services.len()];
     let mut diagnostics = Vec::new();
     for start in 0..services.len() {
         if state[start] != 0 {
@@ -72,6 +74,7 @@ pub fn cycles(raw: &RawScenario) -> Vec<Diagnostic> {
         }
         let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
         state[start] = 1;
+        depth[start] = 0;
         while let Some(&mut (node, ref mut next)) = stack.last_mut() {
             let Some((callee, span)) = edges[node].get(*next).cloned() else {
                 state[node] = 2;
@@ -82,10 +85,11 @@ pub fn cycles(raw: &RawScenario) -> Vec<Diagnostic> {
             match state[callee] {
                 0 => {
                     state[callee] = 1;
+                    depth[callee] = stack.len();
                     stack.push((callee, 0));
                 }
                 1 => {
-                    let from = stack.iter().position(|(n, _)| *n == callee).unwrap_or(0);
+                    let from = depth[callee].min(stack.len());
                     let path: Vec<&str> = stack[from..]
                         .iter()
                         .map(|(n, _)| names[*n].unwrap_or("?"))
@@ -113,21 +117,21 @@ pub fn cycles(raw: &RawScenario) -> Vec<Diagnostic> {
 /// A warning for each step that makes a declared call fail for some class of
 /// requests, at the step's name.
 pub fn failing_calls(raw: &RawScenario, scenario: &Scenario) -> Vec<Diagnostic> {
+    // The name of each step (the first of a name: names are unique in a
+    // valid scenario).
+    let mut names: HashMap<&str, Range<usize>> = HashMap::new();
     let steps = raw.steps.as_ref().map(|s| s.get_ref().as_slice());
+    for name in steps
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.get_ref().name.as_ref())
+    {
+        names.entry(name.get_ref()).or_insert_with(|| name.span());
+    }
     explain::check(scenario)
         .into_iter()
         .map(|finding| {
-            let span = steps
-                .into_iter()
-                .flatten()
-                .find_map(|s| {
-                    s.get_ref()
-                        .name
-                        .as_ref()
-                        .filter(|n| n.get_ref() == &finding.step)
-                        .map(Spanned::span)
-                })
-                .unwrap_or(0..0);
+            let span = names.get(finding.step.as_str()).cloned().unwrap_or(0..0);
             Diagnostic::warning(span, finding.message).with_help(format!(
                 "`meshgen explain <scenario> --step {}` shows every hop",
                 finding.step

@@ -13,6 +13,8 @@ mod releases;
 mod schema;
 mod validate;
 
+use std::collections::HashSet;
+
 use serde::Deserialize;
 
 use crate::diagnostic::{self, Diagnostic};
@@ -20,7 +22,6 @@ use crate::model::Scenario;
 use crate::source::Source;
 use prune::Pruned;
 
-pub use names::parse_duration;
 pub use raw::RawScenario;
 
 /// The outcome of checking one scenario file.
@@ -134,7 +135,7 @@ fn read(source: &Source) -> (Option<RawScenario>, Vec<Diagnostic>, Pruned) {
 /// semantic errors that repeat a violation (the same spot: a range, an
 /// enumeration, a missing key checked by both).
 fn merge(shape: Vec<Diagnostic>, semantic: Vec<Diagnostic>) -> Vec<Diagnostic> {
-    let taken: Vec<usize> = shape
+    let taken: HashSet<usize> = shape
         .iter()
         .filter(|d| d.is_error())
         .map(|d| d.span.start)

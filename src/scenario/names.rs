@@ -135,58 +135,6 @@ pub fn is_image_tag(text: &str) -> bool {
             .all(|b| word(b) || *b == b'.' || *b == b'-')
 }
 
-/// Parses a Go duration (`500ms`, `7s`, `1m30s`, `2.5s`) into nanoseconds.
-/// No sign, at least one number-unit pair; units ns, us, µs, ms, s, m, h.
-pub fn parse_duration(text: &str) -> Option<u128> {
-    const UNITS: [(&str, u128); 7] = [
-        ("ns", 1),
-        ("us", 1_000),
-        ("µs", 1_000),
-        ("ms", 1_000_000),
-        ("s", 1_000_000_000),
-        ("m", 60_000_000_000),
-        ("h", 3_600_000_000_000),
-    ];
-    if text.is_empty() {
-        return None;
-    }
-    let mut rest = text;
-    let mut total: u128 = 0;
-    while !rest.is_empty() {
-        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let (int_part, after) = rest.split_at(int_len);
-        let (frac_part, after) = match after.strip_prefix('.') {
-            Some(tail) => {
-                let len = tail.bytes().take_while(u8::is_ascii_digit).count();
-                tail.split_at(len)
-            }
-            None => ("", after),
-        };
-        if int_part.is_empty() && frac_part.is_empty() {
-            return None;
-        }
-        // Longest unit first, so "ms" is not read as "m" followed by "s".
-        let (unit, scale) = UNITS
-            .iter()
-            .filter(|(unit, _)| after.starts_with(unit))
-            .max_by_key(|(unit, _)| unit.len())?;
-        let whole: u128 = if int_part.is_empty() {
-            0
-        } else {
-            int_part.parse().ok()?
-        };
-        let mut value = whole.checked_mul(*scale)?;
-        let mut place = *scale;
-        for digit in frac_part.bytes().take(18) {
-            place /= 10;
-            value = value.checked_add(u128::from(digit - b'0') * place)?;
-        }
-        total = total.checked_add(value)?;
-        rest = &after[unit.len()..];
-    }
-    Some(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,32 +259,6 @@ mod tests {
             "a.*.b",
         ] {
             assert!(!is_wildcard_host(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn go_durations() {
-        let cases = [
-            ("7s", Some(7_000_000_000)),
-            ("500ms", Some(500_000_000)),
-            ("2.5s", Some(2_500_000_000)),
-            ("1m30s", Some(90_000_000_000)),
-            ("1h", Some(3_600_000_000_000)),
-            ("10us", Some(10_000)),
-            ("10µs", Some(10_000)),
-            (".5s", Some(500_000_000)),
-            ("0s", Some(0)),
-            ("7", None),
-            ("-1s", None),
-            ("7 s", None),
-            ("s", None),
-            ("1d", None),
-            ("", None),
-            ("1.s", Some(1_000_000_000)),
-            ("99999999999999999999999999999999999999999h", None),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(parse_duration(text), expected, "{text}");
         }
     }
 }

@@ -114,17 +114,26 @@ pub fn prune(table: &mut Spanned<DeTable<'_>>, pointers: &[String]) -> Pruned {
             starts(value, &mut pruned.hidden);
         }
     }
-    // Keys first, then the elements of each array in one pass, the arrays
-    // inside (and after) others first: removing an element shifts the later
-    // ones, so no path is used after its array has moved.
+    // Keys first, each table in one pass (removing keys one by one from a
+    // table that keeps its order would shift the rest every time), then the
+    // elements of each array in one pass, the arrays inside (and after)
+    // others first: removing an element shifts the later ones, so no path
+    // is used after its array has moved.
+    let mut keys: BTreeMap<&[Segment], HashSet<&str>> = BTreeMap::new();
     let mut elements: BTreeMap<&[Segment], BTreeSet<usize>> = BTreeMap::new();
     for path in &outer {
         match path.split_last() {
             Some((Segment::Index(i), array)) => {
                 elements.entry(array).or_default().insert(*i);
             }
-            _ => remove_key(table.get_mut(), path),
+            Some((Segment::Key(key), parent)) => {
+                keys.entry(parent).or_default().insert(key.as_str());
+            }
+            None => {}
         }
+    }
+    for (parent, keys) in &keys {
+        remove_keys(table.get_mut(), parent, keys);
     }
     for (array, indices) in elements.iter().rev() {
         remove_elements(table.get_mut(), array, indices);
@@ -273,12 +282,15 @@ fn parent_at<'t, 'i>(table: &'t mut DeTable<'i>, path: &[Segment]) -> Option<Par
     Some(parent)
 }
 
-/// Removes the table entry at `path` from `table`.
-fn remove_key(table: &mut DeTable<'_>, path: &[Segment]) {
-    if let Some((Segment::Key(key), parents)) = path.split_last()
-        && let Some(Parent::Table(t)) = parent_at(table, parents)
-    {
-        t.remove(key.as_str());
+/// Removes the entries named `keys` from the table at `path` in `table`.
+fn remove_keys(table: &mut DeTable<'_>, path: &[Segment], keys: &HashSet<&str>) {
+    if let Some(Parent::Table(t)) = parent_at(table, path) {
+        // Rebuilt without them, in order (the map's own `retain` wants keys
+        // that are plain strings, and these carry spans).
+        *t = std::mem::take(t)
+            .into_iter()
+            .filter(|(key, _)| !keys.contains(key.get_ref().as_ref()))
+            .collect();
     }
 }
 

@@ -3,7 +3,7 @@
 //! the warnings that a valid scenario may still deserve (Istio's IST0140,
 //! routing to undeployed versions, mirrors to the routed subset).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 
 use toml::Spanned;
@@ -11,7 +11,7 @@ use toml::Spanned;
 use super::names::{
     is_dns1123_label, is_dns1123_subdomain, is_env_name, is_header_name, is_image_prefix,
     is_image_reference, is_image_tag, is_label_key, is_label_value, is_rfc1035_label,
-    is_wildcard_host, parse_duration,
+    is_wildcard_host,
 };
 use super::prune::Pruned;
 use super::raw::{
@@ -24,7 +24,7 @@ use crate::istio::{self, Lookup, NetworkingApi, Release};
 use crate::model::{
     Abort, Call, Delay, Destination, Duration, Gateway, GatewayRoute, GatewayTls, HTTPS_PORT,
     Lifetime, Mesh, Mirror, Namespace, Protocol, Retries, Rule, Scenario, Service, ServiceRouting,
-    Step, StringMatch, TrafficPolicy, Version, VersionRef, WorkloadMode,
+    Step, StringMatch, TrafficPolicy, Version, VersionRef, WorkloadMode, parse_duration,
 };
 use crate::source::Source;
 
@@ -80,7 +80,7 @@ pub fn validate(
         source,
         pruned,
         diagnostics: Vec::new(),
-        declared: Vec::new(),
+        declared: HashSet::new(),
         workloads: WorkloadMode::Emit,
     };
     let scenario = checker.scenario(raw);
@@ -103,7 +103,7 @@ struct Checker<'s> {
     diagnostics: Vec<Diagnostic>,
     /// Every service name the file declares, valid or not: a reference to a
     /// declared service that failed validation is not reported again.
-    declared: Vec<String>,
+    declared: HashSet<String>,
     /// Who owns the workloads: read first, since it decides what a version may set.
     workloads: WorkloadMode,
 }
@@ -757,7 +757,7 @@ impl Checker<'_> {
         }
         self.shared_names(&infos);
         // Calls can name any service, so they are resolved once all are known.
-        let known: BTreeSet<String> = infos.iter().map(|i| i.service.name.clone()).collect();
+        let known: HashSet<String> = infos.iter().map(|i| i.service.name.clone()).collect();
         for service in repeated {
             let versions = service.versions.iter().flat_map(|v| &v.get_ref().0);
             let lists = (service.calls.iter())
@@ -780,8 +780,8 @@ impl Checker<'_> {
                     Some(own) => self.calls(own.get_ref(), &known),
                     None => service_calls.clone(),
                 };
-                let version = (info.service.versions.iter_mut()).find(|v| v.name == *key.get_ref());
-                if let Some(version) = version {
+                let position = info.service.position(key.get_ref());
+                if let Some(version) = position.and_then(|i| info.service.versions.get_mut(i)) {
                     version.calls = calls;
                 }
             }
@@ -803,10 +803,13 @@ impl Checker<'_> {
         let mut accounts: HashMap<&str, (&str, Range<usize>)> = HashMap::new();
         for info in infos {
             let service = &info.service;
-            let keys = info.raw.versions.iter().flat_map(|v| &v.get_ref().0);
+            // The first key of each version name.
+            let mut keys: HashMap<&str, &Spanned<String>> = HashMap::new();
+            for (key, _) in info.raw.versions.iter().flat_map(|v| &v.get_ref().0) {
+                keys.entry(key.get_ref().as_str()).or_insert(key);
+            }
             for version in service.versions.iter().filter(|v| v.deploy) {
-                let Some((key, _)) = keys.clone().find(|(k, _)| *k.get_ref() == version.name)
-                else {
+                let Some(key) = keys.get(version.name.as_str()) else {
                     continue;
                 };
                 let deployment = format!("{}-{}", service.name, version.name);
@@ -911,13 +914,15 @@ impl Checker<'_> {
             .unwrap_or_default()
             .or(global_policy);
         let complete = port.is_some() && service_account.is_some();
+        let versions = versions?;
         let service = Service {
             name: name?,
             // A stand-in, never rendered: the port's error is reported.
             port: port.unwrap_or(STAND_IN_PORT),
             protocol: protocol?,
             service_account: service_account.flatten(),
-            versions: versions?,
+            version_order: Service::by_name(&versions),
+            versions,
             traffic_policy,
         };
         Some((service, complete))
@@ -1138,7 +1143,7 @@ impl Checker<'_> {
         }
     }
 
-    fn calls(&mut self, raw: &[Spanned<RawCall>], known: &BTreeSet<String>) -> Vec<Call> {
+    fn calls(&mut self, raw: &[Spanned<RawCall>], known: &HashSet<String>) -> Vec<Call> {
         let mut calls = Vec::new();
         for spanned in raw {
             let call = spanned.get_ref();
@@ -1384,6 +1389,11 @@ impl Checker<'_> {
             );
             return (Vec::new(), Vec::new());
         };
+        let positions: HashMap<&str, usize> = services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.service.name.as_str(), i))
+            .collect();
         let mut routes = Vec::new();
         let mut checks = Vec::new();
         for spanned in raw_routes.get_ref() {
@@ -1409,9 +1419,9 @@ impl Checker<'_> {
                 uris: uris.clone(),
                 model: None,
             };
-            let Some(info) = services
-                .iter()
-                .find(|s| &s.service.name == service.get_ref())
+            let Some(info) = positions
+                .get(service.get_ref().as_str())
+                .and_then(|&i| services.get(i))
             else {
                 self.undeclared(service, "gateway route to");
                 checks.push(check);
@@ -1625,9 +1635,15 @@ impl Checker<'_> {
             .enumerate()
             .map(|(i, s)| (s.service.name.as_str(), i))
             .collect();
+        // The services the gateway sends traffic to.
+        let exposed: HashSet<&str> = gateway
+            .iter()
+            .flat_map(|(gw, _)| &gw.routes)
+            .map(|r| r.service.as_str())
+            .collect();
         raw.get_ref()
             .iter()
-            .filter_map(|s| self.step(s, services, &positions, gateway))
+            .filter_map(|s| self.step(s, services, &positions, gateway, &exposed))
             .collect()
     }
 
@@ -1637,6 +1653,7 @@ impl Checker<'_> {
         services: &[ServiceInfo<'_>],
         positions: &HashMap<&str, usize>,
         gateway: Option<(&Gateway, &[RouteCheck])>,
+        exposed: &HashSet<&str>,
     ) -> Option<Step> {
         let checks = gateway.map_or(&[][..], |(_, c)| c);
         let gateway = gateway.map(|(g, _)| g);
@@ -1706,7 +1723,9 @@ impl Checker<'_> {
                 let Some(built) = built else {
                     continue;
                 };
-                if let Some(gw) = gateway.filter(|g| g.version_routing && g.exposes(&target.name)) {
+                if let Some(gw) = gateway.filter(|g| g.version_routing)
+                    && exposed.contains(target.name.as_str())
+                {
                     first_at.entry(index).or_insert_with(|| service.span());
                     if let (Some(uri), Some(raw_uri)) = (&built.uri, &rule.uri) {
                         self.gateway_uri_combines(gw, checks, &target.name, uri, raw_uri.span());
@@ -1717,12 +1736,11 @@ impl Checker<'_> {
                 }
                 // Ingress traffic reaches every deployed version of a service
                 // the gateway exposes; with one deployed version, no matter.
-                let deployed = target.versions.iter().filter(|v| v.deploy).count();
                 if let Some(gw) = gateway
                     && !gw.version_routing
                     && list.is_empty()
-                    && deployed > 1
-                    && gw.exposes(&target.name)
+                    && exposed.contains(target.name.as_str())
+                    && target.versions.iter().filter(|v| v.deploy).count() > 1
                 {
                     self.warning(
                         service.span(),

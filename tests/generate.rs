@@ -1,0 +1,73 @@
+//! Generators of large scenarios that stress one count each: header matches
+//! in one rule, rules in one step, unknown keys in one table, labels of the
+//! namespace. Shared by the bounded tests of `tests/large.rs` and the
+//! `quadratic` group of `benches/pipeline.rs` (which includes this file by
+//! path), so the benchmark and the tests run the same shapes.
+
+/// The mesh, the namespace (`namespace` holds the extra lines of its table)
+/// and one service `web` with versions v1 and v2.
+fn head(namespace: &str) -> String {
+    format!(
+        "name = \"large\"\n[mesh]\nversion = \"1.22.0\"\n[namespace]\nname = \"ns\"\n{namespace}\
+         [[services]]\nname = \"web\"\nport = 80\n\
+         [services.versions.v1]\nimage = \"example.com/web:1\"\n\
+         [services.versions.v2]\nimage = \"example.com/web:2\"\n"
+    )
+}
+
+/// A valid scenario whose one step has a rule with `n` header matches (one
+/// per line, `h000000 = "v"`), then a catch-all.
+pub fn headers_in_one_rule(n: usize) -> String {
+    let mut text = head("");
+    text.push_str(
+        "[[steps]]\nname = \"s\"\n[[steps.routes]]\nservice = \"web\"\nto = \"v2\"\n\
+         [steps.routes.headers]\n",
+    );
+    for i in 0..n {
+        text.push_str(&format!("h{i:06} = \"v\"\n"));
+    }
+    text.push_str("[[steps.routes]]\nservice = \"web\"\nto = \"v1\"\n");
+    text
+}
+
+/// A valid scenario whose one step has `n` rules, each for its own value of
+/// header `x-id`, then a catch-all.
+pub fn rules_in_one_step(n: usize) -> String {
+    let mut text = head("");
+    text.push_str("[[steps]]\nname = \"s\"\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[steps.routes]]\nservice = \"web\"\nheaders = {{ x-id = \"{i}\" }}\nto = \"v2\"\n"
+        ));
+    }
+    text.push_str("[[steps.routes]]\nservice = \"web\"\nto = \"v1\"\n");
+    text
+}
+
+/// A scenario with `n` unknown keys in `[namespace]` (`x000000 = 1`): `n`
+/// errors, each pruned before the semantic pass.
+pub fn unknown_keys(n: usize) -> String {
+    let keys: String = (0..n).map(|i| format!("x{i:06} = 1\n")).collect();
+    head(&keys)
+}
+
+/// A scenario whose `n` namespace labels all have a value of the wrong
+/// type, on one line (`labels = { l000000 = 1, … }`): `n` errors, each far
+/// into one long line.
+pub fn wrong_labels_on_one_line(n: usize) -> String {
+    let labels: Vec<String> = (0..n).map(|i| format!("l{i:06} = 1")).collect();
+    head(&format!("labels = {{ {} }}\n", labels.join(", ")))
+}
+
+/// A valid scenario whose namespace has `n` labels (`l000000 = "v"`); with
+/// `numeric`, their keys are digits (`000000 = "v"`), which YAML needs quoted.
+pub fn namespace_labels(n: usize, numeric: bool) -> String {
+    let prefix = if numeric { "" } else { "l" };
+    let labels: String = (0..n)
+        .map(|i| format!("{prefix}{i:06} = \"v\"\n"))
+        .collect();
+    let mut text = head("");
+    text.push_str("[namespace.labels]\n");
+    text.push_str(&labels);
+    text
+}

@@ -1,0 +1,155 @@
+//! Bounded tests of large scenarios: each count the adversarial trial of
+//! issue 14 found quadratic, at the size it reported, through the library in
+//! a debug build, within a limit many times what a linear pass takes there
+//! (a pass quadratic in the count takes many minutes at these sizes). The
+//! growth itself is measured by the `quadratic` group of benches/pipeline.rs.
+
+use std::time::{Duration, Instant};
+
+use meshgen::diagnostic::Diagnostic;
+use meshgen::model::Scenario;
+use meshgen::render::Renderer;
+use meshgen::source::Source;
+
+use crate::generate;
+
+/// The limit of a stage that reads or writes the whole file: a minute, for a
+/// debug build on a busy machine (these take up to 10 s there).
+const WHOLE: Duration = Duration::from_secs(60);
+
+/// The limit of a stage that only looks at the parts of the model the count
+/// is about (these take well under a second).
+const PART: Duration = Duration::from_secs(5);
+
+/// Runs `stage`, failing when it takes longer than `limit`.
+#[track_caller]
+fn bounded<T>(what: &str, limit: Duration, stage: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let out = stage();
+    let took = start.elapsed();
+    assert!(took < limit, "{what} took {took:?} (limit {limit:?})");
+    out
+}
+
+/// The model of `text`, which must be valid, checked within the limit.
+#[track_caller]
+fn valid(what: &str, text: String) -> Scenario {
+    let source = Source::new(format!("{what}.toml"), text);
+    let checked = bounded(&format!("check of {what}"), WHOLE, || {
+        meshgen::scenario::check(&source)
+    });
+    let errors: Vec<&Diagnostic> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what}: {:?}",
+        &errors[..errors.len().min(3)]
+    );
+    checked.scenario.expect("a valid scenario has a model")
+}
+
+/// Renders every resource of `scenario` within the limit (each document is
+/// parsed back, its keys checked for repeats).
+#[track_caller]
+fn rendered(what: &str, scenario: &Scenario) {
+    let renderer = Renderer::new(None).expect("shipped templates");
+    bounded(&format!("rendering of {what}"), WHOLE, || {
+        meshgen::bundle::bundle(&renderer, scenario).expect("renders")
+    });
+}
+
+#[test]
+fn eighty_thousand_header_matches_in_one_rule_are_checked_and_rendered_in_bounded_time() {
+    let scenario = valid("headers", generate::headers_in_one_rule(80_000));
+    assert_eq!(scenario.steps[0].routes[0].rules[0].headers.len(), 80_000);
+    rendered("headers", &scenario);
+    // The plan's who-gets-what of the rule's class.
+    let classes = meshgen::routing::classes(&scenario);
+    let audiences = bounded("who gets what", PART, || {
+        meshgen::routing::audiences(&scenario.steps[0].routes[0], &classes)
+    });
+    assert_eq!(audiences.len(), 2);
+}
+
+#[test]
+fn twenty_thousand_rules_in_one_step_are_checked_in_bounded_time() {
+    let scenario = valid("rules", generate::rules_in_one_step(20_000));
+    let routing = &scenario.steps[0].routes[0];
+    assert_eq!(routing.rules.len(), 20_001);
+    let classes = bounded("the classes", PART, || meshgen::routing::classes(&scenario));
+    assert_eq!(classes.len(), 20_001);
+    // Each class goes to its own rule: every class differs from everyone else.
+    let audiences = bounded("who gets what", PART, || {
+        meshgen::routing::audiences(routing, &classes)
+    });
+    // The build check finds the same classes first (it stops there: no
+    // service declares calls).
+    let findings = bounded("the build check", PART, || {
+        meshgen::explain::check(&scenario)
+    });
+    assert!(findings.is_empty());
+    assert_eq!(audiences.len(), 20_001);
+}
+
+#[test]
+fn a_hundred_thousand_unknown_keys_are_reported_in_bounded_time() {
+    let source = Source::new("unknown.toml", generate::unknown_keys(100_000));
+    let checked = bounded("check", WHOLE, || meshgen::scenario::check(&source));
+    assert_eq!(checked.diagnostics.len(), 100_000);
+    let last = checked.diagnostics.last().expect("diagnostics");
+    assert_eq!(
+        last.headline(&source),
+        "unknown.toml:100005:1: error: unknown key `x099999` in [namespace]"
+    );
+}
+
+#[test]
+fn a_hundred_thousand_errors_on_one_long_line_find_their_columns_in_bounded_time() {
+    let source = Source::new("labels.toml", generate::wrong_labels_on_one_line(100_000));
+    let checked = bounded("check", WHOLE, || meshgen::scenario::check(&source));
+    assert_eq!(checked.diagnostics.len(), 100_000);
+    let headlines = bounded("headlines", WHOLE, || {
+        (checked.diagnostics.iter())
+            .map(|d| d.headline(&source))
+            .collect::<Vec<_>>()
+    });
+    // `labels = { ` is 11 characters; each entry `l000000 = 1, ` is 13.
+    let column = 12 + 99_999 * 13 + 10;
+    assert_eq!(
+        headlines.last().map(String::as_str),
+        Some(
+            format!(
+                "labels.toml:6:{column}: error: `labels.l099999` must be a string, not the \
+                 integer 1"
+            )
+            .as_str()
+        )
+    );
+}
+
+#[test]
+fn columns_far_into_a_line_of_twenty_megabytes_are_found_in_bounded_time() {
+    // 1 Mi two-byte characters, then 18 MiB of one-byte ones, on one line.
+    let line = "é".repeat(1 << 20) + &"a".repeat(18 << 20);
+    let source = Source::new("long.toml", line);
+    let end = source.text().len();
+    let widest = bounded("columns", PART, || {
+        (0..200_000)
+            .map(|i| source.line_col(end - i % 1000).1)
+            .max()
+    });
+    assert_eq!(widest, Some((1 << 20) + (18 << 20) + 1));
+}
+
+#[test]
+fn two_hundred_thousand_namespace_labels_are_checked_and_rendered_in_bounded_time() {
+    for numeric in [false, true] {
+        let scenario = valid("labels", generate::namespace_labels(200_000, numeric));
+        // And meshgen's own injection label.
+        assert_eq!(scenario.namespace.labels.len(), 200_001);
+        rendered("labels", &scenario);
+    }
+}
