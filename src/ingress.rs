@@ -108,6 +108,10 @@ pub struct HttpRoute<'a> {
     /// The service's rule it applies (subsets, weights, faults, timeout,
     /// retries, mirror); `None`: to the service without a subset.
     pub rule: Option<&'a Rule>,
+    /// Where `rule` stands in its service's routing: its 0-based index and
+    /// the number of rules (for explain; not in the templates' context).
+    #[serde(skip)]
+    pub place: Option<(usize, usize)>,
 }
 
 /// The HTTP routes of the gateway's VirtualService, in order, when
@@ -141,10 +145,11 @@ pub fn http<'a>(
                     })
                     .collect(),
                 rule: None,
+                place: None,
             });
             continue;
         };
-        for rule in &routing.rules {
+        for (position, rule) in routing.rules.iter().enumerate() {
             let block = |uri: Option<StringMatch>| Match {
                 headers: rule.headers.clone(),
                 uri,
@@ -182,6 +187,7 @@ pub fn http<'a>(
                 port: route.port,
                 matches,
                 rule: Some(rule),
+                place: Some((position, routing.rules.len())),
             });
         }
     }

@@ -699,3 +699,162 @@ fn gateways_no_pod_of_the_install_serves_are_warned_about() {
         );
     }
 }
+
+/// `meshgen explain` on the shop at `step` for `GET uri` entering at the
+/// gateway, with `headers`: its stdout.
+fn explain_shop(step: &str, uri: &str, headers: &[&str]) -> String {
+    let path = scenario("shop");
+    let mut args = vec!["explain", path.as_str(), "--step", step, "--uri", uri];
+    for header in headers {
+        args.extend(["--header", header]);
+    }
+    Sandbox::new().run(&args).expect_code(0).stdout.clone()
+}
+
+#[test]
+fn explain_entering_at_the_gateway_follows_the_steps_version_routing_as_the_plan_does() {
+    // Testers: the first rule, its header ANDed with the route's URI.
+    assert_text(
+        &explain_shop("canary-testers", "/", &["x-canary=always"]),
+        "step canary-testers: GET / with x-canary=always, entering at gateway shop-gateway
+gateway shop-gateway -> front: gateway route 1, rule 1/2 (x-canary exact always and uri exact /) -> v2 => ok
+`- front v2 -> cart: rule 1/1 (no condition: every request) -> v1 | client 1 attempt x 2s => ok
+outcome:
+  p=1: 200: front v2, cart v1
+",
+    );
+    // Everyone else: the second rule, with its weights, timeout and retries.
+    assert_text(
+        &explain_shop("canary-10", "/products/1", &[]),
+        "step canary-10: GET /products/1, entering at gateway shop-gateway
+gateway shop-gateway -> front: gateway route 1, rule 2/2 (uri prefix /products) [skipped route 1, rule 1/2: needs x-canary exact always, no x-canary header] -> v1 p=0.9, v2 p=0.1 | route timeout 5s | retries 1 x 2500ms on reset,connect-failure => ok
+|- [front v1 p=0.9]
+|  `- front v1 -> cart: rule 1/1 (no condition: every request) -> v1 | client 1 attempt x 2s => ok
+`- [front v2 p=0.1]
+   `- front v2 -> cart: rule 1/1 (no condition: every request) -> v1 | client 1 attempt x 2s => ok
+outcome:
+  p=0.9: 200: front v1, cart v1
+  p=0.1: 200: front v2, cart v1
+",
+    );
+    // Another gateway route's URI: front's rules are skipped by their URIs.
+    let cart = explain_shop("canary-10", "/api/cart/items", &["x-canary=always"]);
+    assert!(
+        cart.contains(
+            "gateway shop-gateway -> cart: gateway route 2, rule 1/1 (uri prefix /api/cart) \
+             [skipped route 1, rule 1/2: uri /api/cart/items is not / or /products*; \
+             route 1, rule 2/2: uri /api/cart/items is not / or /products*] -> v1 => ok\n"
+        ),
+        "{cart}"
+    );
+    // As JSON: the gateway route and the service's rule it applies.
+    let path = scenario("shop");
+    let json = Sandbox::new().run(&[
+        "explain",
+        &path,
+        "--step",
+        "canary-testers",
+        "--header",
+        "x-canary=always",
+        "--output",
+        "json",
+    ]);
+    let json: Value = serde_json::from_str(&json.expect_code(0).stdout).expect("JSON");
+    assert_eq!(
+        json["trace"]["routing"],
+        serde_json::json!({
+            "kind": "gateway-rule",
+            "route": 1,
+            "rule": 1,
+            "of": 2,
+            "why": "x-canary exact always and uri exact /",
+            "skipped": []
+        })
+    );
+    // The plan's predictions are explain's, and agree with its tables.
+    let out = built_shop();
+    let plan = out.read("out/shop/PLAN.md");
+    let testers = plan
+        .split("### 2. `canary-testers`")
+        .nth(1)
+        .and_then(|s| s.split("### 3.").next())
+        .expect("step 2 of the plan");
+    assert!(
+        testers.contains("| **front** | x-canary: always |  | v2 |  |  |  |  |\n"),
+        "{testers}"
+    );
+    assert!(
+        testers.contains(
+            "| requests | p | outcome |\n|---|---|---|\n\
+             | x-canary=always | 1 | 200: front v2, cart v1 |\n\
+             | everyone else | 1 | 200: front v1, cart v1 |\n"
+        ),
+        "{testers}"
+    );
+}
+
+/// A scenario whose gateway sends `/app…` to `web` (v1, v2), then every other
+/// request to `other`, with `version_routing`; its one step sends only
+/// requests with `x-beta: on` to web v2. `other_route`: whether the second
+/// gateway route is there.
+fn falls_through(other_route: bool) -> String {
+    let other = if other_route {
+        "[[gateway.routes]]\nservice = \"other\"\n"
+    } else {
+        ""
+    };
+    format!(
+        "name = \"web\"\n[mesh]\nversion = \"1.22.0\"\n[namespace]\nname = \"web\"\n\
+         [[services]]\nname = \"web\"\nport = 8080\n  [services.versions.v1]\n  \
+         image = \"example/web:1\"\n  [services.versions.v2]\n  image = \"example/web:2\"\n\
+         [[services]]\nname = \"other\"\nport = 8080\n  [services.versions.v1]\n  \
+         image = \"example/other:1\"\n\
+         [gateway]\nvirtual_service = \"web-edge\"\nversion_routing = true\n\
+         [[gateway.routes]]\nservice = \"web\"\nuris = [ {{ prefix = \"/app\" }} ]\n{other}\
+         [[steps]]\nname = \"beta\"\n\
+         [[steps.routes]]\nservice = \"web\"\nheaders = {{ x-beta = \"on\" }}\nto = \"v2\"\n"
+    )
+}
+
+#[test]
+fn explain_at_the_gateway_sends_requests_no_rule_takes_to_the_later_routes_or_a_404() {
+    let sandbox = Sandbox::new();
+    let explain = |headers: &[&str]| {
+        let mut args = vec!["explain", "web.toml", "--step", "beta", "--uri", "/app/x"];
+        args.extend(["--entry", "gateway"]);
+        for header in headers {
+            args.extend(["--header", header]);
+        }
+        sandbox.run(&args).expect_code(0).stdout.clone()
+    };
+    sandbox.write("web.toml", falls_through(true));
+    let beta = explain(&["x-beta=on"]);
+    assert!(
+        beta.contains(
+            "gateway web-gateway -> web: gateway route 1, rule 1/1 (x-beta exact on and uri \
+             prefix /app) -> v2 => ok\n"
+        ),
+        "{beta}"
+    );
+    // Without the header, on to the next gateway route, as Istio reads one
+    // VirtualService: `other`, which no step routes, without a subset.
+    let others = explain(&[]);
+    assert!(
+        others.contains(
+            "gateway web-gateway -> other: gateway route 2 (no condition: every request) \
+             [skipped route 1, rule 1/1: needs x-beta exact on, no x-beta header] -> v1 \
+             (no subset: deployed versions by replicas) => ok\n"
+        ),
+        "{others}"
+    );
+    // With no later route, the gateway answers 404.
+    sandbox.write("web.toml", falls_through(false));
+    assert_text(
+        &explain(&[]),
+        "step beta: GET /app/x, entering at gateway web-gateway
+gateway web-gateway -> -: no rule matches [route 1, rule 1/1: needs x-beta exact on, no x-beta header] => fails: HTTP 404 from gateway web-gateway
+outcome:
+  p=1: HTTP 404 from gateway web-gateway: no route of the gateway's VirtualService web-edge matches
+",
+    );
+}
