@@ -369,9 +369,11 @@ fn assert_subsets_defined(cluster: &Cluster, when: &str) {
     }
 }
 
-fn run_file(cluster: &mut Cluster, entry: &Value, out: &Sandbox) {
+/// Applies (or deletes) the documents of one file `index.json` lists, of
+/// the output folder `out/<name>`.
+fn run_file(cluster: &mut Cluster, entry: &Value, out: &Sandbox, name: &str) {
     let file = entry["file"].as_str().expect("file");
-    for document in documents(&out.read(&format!("out/shop/{file}"))) {
+    for document in documents(&out.read(&format!("out/{name}/{file}"))) {
         match entry["action"].as_str() {
             Some("delete") => {
                 cluster.remove(&key(&document));
@@ -383,9 +385,10 @@ fn run_file(cluster: &mut Cluster, entry: &Value, out: &Sandbox) {
     }
 }
 
-fn state(out: &Sandbox, step: Option<&str>) -> Cluster {
-    let path = scenario("shop");
-    let mut args = vec!["build", path.as_str(), "--stdout"];
+/// The whole state `build --stdout` prints for the scenario at `path`:
+/// after `step`, or before the first step.
+fn state(out: &Sandbox, path: &str, step: Option<&str>) -> Cluster {
+    let mut args = vec!["build", path, "--stdout"];
     args.extend(step.map(|s| ["--step", s]).into_iter().flatten());
     cluster(&out.run(&args).expect_code(0).stdout)
 }
@@ -399,22 +402,26 @@ const SHOP_STEPS: [&str; 6] = [
     "retire-v1",
 ];
 
-#[test]
-fn playing_the_edge_canary_and_its_rollbacks_keeps_every_subset_defined() {
-    let out = built_shop();
-    let index = index(&out, "shop");
+/// Plays every step of the scenario at `path`, built into `out/<name>`,
+/// file by file in the order `index.json` lists (launch, route, retire),
+/// and each step's rollback from the state after it: after every file,
+/// every subset a VirtualService (the gateway's too) names is defined; after
+/// each step the state is `build --stdout --step`'s and its routing folder's,
+/// and after each rollback the state before the step.
+fn assert_plays_make_before_break(out: &Sandbox, path: &str, name: &str, steps: &[&str]) {
+    let index = index(out, name);
     let entries = index["steps"].as_array().expect("steps");
     let rollback = index["rollback"].as_array().expect("rollback");
-    let mut live = state(&out, None);
-    for (k, step) in SHOP_STEPS.iter().enumerate() {
+    let mut live = state(out, path, None);
+    for (k, step) in steps.iter().enumerate() {
         for entry in entries.iter().filter(|e| e["name"] == *step) {
-            run_file(&mut live, entry, &out);
+            run_file(&mut live, entry, out, name);
             assert_subsets_defined(&live, &format!("after {}", entry["file"]));
         }
-        let after = state(&out, Some(step));
+        let after = state(out, path, Some(step));
         assert_eq!(live, after, "after step {step}");
         // The state folder holds the same state, and so does its gateway file.
-        let folder = format!("out/shop/routing/{:02}-{step}", k + 1);
+        let folder = format!("out/{name}/routing/{:02}-{step}", k + 1);
         let mut folder_state = Cluster::new();
         for file in [
             "namespace",
@@ -428,12 +435,18 @@ fn playing_the_edge_canary_and_its_rollbacks_keeps_every_subset_defined() {
         // Rolling back gives the state before the step.
         let mut back = after.clone();
         for entry in rollback.iter().filter(|e| e["name"] == *step) {
-            run_file(&mut back, entry, &out);
+            run_file(&mut back, entry, out, name);
             assert_subsets_defined(&back, &format!("rolling back {step}: {}", entry["file"]));
         }
-        let before = k.checked_sub(1).map(|p| SHOP_STEPS[p]);
-        assert_eq!(back, state(&out, before), "rollback of {step}");
+        let before = k.checked_sub(1).map(|p| steps[p]);
+        assert_eq!(back, state(out, path, before), "rollback of {step}");
     }
+}
+
+#[test]
+fn playing_the_edge_canary_and_its_rollbacks_keeps_every_subset_defined() {
+    let out = built_shop();
+    assert_plays_make_before_break(&out, &scenario("shop"), "shop", &SHOP_STEPS);
 }
 
 #[test]
@@ -856,5 +869,116 @@ gateway web-gateway -> -: no rule matches [route 1, rule 1/1: needs x-beta exact
 outcome:
   p=1: HTTP 404 from gateway web-gateway: no route of the gateway's VirtualService web-edge matches
 ",
+    );
+}
+
+/// Releases on existing workloads with `version_routing`: `promo` (behind
+/// the gateway's `/promo`) is launched whole by the first step and routed at
+/// the edge; `web` (every other request) is pinned to v1, then moved to v2
+/// while v1 is retired — or, with `route_away = false`, v1 is retired while
+/// the routing in force (the gateway's too) still sends it everyone.
+fn edge_release(route_away: bool) -> String {
+    let last = if route_away {
+        "[[steps.routes]]\nservice = \"web\"\nto = \"v2\"\n"
+    } else {
+        ""
+    };
+    format!(
+        "name = \"edge\"\nworkloads = \"existing\"\n[mesh]\nversion = \"1.30.3\"\n\
+         [namespace]\nname = \"edge\"\n\
+         [[services]]\nname = \"web\"\nport = 8080\n  [services.versions.v1]\n  \
+         [services.versions.v2]\n  labels = {{ track = \"next\" }}\n\
+         [[services]]\nname = \"promo\"\nport = 8080\n  [services.versions.v1]\n\
+         [gateway]\nvirtual_service = \"edge-routes\"\nversion_routing = true\n\
+         [[gateway.routes]]\nservice = \"promo\"\nuris = [ {{ prefix = \"/promo\" }} ]\n\
+         [[gateway.routes]]\nservice = \"web\"\n\
+         [[steps]]\nname = \"promo-on\"\nlaunch = [ {{ service = \"promo\", version = \"v1\" }} ]\n\
+         [[steps.routes]]\nservice = \"promo\"\nto = \"v1\"\n\
+         [[steps]]\nname = \"pin\"\n[[steps.routes]]\nservice = \"web\"\nto = \"v1\"\n\
+         [[steps]]\nname = \"web-v2\"\nretire = [ {{ service = \"web\", version = \"v1\" }} ]\n\
+         {last}"
+    )
+}
+
+#[test]
+fn releases_on_existing_workloads_move_subsets_only_and_the_gateway_routes_in_the_route_phase() {
+    let out = Sandbox::new();
+    let path = out
+        .write("edge.toml", edge_release(true))
+        .display()
+        .to_string();
+    let run = out.run(&["build", &path, "--out", "out"]);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    let index = index(&out, "edge");
+    // Launch and retire phases, forward and back, move DestinationRules only:
+    // the application's own manifests run (and scale down) the pods.
+    let mut phases = Vec::new();
+    for entry in (index["steps"].as_array().into_iter().flatten())
+        .chain(index["rollback"].as_array().into_iter().flatten())
+    {
+        let kinds: Vec<&str> = (entry["resources"].as_array().into_iter().flatten())
+            .map(|r| r["kind"].as_str().expect("kind"))
+            .collect();
+        let phase = entry["phase"].as_str().expect("phase");
+        if phase != "route" {
+            assert!(kinds.iter().all(|k| *k == "DestinationRule"), "{entry}");
+        }
+        phases.push(format!(
+            "{} {phase} {} {}",
+            entry["name"].as_str().expect("name"),
+            entry["action"].as_str().expect("action"),
+            kinds.join(",")
+        ));
+    }
+    assert_eq!(
+        phases,
+        [
+            // promo runs from this step: its DestinationRule comes first, the
+            // routes naming its subset (the gateway's last) after.
+            "promo-on launch apply DestinationRule",
+            "promo-on route apply VirtualService,VirtualService",
+            "pin route apply VirtualService,VirtualService",
+            // web v1's subset goes only once nothing routes to it.
+            "web-v2 route apply VirtualService,VirtualService",
+            "web-v2 retire apply DestinationRule",
+            // Rollbacks: the previous gateway VirtualService is restored
+            // before what the step launched is retired.
+            "promo-on route apply VirtualService",
+            "promo-on route delete VirtualService",
+            "promo-on retire delete DestinationRule",
+            "pin route apply VirtualService",
+            "pin route delete VirtualService",
+            "web-v2 launch apply DestinationRule",
+            "web-v2 route apply VirtualService,VirtualService",
+        ]
+    );
+    let route = out.read("out/edge/steps/01-promo-on.yaml");
+    let gateway = documents(&route).pop().expect("a document");
+    assert_eq!(gateway["metadata"]["name"], "edge-routes");
+    assert_eq!(
+        gateway["spec"]["http"][0]["route"][0]["destination"]["subset"],
+        "v1"
+    );
+    assert_plays_make_before_break(&out, &path, "edge", &["promo-on", "pin", "web-v2"]);
+}
+
+#[test]
+fn a_version_the_gateway_still_routes_to_cannot_be_retired() {
+    let sandbox = Sandbox::new();
+    sandbox.write("edge.toml", edge_release(false));
+    let run = sandbox.run(&["check", "edge.toml"]);
+    run.expect_code(1);
+    // The gateway's VirtualService in force re-states web's routing (v1 for
+    // everyone since `pin`): retiring v1 would leave it naming a missing subset.
+    assert_eq!(
+        run.stderr.lines().next(),
+        Some(
+            "edge.toml:38:41: error: retire: version `v1` of `web` still receives traffic after \
+             this step: the rule on line 33 of step `pin` routes to it; route `web` away from it \
+             in this step or an earlier one"
+        ),
+        "{}",
+        run.stderr
     );
 }
