@@ -982,3 +982,84 @@ fn a_version_the_gateway_still_routes_to_cannot_be_retired() {
         run.stderr
     );
 }
+
+#[test]
+fn a_rules_faults_and_mirror_apply_at_the_gateway_with_version_routing() {
+    let sandbox = Sandbox::new();
+    let text = one_service(
+        "version_routing = true",
+        "uris = [ { prefix = \"/app\" } ]\n\
+         [[steps]]\nname = \"chaos\"\n\
+         [[steps.routes]]\nservice = \"web\"\nheaders = { x-chaos = \"on\" }\nto = \"v2\"\n\
+         delay = \"2s\"\ndelay_percent = 50\nabort = 503\nabort_percent = 10\n\
+         [[steps.routes]]\nservice = \"web\"\nto = \"v1\"\nmirror = \"v2\"\nmirror_percent = 25\n",
+    );
+    sandbox.write("web.toml", &text);
+    let run = sandbox.run(&["build", "web.toml", "--out", "out"]);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    let step = sandbox.read("out/web/steps/01-chaos.yaml");
+    let edge = document(&step, "VirtualService", "web-edge").expect("gateway VS");
+    let http = edge.split_once("  http:\n").expect("http").1;
+    assert_text(
+        http,
+        "  - match:
+    - headers:
+        x-chaos:
+          exact: \"on\"
+      uri:
+        prefix: /app
+    route:
+    - destination:
+        host: web
+        subset: v2
+        port:
+          number: 8080
+    fault:
+      delay:
+        percentage:
+          value: 50.0
+        fixedDelay: 2s
+      abort:
+        percentage:
+          value: 10.0
+        httpStatus: 503
+  - match:
+    - uri:
+        prefix: /app
+    route:
+    - destination:
+        host: web
+        subset: v1
+        port:
+          number: 8080
+    mirror:
+      host: web
+      subset: v2
+      port:
+        number: 8080
+    mirrorPercentage:
+      value: 25.0
+",
+    );
+    // explain entering at the gateway injects the same faults.
+    let explained = sandbox.run(&[
+        "explain",
+        "web.toml",
+        "--step",
+        "chaos",
+        "--uri",
+        "/app",
+        "--header",
+        "x-chaos=on",
+    ]);
+    let explained = &explained.expect_code(0).stdout;
+    assert!(
+        explained.ends_with(
+            "outcome:\n  p=0.45: 200: web v2\n  p=0.45: 200 after 2s: web v2\n  \
+             p=0.05: HTTP 503 from web: abort injected\n  \
+             p=0.05: HTTP 503 after 2s from web: abort injected\n"
+        ),
+        "{explained}"
+    );
+}
