@@ -391,3 +391,49 @@ retire = [ { service = "back", version = "v1" } ]
         "outcome:\n  p=1: 200: front v1, back v2\n"
     );
 }
+
+#[test]
+fn the_build_check_warns_at_the_step_that_retires_every_version_a_caller_needs() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "s.toml",
+        r#"
+name = "shop"
+[mesh]
+version = "1.30.3"
+[namespace]
+name = "shop"
+[[services]]
+name = "front"
+port = 80
+calls = [ { service = "back" } ]
+  [services.versions.v1]
+  image = "x/front:1"
+[[services]]
+name = "back"
+port = 80
+  [services.versions.v1]
+  image = "x/back:1"
+  [services.versions.v2]
+  image = "x/back:2"
+[[steps]]
+name = "launch-v2"
+launch = [ { service = "back", version = "v2" } ]
+[[steps]]
+name = "retire-back"
+retire = [ { service = "back", version = "v1" }, { service = "back", version = "v2" } ]
+"#,
+    );
+    let run = sandbox.run(&["check", "s.toml"]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains(
+            "s.toml:24:8: warning: step retire-back: no version of back is deployed, so the \
+             call from front to back fails with HTTP 503 (1 attempt): everyone will see an error"
+        ),
+        "{}",
+        run.stderr
+    );
+    // The launch step before it leaves back with pods: no warning there.
+    assert!(!run.stderr.contains("step launch-v2"), "{}", run.stderr);
+}
