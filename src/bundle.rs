@@ -110,6 +110,10 @@ pub struct StepBundle {
     pub diff: String,
     /// The VirtualServices in force after the step, in service order.
     pub routing: Vec<Arc<Resource>>,
+    /// The Gateway and the gateway's VirtualService in force after the step
+    /// (the gateway bundle's, unless `version_routing` changed it); empty
+    /// without a gateway.
+    pub gateway: Vec<Arc<Resource>>,
     /// The ServiceAccounts, Services and Deployments after the step.
     pub workloads: Vec<Arc<Resource>>,
     /// The DestinationRules after the step.
@@ -155,6 +159,10 @@ pub struct Build {
     /// Whether the scenario launches or retires versions: its steps then
     /// have phases and rollbacks, and its routing folders whole states.
     pub releases: bool,
+    /// Whether each routing folder holds the whole state after its step:
+    /// with releases, or when steps change the gateway's VirtualService
+    /// (`version_routing`), which is then no longer the output folder's own.
+    pub whole_states: bool,
 }
 
 /// Name of the teardown file.
@@ -169,6 +177,7 @@ pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> 
         namespace,
         workloads,
         gateway,
+        gateway_steps,
         destination_rules,
         steps,
     } = render::render(renderer, scenario)?;
@@ -187,13 +196,16 @@ pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> 
             apply_with: "kubectl apply -f 02-namespace.yaml".to_owned(),
             resources: vec![Arc::new(namespace)],
         },
-        Bundle {
+    ];
+    // With workloads = "existing" the application's own manifests hold them.
+    if scenario.emits_workloads() {
+        bundles.push(Bundle {
             name: "workloads",
             file: "03-workloads.yaml".to_owned(),
             apply_with: "kubectl apply -f 03-workloads.yaml".to_owned(),
             resources: fleet.workloads(Moment::BeforeSteps),
-        },
-    ];
+        });
+    }
     if !gateway.is_empty() {
         bundles.push(Bundle {
             name: "gateway",
@@ -208,7 +220,18 @@ pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> 
         apply_with: "kubectl apply -f 05-destination-rules.yaml".to_owned(),
         resources: fleet.destination_rules(Moment::BeforeSteps),
     });
-    let steps = fold(renderer, scenario, &fleet, steps)?;
+    let base_gateway: Vec<Arc<Resource>> = bundles
+        .iter()
+        .filter(|b| b.name == "gateway")
+        .flat_map(|b| b.resources.iter().cloned())
+        .collect();
+    let steps = fold(
+        renderer,
+        scenario,
+        &fleet,
+        steps,
+        (base_gateway, gateway_steps),
+    )?;
     let mut build = Build {
         name: scenario.name.clone(),
         bundles,
@@ -216,6 +239,7 @@ pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> 
         teardown: Vec::new(),
         install_command,
         releases: scenario.has_releases(),
+        whole_states: scenario.has_releases() || scenario.gateway_routes_versions(),
     };
     build.teardown = teardown(renderer, &build, &fleet)?;
     Ok(build)
@@ -391,13 +415,18 @@ impl<'s> Fleet<'s> {
 }
 
 /// Folds the steps: each replaces the VirtualService of the services it
-/// names, and launches and retires versions in phases.
+/// names (and the gateway's, when it re-emits it), and launches and retires
+/// versions in phases. `gateway` is the gateway bundle's resources and, per
+/// step, the gateway VirtualService it re-emits.
 fn fold(
     renderer: &Renderer,
     scenario: &Scenario,
     fleet: &Fleet<'_>,
     rendered: Vec<Vec<Resource>>,
+    gateway: (Vec<Arc<Resource>>, Vec<Option<Resource>>),
 ) -> Result<Vec<StepBundle>, Error> {
+    let (mut gateway_now, gateway_steps) = gateway;
+    let mut gateway_steps = gateway_steps.into_iter();
     let releases = scenario.has_releases();
     let width = scenario.steps.len().to_string().len().max(2);
     let service_index = |name: &str| {
@@ -411,8 +440,17 @@ fn fold(
     let mut current: Vec<Option<Arc<Resource>>> = vec![None; scenario.services.len()];
     let mut folded: Vec<StepBundle> = Vec::with_capacity(scenario.steps.len());
     for (k, (step, resources)) in scenario.steps.iter().zip(rendered).enumerate() {
-        let resources: Vec<Arc<Resource>> = resources.into_iter().map(Arc::new).collect();
+        let mut resources: Vec<Arc<Resource>> = resources.into_iter().map(Arc::new).collect();
         let previous = current.clone();
+        // The gateway's VirtualService the step re-emits, and the one it replaces.
+        let gateway_change = match gateway_steps.next().flatten() {
+            Some(new) => {
+                let new = Arc::new(new);
+                let slot = gateway_now.iter_mut().find(|r| r.id == new.id);
+                slot.map(|old| (std::mem::replace(old, Arc::clone(&new)), new))
+            }
+            None => None,
+        };
         for (routing, resource) in step.routes.iter().zip(&resources) {
             if let Some(slot) = current.get_mut(service_index(&routing.service)) {
                 *slot = Some(Arc::clone(resource));
@@ -460,6 +498,13 @@ fn fold(
                     }
                 }),
         );
+        if let Some((old, new)) = &gateway_change {
+            changes.push(diff::Change {
+                id: &new.id,
+                before: Some(&old.text),
+                after: Some(&new.text),
+            });
+        }
         let from = k.checked_sub(1).map_or("(before steps)".to_owned(), |p| {
             scenario.steps[p].name.clone()
         });
@@ -486,6 +531,11 @@ fn fold(
             .iter()
             .map(|r| service_index(&r.service))
             .collect();
+        // The gateway's VirtualService goes with the step's routing, last.
+        let gateway_before = gateway_change.map(|(old, new)| {
+            resources.push(new);
+            old
+        });
         phase(
             Phase::Route,
             Action::Apply,
@@ -505,7 +555,13 @@ fn fold(
             deletes(renderer, &forward.removed)?,
         );
         let rollback = if releases {
-            rollback(renderer, fleet, k, &stem, &named, &previous, &current)?
+            let routing = Routing {
+                named: &named,
+                previous: &previous,
+                current: &current,
+                gateway_before,
+            };
+            rollback(renderer, fleet, k, &stem, routing)?
         } else {
             Vec::new()
         };
@@ -518,6 +574,7 @@ fn fold(
             routing_dir: format!("{}/{:0width$}-{}", gitops::ROUTING_DIR, k + 1, step.name),
             diff,
             routing: current.iter().flatten().cloned().collect(),
+            gateway: gateway_now.clone(),
             workloads,
             destination_rules,
         });
@@ -525,22 +582,40 @@ fn fold(
     Ok(folded)
 }
 
+/// What a step did to the routing, for its rollback.
+struct Routing<'a> {
+    /// The services it names (their indices).
+    named: &'a [usize],
+    /// Per service, its VirtualService before the step.
+    previous: &'a [Option<Arc<Resource>>],
+    /// Per service, its VirtualService after the step.
+    current: &'a [Option<Arc<Resource>>],
+    /// The gateway's VirtualService before the step, when the step re-emitted it.
+    gateway_before: Option<Arc<Resource>>,
+}
+
 /// The files that undo step `k`: relaunch what it retired, restore the
 /// routing of the services it `named` (`previous`, or none: the
-/// VirtualService is deleted), then retire what it launched.
+/// VirtualService is deleted) and the gateway's VirtualService it replaced,
+/// then retire what it launched.
 fn rollback(
     renderer: &Renderer,
     fleet: &Fleet<'_>,
     k: usize,
     stem: &str,
-    named: &[usize],
-    previous: &[Option<Arc<Resource>>],
-    current: &[Option<Arc<Resource>>],
+    routing: Routing<'_>,
 ) -> Result<Vec<PhaseFile>, Error> {
+    let Routing {
+        named,
+        previous,
+        current,
+        gateway_before,
+    } = routing;
     let back = fleet.transition(Moment::After(k), Moment::During(k), Moment::before(k));
     let restored: Vec<Arc<Resource>> = named
         .iter()
         .filter_map(|&i| previous.get(i).cloned().flatten())
+        .chain(gateway_before)
         .collect();
     let dropped: Vec<ResourceId> = named
         .iter()
@@ -627,9 +702,14 @@ fn teardown(renderer: &Renderer, build: &Build, fleet: &Fleet<'_>) -> Result<Vec
         .chain(bundle("gateway"))
         .chain(rules)
         .chain(routing);
+    // With workloads = "existing", the namespace holds the application's
+    // own workloads: deleting it would delete them too.
     let ids: Vec<&ResourceId> = applied
         .map(|r| &r.id)
-        .filter(|id| !(id.kind == "Namespace" && KEPT_NAMESPACES.contains(&id.name.as_str())))
+        .filter(|id| {
+            !(id.kind == "Namespace"
+                && (KEPT_NAMESPACES.contains(&id.name.as_str()) || !scenario.emits_workloads()))
+        })
         .collect();
     let reversed: Vec<&ResourceId> = ids.into_iter().rev().collect();
     render::render_deletes(renderer, &reversed)
@@ -659,7 +739,7 @@ impl Build {
         bundle("namespace")
             .iter()
             .chain(&step.workloads)
-            .chain(bundle("gateway"))
+            .chain(&step.gateway)
             .chain(&step.destination_rules)
             .chain(&step.routing)
             .map(|r| &**r)
@@ -743,7 +823,7 @@ impl Build {
     /// folder's own kustomization. With releases, the whole state.
     fn routing_files(&self, k: usize) -> Vec<(&'static str, Vec<&Resource>)> {
         let step = &self.steps[k];
-        if !self.releases {
+        if !self.whole_states {
             return vec![(gitops::ROUTING_STATE_FILE, self.routing(k))];
         }
         fn all(resources: &[Arc<Resource>]) -> Vec<&Resource> {
@@ -757,7 +837,7 @@ impl Build {
         [
             (gitops::STATE_NAMESPACE_FILE, bundle("namespace")),
             (gitops::STATE_WORKLOADS_FILE, all(&step.workloads)),
-            (gitops::STATE_GATEWAY_FILE, bundle("gateway")),
+            (gitops::STATE_GATEWAY_FILE, all(&step.gateway)),
             (
                 gitops::STATE_DESTINATION_RULES_FILE,
                 all(&step.destination_rules),
@@ -882,7 +962,7 @@ impl Build {
                 index.routing.push(entry);
                 listed.push(file.rsplit('/').next().unwrap_or(file));
             }
-            let comment = if releases {
+            let comment = if self.whole_states {
                 [
                     format!(
                         "Generated by meshgen: the whole state after step `{}` (not the mesh \

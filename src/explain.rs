@@ -339,6 +339,25 @@ pub enum Routing {
         route: usize,
         /// Why it matched.
         why: String,
+        /// With `version_routing`, why each earlier route of the gateway's
+        /// VirtualService did not (left out when none was skipped).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        skipped: Vec<String>,
+    },
+    /// With `version_routing`: a route of the gateway's VirtualService that
+    /// applies a rule of its service's routing in force, within the URIs of
+    /// a gateway route.
+    GatewayRule {
+        /// 1-based number of the gateway route.
+        route: usize,
+        /// 1-based number of the service's rule.
+        rule: usize,
+        /// How many rules the service's routing has.
+        of: usize,
+        /// Why it matched.
+        why: String,
+        /// Why each earlier route of the gateway's VirtualService did not.
+        skipped: Vec<String>,
     },
     /// A rule of the service's VirtualService in force.
     Rule {

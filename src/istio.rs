@@ -111,6 +111,9 @@ pub struct Facts {
     pub default_networking_api: NetworkingApi,
     /// The port the ingress gateway pods listen on for HTTP (Bookinfo's Gateway port).
     pub gateway_port: u16,
+    /// The profiles known to install no ingress gateway (`istio-ingressgateway`
+    /// disabled); a profile left out may or may not install one.
+    pub without_ingress_gateway: &'static [&'static str],
     /// Whether the demo profile's addons are IstioOperator `addonComponents`.
     pub demo_addons: bool,
     /// The command that installs an IstioOperator file.
@@ -136,6 +139,7 @@ const RELEASES: &[Facts] = &[
         networking_apis: BEFORE_V1,
         default_networking_api: V1alpha3,
         gateway_port: 80,
+        without_ingress_gateway: WITHOUT_INGRESS,
         demo_addons: true,
         install_command: MANIFEST_APPLY,
     },
@@ -146,6 +150,7 @@ const RELEASES: &[Facts] = &[
         networking_apis: BEFORE_V1,
         default_networking_api: V1alpha3,
         gateway_port: 80,
+        without_ingress_gateway: WITHOUT_INGRESS,
         demo_addons: true,
         install_command: INSTALL,
     },
@@ -156,6 +161,7 @@ const RELEASES: &[Facts] = &[
         networking_apis: BEFORE_V1,
         default_networking_api: V1alpha3,
         gateway_port: 80,
+        without_ingress_gateway: WITHOUT_INGRESS,
         demo_addons: false,
         install_command: INSTALL,
     },
@@ -174,6 +180,7 @@ const RELEASES: &[Facts] = &[
         networking_apis: BEFORE_V1,
         default_networking_api: V1alpha3,
         gateway_port: 80,
+        without_ingress_gateway: WITHOUT_INGRESS,
         demo_addons: false,
         install_command: INSTALL,
     },
@@ -193,6 +200,7 @@ const RELEASES: &[Facts] = &[
         networking_apis: BEFORE_V1,
         default_networking_api: V1alpha3,
         gateway_port: 80,
+        without_ingress_gateway: WITHOUT_INGRESS,
         demo_addons: false,
         install_command: INSTALL,
     },
@@ -211,6 +219,7 @@ const RELEASES: &[Facts] = &[
         networking_apis: BEFORE_V1,
         default_networking_api: V1alpha3,
         gateway_port: 80,
+        without_ingress_gateway: WITHOUT_INGRESS,
         demo_addons: false,
         install_command: INSTALL,
     },
@@ -221,6 +230,7 @@ const RELEASES: &[Facts] = &[
         networking_apis: BEFORE_V1,
         default_networking_api: V1alpha3,
         gateway_port: 80,
+        without_ingress_gateway: WITHOUT_INGRESS_FROM_1_16,
         demo_addons: false,
         install_command: INSTALL,
     },
@@ -231,6 +241,7 @@ const RELEASES: &[Facts] = &[
         networking_apis: BEFORE_V1,
         default_networking_api: V1alpha3,
         gateway_port: 8080,
+        without_ingress_gateway: WITHOUT_INGRESS_FROM_1_16,
         demo_addons: false,
         install_command: INSTALL,
     },
@@ -252,10 +263,22 @@ const RELEASES: &[Facts] = &[
         networking_apis: WITH_V1,
         default_networking_api: V1,
         gateway_port: 8080,
+        without_ingress_gateway: WITHOUT_INGRESS_FROM_1_22,
         demo_addons: false,
         install_command: INSTALL,
     },
 ];
+
+/// Profiles with no ingress gateway (ISTIO-FACTS §1): `empty` and
+/// `minimal` in 1.5.1 and 1.30.3 alike.
+const WITHOUT_INGRESS: &[&str] = &["empty", "minimal"];
+/// From 1.16, `ambient` too: its profile disables `istio-ingressgateway`
+/// from the first (the ambient install uses a Gateway API gateway instead).
+const WITHOUT_INGRESS_FROM_1_16: &[&str] = &["ambient", "empty", "minimal"];
+/// From 1.22, `openshift-ambient` too (ambient on OpenShift). `remote` lost
+/// its gateway somewhere between 1.5 (it has one) and 1.30 (it has none):
+/// not claimed, since where is not known.
+const WITHOUT_INGRESS_FROM_1_22: &[&str] = &["ambient", "empty", "minimal", "openshift-ambient"];
 
 const AMBIENT_ERA: &[&str] = &[
     "ambient",
@@ -268,6 +291,13 @@ const AMBIENT_ERA: &[&str] = &[
     "preview",
     "remote",
 ];
+
+impl Facts {
+    /// Whether `profile` is known to install no ingress gateway.
+    pub fn without_ingress_gateway(&self, profile: &str) -> bool {
+        self.without_ingress_gateway.contains(&profile)
+    }
+}
 
 /// The oldest release meshgen knows.
 pub const OLDEST: Release = Release {
@@ -380,6 +410,32 @@ mod tests {
         assert!(facts("1.16").profiles.contains(&"ambient"));
         assert!(facts("1.22").profiles.contains(&"stable"));
         assert!(!facts("1.22").profiles.contains(&"external"));
+    }
+
+    #[test]
+    fn profiles_without_an_ingress_gateway_follow_the_facts() {
+        for release in ["1.5.1", "1.12", "1.30.3"] {
+            assert!(
+                facts(release).without_ingress_gateway("minimal"),
+                "{release}"
+            );
+            assert!(facts(release).without_ingress_gateway("empty"), "{release}");
+            assert!(
+                !facts(release).without_ingress_gateway("default"),
+                "{release}"
+            );
+            assert!(!facts(release).without_ingress_gateway("demo"), "{release}");
+        }
+        // remote has a gateway in 1.5.1 and none in 1.30.3: never claimed.
+        assert!(!facts("1.5.1").without_ingress_gateway("remote"));
+        assert!(!facts("1.30.3").without_ingress_gateway("remote"));
+        assert!(facts("1.30.3").without_ingress_gateway("ambient"));
+        assert!(facts("1.30.3").without_ingress_gateway("openshift-ambient"));
+        for row in RELEASES {
+            for profile in row.without_ingress_gateway {
+                assert!(row.profiles.contains(profile), "{profile} is shipped");
+            }
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod error;
 pub mod explain;
 pub mod flowchart;
 pub mod gitops;
+pub mod ingress;
 pub mod istio;
 pub mod model;
 pub mod output;

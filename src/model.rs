@@ -23,6 +23,8 @@ pub struct Scenario {
     pub namespace: Namespace,
     /// Services in file order.
     pub services: Vec<Service>,
+    /// Who owns the ServiceAccounts, Services and Deployments.
+    pub workloads: WorkloadMode,
     /// The ingress gateway, when the scenario declares one.
     pub gateway: Option<Gateway>,
     /// Traffic steps in file order.
@@ -56,6 +58,18 @@ impl Scenario {
             .any(|s| !s.launch.is_empty() || !s.retire.is_empty())
     }
 
+    /// Whether meshgen emits the workloads (ServiceAccounts, Services,
+    /// Deployments); not with `workloads = "existing"`.
+    pub fn emits_workloads(&self) -> bool {
+        self.workloads == WorkloadMode::Emit
+    }
+
+    /// Whether a step may change the gateway's VirtualService
+    /// (`[gateway] version_routing = true`).
+    pub fn gateway_routes_versions(&self) -> bool {
+        self.gateway.as_ref().is_some_and(|g| g.version_routing)
+    }
+
     /// Every moment of the timeline, in order: before the steps, then during
     /// and after each step.
     pub fn moments(&self) -> impl Iterator<Item = Moment> {
@@ -75,6 +89,17 @@ impl Scenario {
         }
         state
     }
+}
+
+/// Who owns the application's workloads (top-level `workloads`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorkloadMode {
+    /// `emit` (the default): meshgen emits ServiceAccounts, Services and Deployments.
+    #[default]
+    Emit,
+    /// `existing`: the application's own manifests own them; meshgen emits
+    /// only the namespace, the gateway, DestinationRules and routing.
+    Existing,
 }
 
 /// The Istio install (`IstioOperator`).
@@ -219,14 +244,33 @@ pub struct Version {
     pub env: Vec<(String, String)>,
     /// What this version calls (its own list, or the service's).
     pub calls: Vec<Call>,
-    /// Whether a Deployment is emitted.
+    /// Whether the version has pods: a Deployment meshgen emits or, with
+    /// `workloads = "existing"`, the application's own (always).
     pub deploy: bool,
+    /// The pod labels its DestinationRule subset selects, sorted by key:
+    /// `version: <name>` unless the scenario sets `labels`.
+    pub labels: Vec<(String, String)>,
     /// The steps that launch and retire it.
     #[serde(skip)]
     pub lifetime: Lifetime,
 }
 
 impl Version {
+    /// A version of workloads the application owns (`workloads =
+    /// "existing"`): its pods run, meshgen deploys nothing.
+    pub fn existing(name: String) -> Self {
+        Self {
+            labels: vec![("version".to_owned(), name.clone())],
+            name,
+            image: None,
+            replicas: 1,
+            env: Vec::new(),
+            calls: Vec::new(),
+            deploy: true,
+            lifetime: Lifetime::default(),
+        }
+    }
+
     /// Whether pods of this version run `at` that moment: it is deployed
     /// and running.
     pub fn has_pods(&self, at: Moment) -> bool {
@@ -341,7 +385,40 @@ pub struct Gateway {
     pub hosts: Vec<String>,
     /// Routes to services, in file order.
     pub routes: Vec<GatewayRoute>,
+    /// Whether the scenario gave a `selector` (its own gateway): otherwise
+    /// the default selector picks Istio's ingress gateway in `istio-system`.
+    pub custom_selector: bool,
+    /// Whether each step's routing of the services it exposes applies to
+    /// the traffic entering through it (`version_routing`).
+    pub version_routing: bool,
+    /// The HTTPS server, when set.
+    pub tls: Option<GatewayTls>,
 }
+
+impl Gateway {
+    /// Whether a route of the gateway sends requests to `service`.
+    pub fn exposes(&self, service: &str) -> bool {
+        self.routes.iter().any(|r| r.service == service)
+    }
+
+    /// Whether the gateway has a plain HTTP server: without TLS, or with
+    /// TLS and `redirect_http` (the server then only redirects).
+    pub fn serves_http(&self) -> bool {
+        self.tls.as_ref().is_none_or(|t| t.redirect_http)
+    }
+}
+
+/// `[gateway] tls`: an HTTPS server on port 443.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GatewayTls {
+    /// The Kubernetes Secret holding the certificate (`credentialName`).
+    pub credential_name: String,
+    /// Whether the plain HTTP port answers with a redirect to HTTPS.
+    pub redirect_http: bool,
+}
+
+/// The port of the gateway's HTTPS server.
+pub const HTTPS_PORT: u16 = 443;
 
 /// One gateway route: URIs sent to a service's port, without a subset.
 #[derive(Debug, Clone, Serialize)]

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 use crate::bundle::{Action, Build, Bundle, Phase, PhaseFile, StepBundle, TEARDOWN_FILE};
 use crate::flowchart;
-use crate::model::{Rule, Scenario};
+use crate::model::{Rule, Scenario, ServiceRouting, VersionRef};
 use crate::resource::ResourceId;
 use crate::routing::{self, Class, InForce};
 
@@ -33,6 +33,7 @@ pub fn plan(scenario: &Scenario, build: &Build) -> String {
     let mut out = String::new();
     title(&mut out, scenario);
     install_order(&mut out, scenario, build);
+    not_emitted(&mut out, scenario);
     out.push_str("## Steps\n\n");
     if build.steps.is_empty() {
         out.push_str("The scenario has no steps.\n\n");
@@ -98,6 +99,114 @@ fn install_order(out: &mut String, scenario: &Scenario, build: &Build) {
     );
 }
 
+/// What the scenario needs and meshgen does not emit: the gateway's TLS
+/// Secret, and with `workloads = "existing"` the application's Services
+/// and the labels its pods must carry. Nothing when it needs neither.
+fn not_emitted(out: &mut String, scenario: &Scenario) {
+    let tls = scenario
+        .gateway
+        .as_ref()
+        .and_then(|g| g.tls.as_ref().map(|t| (g, t)));
+    if tls.is_none() && scenario.emits_workloads() {
+        return;
+    }
+    out.push_str("## What meshgen does not emit\n\n");
+    let ns = code_span(&scenario.namespace.name);
+    if let Some((gateway, tls)) = tls {
+        let secret = code_span(&tls.credential_name);
+        let (namespace, where_) = if gateway.custom_selector {
+            let selector = (gateway.selector.iter())
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                "<gateway namespace>".to_owned(),
+                format!(
+                    "the namespace where the pods of the gateway (selector {}) run",
+                    code_span(&selector)
+                ),
+            )
+        } else {
+            (
+                "istio-system".to_owned(),
+                "namespace `istio-system`, where Istio's ingress gateway runs".to_owned(),
+            )
+        };
+        let _ = writeln!(
+            out,
+            "- **The TLS Secret.** The HTTPS server of {} (port 443) reads its certificate and \
+             key from the Secret {secret} (`credentialName`), which must be in {where_}: Istio \
+             looks a Gateway's `credentialName` up in the namespace of the gateway's pods, not \
+             in the Gateway's own namespace ({ns}). meshgen never emits secrets: create it, e.g. \
+             {}, or with cert-manager.",
+            code_span(&gateway.name),
+            code_span(&format!(
+                "kubectl create secret tls {} -n {namespace} --cert=cert.pem --key=key.pem",
+                tls.credential_name
+            ))
+        );
+    }
+    if !scenario.emits_workloads() {
+        let _ = writeln!(
+            out,
+            "- **The application's workloads** (`workloads = \"existing\"`): its own manifests \
+             run them in namespace {ns}, a Service per service (named after it, its port named \
+             after the protocol, which Istio reads) and pods carrying the labels each version's \
+             subset selects. The teardown deletes only what meshgen emitted, and leaves the \
+             namespace.\n\n\
+             | service | Service port | version | pod labels | runs |\n|---|---|---|---|---|"
+        );
+        let step = |k: usize| {
+            scenario
+                .steps
+                .get(k)
+                .map_or(String::new(), |s| code_span(&s.name))
+        };
+        for service in &scenario.services {
+            let port = format!(
+                "{} ({})",
+                service.port,
+                code_span(service.protocol.as_str())
+            );
+            for (j, version) in service.versions.iter().enumerate() {
+                let runs = match (version.lifetime.launch, version.lifetime.retire) {
+                    (None, None) => String::new(),
+                    (Some(l), None) => format!("from step {}", step(l)),
+                    (None, Some(r)) => format!("up to step {}", step(r)),
+                    (Some(l), Some(r)) => format!("from step {} up to step {}", step(l), step(r)),
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {runs} |",
+                    if j == 0 {
+                        inline_text(&service.name)
+                    } else {
+                        String::new()
+                    },
+                    if j == 0 { port.as_str() } else { "" },
+                    inline_text(&version.name),
+                    code_span_in_cell(&labels(&version.labels)),
+                );
+            }
+        }
+        out.push('\n');
+        if scenario.namespace.labels.contains_key("istio-injection")
+            || scenario.namespace.labels.contains_key("istio.io/rev")
+        {
+            let _ = writeln!(
+                out,
+                "Pods that ran before `02-namespace.yaml` labelled the namespace for sidecar \
+                 injection get their sidecar when they restart: {}.",
+                code_span(&format!(
+                    "kubectl rollout restart deployment -n {}",
+                    scenario.namespace.name
+                ))
+            );
+        }
+    }
+    out.push('\n');
+}
+
 /// How many resources of each kind a bundle holds, kinds in their order:
 /// `5000 ServiceAccount`, `15000 Deployment`.
 fn kind_counts(bundle: &Bundle) -> Vec<String> {
@@ -152,30 +261,73 @@ fn step_heading(out: &mut String, scenario: &Scenario, build: &Build, k: usize) 
         "\nRun in this order, make before break (the whole state after it: `{}/`):\n",
         bundle.routing_dir
     );
-    commands(out, &bundle.files, bundle.launched());
+    commands(
+        out,
+        &bundle.files,
+        bundle.launched(),
+        &existing_pods(scenario, &step.launch),
+    );
     if bundle.rollback.is_empty() {
         out.push_str("Rollback: nothing to undo.\n\n");
     } else {
         out.push_str("Rollback, from the state after the step to the state before it:\n\n");
-        commands(out, &bundle.rollback, bundle.relaunched());
+        commands(
+            out,
+            &bundle.rollback,
+            bundle.relaunched(),
+            &existing_pods(scenario, &step.retire),
+        );
     }
 }
 
+/// With `workloads = "existing"`, what to wait for before routing to the
+/// versions `refs` (launched, or relaunched by a rollback): the
+/// application's pods of each, by the labels its subset selects.
+fn existing_pods(scenario: &Scenario, refs: &[VersionRef]) -> Vec<String> {
+    if scenario.emits_workloads() {
+        return Vec::new();
+    }
+    refs.iter()
+        .filter_map(|r| {
+            let version = scenario.service(&r.service)?.version(&r.version)?;
+            Some(format!(
+                "the application's pods of {} {} ({}) are ready",
+                inline_text(&r.service),
+                inline_text(&r.version),
+                code_span(&labels(&version.labels))
+            ))
+        })
+        .collect()
+}
+
+/// `track: canary, tier: web`.
+fn labels(labels: &[(String, String)]) -> String {
+    (labels.iter())
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The numbered commands that run `files` in order, with a wait for the
-/// `launched` Deployments to be available after the launch phase.
+/// `launched` Deployments to be available after the launch phase, and for
+/// the application's own pods (`existing`, already worded) to be ready.
 fn commands<'a>(
     out: &mut String,
     files: &[PhaseFile],
     launched: impl Iterator<Item = &'a ResourceId>,
+    existing: &[String],
 ) {
     let mut n = 0;
-    let mut line = |out: &mut String, what: &str, command: &str| {
+    let mut line = |out: &mut String, text: String| {
         n += 1;
-        let _ = writeln!(out, "{n}. {what}: `{command}`");
+        let _ = writeln!(out, "{n}. {text}");
     };
     let launched: Vec<&ResourceId> = launched.collect();
     for file in files {
-        line(out, phase_name(file.phase), &file.command());
+        line(
+            out,
+            format!("{}: `{}`", phase_name(file.phase), file.command()),
+        );
         if file.phase == Phase::Launch && file.action == Action::Apply {
             for id in &launched {
                 let namespace = id.namespace.as_deref().unwrap_or("default");
@@ -183,7 +335,10 @@ fn commands<'a>(
                     "kubectl rollout status deployment/{} -n {namespace}",
                     id.name
                 );
-                line(out, "wait until available", &wait);
+                line(out, format!("wait until available: `{wait}`"));
+            }
+            for pods in existing {
+                line(out, format!("wait until {pods}"));
             }
         }
     }
@@ -279,6 +434,24 @@ fn who_gets_what(out: &mut String, scenario: &Scenario, k: usize, classes: &[Cla
                 );
             }
         }
+        if let Some(gateway) = &scenario.gateway
+            && !gateway.version_routing
+            && gateway.exposes(service)
+            && ignored_at_the_gateway(&in_force, routing)
+        {
+            // Gateway traffic reaches any pod: say so where the rows above
+            // would otherwise speak for it too.
+            let pods: Vec<&str> = (in_force.service.versions.iter())
+                .filter(|v| v.has_pods(in_force.at))
+                .map(|v| v.name.as_str())
+                .collect();
+            let _ = writeln!(
+                out,
+                "| {name} | through gateway {} |  | {} (no subset: any pod, this routing ignored) |  |  |  |  |",
+                code_span_in_cell(&gateway.name),
+                inline_text(&pods.join(", "))
+            );
+        }
     }
     if scenario.services.len() > FULL_DETAIL_SERVICES {
         let _ = writeln!(
@@ -292,14 +465,44 @@ fn who_gets_what(out: &mut String, scenario: &Scenario, k: usize, classes: &[Cla
     if let Some(gateway) = &scenario.gateway {
         let mut services: Vec<&str> = gateway.routes.iter().map(|r| r.service.as_str()).collect();
         services.dedup();
-        let _ = writeln!(
-            out,
-            "Requests entering through {} reach {} without a subset: any pod of any version.",
-            code_span(&gateway.name),
-            inline_text(&services.join(", "))
-        );
+        if gateway.version_routing {
+            let _ = writeln!(
+                out,
+                "Requests entering through {} get this routing of {} too (`version_routing`), \
+                 within the URIs of the gateway's routes.",
+                code_span(&gateway.name),
+                inline_text(&services.join(", "))
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "Requests entering through {} reach {} without a subset: any pod of any version.",
+                code_span(&gateway.name),
+                inline_text(&services.join(", "))
+            );
+        }
     }
     out.push('\n');
+}
+
+/// Whether traffic entering through a gateway that routes to the service
+/// without a subset gets something else than the service's `routing` says:
+/// unless one version has pods and every rule sends everyone there, with no
+/// fault, timeout, retries or mirror, and the last rule catches every request.
+fn ignored_at_the_gateway(in_force: &InForce<'_>, routing: &ServiceRouting) -> bool {
+    let mut pods = (in_force.service.versions.iter()).filter(|v| v.has_pods(in_force.at));
+    let (Some(only), None) = (pods.next(), pods.next()) else {
+        return true;
+    };
+    let plain = |rule: &Rule| {
+        rule.destinations.iter().all(|d| d.version == only.name)
+            && rule.delay.is_none()
+            && rule.abort.is_none()
+            && rule.timeout.is_none()
+            && rule.retries.is_none()
+            && rule.mirror.is_none()
+    };
+    !(routing.rules.iter().all(plain) && routing.rules.last().is_some_and(Rule::is_catch_all))
 }
 
 /// The routing after the step as a Mermaid flowchart.

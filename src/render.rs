@@ -13,6 +13,7 @@ use minijinja::{Environment, ErrorKind, Output, State, UndefinedBehavior, Value}
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::ingress;
 use crate::istio;
 use crate::model::{Gateway, Scenario, Service, ServiceRouting, TrafficPolicy, Version};
 use crate::resource::{Resource, ResourceId, plain_scalar_is_string};
@@ -419,8 +420,12 @@ pub struct Rendered {
     pub namespace: Resource,
     /// ServiceAccounts, Services and Deployments, by service and version.
     pub workloads: Workloads,
-    /// The Gateway and its VirtualService (empty without a gateway).
+    /// The Gateway and its VirtualService before the first step (empty
+    /// without a gateway).
     pub gateway: Vec<Resource>,
+    /// Per step, the gateway's VirtualService it re-emits: with
+    /// `version_routing`, when it routes a service the gateway exposes.
+    pub gateway_steps: Vec<Option<Resource>>,
     /// Per service, in service order: its DestinationRule for each set of
     /// running versions the scenario's timeline has (one, without releases).
     pub destination_rules: Vec<Vec<Subsets>>,
@@ -433,7 +438,7 @@ pub struct Rendered {
 pub struct Workloads {
     /// (service index, its ServiceAccount), for the services that set one, in service order.
     pub service_accounts: Vec<(usize, Resource)>,
-    /// Every service's Service, in service order.
+    /// Every service's Service, in service order; none with `workloads = "existing"`.
     pub services: Vec<Resource>,
     /// (service index, version index, its Deployment), for every deployed
     /// version, in service and version order.
@@ -455,7 +460,13 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
     let ns = scenario.namespace.name.as_str();
     let networking = scenario.mesh.networking_api.api_version();
     let services = &scenario.services;
-    let accounts: Vec<(usize, &Service, &String)> = services
+    // With workloads = "existing", the application's own manifests hold them.
+    let emitted: &[Service] = if scenario.emits_workloads() {
+        services
+    } else {
+        &[]
+    };
+    let accounts: Vec<(usize, &Service, &String)> = emitted
         .iter()
         .enumerate()
         .filter_map(|(i, s)| s.service_account.as_ref().map(|a| (i, s, a)))
@@ -473,20 +484,16 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
             template.render(&context, id)
         },
     )?;
-    let service_objects = render_each(
-        renderer,
-        "service.yaml.j2",
-        services,
-        |template, service| {
+    let service_objects =
+        render_each(renderer, "service.yaml.j2", emitted, |template, service| {
             let id = ResourceId::namespaced("v1", "Service", ns, &service.name);
             let context = ServiceContext {
                 namespace: ns,
                 service,
             };
             template.render(&context, id)
-        },
-    )?;
-    let deployed: Vec<(usize, usize, &Service, &Version)> = services
+        })?;
+    let deployed: Vec<(usize, usize, &Service, &Version)> = emitted
         .iter()
         .enumerate()
         .flat_map(|(i, s)| {
@@ -524,6 +531,7 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
             .collect(),
     };
     let mut gateway = Vec::new();
+    let mut gateway_steps = Vec::new();
     if let Some(gw) = &scenario.gateway {
         let context = GatewayContext {
             api_version: networking,
@@ -533,7 +541,14 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
         let id = ResourceId::namespaced(networking, "Gateway", ns, &gw.name);
         gateway.push(renderer.render("gateway.yaml.j2", &context, id)?);
         let id = ResourceId::namespaced(networking, "VirtualService", ns, &gw.virtual_service);
+        let context = GatewayVirtualServiceContext {
+            api_version: networking,
+            namespace: ns,
+            gateway: gw,
+            http: ingress::http(gw, |_| None),
+        };
         gateway.push(renderer.render("gateway-virtualservice.yaml.j2", &context, id)?);
+        gateway_steps = render_gateway_steps(renderer, scenario, gw)?;
     }
     // Per service, every set of versions that runs at some moment.
     let subsets: Vec<(usize, Cow<'_, Service>, Vec<usize>)> = services
@@ -597,9 +612,63 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
         )?,
         workloads,
         gateway,
+        gateway_steps,
         destination_rules: per_service,
         steps,
     })
+}
+
+/// Per step, the gateway's VirtualService it re-emits (`version_routing`):
+/// when the step routes a service the gateway exposes, every gateway route
+/// with the routing in force after the step. The routing state is kept as
+/// the steps go, so each step costs only its own routes.
+fn render_gateway_steps(
+    renderer: &Renderer,
+    scenario: &Scenario,
+    gw: &Gateway,
+) -> Result<Vec<Option<Resource>>, Error> {
+    if !gw.version_routing {
+        return Ok(scenario.steps.iter().map(|_| None).collect());
+    }
+    let ns = scenario.namespace.name.as_str();
+    let networking = scenario.mesh.networking_api.api_version();
+    let mut in_force: BTreeMap<&str, &ServiceRouting> = BTreeMap::new();
+    let mut contexts: Vec<(usize, GatewayVirtualServiceContext<'_>)> = Vec::new();
+    for (k, step) in scenario.steps.iter().enumerate() {
+        let mut exposed = false;
+        for routing in &step.routes {
+            if gw.exposes(&routing.service) {
+                in_force.insert(&routing.service, routing);
+                exposed = true;
+            }
+        }
+        if exposed {
+            let context = GatewayVirtualServiceContext {
+                api_version: networking,
+                namespace: ns,
+                gateway: gw,
+                http: ingress::http(gw, |service| in_force.get(service).copied()),
+            };
+            contexts.push((k, context));
+        }
+    }
+    // Under --argocd-waves, a step's gateway VirtualService is routing: it
+    // goes with the VirtualServices, after the DestinationRules' subsets.
+    let routing_wave = renderer.annotations("virtualservice.yaml.j2");
+    let rendered = render_each(
+        renderer,
+        "gateway-virtualservice.yaml.j2",
+        &contexts,
+        |template, (_, context)| {
+            let id = ResourceId::namespaced(networking, "VirtualService", ns, &gw.virtual_service);
+            template.render_annotated(context, id, &routing_wave)
+        },
+    )?;
+    let mut steps: Vec<Option<Resource>> = scenario.steps.iter().map(|_| None).collect();
+    for ((k, _), resource) in contexts.iter().zip(rendered) {
+        steps[*k] = Some(resource);
+    }
+    Ok(steps)
 }
 
 /// Every set of versions of `service` that runs at some moment of the
@@ -689,7 +758,7 @@ fn render_mesh(renderer: &Renderer, scenario: &Scenario) -> Result<Resource, Err
 #[derive(Serialize)]
 struct NamespaceContext<'a> {
     name: &'a str,
-    labels: &'a std::collections::BTreeMap<String, String>,
+    labels: &'a BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -710,6 +779,15 @@ struct GatewayContext<'a> {
     api_version: &'a str,
     namespace: &'a str,
     gateway: &'a Gateway,
+}
+
+#[derive(Serialize)]
+struct GatewayVirtualServiceContext<'a> {
+    api_version: &'a str,
+    namespace: &'a str,
+    gateway: &'a Gateway,
+    /// The VirtualService's HTTP routes, in order.
+    http: Vec<ingress::HttpRoute<'a>>,
 }
 
 #[derive(Serialize)]

@@ -101,6 +101,8 @@ fn explain_json_is_deterministic_and_carries_the_outcomes() {
         assert_eq!(o["result"], "ok");
     }
     assert_eq!(json["trace"]["routing"]["kind"], "gateway");
+    // Without `version_routing` no route is skipped, and the key is left out.
+    assert_eq!(json["trace"]["routing"].get("skipped"), None);
 }
 
 #[test]

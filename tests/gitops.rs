@@ -789,9 +789,14 @@ fn kubectl_kustomize_renders_the_same_documents_as_meshgen_build_stdout() {
             let base = kustomize(&kubectl, &root);
             let expected = documents(&sandbox.run(&stdout).expect_code(0).stdout);
             assert_eq!(normalized(base.clone()), normalized(expected), "{file}");
-            // With releases, a step's folder holds the whole state after
-            // it; otherwise the routing, applied after the base.
-            let releases = index["steps"][0].get("phase").is_some();
+            // With releases or version_routing, a step's folder holds the
+            // whole state after it (the namespace too); otherwise the
+            // routing, applied after the base.
+            let releases = (index["routing"].as_array().into_iter().flatten()).any(|r| {
+                r["file"]
+                    .as_str()
+                    .is_some_and(|f| f.ends_with("/namespace.yaml"))
+            });
             let mut folders: Vec<(&str, &str)> = Vec::new();
             for state in index["routing"].as_array().expect("routing") {
                 let step = state["name"].as_str().expect("step");
@@ -812,6 +817,101 @@ fn kubectl_kustomize_renders_the_same_documents_as_meshgen_build_stdout() {
         }
     }
     assert!(checked > 0, "no scenario with steps was checked");
+}
+
+/// The files of the kustomize overlay docs/gitops.md shows: each fenced
+/// block whose first line is `# overlays/…`, by that path.
+fn documented_overlay() -> Vec<(String, String)> {
+    let page = std::fs::read_to_string(support::repo().join("docs/gitops.md")).expect("gitops.md");
+    page.split("```yaml\n")
+        .skip(1)
+        .filter_map(|block| {
+            let block = block.split("```").next()?;
+            let path = block.lines().next()?.strip_prefix("# ")?;
+            path.starts_with("overlays/")
+                .then(|| (path.to_owned(), block.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_documented_kustomize_overlay_patches_the_emitted_deployments_and_nothing_else() {
+    let overlay = documented_overlay();
+    let paths: Vec<&str> = overlay.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "overlays/bookinfo/kustomization.yaml",
+            "overlays/bookinfo/reviews-v1.yaml"
+        ]
+    );
+    let Some(kubectl) = kubectl() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    sandbox
+        .run(&["build", &scenario("bookinfo"), "--out", "out"])
+        .expect_code(0);
+    for (path, text) in &overlay {
+        sandbox.write(path, text);
+    }
+    let base = kustomize(&kubectl, &sandbox.path().join("out/bookinfo"));
+    let patched = kustomize(&kubectl, &sandbox.path().join("overlays/bookinfo"));
+    assert_eq!(patched.len(), base.len());
+    let key = |d: &Value| {
+        (
+            d["kind"].as_str().unwrap_or_default().to_owned(),
+            d["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    };
+    let mut deployments = 0;
+    for document in &patched {
+        let original = base
+            .iter()
+            .find(|b| key(b) == key(document))
+            .unwrap_or_else(|| panic!("{:?} is not in the base", key(document)));
+        if document["kind"] != "Deployment" {
+            assert_eq!(document, original, "{:?} changed", key(document));
+            continue;
+        }
+        deployments += 1;
+        let pod = &document["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["securityContext"],
+            serde_json::json!({"runAsNonRoot": true, "runAsUser": 1000}),
+            "{:?}",
+            key(document)
+        );
+        let container = &pod["containers"][0];
+        assert_eq!(
+            container["image"],
+            original["spec"]["template"]["spec"]["containers"][0]["image"]
+        );
+        if document["metadata"]["name"] == "reviews-v1" {
+            assert_eq!(
+                container["resources"],
+                serde_json::json!({
+                    "requests": {"cpu": "100m", "memory": "128Mi"},
+                    "limits": {"memory": "512Mi"}
+                })
+            );
+            assert_eq!(
+                container["readinessProbe"]["httpGet"],
+                serde_json::json!({"path": "/health", "port": 9080})
+            );
+            // The rest of the container is the emitted one.
+            assert_eq!(
+                container["env"],
+                original["spec"]["template"]["spec"]["containers"][0]["env"]
+            );
+        } else {
+            assert!(container.get("resources").is_none(), "{:?}", key(document));
+        }
+    }
+    assert_eq!(deployments, 6);
 }
 
 /// GitHub's own Markdown renderer: `MESHGEN_CMARK_GFM`, or `cmark-gfm` on

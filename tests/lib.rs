@@ -12,6 +12,7 @@ mod corpus;
 mod explain;
 mod gitops;
 mod golden;
+mod ingress;
 mod large;
 mod limits;
 mod output;

@@ -233,8 +233,27 @@ fn hop_line(hop: &Hop<'_>) -> String {
     let branches = hop.branches();
     let mut line = format!("{} -> {}: ", hop.from(), hop.to());
     match hop.routing() {
-        Routing::Gateway { route, why } => {
+        Routing::Gateway {
+            route,
+            why,
+            skipped,
+        } => {
             let _ = write!(line, "gateway route {route} ({why})");
+            if !skipped.is_empty() {
+                let _ = write!(line, " [skipped {}]", skipped.join("; "));
+            }
+        }
+        Routing::GatewayRule {
+            route,
+            rule,
+            of,
+            why,
+            skipped,
+        } => {
+            let _ = write!(line, "gateway route {route}, rule {rule}/{of} ({why})");
+            if !skipped.is_empty() {
+                let _ = write!(line, " [skipped {}]", skipped.join("; "));
+            }
         }
         Routing::Rule {
             rule,

@@ -19,7 +19,10 @@ use super::{
     Budget, Entry, ExplainError, Fault, HeaderValue, Request, RetryPolicy, Routing, gateway_route,
     string_matches, uri_matches,
 };
-use crate::model::{Call, Moment, Rule, Scenario, Service, ServiceRouting, Version};
+use crate::ingress;
+use crate::model::{
+    Call, Gateway, Moment, Rule, Scenario, Service, ServiceRouting, StringMatch, Version,
+};
 
 /// A scenario at one step: its services by name, the routing in force and
 /// the moment whose running versions answer (after the step: what it
@@ -166,63 +169,14 @@ pub(super) fn trace(
         (Entry::Gateway, None) => return Err(ExplainError::NoGateway),
         (Entry::Gateway, Some(gw)) => {
             let from = format!("gateway {}", gw.name);
-            match gateway_route(gw, &request.uri) {
-                Some((route, why)) => {
-                    let target = &gw.routes[route - 1].service;
-                    // The gateway's VirtualService routes by URI to the
-                    // service without a subset, so the mesh routing of that
-                    // service does not apply (IST0140): every deployed
-                    // version gets a share.
-                    let service = tracer.service(target)?;
-                    let plan = Plan {
-                        service,
-                        routing: Routing::Gateway { route, why },
-                        rule: None,
-                        shares: spread(service, view.at),
-                        local: None,
-                    };
-                    (from, target.clone(), plan)
-                }
-                None => {
-                    let skipped = gw
-                        .routes
-                        .iter()
-                        .enumerate()
-                        .map(|(i, r)| {
-                            let uris: Vec<String> =
-                                r.uris.iter().map(ToString::to_string).collect();
-                            format!(
-                                "route {}: uri {} is not {}",
-                                i + 1,
-                                request.uri,
-                                uris.join(" or ")
-                            )
-                        })
-                        .collect();
-                    let dist = vec![(
-                        1.0,
-                        Resp {
-                            latency: 0,
-                            kind: Kind::Status {
-                                code: 404,
-                                at: from.clone(),
-                                reason: format!("no gateway route matches {}", request.uri),
-                            },
-                            causes: BTreeSet::new(),
-                        },
-                    )];
-                    let body =
-                        tracer.add_body(Body::new(Routing::NoMatch { skipped }, dist.clone()));
-                    tracer.graph.hops.push(HopNode {
-                        from,
-                        to: "-".to_owned(),
-                        budget: None,
-                        body,
-                        dist,
-                    });
-                    tracer.graph.root = tracer.graph.hops.len() - 1;
-                    return Ok(tracer.graph);
-                }
+            let taken = if gw.version_routing {
+                tracer.versioned_gateway_plan(gw)?
+            } else {
+                tracer.plain_gateway_plan(gw)?
+            };
+            match taken {
+                Ok((target, plan)) => (from, target, plan),
+                Err((skipped, reason)) => return Ok(tracer.not_found(from, skipped, reason)),
             }
         }
         (Entry::Service(name), _) => {
@@ -258,6 +212,11 @@ struct Plan<'a> {
     /// The answer when no version is asked (no rule matches).
     local: Option<Dist>,
 }
+
+/// What the gateway does with the entering request: the service it sends
+/// it to and how that service answers, or (`Err`) why no route took it and
+/// the reason of its 404.
+type Taken<'a> = Result<(String, Plan<'a>), (Vec<String>, String)>;
 
 /// A node of the walk waiting for what it depends on.
 enum Frame<'a> {
@@ -299,6 +258,165 @@ impl<'a> Tracer<'a> {
     fn add_body(&mut self, body: Body) -> usize {
         self.graph.bodies.push(body);
         self.graph.bodies.len() - 1
+    }
+
+    /// The trace of a request the gateway answers itself with 404: no route
+    /// of its VirtualService takes it (`skipped` says why each did not).
+    fn not_found(mut self, from: String, skipped: Vec<String>, reason: String) -> Graph {
+        let dist = vec![(
+            1.0,
+            Resp {
+                latency: 0,
+                kind: Kind::Status {
+                    code: 404,
+                    at: from.clone(),
+                    reason,
+                },
+                causes: BTreeSet::new(),
+            },
+        )];
+        let body = self.add_body(Body::new(Routing::NoMatch { skipped }, dist.clone()));
+        self.graph.hops.push(HopNode {
+            from,
+            to: "-".to_owned(),
+            budget: None,
+            body,
+            dist,
+        });
+        self.graph.root = self.graph.hops.len() - 1;
+        self.graph
+    }
+
+    /// How the gateway's VirtualService takes the request without
+    /// `version_routing`: its first route whose URIs take it, to the service
+    /// without a subset, so the mesh routing of that service does not apply
+    /// (IST0140) and every deployed version gets a share. `Err` (why each
+    /// route did not match, and the 404's reason) when none does.
+    fn plain_gateway_plan(&self, gw: &'a Gateway) -> Result<Taken<'a>, ExplainError> {
+        let uri = &self.request.uri;
+        let Some((route, why)) = gateway_route(gw, uri) else {
+            let skipped = (gw.routes.iter().enumerate())
+                .map(|(i, r)| {
+                    let uris: Vec<String> = r.uris.iter().map(ToString::to_string).collect();
+                    format!("route {}: uri {uri} is not {}", i + 1, uris.join(" or "))
+                })
+                .collect();
+            return Ok(Err((skipped, format!("no gateway route matches {uri}"))));
+        };
+        let target = &gw.routes[route - 1].service;
+        let service = self.service(target)?;
+        let plan = Plan {
+            service,
+            routing: Routing::Gateway {
+                route,
+                why,
+                skipped: Vec::new(),
+            },
+            rule: None,
+            shares: spread(service, self.view.at),
+            local: None,
+        };
+        Ok(Ok((target.clone(), plan)))
+    }
+
+    /// How the gateway's VirtualService in force takes the request with
+    /// `version_routing` (the routes `ingress::http` gives, as rendered):
+    /// its first route the request meets — a rule of the service's routing
+    /// ANDed with the gateway route's URIs, or a gateway route to a service
+    /// no step has routed yet, without a subset. `Err` (why each route did
+    /// not match, and the 404's reason) when none does.
+    fn versioned_gateway_plan(&self, gw: &'a Gateway) -> Result<Taken<'a>, ExplainError> {
+        let state = &self.view.state;
+        let routes = ingress::http(gw, |service| state.get(service).copied());
+        let mut skipped = Vec::new();
+        for http in &routes {
+            let route = http.route + 1;
+            let why = match self.gateway_match(http) {
+                Ok(why) => why,
+                Err(why_not) => {
+                    let label = match http.place {
+                        Some((i, of)) => format!("route {route}, rule {}/{of}", i + 1),
+                        None => format!("route {route}"),
+                    };
+                    skipped.push(format!("{label}: {why_not}"));
+                    continue;
+                }
+            };
+            let service = self.service(http.service)?;
+            let plan = match (http.rule, http.place) {
+                (Some(rule), Some((i, of))) => Plan {
+                    service,
+                    routing: Routing::GatewayRule {
+                        route,
+                        rule: i + 1,
+                        of,
+                        why,
+                        skipped,
+                    },
+                    rule: Some(rule),
+                    shares: shares(rule),
+                    local: None,
+                },
+                _ => Plan {
+                    service,
+                    routing: Routing::Gateway {
+                        route,
+                        why,
+                        skipped,
+                    },
+                    rule: None,
+                    shares: spread(service, self.view.at),
+                    local: None,
+                },
+            };
+            return Ok(Ok((http.service.to_owned(), plan)));
+        }
+        let reason = format!(
+            "no route of the gateway's VirtualService {} matches",
+            gw.virtual_service
+        );
+        Ok(Err((skipped, reason)))
+    }
+
+    /// Why the entering request meets one route of the gateway's
+    /// VirtualService, or why not. Its match blocks are ORed; they share
+    /// the rule's headers and method and differ only by URI (each of the
+    /// gateway route's, ANDed with the rule's own), so the URI is looked at
+    /// first, as the gateway route's own, and a miss is said once.
+    fn gateway_match(&self, http: &ingress::HttpRoute<'_>) -> Result<String, String> {
+        let Some(first) = http.matches.first() else {
+            return Ok("no condition: every request".to_owned());
+        };
+        let uris: Vec<&StringMatch> = (http.matches.iter())
+            .filter_map(|block| block.uri.as_ref())
+            .collect();
+        let mut uri = None;
+        for m in &uris {
+            if uri_matches(m, &self.request.uri)? {
+                uri = Some(format!("uri {} {}", m.kind(), m.value()));
+                break;
+            }
+        }
+        if uri.is_none() && !uris.is_empty() {
+            let wanted: Vec<String> = uris.iter().map(ToString::to_string).collect();
+            return Err(format!(
+                "uri {} is not {}",
+                self.request.uri,
+                wanted.join(" or ")
+            ));
+        }
+        let mut why = self.headers_match(&first.headers)?;
+        why.extend(uri);
+        if let Some(method) = &first.method {
+            if *method != self.request.method {
+                return Err(format!(
+                    "needs method {method}, method is {}",
+                    self.request.method
+                ));
+            }
+            why.push(format!("method {method}"));
+        }
+        Ok(why.join(" and "))
     }
 
     /// How `service`'s routing in force takes the request: its first
@@ -345,16 +463,7 @@ impl<'a> Tracer<'a> {
                         skipped,
                     },
                     rule: Some(rule),
-                    shares: rule
-                        .destinations
-                        .iter()
-                        .map(|d| {
-                            (
-                                d.version.clone(),
-                                f64::from(d.weight.unwrap_or(100)) / 100.0,
-                            )
-                        })
-                        .collect(),
+                    shares: shares(rule),
                     local: None,
                 }
             }
@@ -593,27 +702,7 @@ impl<'a> Tracer<'a> {
         if rule.is_catch_all() {
             return Ok("no condition: every request".to_owned());
         }
-        let mut why = Vec::new();
-        for (name, m) in &rule.headers {
-            let wanted = format!("{name} {} {}", m.kind(), m.value());
-            match self.request.headers.iter().find(|(n, _)| n == name) {
-                None => return Err(format!("needs {wanted}, no {name} header")),
-                Some((_, HeaderValue::Literal(v))) => {
-                    if string_matches(m, v)? {
-                        why.push(wanted);
-                    } else {
-                        return Err(format!("needs {wanted}, {name} is {v}"));
-                    }
-                }
-                Some((_, HeaderValue::Satisfying(s))) => {
-                    if s == m {
-                        why.push(wanted);
-                    } else {
-                        return Err(format!("needs {wanted}, {name} is only known to match {s}"));
-                    }
-                }
-            }
-        }
+        let mut why = self.headers_match(&rule.headers)?;
         if let Some(m) = &rule.uri {
             let wanted = format!("uri {} {}", m.kind(), m.value());
             if between_services {
@@ -641,6 +730,33 @@ impl<'a> Tracer<'a> {
             why.push(format!("method {method}"));
         }
         Ok(why.join(" and "))
+    }
+
+    /// Why the request's headers meet every one of `headers` (each
+    /// condition, in order), or why the first one they do not.
+    fn headers_match(&self, headers: &[(String, StringMatch)]) -> Result<Vec<String>, String> {
+        let mut why = Vec::new();
+        for (name, m) in headers {
+            let wanted = format!("{name} {} {}", m.kind(), m.value());
+            match self.request.headers.iter().find(|(n, _)| n == name) {
+                None => return Err(format!("needs {wanted}, no {name} header")),
+                Some((_, HeaderValue::Literal(v))) => {
+                    if string_matches(m, v)? {
+                        why.push(wanted);
+                    } else {
+                        return Err(format!("needs {wanted}, {name} is {v}"));
+                    }
+                }
+                Some((_, HeaderValue::Satisfying(s))) => {
+                    if s == m {
+                        why.push(wanted);
+                    } else {
+                        return Err(format!("needs {wanted}, {name} is only known to match {s}"));
+                    }
+                }
+            }
+        }
+        Ok(why)
     }
 }
 
@@ -712,6 +828,19 @@ impl Body {
             dist,
         }
     }
+}
+
+/// Each destination of `rule` with its share of the requests: its weight,
+/// or all of them.
+fn shares(rule: &Rule) -> Vec<(String, f64)> {
+    (rule.destinations.iter())
+        .map(|d| {
+            (
+                d.version.clone(),
+                f64::from(d.weight.unwrap_or(100)) / 100.0,
+            )
+        })
+        .collect()
 }
 
 /// Shares of a service's versions with pods `at` a moment when nothing

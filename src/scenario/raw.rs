@@ -45,6 +45,7 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for RawMap<V> {
 pub struct RawScenario {
     pub name: Option<Spanned<String>>,
     pub description: Option<Spanned<String>>,
+    pub workloads: Option<Spanned<String>>,
     pub mesh: Option<Spanned<RawMesh>>,
     pub namespace: Option<Spanned<RawNamespace>>,
     pub images: Option<Spanned<RawImages>>,
@@ -131,6 +132,7 @@ pub struct RawVersion {
     pub env: Option<Spanned<RawMap<Spanned<String>>>>,
     pub calls: Option<Spanned<Vec<Spanned<RawCall>>>>,
     pub deploy: Option<Spanned<bool>>,
+    pub labels: Option<Spanned<RawMap<Spanned<String>>>>,
 }
 
 /// `[gateway]`.
@@ -142,7 +144,17 @@ pub struct RawGateway {
     pub selector: Option<Spanned<RawMap<Spanned<String>>>>,
     pub port: Option<Spanned<i64>>,
     pub hosts: Option<Spanned<Vec<Spanned<String>>>>,
+    pub version_routing: Option<Spanned<bool>>,
+    pub tls: Option<Spanned<RawGatewayTls>>,
     pub routes: Option<Spanned<Vec<Spanned<RawGatewayRoute>>>>,
+}
+
+/// `[gateway] tls`: the HTTPS server.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGatewayTls {
+    pub credential_name: Option<Spanned<String>>,
+    pub redirect_http: Option<Spanned<bool>>,
 }
 
 /// One `[[gateway.routes]]` entry.

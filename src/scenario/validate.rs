@@ -15,15 +15,16 @@ use super::names::{
 };
 use super::prune::Pruned;
 use super::raw::{
-    RawCall, RawGateway, RawHeaderMatch, RawMap, RawMatch, RawMesh, RawNamespace, RawRule,
-    RawScenario, RawService, RawStep, RawTarget, RawTrafficPolicy, RawVersionRef,
+    RawCall, RawGateway, RawGatewayTls, RawHeaderMatch, RawMap, RawMatch, RawMesh, RawNamespace,
+    RawRule, RawScenario, RawService, RawStep, RawTarget, RawTrafficPolicy, RawVersion,
+    RawVersionRef,
 };
 use crate::diagnostic::Diagnostic;
 use crate::istio::{self, Lookup, NetworkingApi, Release};
 use crate::model::{
-    Abort, Call, Delay, Destination, Duration, Gateway, GatewayRoute, Lifetime, Mesh, Mirror,
-    Namespace, Protocol, Retries, Rule, Scenario, Service, ServiceRouting, Step, StringMatch,
-    TrafficPolicy, Version, VersionRef, parse_duration,
+    Abort, Call, Delay, Destination, Duration, Gateway, GatewayRoute, GatewayTls, HTTPS_PORT,
+    Lifetime, Mesh, Mirror, Namespace, Protocol, Retries, Rule, Scenario, Service, ServiceRouting,
+    Step, StringMatch, TrafficPolicy, Version, VersionRef, WorkloadMode, parse_duration,
 };
 use crate::source::Source;
 
@@ -80,6 +81,7 @@ pub fn validate(
         pruned,
         diagnostics: Vec::new(),
         declared: HashSet::new(),
+        workloads: WorkloadMode::Emit,
     };
     let scenario = checker.scenario(raw);
     let has_error = checker.diagnostics.iter().any(Diagnostic::is_error);
@@ -102,6 +104,8 @@ struct Checker<'s> {
     /// Every service name the file declares, valid or not: a reference to a
     /// declared service that failed validation is not reported again.
     declared: HashSet<String>,
+    /// Who owns the workloads: read first, since it decides what a version may set.
+    workloads: WorkloadMode,
 }
 
 /// What validation learnt of a service before the steps are read.
@@ -112,6 +116,66 @@ struct ServiceInfo<'a> {
     /// service is still a target of routes and calls, with a stand-in port,
     /// but the scenario has no model.
     complete: bool,
+}
+
+/// What the reachability check of gateway routes needs of one
+/// `[[gateway.routes]]` entry.
+struct RouteCheck {
+    /// The entry.
+    span: Range<usize>,
+    /// No `uris` key: the route takes every request.
+    catch_all: bool,
+    /// Its URI matches that are valid.
+    uris: Vec<StringMatch>,
+    /// Whether every URI match is valid (an invalid one may match more).
+    complete: bool,
+    /// Its position among the model's routes; `None` when its service is in error.
+    model: Option<usize>,
+}
+
+/// What the gateway routes checked so far take for sure, by value: the
+/// first route (its index among the checks) to take each exact path,
+/// prefix and regex.
+struct Taken<'a> {
+    exact: HashMap<&'a str, usize>,
+    prefixes: HashMap<&'a str, usize>,
+    regexes: HashMap<&'a str, usize>,
+    /// Every regex of a route that takes its requests, compiled as one set
+    /// of full matches, with the route of each.
+    regex_set: Option<(&'a regex::RegexSet, &'a [(&'a str, usize)])>,
+}
+
+impl Taken<'_> {
+    /// The first route before `before` that surely takes every request
+    /// `uri` matches (what `ingress::uri_covers` says, found by value: the
+    /// prefixes of a path looked up one by one, an exact path matched
+    /// against every regex at once).
+    fn by(&self, uri: &StringMatch, before: usize) -> Option<usize> {
+        let by_prefix = |value: &str| {
+            (0..=value.len())
+                .filter(|&i| value.is_char_boundary(i))
+                .filter_map(|i| self.prefixes.get(&value[..i]).copied())
+                .min()
+        };
+        let found = match uri {
+            StringMatch::Exact(v) => {
+                let by_regex = self.regex_set.and_then(|(set, routes)| {
+                    (set.matches(v).iter())
+                        .map(|i| routes[i].1)
+                        .filter(|&r| r < before)
+                        .min()
+                });
+                [self.exact.get(v.as_str()).copied(), by_prefix(v), by_regex]
+            }
+            StringMatch::Prefix(v) => {
+                // `e?…` takes only requests for the path `e`.
+                let by_exact = (v.split_once('?')).and_then(|(e, _)| self.exact.get(e).copied());
+                [by_prefix(v), by_exact, None]
+            }
+            StringMatch::Regex(v) => [self.regexes.get(v.as_str()).copied(), None, None],
+        };
+        found.into_iter().flatten().min()
+    }
 }
 
 impl Checker<'_> {
@@ -351,6 +415,14 @@ impl Checker<'_> {
     }
 
     fn scenario(&mut self, raw: &RawScenario) -> Option<Scenario> {
+        // The schema reports a value that is neither `emit` nor `existing`.
+        if raw
+            .workloads
+            .as_ref()
+            .is_some_and(|w| w.get_ref() == "existing")
+        {
+            self.workloads = WorkloadMode::Existing;
+        }
         let name = self
             .required_top(&raw.name, "name")
             .and_then(|n| self.label(n, "scenario name"));
@@ -366,6 +438,13 @@ impl Checker<'_> {
             .as_ref()
             .and_then(|i| i.get_ref().registry.as_ref())
             .and_then(|r| self.image_part(r, "images.registry", is_image_prefix, IMAGE_PREFIX));
+        if let Some(images) = raw.images.as_ref().filter(|_| !self.emits_workloads()) {
+            self.error(
+                images.span(),
+                "[images] rewrites the images of the Deployments meshgen emits, and with \
+                 workloads = \"existing\" it emits none: remove [images]",
+            );
+        }
         let global_policy = raw
             .traffic_policy
             .as_ref()
@@ -378,19 +457,24 @@ impl Checker<'_> {
         let gateway = match (&raw.gateway, &name, &mesh) {
             // Without a valid mesh (already an error) the gateway is still
             // checked, with a stand-in port default.
-            (Some(g), Some(name), mesh) => self.gateway(
-                g,
-                name,
-                mesh.as_ref().map_or(80, |m| m.facts.gateway_port),
-                &services,
-            ),
+            (Some(g), Some(name), mesh) => self.gateway(g, name, mesh.as_ref(), &services),
             _ => None,
         };
         let steps = raw
             .steps
             .as_ref()
-            .map(|s| self.steps(s, &services, gateway.as_ref()))
+            .map(|s| {
+                self.steps(
+                    s,
+                    &services,
+                    gateway.as_ref().map(|(g, c)| (g, c.as_slice())),
+                )
+            })
             .unwrap_or_default();
+        if let Some((gateway, route_spans)) = &gateway {
+            self.unreachable_gateway_routes(gateway, route_spans, &steps);
+        }
+        let gateway = gateway.map(|(g, _)| g);
         let mesh = mesh?;
         if services.iter().any(|s| !s.complete) {
             return None;
@@ -414,6 +498,7 @@ impl Checker<'_> {
             namespace: namespace?,
             service_positions: Scenario::positions(&services),
             services,
+            workloads: self.workloads,
             gateway,
             steps,
         })
@@ -709,6 +794,10 @@ impl Checker<'_> {
     /// ServiceAccount, which meshgen creates per service (`account: <service>`).
     /// A service declared twice is reported as such, not here.
     fn shared_names(&mut self, infos: &[ServiceInfo<'_>]) {
+        // With workloads = "existing", meshgen creates neither.
+        if !self.emits_workloads() {
+            return;
+        }
         // Where each name was first made; its line is found only on a clash.
         let mut deployments: HashMap<String, (&str, &str, Range<usize>)> = HashMap::new();
         let mut accounts: HashMap<&str, (&str, Range<usize>)> = HashMap::new();
@@ -841,7 +930,7 @@ impl Checker<'_> {
 
     fn versions(
         &mut self,
-        raw: &Spanned<RawMap<Spanned<super::raw::RawVersion>>>,
+        raw: &Spanned<RawMap<Spanned<RawVersion>>>,
         service: Option<&str>,
         registry: Option<&str>,
     ) -> Vec<Version> {
@@ -855,7 +944,7 @@ impl Checker<'_> {
             let Some(name) = self.label(key, "version name") else {
                 continue;
             };
-            if let Some(service) = service {
+            if let Some(service) = service.filter(|_| self.emits_workloads()) {
                 let deployment = format!("{service}-{name}");
                 if deployment.len() > 63 {
                     self.error(
@@ -868,6 +957,15 @@ impl Checker<'_> {
                 }
             }
             let v = value.get_ref();
+            let labels = self.version_labels(v, &name);
+            if !self.emits_workloads() {
+                self.ignored_version_keys(v);
+                versions.push(Version {
+                    labels,
+                    ..Version::existing(name)
+                });
+                continue;
+            }
             let deploy = v.deploy.as_ref().is_none_or(|d| *d.get_ref());
             let image = match &v.image {
                 Some(image) => self
@@ -919,10 +1017,130 @@ impl Checker<'_> {
                 env,
                 calls: Vec::new(),
                 deploy,
+                labels,
                 lifetime: Lifetime::default(),
             });
         }
+        if !self.emits_workloads() {
+            self.same_pods(entries, &versions, service);
+        }
         versions
+    }
+
+    /// Whether meshgen emits the workloads (not with `workloads = "existing"`).
+    fn emits_workloads(&self) -> bool {
+        self.workloads == WorkloadMode::Emit
+    }
+
+    /// The labels a version's subset selects: its `labels` (only with
+    /// `workloads = "existing"`), or `version: <name>`.
+    fn version_labels(&mut self, v: &RawVersion, name: &str) -> Vec<(String, String)> {
+        let default = vec![("version".to_owned(), name.to_owned())];
+        let Some(raw_labels) = &v.labels else {
+            return default;
+        };
+        if self.emits_workloads() {
+            self.error(
+                raw_labels.span(),
+                format!(
+                    "`labels` picks the pods of workloads meshgen does not emit (workloads = \
+                     \"existing\"): the Deployments meshgen emits carry `version: {name}`, which \
+                     the subset selects; remove `labels`"
+                ),
+            );
+            return default;
+        }
+        let mut labels = Vec::new();
+        let mut ok = true;
+        for (key, value) in &raw_labels.get_ref().0 {
+            if !is_label_key(key.get_ref()) {
+                ok = false;
+                self.error(
+                    key.span(),
+                    format!("`{}` is not a valid Kubernetes label key", key.get_ref()),
+                );
+            } else if !is_label_value(value.get_ref()) {
+                ok = false;
+                self.error(
+                    value.span(),
+                    format!(
+                        "`{}` is not a valid Kubernetes label value: at most 63 letters, digits, \
+                         '-', '_' or '.', starting and ending with a letter or digit",
+                        value.get_ref()
+                    ),
+                );
+            } else {
+                labels.push((key.get_ref().clone(), value.get_ref().clone()));
+            }
+        }
+        // Labels in error (reported) are not compared with other versions'.
+        if !ok {
+            return default;
+        }
+        labels.sort();
+        labels
+    }
+
+    /// Warns when two versions of a service select the same pods: their
+    /// subsets are then one, and routing between them does nothing.
+    fn same_pods(
+        &mut self,
+        entries: &[(Spanned<String>, Spanned<RawVersion>)],
+        versions: &[Version],
+        service: Option<&str>,
+    ) {
+        let mut seen: HashMap<&[(String, String)], &str> = HashMap::new();
+        for version in versions {
+            let Some(first) = seen.get(version.labels.as_slice()).copied() else {
+                seen.insert(&version.labels, &version.name);
+                continue;
+            };
+            let Some((key, _)) = entries.iter().find(|(k, _)| *k.get_ref() == version.name) else {
+                continue;
+            };
+            let labels: Vec<String> = version
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            self.warning(
+                key.span(),
+                format!(
+                    "versions `{first}` and `{}` of `{}` select the same pods ({}): \
+                     routing between their subsets changes nothing; give each its own `labels`",
+                    version.name,
+                    service.unwrap_or("the service"),
+                    labels.join(", ")
+                ),
+            );
+        }
+    }
+
+    /// With `workloads = "existing"`, the keys of a version that set its
+    /// Deployment: meshgen emits none, so each is an error at its key.
+    fn ignored_version_keys(&mut self, v: &RawVersion) {
+        let keys = [
+            ("image", "sets", v.image.as_ref().map(Spanned::span)),
+            ("replicas", "sets", v.replicas.as_ref().map(Spanned::span)),
+            ("env", "sets", v.env.as_ref().map(Spanned::span)),
+            (
+                "deploy",
+                "says whether meshgen emits",
+                v.deploy.as_ref().map(Spanned::span),
+            ),
+        ];
+        for (key, does, span) in keys {
+            if let Some(span) = span {
+                self.error(
+                    span,
+                    format!(
+                        "`{key}` {does} the version's Deployment, and with workloads = \
+                         \"existing\" meshgen emits none (the application's own manifests \
+                         do): remove `{key}`"
+                    ),
+                );
+            }
+        }
     }
 
     fn calls(&mut self, raw: &[Spanned<RawCall>], known: &HashSet<String>) -> Vec<Call> {
@@ -958,13 +1176,15 @@ impl Checker<'_> {
         calls
     }
 
+    /// The gateway, and what the check of its routes' reachability needs of
+    /// each `[[gateway.routes]]` entry (done once the steps are known).
     fn gateway(
         &mut self,
         raw: &Spanned<RawGateway>,
         scenario: &str,
-        default_port: u16,
+        mesh: Option<&Mesh>,
         services: &[ServiceInfo<'_>],
-    ) -> Option<Gateway> {
+    ) -> Option<(Gateway, Vec<RouteCheck>)> {
         let span = raw.span();
         let gw = raw.get_ref();
         let name = match &gw.name {
@@ -1013,13 +1233,20 @@ impl Checker<'_> {
                 }
                 selector.sort();
             }
-            None => selector.push(("istio".to_owned(), "ingressgateway".to_owned())),
+            None => {
+                selector.push(("istio".to_owned(), "ingressgateway".to_owned()));
+                if let (Some(name), Some(mesh)) = (&name, mesh) {
+                    self.gateway_without_pods(&span, name, mesh);
+                }
+            }
         }
+        // Without a valid mesh (already an error) the gateway is still
+        // checked, with a stand-in port default.
         let port = match &gw.port {
             Some(p) => self
                 .int_in(p, 1, 65535, "gateway port")
                 .and_then(|p| u16::try_from(p).ok()),
-            None => Some(default_port),
+            None => Some(mesh.map_or(80, |m| m.facts.gateway_port)),
         };
         let hosts = match &gw.hosts {
             Some(raw_hosts) => {
@@ -1037,15 +1264,95 @@ impl Checker<'_> {
             }
             None => vec!["*".to_owned()],
         };
-        let routes = self.gateway_routes(gw, &span, services);
-        Some(Gateway {
-            name: name?,
-            virtual_service: virtual_service?,
+        let tls = match &gw.tls {
+            Some(t) => self.gateway_tls(t, gw.port.as_ref(), port),
+            None => Some(None),
+        };
+        let (routes, checks) = self.gateway_routes(gw, &span, services);
+        // A value in error (reported) is replaced by a stand-in, so that the
+        // steps are still checked against the gateway; the scenario then has
+        // no model, so the stand-in is never rendered.
+        let gateway = Gateway {
+            name: name.unwrap_or_else(|| format!("{scenario}-gateway")),
+            virtual_service: virtual_service.unwrap_or_else(|| scenario.to_owned()),
             selector,
-            port: port?,
+            port: port.unwrap_or(STAND_IN_PORT),
             hosts,
             routes,
-        })
+            custom_selector: gw.selector.is_some(),
+            version_routing: gw.version_routing.as_ref().is_some_and(|v| *v.get_ref()),
+            tls: tls.flatten(),
+        };
+        Some((gateway, checks))
+    }
+
+    /// Warns when the gateway's default selector (Istio's ingress gateway)
+    /// selects no pod of the install meshgen emits: the profile installs no
+    /// ingress gateway, or `mesh.components.ingress_gateway = false`. A
+    /// custom selector is the user's own gateway, installed elsewhere.
+    fn gateway_without_pods(&mut self, span: &Range<usize>, name: &str, mesh: &Mesh) {
+        let why = match mesh.ingress_gateway {
+            Some(true) => return,
+            Some(false) => "mesh.components.ingress_gateway = false leaves Istio's ingress \
+                            gateway out of the install"
+                .to_owned(),
+            None if mesh.facts.without_ingress_gateway(&mesh.profile) => format!(
+                "the `{}` profile of Istio {}.{} installs no ingress gateway",
+                mesh.profile, mesh.release.major, mesh.release.minor
+            ),
+            None => return,
+        };
+        self.warning(
+            span.clone(),
+            format!(
+                "gateway `{name}` selects the pods labelled istio: ingressgateway (the default \
+                 selector), and {why}: no pod serves the gateway. Set \
+                 mesh.components.ingress_gateway = true, or give the `selector` of a gateway \
+                 you install yourself"
+            ),
+        );
+    }
+
+    /// `[gateway] tls`: the HTTPS server's Secret, and the plain port it
+    /// leaves: with `redirect_http` the HTTP server must not take 443 too;
+    /// without it the gateway has no HTTP server, and a `port` goes unused.
+    /// `None` on error, `Some(None)` never (the caller has a `tls` table).
+    fn gateway_tls(
+        &mut self,
+        raw: &Spanned<RawGatewayTls>,
+        raw_port: Option<&Spanned<i64>>,
+        port: Option<u16>,
+    ) -> Option<Option<GatewayTls>> {
+        let tls = raw.get_ref();
+        let redirect_http = tls.redirect_http.as_ref().is_some_and(|r| *r.get_ref());
+        // A missing credential_name is the schema's to report.
+        let credential_name = tls
+            .credential_name
+            .as_ref()
+            .and_then(|c| self.subdomain(c, "tls.credential_name (a Secret's name)"));
+        match raw_port {
+            Some(p) if redirect_http && port == Some(HTTPS_PORT) => {
+                self.error(
+                    p.span(),
+                    format!(
+                        "gateway port {HTTPS_PORT} is the HTTPS server's: the plain HTTP server \
+                         that redirects (redirect_http) needs another port"
+                    ),
+                );
+                return None;
+            }
+            Some(p) if !redirect_http => self.warning(
+                p.span(),
+                "`port` is the plain HTTP server's, and with tls and no redirect_http the \
+                 gateway serves HTTPS on 443 only: the port is unused (set redirect_http = true \
+                 to redirect it to HTTPS, or remove it)",
+            ),
+            _ => {}
+        }
+        Some(Some(GatewayTls {
+            credential_name: credential_name?,
+            redirect_http,
+        }))
     }
 
     /// A gateway host, also a host of the gateway's VirtualService: `*`, a DNS
@@ -1067,18 +1374,20 @@ impl Checker<'_> {
         }
     }
 
+    /// The gateway's routes, and for every entry with a `service` what the
+    /// reachability check needs.
     fn gateway_routes(
         &mut self,
         gw: &RawGateway,
         span: &Range<usize>,
         services: &[ServiceInfo<'_>],
-    ) -> Vec<GatewayRoute> {
+    ) -> (Vec<GatewayRoute>, Vec<RouteCheck>) {
         let Some(raw_routes) = &gw.routes else {
             self.error(
                 span.clone(),
                 "the gateway needs at least one [[gateway.routes]] entry",
             );
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
         let positions: HashMap<&str, usize> = services
             .iter()
@@ -1086,7 +1395,7 @@ impl Checker<'_> {
             .map(|(i, s)| (s.service.name.as_str(), i))
             .collect();
         let mut routes = Vec::new();
-        let mut catch_all: Option<Range<usize>> = None;
+        let mut checks = Vec::new();
         for spanned in raw_routes.get_ref() {
             let route = spanned.get_ref();
             let Some(service) = self.required(
@@ -1097,21 +1406,25 @@ impl Checker<'_> {
             ) else {
                 continue;
             };
-            if let Some(earlier) = &catch_all {
-                self.error(
-                    spanned.span(),
-                    format!(
-                        "this gateway route can never match: the route on line {} has no uris \
-                         and catches every request",
-                        self.line(earlier)
-                    ),
-                );
-            }
+            let raw_uris = route.uris.as_ref().map_or(&[][..], |u| u.get_ref());
+            let uris: Vec<StringMatch> = raw_uris
+                .iter()
+                .filter_map(|m| self.string_match(m.get_ref(), m.span(), "uri"))
+                .collect();
+            let mut check = RouteCheck {
+                span: spanned.span(),
+                // Empty `uris` are a shape error, not a catch-all.
+                catch_all: route.uris.is_none(),
+                complete: uris.len() == raw_uris.len(),
+                uris: uris.clone(),
+                model: None,
+            };
             let Some(info) = positions
                 .get(service.get_ref().as_str())
                 .and_then(|&i| services.get(i))
             else {
                 self.undeclared(service, "gateway route to");
+                checks.push(check);
                 continue;
             };
             if info.service.protocol == Protocol::Tcp {
@@ -1133,27 +1446,116 @@ impl Checker<'_> {
                     ),
                 );
             }
-            let uris: Vec<StringMatch> = route
-                .uris
-                .as_ref()
-                .map(|u| {
-                    u.get_ref()
-                        .iter()
-                        .filter_map(|m| self.string_match(m.get_ref(), m.span(), "uri"))
-                        .collect()
-                })
-                .unwrap_or_default();
-            // Empty `uris` are a shape error, not a catch-all.
-            if route.uris.is_none() {
-                catch_all.get_or_insert(spanned.span());
-            }
+            check.model = Some(routes.len());
+            checks.push(check);
             routes.push(GatewayRoute {
                 service: info.service.name.clone(),
                 port: info.service.port,
                 uris,
             });
         }
-        routes
+        (routes, checks)
+    }
+
+    /// An error at every gateway route that can never match: an earlier
+    /// route takes every request of each of its URIs (or of every URI, for
+    /// one without `uris`). Only what is certain is reported (see
+    /// `ingress::uri_covers`). An earlier route takes all its URIs' requests
+    /// unless, with `version_routing`, some step's rules for its service do
+    /// not end with a catch-all: the requests none matches go on to later
+    /// routes then.
+    fn unreachable_gateway_routes(
+        &mut self,
+        gateway: &Gateway,
+        checks: &[RouteCheck],
+        steps: &[Step],
+    ) {
+        let mut falls_through: HashSet<&str> = HashSet::new();
+        if gateway.version_routing {
+            for routing in steps.iter().flat_map(|s| &s.routes) {
+                if !routing.rules.last().is_some_and(Rule::is_catch_all) {
+                    falls_through.insert(routing.service.as_str());
+                }
+            }
+        }
+        let takes_all = |check: &RouteCheck| {
+            check
+                .model
+                .and_then(|i| gateway.routes.get(i))
+                .is_some_and(|r| !falls_through.contains(r.service.as_str()))
+        };
+        // Every regex of a route that takes all its URIs' requests, once in
+        // one set: an exact path is matched against all of them at once.
+        let regexes: Vec<(&str, usize)> = (checks.iter().enumerate())
+            .filter(|(_, c)| takes_all(c))
+            .flat_map(|(i, c)| c.uris.iter().map(move |u| (u, i)))
+            .filter_map(|(u, i)| match u {
+                StringMatch::Regex(r) => Some((r.as_str(), i)),
+                _ => None,
+            })
+            .collect();
+        let regex_set = regex::RegexSet::new(regexes.iter().map(|(r, _)| format!("^(?:{r})$")))
+            .ok()
+            .filter(|_| !regexes.is_empty());
+        let mut taken = Taken {
+            exact: HashMap::new(),
+            prefixes: HashMap::new(),
+            regexes: HashMap::new(),
+            regex_set: regex_set.as_ref().map(|set| (set, regexes.as_slice())),
+        };
+        let mut catch_all: Option<&Range<usize>> = None;
+        for (index, check) in checks.iter().enumerate() {
+            if let Some(earlier) = catch_all {
+                self.error(
+                    check.span.clone(),
+                    format!(
+                        "this gateway route can never match: the route on line {} has no uris \
+                         and catches every request",
+                        self.line(earlier)
+                    ),
+                );
+                continue;
+            }
+            if check.complete && !check.catch_all && !check.uris.is_empty() {
+                let takers: Option<Vec<usize>> = (check.uris.iter())
+                    .map(|uri| taken.by(uri, index))
+                    .collect();
+                if let Some(mut takers) = takers {
+                    takers.sort_unstable();
+                    takers.dedup();
+                    let lines: Vec<String> = (takers.iter())
+                        .map(|&i| self.line(&checks[i].span).to_string())
+                        .collect();
+                    let by = match lines.as_slice() {
+                        [one] => format!("the route on line {one}"),
+                        more => format!("the routes on lines {}", more.join(", ")),
+                    };
+                    self.error(
+                        check.span.clone(),
+                        format!(
+                            "this gateway route can never match: every request its uris match \
+                             is taken first by {by}"
+                        ),
+                    );
+                    continue;
+                }
+            }
+            if !takes_all(check) {
+                continue;
+            }
+            if check.catch_all {
+                catch_all = Some(&check.span);
+                continue;
+            }
+            for uri in &check.uris {
+                let map = match uri {
+                    StringMatch::Exact(_) => &mut taken.exact,
+                    StringMatch::Prefix(_) => &mut taken.prefixes,
+                    StringMatch::Regex(_) => &mut taken.regexes,
+                };
+                map.entry(uri.value()).or_insert(index);
+            }
+        }
     }
 
     /// `{ exact | prefix | regex = "..." }` with exactly one key.
@@ -1220,7 +1622,7 @@ impl Checker<'_> {
         &mut self,
         raw: &Spanned<Vec<Spanned<RawStep>>>,
         services: &[ServiceInfo<'_>],
-        gateway: Option<&Gateway>,
+        gateway: Option<(&Gateway, &[RouteCheck])>,
     ) -> Vec<Step> {
         self.unique(
             raw.get_ref()
@@ -1236,7 +1638,7 @@ impl Checker<'_> {
         // The services the gateway sends traffic to.
         let exposed: HashSet<&str> = gateway
             .iter()
-            .flat_map(|gw| &gw.routes)
+            .flat_map(|(gw, _)| &gw.routes)
             .map(|r| r.service.as_str())
             .collect();
         raw.get_ref()
@@ -1250,9 +1652,11 @@ impl Checker<'_> {
         raw: &Spanned<RawStep>,
         services: &[ServiceInfo<'_>],
         positions: &HashMap<&str, usize>,
-        gateway: Option<&Gateway>,
+        gateway: Option<(&Gateway, &[RouteCheck])>,
         exposed: &HashSet<&str>,
     ) -> Option<Step> {
+        let checks = gateway.map_or(&[][..], |(_, c)| c);
+        let gateway = gateway.map(|(g, _)| g);
         let span = raw.span();
         let step = raw.get_ref();
         let name = self
@@ -1271,6 +1675,9 @@ impl Checker<'_> {
         };
         // Rules per service, in file order; the span of the first catch-all.
         let mut per_service: BTreeMap<usize, (Vec<Rule>, Option<Range<usize>>)> = BTreeMap::new();
+        // The `service` of the first rule for each service the gateway routes
+        // by version: where a fall-through is reported.
+        let mut first_at: HashMap<usize, Range<usize>> = HashMap::new();
         // Per service, each rule's `to` and its destinations with their spans.
         let mut sent: BTreeMap<usize, Vec<Sent>> = BTreeMap::new();
         for spanned in rules {
@@ -1316,12 +1723,21 @@ impl Checker<'_> {
                 let Some(built) = built else {
                     continue;
                 };
+                if let Some(gw) = gateway.filter(|g| g.version_routing)
+                    && exposed.contains(target.name.as_str())
+                {
+                    first_at.entry(index).or_insert_with(|| service.span());
+                    if let (Some(uri), Some(raw_uri)) = (&built.uri, &rule.uri) {
+                        self.gateway_uri_combines(gw, checks, &target.name, uri, raw_uri.span());
+                    }
+                }
                 if let Some(to) = to {
                     sent.entry(index).or_default().push(Sent::of(to, &built));
                 }
                 // Ingress traffic reaches every deployed version of a service
                 // the gateway exposes; with one deployed version, no matter.
                 if let Some(gw) = gateway
+                    && !gw.version_routing
                     && list.is_empty()
                     && exposed.contains(target.name.as_str())
                     && target.versions.iter().filter(|v| v.deploy).count() > 1
@@ -1337,6 +1753,15 @@ impl Checker<'_> {
                     );
                 }
                 list.push(built);
+            }
+        }
+        if let Some(gw) = gateway {
+            for (index, (rules, _)) in &per_service {
+                if let Some(at) = first_at.get(index)
+                    && !rules.last().is_some_and(Rule::is_catch_all)
+                {
+                    self.gateway_fall_through(gw, checks, &services[*index].service.name, at);
+                }
             }
         }
         for (index, rules) in &sent {
@@ -1362,6 +1787,78 @@ impl Checker<'_> {
             launch: version_refs(&step.launch),
             retire: version_refs(&step.retire),
         })
+    }
+
+    /// With `version_routing`, a rule's `uri` is ANDed with each URI of the
+    /// gateway's routes to its service into one match: an error where Istio
+    /// has none for both (see `ingress::uri_and`).
+    fn gateway_uri_combines(
+        &mut self,
+        gateway: &Gateway,
+        checks: &[RouteCheck],
+        service: &str,
+        uri: &StringMatch,
+        at: Range<usize>,
+    ) {
+        let routes = (gateway.routes.iter().enumerate()).filter(|(_, r)| r.service == service);
+        for (i, route) in routes {
+            let clash = (route.uris.iter())
+                .find(|u| crate::ingress::uri_and(u, uri) == crate::ingress::UriAnd::Inexpressible);
+            if let Some(other) = clash {
+                let route = (checks.iter().find(|c| c.model == Some(i)))
+                    .map_or("a gateway route".to_owned(), |c| {
+                        format!("the gateway route on line {}", self.line(&c.span))
+                    });
+                self.error(
+                    at,
+                    format!(
+                        "with gateway.version_routing, this rule's uri ({} {}) is ANDed with \
+                         each uri of the gateway's routes to `{service}`, and Istio has no one \
+                         uri match for it and {} {} ({route}): make one of them an exact path, \
+                         or a prefix of the other",
+                        uri.kind(),
+                        uri.value(),
+                        other.kind(),
+                        other.value()
+                    ),
+                );
+                return;
+            }
+        }
+    }
+
+    /// With `version_routing`, requests through the gateway that no rule of
+    /// a step for `service` matches go on to the gateway's later routes (one
+    /// VirtualService, first match wins), while inside the mesh they get 404:
+    /// a warning, when a later route to another service may take them.
+    fn gateway_fall_through(
+        &mut self,
+        gateway: &Gateway,
+        checks: &[RouteCheck],
+        service: &str,
+        at: &Range<usize>,
+    ) {
+        let Some(first) = gateway.routes.iter().position(|r| r.service == service) else {
+            return;
+        };
+        let Some(later) = (gateway.routes.iter().enumerate())
+            .skip(first + 1)
+            .find(|(_, r)| r.service != service)
+        else {
+            return;
+        };
+        let line = (checks.iter().find(|c| c.model == Some(later.0)))
+            .map_or(String::new(), |c| format!(" (line {})", self.line(&c.span)));
+        self.warning(
+            at.clone(),
+            format!(
+                "with gateway.version_routing, requests entering through gateway `{}` that no \
+                 rule of this step for `{service}` matches go on to the gateway's next routes, \
+                 e.g. to `{}`{line}, where inside the mesh they get 404: end the step's rules \
+                 for `{service}` with one without a match condition",
+                gateway.name, later.1.service
+            ),
+        );
     }
 
     /// Builds one rule for one target service (a `*` rule is built once per service).
