@@ -12,7 +12,7 @@
 //! - `write/N`: `output::write` into a fresh folder under the target directory;
 //! - `rewrite/unchanged/N`, `rewrite/changed/N`: `output::write` over a
 //!   folder written before, with the same files (linked) or every file changed;
-//! - `pipeline/N`: check, bundle and `emit_files` into a fresh folder, as
+//! - `pipeline/N`: check, bundle and `layout::emit` into a fresh folder, as
 //!   `meshgen build` runs them;
 //! - `renderer/new`: compiling the shipped templates (done once per process).
 //! - `call_graph/diamond/N`: the build check (`explain::check`) of N services
@@ -206,7 +206,7 @@ impl Prepared {
             );
         };
         let build = bundle::bundle(renderer, &scenario).expect("scale scenario renders");
-        let files = build.files(&scenario);
+        let files = meshgen::layout::files(&build, &scenario);
         Self {
             n,
             source,
@@ -330,7 +330,7 @@ fn pipeline(c: &mut Criterion) {
     for p in &prepared {
         configure(&mut group, p.n);
         group.bench_with_input(p.id(), p, |b, p| {
-            b.iter(|| black_box(&p.build).files(&p.scenario))
+            b.iter(|| meshgen::layout::files(black_box(&p.build), &p.scenario))
         });
     }
     group.finish();
@@ -406,7 +406,7 @@ fn pipeline(c: &mut Criterion) {
                     let scenario = checked.scenario.expect("valid");
                     let build = bundle::bundle(&renderer, &scenario).expect("renders");
                     output::write_with(&dir.path().join(&name), |put| {
-                        build.emit_files(&scenario, put)
+                        meshgen::layout::emit(&build, &scenario, put)
                     })
                     .expect("writes");
                     dir

@@ -17,6 +17,7 @@ pub mod flowchart;
 pub mod gitops;
 pub mod ingress;
 pub mod istio;
+pub mod layout;
 pub mod model;
 pub mod output;
 mod parallel;
@@ -311,7 +312,7 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
     for (c, b) in compiled.iter().zip(&builds) {
         let mut count = 0;
         let folder = out.stage(&b.name, |put| {
-            b.emit_files(&c.scenario, &mut |name, bytes| {
+            layout::emit(b, &c.scenario, &mut |name, bytes| {
                 count += 1;
                 put(name, bytes)
             })
@@ -499,7 +500,7 @@ fn diff(args: &DiffArgs, color: bool, color_stdout: bool) -> Result<Outcome, Err
                     dir.display()
                 )));
             }
-            let fresh = build.files(&compiled.scenario);
+            let fresh = layout::files(&build, &compiled.scenario);
             let existing = output::read_to_compare(dir, &fresh)?;
             let report = diff::against(&existing, &fresh);
             let text = report.text(args.context);

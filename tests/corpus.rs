@@ -315,7 +315,7 @@ fn compile(text: &str, renderer: &meshgen::render::Renderer) -> bool {
     };
     match meshgen::bundle::bundle(renderer, &scenario) {
         Ok(build) => {
-            let _ = build.files(&scenario);
+            let _ = meshgen::layout::files(&build, &scenario);
             true
         }
         Err(e) => panic!("a scenario that validated failed to render: {e}\n{text}"),

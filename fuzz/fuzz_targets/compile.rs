@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     };
     match meshgen::bundle::bundle(&renderer, &scenario) {
         Ok(build) => {
-            let _ = build.files(&scenario);
+            let _ = meshgen::layout::files(&build, &scenario);
             for k in 0..build.steps.len() {
                 let _ = build.apply_stream(Some(k));
             }
