@@ -1194,23 +1194,18 @@ impl Checker<'_> {
         }
     }
 
-    /// A `regex` match: Istio compiles it with RE2 (Envoy's `safe_regex`) and
-    /// rejects an empty one; the `regex` crate's syntax is RE2's, near enough.
+    /// A `regex` match: Envoy compiles it with RE2 (a `safe_regex`) and
+    /// Istio's own check with Go's `regexp`; Istio refuses an empty one.
+    /// Read by RE2's rules (crate::re2), not the `regex` crate's.
     fn regex(&mut self, pattern: &str, span: Range<usize>, what: &str) -> Option<()> {
         if pattern.is_empty() {
             self.error(span, format!("the {what} regex must not be empty"));
             return None;
         }
-        match regex::Regex::new(pattern) {
+        match crate::re2::translate(pattern) {
             Ok(_) => Some(()),
-            Err(e) => {
-                let reason = e.to_string();
-                let reason = reason.lines().last().unwrap_or("invalid").trim();
-                let reason = reason.strip_prefix("error: ").unwrap_or(reason);
-                self.error(
-                    span,
-                    format!("the {what} regex `{pattern}` is not a valid RE2 regular expression: {reason}"),
-                );
+            Err(refusal) => {
+                self.error(span, format!("the {what} regex `{pattern}` is {refusal}"));
                 None
             }
         }
