@@ -756,15 +756,24 @@ fn uri_matches(m: &StringMatch, uri: &str) -> Result<bool, String> {
 }
 
 /// Whether `value` satisfies `m`; a regex must match the whole value (as
-/// Envoy's RE2 matchers do). `Err` for a regex that does not compile.
+/// Envoy's RE2 matchers do), read by RE2's rules. `Err` for a regex that
+/// cannot be matched here.
 fn string_matches(m: &StringMatch, value: &str) -> Result<bool, String> {
     match m {
         StringMatch::Exact(v) => Ok(value == v),
         StringMatch::Prefix(v) => Ok(value.starts_with(v.as_str())),
-        StringMatch::Regex(r) => regex::RegexBuilder::new(&format!("^(?:{r})$"))
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()
-            .map(|re| re.is_match(value))
-            .map_err(|_| format!("regex {r} does not compile")),
+        StringMatch::Regex(r) => whole_match(r).map(|re| re.is_match(value)),
     }
+}
+
+/// The `regex` crate's matcher of the whole values the RE2 pattern
+/// `pattern` matches (Envoy's `FullMatch`). `Err` for a pattern RE2 or Istio
+/// refuses (validation reports it first), or one past the crate's limits.
+fn whole_match(pattern: &str) -> Result<regex::Regex, String> {
+    let translated = crate::re2::translate(pattern)
+        .map_err(|refusal| format!("regex {pattern} is {refusal}"))?;
+    regex::RegexBuilder::new(&format!(r"\A(?:{translated})\z"))
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|_| format!("regex {pattern} is too large or too deep for explain to match"))
 }

@@ -30,9 +30,11 @@ pub enum UriAnd {
 }
 
 /// Whether `pattern`, an RE2 expression, matches all of `text` (as Envoy's
-/// `safe_regex` does); `None` when the pattern does not compile.
+/// `safe_regex` does), read as RE2 reads it; `None` when RE2 or Istio
+/// refuses the pattern.
 fn full_match(pattern: &str, text: &str) -> Option<bool> {
-    regex::Regex::new(&format!("^(?:{pattern})$"))
+    let translated = crate::re2::translate(pattern).ok()?;
+    regex::Regex::new(&format!(r"\A(?:{translated})\z"))
         .ok()
         .map(|r| r.is_match(text))
 }

@@ -23,6 +23,7 @@ pub mod output;
 mod parallel;
 pub mod plan;
 pub mod printable;
+mod re2;
 pub mod render;
 pub mod resource;
 pub mod routing;

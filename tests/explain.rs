@@ -2,7 +2,7 @@
 //! the Bookinfo walkthrough, JSON output, entries, and the warnings a build
 //! prints for steps that make a declared call fail.
 
-use crate::support::{Sandbox, scenario};
+use crate::support::{Sandbox, repo, scenario};
 
 /// A scenario with `front` calling `back`, one step, and no gateway.
 fn no_gateway(calls_back: &str) -> String {
@@ -434,4 +434,59 @@ to = { v1 = 70, v2 = 30 }
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn explain_matches_regexes_as_envoys_re2_reads_them() {
+    // tests/valid/regexes-re2-takes.toml: patterns the `regex` crate would
+    // refuse or read otherwise (`\<` as a word boundary, `&&` as an
+    // intersection, `\Q…\E`, `{,3}`, `\101`, `a(?i)*`).
+    let file = repo().join("tests/valid/regexes-re2-takes.toml");
+    let file = file.to_str().expect("UTF-8 repository path");
+    let sandbox = Sandbox::new();
+    let hop = |args: &[&str]| {
+        let mut all = vec!["explain", file, "--step", "v2-for-some"];
+        all.extend_from_slice(args);
+        let run = sandbox.run(&all);
+        run.expect_code(0);
+        run.stdout.lines().nth(1).unwrap_or_default().to_owned()
+    };
+    for (user, version) in [
+        ("<jason>", "v2"),
+        ("jason", "v1"),
+        ("x{,3}A", "v2"),
+        ("xxxA", "v1"),
+    ] {
+        let header = format!("end-user={user}");
+        let line = hop(&[
+            "--entry",
+            "web",
+            "--header",
+            &header,
+            "--header",
+            "agent=aaz",
+        ]);
+        assert!(
+            line.ends_with(&format!("-> {version} => ok")),
+            "{user}: {line}"
+        );
+    }
+    // `a(?i)*` is `a*`: the `a` before the flag stays lower case.
+    let line = hop(&[
+        "--entry",
+        "web",
+        "--header",
+        "end-user=<jason>",
+        "--header",
+        "agent=AAz",
+    ]);
+    assert!(line.ends_with("-> v1 => ok"), "{line}");
+    for (uri, route) in [
+        ("/a.b/q]", "gateway route 1 (uri regex"),
+        ("/a.b/q", "gateway route 2"),
+        ("/axb/q]", "gateway route 2"),
+    ] {
+        let line = hop(&["--uri", uri]);
+        assert!(line.contains(route), "{uri}: {line}");
+    }
 }

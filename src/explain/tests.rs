@@ -475,6 +475,43 @@ fn header_regexes_match_the_whole_value() {
 }
 
 #[test]
+fn header_regexes_are_read_as_re2_reads_them() {
+    // The regex crate would read `\<` and `\>` as word boundaries (and
+    // match `jason`); RE2, Envoy's engine, reads the characters `<` and `>`.
+    let s = two_services(
+        "",
+        "[[steps.routes]]\nservice = \"back\"\nheaders = { end-user = { regex = '\\<jason\\>' } }\n\
+         to = \"v2\"\n[[steps.routes]]\nservice = \"back\"\nto = \"v1\"",
+    );
+    let served = |user| {
+        let e = run(
+            &s,
+            "s",
+            &[("end-user", user)],
+            Some(&Entry::Service("front".into())),
+        );
+        e.outcomes[0].served[1].clone()
+    };
+    assert_eq!(served("<jason>"), "back v2");
+    assert_eq!(served("jason"), "back v1", "`\\<` is `<`, not a boundary");
+    // And `\d` is ASCII in RE2: an Arabic-Indic digit is no digit.
+    assert!(string_matches(&StringMatch::Regex(r"v\d".into()), "v1").expect("matches"));
+    assert!(!string_matches(&StringMatch::Regex(r"v\d".into()), "v٣").expect("matches"));
+}
+
+#[test]
+fn uri_regexes_are_read_as_re2_reads_them() {
+    // `[a-z&&[^x]]` is one of a-z, `&`, `[`, `^`, `x` then `]` in RE2.
+    let m = StringMatch::Regex("/[a-z&&[^x]]".into());
+    assert!(uri_matches(&m, "/x]?q=1").expect("matches"));
+    assert!(!uri_matches(&m, "/b").expect("matches"));
+    // A regex RE2 refuses cannot be matched (validation reports it first).
+    let refused = StringMatch::Regex("a*+".into());
+    let why = uri_matches(&refused, "/a").expect_err("refused");
+    assert!(why.contains("possessive"), "{why}");
+}
+
+#[test]
 fn a_cycle_in_calls_is_an_error_not_a_loop() {
     let mut s = two_services("", "[[steps.routes]]\nservice = \"back\"\nto = \"v1\"");
     // Validation refuses the cycle; build it in the model directly.

@@ -1486,17 +1486,24 @@ impl Checker<'_> {
         };
         // Every regex of a route that takes all its URIs' requests, once in
         // one set: an exact path is matched against all of them at once.
-        let regexes: Vec<(&str, usize)> = (checks.iter().enumerate())
+        // Each is read as RE2 reads it; one RE2 refuses is reported at its
+        // value and takes nothing here.
+        let regexes: Vec<(&str, usize, String)> = (checks.iter().enumerate())
             .filter(|(_, c)| takes_all(c))
             .flat_map(|(i, c)| c.uris.iter().map(move |u| (u, i)))
             .filter_map(|(u, i)| match u {
-                StringMatch::Regex(r) => Some((r.as_str(), i)),
+                StringMatch::Regex(r) => {
+                    let translated = crate::re2::translate(r).ok()?;
+                    Some((r.as_str(), i, translated))
+                }
                 _ => None,
             })
             .collect();
-        let regex_set = regex::RegexSet::new(regexes.iter().map(|(r, _)| format!("^(?:{r})$")))
-            .ok()
-            .filter(|_| !regexes.is_empty());
+        let regex_set =
+            regex::RegexSet::new(regexes.iter().map(|(_, _, t)| format!(r"\A(?:{t})\z")))
+                .ok()
+                .filter(|_| !regexes.is_empty());
+        let regexes: Vec<(&str, usize)> = regexes.iter().map(|&(r, i, _)| (r, i)).collect();
         let mut taken = Taken {
             exact: HashMap::new(),
             prefixes: HashMap::new(),
@@ -1596,23 +1603,18 @@ impl Checker<'_> {
         }
     }
 
-    /// A `regex` match: Istio compiles it with RE2 (Envoy's `safe_regex`) and
-    /// rejects an empty one; the `regex` crate's syntax is RE2's, near enough.
+    /// A `regex` match: Envoy compiles it with RE2 (a `safe_regex`) and
+    /// Istio's own check with Go's `regexp`; Istio refuses an empty one.
+    /// Read by RE2's rules (crate::re2), not the `regex` crate's.
     fn regex(&mut self, pattern: &str, span: Range<usize>, what: &str) -> Option<()> {
         if pattern.is_empty() {
             self.error(span, format!("the {what} regex must not be empty"));
             return None;
         }
-        match regex::Regex::new(pattern) {
+        match crate::re2::translate(pattern) {
             Ok(_) => Some(()),
-            Err(e) => {
-                let reason = e.to_string();
-                let reason = reason.lines().last().unwrap_or("invalid").trim();
-                let reason = reason.strip_prefix("error: ").unwrap_or(reason);
-                self.error(
-                    span,
-                    format!("the {what} regex `{pattern}` is not a valid RE2 regular expression: {reason}"),
-                );
+            Err(refusal) => {
+                self.error(span, format!("the {what} regex `{pattern}` is {refusal}"));
                 None
             }
         }
