@@ -3,6 +3,7 @@
 //! the teardown in reverse order. Owns no rendering of YAML, no file layout
 //! (`layout`) and no writing of files.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -255,6 +256,7 @@ struct Fleet<'s> {
 
 /// What a change of the running versions applies and removes, in the
 /// phases of make before break.
+#[derive(Default)]
 struct Transition {
     /// Applied first: workloads that start, DestinationRules that gain subsets.
     launch: Vec<Arc<Resource>>,
@@ -452,31 +454,43 @@ fn fold(
         }
         let stem = format!("steps/{:0width$}-{}", k + 1, step.name);
         let (before, after) = (Moment::before(k), Moment::After(k));
-        let forward = fleet.transition(before, Moment::During(k), after);
-        let (workloads, destination_rules) =
-            (fleet.workloads(after), fleet.destination_rules(after));
+        let (workloads_before, destination_rules_before) = match folded.last() {
+            Some(last) => (last.workloads.clone(), last.destination_rules.clone()),
+            None => (fleet.workloads(before), fleet.destination_rules(before)),
+        };
+        // Only a step that launches or retires versions changes the fleet;
+        // any other leaves its workloads and DestinationRules as they were.
+        let releases_here = !step.launch.is_empty() || !step.retire.is_empty();
+        let (forward, workloads, destination_rules) = if releases_here {
+            let forward = fleet.transition(before, Moment::During(k), after);
+            (
+                forward,
+                fleet.workloads(after),
+                fleet.destination_rules(after),
+            )
+        } else {
+            let unchanged = Transition::default();
+            (
+                unchanged,
+                workloads_before.clone(),
+                destination_rules_before.clone(),
+            )
+        };
         // What the step changes: workloads and DestinationRules, then the
         // VirtualService of every service it names.
-        let fleet_before: Vec<Arc<Resource>> = match folded.last() {
-            Some(last) => last
-                .workloads
-                .iter()
-                .chain(&last.destination_rules)
-                .cloned()
-                .collect(),
-            None => fleet
-                .workloads(before)
-                .into_iter()
-                .chain(fleet.destination_rules(before))
-                .collect(),
+        let mut changes = if releases_here {
+            let was: Vec<&Resource> = (workloads_before.iter())
+                .chain(&destination_rules_before)
+                .map(|r| &**r)
+                .collect();
+            let is: Vec<&Resource> = (workloads.iter())
+                .chain(&destination_rules)
+                .map(|r| &**r)
+                .collect();
+            fleet_changes(&was, &is)
+        } else {
+            Vec::new()
         };
-        let fleet_after: Vec<&Resource> = workloads
-            .iter()
-            .chain(&destination_rules)
-            .map(|r| &**r)
-            .collect();
-        let fleet_before: Vec<&Resource> = fleet_before.iter().map(|r| &**r).collect();
-        let mut changes = diff::between_states(&fleet_before, &fleet_after);
         changes.extend(
             step.routes
                 .iter()
@@ -790,6 +804,24 @@ impl Build {
             ),
         }
     }
+}
+
+/// The workloads and DestinationRules that differ between two states of the
+/// fleet. A resource a step leaves alone is the same shared document on both
+/// sides, so only the others are compared by identity: a step of a large
+/// scenario that launches one version compares a handful of documents, not
+/// every Deployment.
+fn fleet_changes<'a>(before: &[&'a Resource], after: &[&'a Resource]) -> Vec<diff::Change<'a>> {
+    let shared = |side: &[&'a Resource]| -> HashSet<*const Resource> {
+        side.iter().map(|r| std::ptr::from_ref(*r)).collect()
+    };
+    let (in_before, in_after) = (shared(before), shared(after));
+    let only = |side: &[&'a Resource], other: &HashSet<*const Resource>| -> Vec<&'a Resource> {
+        (side.iter().copied())
+            .filter(|r| !other.contains(&std::ptr::from_ref(*r)))
+            .collect()
+    };
+    diff::between_states(&only(before, &in_after), &only(after, &in_before))
 }
 
 /// The pieces of one YAML stream of `resources`: each document, with a `---`
