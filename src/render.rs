@@ -119,6 +119,7 @@ impl Renderer {
                 .map_err(|e| Error::template("(syntax)", e))?,
         );
         env.set_formatter(format_yaml_value);
+        env.add_test("implicit_key", is_implicit_key);
         let (files, unknown) = match overrides {
             Some(dir) => read_template_folder(dir)?,
             None => (BTreeMap::new(), Vec::new()),
@@ -873,6 +874,21 @@ fn format_yaml_value(
         .map_err(|e| minijinja::Error::new(ErrorKind::WriteFailure, e.to_string()))
 }
 
+/// The longest implicit key (`key: value`) YAML allows: 1024 characters,
+/// counted here in bytes of the written scalar (never fewer than its
+/// characters), so that every reader, whichever it counts, takes the key.
+pub const IMPLICIT_KEY_MAX: usize = 1024;
+
+/// The template test `implicit_key`: whether `value`, written as the
+/// formatter writes it, may be an implicit key (`key: value`). A longer key
+/// must be written explicitly, `? key` on one line and `: value` on the
+/// next, or YAML readers refuse the document. Only strings can be long.
+fn is_implicit_key(value: &Value) -> bool {
+    value
+        .as_str()
+        .is_none_or(|text| yaml_string(text).len() <= IMPLICIT_KEY_MAX)
+}
+
 /// A finite float with a decimal point (YAML 1.1 reads `1e5` as a string).
 fn yaml_float(value: f64) -> Result<String, minijinja::Error> {
     if !value.is_finite() {
@@ -1100,6 +1116,50 @@ mod tests {
         for (name, expected) in cases {
             assert_eq!(closest_template(name), expected, "{name:?}");
         }
+    }
+
+    /// Header names at and past YAML's limit on implicit keys, plain and
+    /// quoted: each document is valid and reads back with the same name.
+    #[test]
+    fn header_names_of_any_length_read_back_as_written() {
+        // `!` cannot start a plain scalar: those names are written quoted,
+        // two bytes longer.
+        let names = [
+            "a".repeat(IMPLICIT_KEY_MAX),
+            "a".repeat(IMPLICIT_KEY_MAX + 1),
+            format!("!{}", "a".repeat(IMPLICIT_KEY_MAX - 3)),
+            format!("!{}", "a".repeat(IMPLICIT_KEY_MAX - 2)),
+            "x".repeat(20_000),
+        ];
+        let routes: String = names
+            .iter()
+            .map(|name| {
+                format!(
+                    "[[steps.routes]]\nservice = \"a\"\nheaders = {{ \"{name}\" = \"v\" }}\n\
+                     to = \"v1\"\n"
+                )
+            })
+            .collect();
+        let scenario = valid_model(&one_service("", &routes));
+        let renderer = Renderer::new(None).expect("templates");
+        let rendered = render(&renderer, &scenario).expect("render");
+        let text = &rendered.steps[0][0].text;
+        let value: serde_json::Value = serde_saphyr::from_str(text).expect("YAML");
+        let found: Vec<&str> = value["spec"]["http"]
+            .as_array()
+            .expect("http")
+            .iter()
+            .filter_map(|rule| rule["match"][0]["headers"].as_object())
+            .flat_map(|headers| headers.keys().map(String::as_str))
+            .collect();
+        let wanted: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(found, wanted);
+        // Only the keys too long to be implicit are written explicitly.
+        let explicit = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("? "))
+            .count();
+        assert_eq!(explicit, 3, "{text}");
     }
 
     #[test]

@@ -1177,3 +1177,104 @@ fn values_kubectl_kustomize_would_change_are_warned_about_and_every_other_value_
         );
     }
 }
+
+/// A scenario of service `a` whose step `s` has a rule matching a header
+/// with each of `names` (value `v`), then a catch-all.
+fn scenario_with_header_names(names: &[String]) -> String {
+    let matches: Vec<String> = names.iter().map(|n| format!("\"{n}\" = \"v\"")).collect();
+    format!(
+        "name = \"keys\"\n[mesh]\nversion = \"1.22.0\"\n[namespace]\nname = \"keys\"\n\
+         [[services]]\nname = \"a\"\nport = 80\n[services.versions.v1]\nimage = \"i\"\n\
+         [[steps]]\nname = \"s\"\n[[steps.routes]]\nservice = \"a\"\nheaders = {{ {} }}\n\
+         to = \"v1\"\n[[steps.routes]]\nservice = \"a\"\nto = \"v1\"\n",
+        matches.join(", ")
+    )
+}
+
+/// The header names of the first rule of the VirtualService in `docs`.
+fn header_names(docs: &[Value]) -> Vec<String> {
+    let headers = docs
+        .iter()
+        .find(|d| d["kind"] == "VirtualService")
+        .and_then(|d| d["spec"]["http"][0]["match"][0]["headers"].as_object())
+        .expect("the header matches");
+    let mut names: Vec<String> = headers.keys().cloned().collect();
+    names.sort_unstable();
+    names
+}
+
+/// Header names longer than YAML allows an implicit key are written as
+/// explicit keys (`? name`), which kubectl's reader of `apply -f` reads
+/// back as written. `kubectl kustomize` reads no key over 1024 characters
+/// as JSON (it reads its own JSON back as YAML): `check` warns at exactly
+/// those names.
+#[test]
+fn kubectl_reads_long_header_names_and_check_warns_at_those_kustomize_cannot() {
+    let Some(kubectl) = kubectl() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    // The longest name kustomize takes, one longer, and explicit keys.
+    let fits = "a".repeat(1022);
+    let names = vec![
+        fits.clone(),
+        "b".repeat(1023),
+        "c".repeat(1025),
+        format!("!{}", "d".repeat(5000)),
+    ];
+    let path = sandbox.write("keys.toml", scenario_with_header_names(&names));
+    let path = path.display().to_string();
+    let run = sandbox.run(&["check", &path, "--format", "json"]);
+    run.expect_code(0);
+    let warned: Vec<u64> = run
+        .stderr
+        .lines()
+        .map(|line| {
+            let d = json(line);
+            assert_eq!(d["severity"], "warning", "{line}");
+            d["column"].as_u64().expect("column")
+        })
+        .collect();
+    // At the second, third and fourth names of line 15.
+    let column = |k: usize| 13 + names[..k].iter().map(|n| n.len() + 10).sum::<usize>() as u64;
+    assert_eq!(warned, [column(1), column(2), column(3)], "{}", run.stderr);
+    sandbox.run(&["build", &path]).expect_code(0);
+    let file = sandbox.path().join("out/keys/steps/01-s.yaml");
+    let output = Command::new(&kubectl)
+        .args(["label", "--local", "-o", "json", "meshgen=read", "-f"])
+        .arg(&file)
+        .output()
+        .expect("run kubectl");
+    assert!(
+        output.status.success(),
+        "kubectl label --local -f {} failed:\n{}",
+        file.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut wanted = names.clone();
+    wanted.sort_unstable();
+    assert_eq!(
+        header_names(&[json(&String::from_utf8_lossy(&output.stdout))]),
+        wanted
+    );
+    // kustomize: the name that fits comes back; one character more, and it fails.
+    let fitting = sandbox.write(
+        "fits.toml",
+        scenario_with_header_names(std::slice::from_ref(&fits)),
+    );
+    sandbox
+        .run(&["build", &fitting.display().to_string()])
+        .expect_code(0);
+    let folder = sandbox.path().join("out/keys/routing/01-s");
+    assert_eq!(header_names(&kustomize(&kubectl, &folder)), [fits]);
+    sandbox.run(&["build", &path]).expect_code(0);
+    let refused = Command::new(&kubectl)
+        .arg("kustomize")
+        .arg(&folder)
+        .output()
+        .expect("run kubectl");
+    assert!(
+        !refused.status.success(),
+        "kubectl kustomize now reads keys over 1024 characters: drop the warning"
+    );
+}

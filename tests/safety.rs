@@ -169,6 +169,54 @@ fn adversarial_strings_come_back_unchanged_and_add_no_structure() {
     }
 }
 
+/// Header names longer than YAML allows an implicit key (1024 characters,
+/// with the quotes of a quoted name): what `check` accepts, `build` builds,
+/// and every document reads back with the same names.
+#[test]
+fn header_names_longer_than_an_implicit_yaml_key_build_and_read_back() {
+    let names = [
+        "a".repeat(1025),
+        format!("!{}", "b".repeat(1100)),
+        "c".repeat(70_000),
+    ];
+    let sandbox = Sandbox::new();
+    let text =
+        scenario_with("v").replace("x-value", &format!("\"{}\"", names.join("\" = \"v\", \"")));
+    let path = sandbox.write("inject.toml", text);
+    let path = path.display().to_string();
+    // Only warnings: `kubectl kustomize` cannot read such keys (tests/gitops.rs).
+    let check = sandbox.run(&["check", &path]);
+    check.expect_code(0);
+    assert_eq!(
+        check.stderr.matches("warning").count(),
+        names.len(),
+        "{}",
+        check.stderr
+    );
+    assert!(!check.stderr.contains("error"), "{}", check.stderr);
+    let run = sandbox.run(&["build", &path]);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("bug"), "{}", run.stderr);
+    for file in ["steps/01-one.yaml", "routing/01-one/virtual-services.yaml"] {
+        let docs = documents(&sandbox.read(&format!("out/inject/{file}")));
+        let app = docs
+            .iter()
+            .find(|d| d["kind"] == "VirtualService" && d["metadata"]["name"] == "app")
+            .expect("the VirtualService of app");
+        let headers = app["spec"]["http"][0]["match"][0]["headers"]
+            .as_object()
+            .expect("headers");
+        let mut found: Vec<&str> = headers.keys().map(String::as_str).collect();
+        let mut wanted: Vec<&str> = names.iter().map(String::as_str).collect();
+        found.sort_unstable();
+        wanted.sort_unstable();
+        assert_eq!(found, wanted, "{file}");
+        for name in &names {
+            assert_eq!(headers[name.as_str()]["exact"], "v", "{file}");
+        }
+    }
+}
+
 #[test]
 fn names_cannot_escape_the_output_folder() {
     for name in ["../escape", "a/b", "..", "/abs", "a\\b"] {

@@ -5,8 +5,9 @@
 //! such character is escaped in a double-quoted scalar, and `kubectl apply
 //! -f` reads it back as written); kustomize decodes the value, writes it
 //! again raw, and reads that back wrong or not at all, whatever the escape.
-//! So no escape can fix it: the user is told, at the value. Owns no other
-//! rule; reads the parsed TOML only.
+//! So no escape can fix it: the user is told, at the value. Likewise at a
+//! header name too long for kustomize to read back as a key (`long_key`).
+//! Owns no other rule.
 
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -123,6 +124,47 @@ fn check(text: &str, span: Range<usize>, out: &mut Vec<Diagnostic>) {
     );
 }
 
+/// The longest key `kubectl kustomize` reads back, as Go's JSON encoder
+/// writes it, quotes included: kustomize turns each resource into JSON and
+/// reads that again as YAML, where an implicit key is at most 1024
+/// characters. (meshgen's own YAML writes a longer key explicitly, as
+/// `? key`, which `kubectl apply -f` reads.)
+const KUSTOMIZE_KEY_MAX: usize = 1024;
+
+/// A warning at `key` when kustomize cannot read it back as a key. For
+/// header names: the only keys of the scenario that reach the YAML as keys
+/// with no shorter limit of their own (label keys are at most 317
+/// characters).
+pub fn long_key(key: &str, span: Range<usize>) -> Option<Diagnostic> {
+    let written = 2 + key.chars().map(go_json_len).sum::<usize>();
+    (written > KUSTOMIZE_KEY_MAX).then(|| {
+        Diagnostic::warning(
+            span,
+            format!(
+                "`kubectl kustomize` (and so `kubectl apply -k`, Argo CD and Flux) cannot read \
+                 this header name back: it is {written} characters long in JSON, over YAML's \
+                 {KUSTOMIZE_KEY_MAX} for a key"
+            ),
+        )
+        .with_help(
+            "meshgen writes it as an explicit YAML key (`? name`) and `kubectl apply -f` (or \
+             `meshgen build --stdout`) reads it as written; the kustomizations of the output \
+             folder do not: shorten the name, or apply the bundle files",
+        )
+    })
+}
+
+/// The characters `c` takes in a string of Go's `encoding/json` (which
+/// escapes `<`, `>` and `&` for HTML).
+fn go_json_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\u{8}' | '\u{c}' | '\n' | '\r' | '\t' => 2,
+        '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => 6,
+        c if u32::from(c) < 0x20 => 6,
+        _ => 1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +222,20 @@ mod tests {
             .collect();
         expected.sort();
         assert_eq!(found, expected);
+    }
+
+    /// kustomize reads back a key of at most 1024 characters as JSON
+    /// (measured with `kubectl kustomize` 1.32: a header name of 1022
+    /// letters passes, 1023 fail, and each `&` counts six).
+    #[test]
+    fn a_key_kustomize_cannot_read_back_is_warned_about_at_its_length_in_json() {
+        let warned = |key: &str| long_key(key, 0..1).map(|d| d.message);
+        assert_eq!(warned(&"b".repeat(1022)), None);
+        assert!(
+            warned(&"b".repeat(1023)).is_some_and(|m| m.contains("1025 characters long in JSON"))
+        );
+        assert_eq!(warned(&format!("&&&{}", "b".repeat(1000))), None);
+        assert!(warned(&format!("&&&&{}", "b".repeat(1000))).is_some());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::model::{
     Step, StringMatch, VersionRef,
 };
 use crate::scenario::names::is_header_name;
+use crate::scenario::portable;
 use crate::scenario::raw::{RawHeaderMatch, RawRule, RawStep, RawTarget, RawVersionRef};
 
 use super::gateway::RouteCheck;
@@ -289,6 +290,9 @@ impl Checker<'_> {
                         ),
                     );
                     continue;
+                }
+                if let Some(warning) = portable::long_key(name.get_ref(), name.span()) {
+                    self.diagnostics.push(warning);
                 }
                 let matched = match value.get_ref() {
                     RawHeaderMatch::Exact(v) => Some(StringMatch::Exact(v.clone())),
