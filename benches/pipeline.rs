@@ -418,62 +418,6 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-/// A scenario of `services` services in layers of two, each calling both of
-/// the next layer, the calls into the last layer with a 1 s budget, and one
-/// step delaying the last layer's first service by 2 s.
-fn diamond_text(services: usize) -> String {
-    let layers = services / 2;
-    let mut toml = String::from(
-        "name = \"diamond\"\n[mesh]\nversion = \"1.22.0\"\n[namespace]\nname = \"d\"\n",
-    );
-    for l in 0..layers {
-        for k in 0..2 {
-            toml.push_str(&format!("[[services]]\nname = \"l{l}x{k}\"\nport = 80\n"));
-            if l + 1 < layers {
-                let budget = if l + 2 == layers {
-                    ", timeout = \"1s\""
-                } else {
-                    ""
-                };
-                toml.push_str(&format!(
-                    "calls = [ {{ service = \"l{n}x0\"{budget} }}, {{ service = \"l{n}x1\"{budget} }} ]\n",
-                    n = l + 1
-                ));
-            }
-            toml.push_str(&format!(
-                "  [services.versions.v1]\n  image = \"x/l{l}x{k}:1\"\n"
-            ));
-        }
-    }
-    toml.push_str(&format!(
-        "[[steps]]\nname = \"slow-end\"\n[[steps.routes]]\nservice = \"l{}x0\"\nto = \"v1\"\n\
-         delay = \"2s\"\n",
-        layers - 1
-    ));
-    toml
-}
-
-/// A scenario of `n` services, each calling the next, and one step delaying the last.
-fn chain_text(n: usize) -> String {
-    let mut toml =
-        String::from("name = \"chain\"\n[mesh]\nversion = \"1.22.0\"\n[namespace]\nname = \"c\"\n");
-    for i in 0..n {
-        toml.push_str(&format!("[[services]]\nname = \"s{i}\"\nport = 80\n"));
-        if i + 1 < n {
-            toml.push_str(&format!("calls = [ {{ service = \"s{}\" }} ]\n", i + 1));
-        }
-        toml.push_str(&format!(
-            "  [services.versions.v1]\n  image = \"x/s{i}:1\"\n"
-        ));
-    }
-    toml.push_str(&format!(
-        "[[steps]]\nname = \"slow-end\"\n[[steps.routes]]\nservice = \"s{}\"\nto = \"v1\"\n\
-         delay = \"2s\"\n",
-        n - 1
-    ));
-    toml
-}
-
 /// The build check of call graphs whose paths outnumber their calls.
 fn call_graph(c: &mut Criterion) {
     let mut group = c.benchmark_group("call_graph");
@@ -485,14 +429,17 @@ fn call_graph(c: &mut Criterion) {
             .unwrap_or_else(|| panic!("{name} is invalid: {:?}", checked.diagnostics))
     };
     for services in [12, 24, 48, 96] {
-        let scenario = model(format!("diamond-{services}.toml"), diamond_text(services));
+        let scenario = model(
+            format!("diamond-{services}.toml"),
+            generate::call_diamond(services),
+        );
         group.throughput(Throughput::Elements(services as u64));
         group.bench_with_input(BenchmarkId::new("diamond", services), &scenario, |b, s| {
             b.iter(|| meshgen::explain::check(black_box(s)))
         });
     }
     for n in [1000, 10_000] {
-        let scenario = model(format!("chain-{n}.toml"), chain_text(n));
+        let scenario = model(format!("chain-{n}.toml"), generate::call_chain(n));
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::new("chain", n), &scenario, |b, s| {
             b.iter(|| meshgen::explain::check(black_box(s)))

@@ -1,8 +1,10 @@
 //! Generators of large scenarios that stress one count each: header matches
 //! in one rule, rules in one step, unknown keys in one table, labels of the
-//! namespace. Shared by the bounded tests of `tests/large.rs` and the
-//! `quadratic` group of `benches/pipeline.rs` (which includes this file by
-//! path), so the benchmark and the tests run the same shapes.
+//! namespace; and call graphs whose paths outnumber their calls (a long
+//! chain, a diamond). Shared by the bounded tests of `tests/large.rs` and
+//! `tests/scale.rs` and the `large` and `call_graph` groups of
+//! `benches/pipeline.rs` (which includes this file by path), so the
+//! benchmarks and the tests run the same shapes.
 
 /// The mesh, the namespace (`namespace` holds the extra lines of its table)
 /// and one service `web` with versions v1 and v2.
@@ -69,5 +71,66 @@ pub fn namespace_labels(n: usize, numeric: bool) -> String {
     let mut text = head("");
     text.push_str("[namespace.labels]\n");
     text.push_str(&labels);
+    text
+}
+
+/// `n` services, each calling the next (the one before last with a 1 s
+/// budget); one step delays the last by 2 s.
+pub fn call_chain(n: usize) -> String {
+    let mut text =
+        String::from("name = \"chain\"\n[mesh]\nversion = \"1.22.0\"\n[namespace]\nname = \"c\"\n");
+    for i in 0..n {
+        text.push_str(&format!("[[services]]\nname = \"s{i}\"\nport = 80\n"));
+        if i + 1 < n {
+            let budget = if i + 2 == n { ", timeout = \"1s\"" } else { "" };
+            text.push_str(&format!(
+                "calls = [ {{ service = \"s{}\"{budget} }} ]\n",
+                i + 1
+            ));
+        }
+        text.push_str(&format!(
+            "  [services.versions.v1]\n  image = \"x/s{i}:1\"\n"
+        ));
+    }
+    text.push_str(&format!(
+        "[[steps]]\nname = \"slow-end\"\n[[steps.routes]]\nservice = \"s{}\"\nto = \"v1\"\n\
+         delay = \"2s\"\n",
+        n - 1
+    ));
+    text
+}
+
+/// `services` services in layers of two, each calling both of the next
+/// layer: 2^(layers - 1) paths from the top. The calls into the last layer
+/// have a 1 s budget; one step delays the last layer's first service by 2 s.
+pub fn call_diamond(services: usize) -> String {
+    let layers = services / 2;
+    let mut text = String::from(
+        "name = \"diamond\"\n[mesh]\nversion = \"1.22.0\"\n[namespace]\nname = \"d\"\n",
+    );
+    for l in 0..layers {
+        for k in 0..2 {
+            text.push_str(&format!("[[services]]\nname = \"l{l}x{k}\"\nport = 80\n"));
+            if l + 1 < layers {
+                let budget = if l + 2 == layers {
+                    ", timeout = \"1s\""
+                } else {
+                    ""
+                };
+                text.push_str(&format!(
+                    "calls = [ {{ service = \"l{n}x0\"{budget} }}, {{ service = \"l{n}x1\"{budget} }} ]\n",
+                    n = l + 1
+                ));
+            }
+            text.push_str(&format!(
+                "  [services.versions.v1]\n  image = \"x/l{l}x{k}:1\"\n"
+            ));
+        }
+    }
+    text.push_str(&format!(
+        "[[steps]]\nname = \"slow-end\"\n[[steps.routes]]\nservice = \"l{}x0\"\nto = \"v1\"\n\
+         delay = \"2s\"\n",
+        layers - 1
+    ));
     text
 }

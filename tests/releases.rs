@@ -342,14 +342,10 @@ fn under_argocd_waves_a_retired_deployment_is_pruned_last() {
     assert!(!plain.expect_code(0).stdout.contains("PruneLast"));
 }
 
-#[test]
-fn explain_answers_with_the_versions_running_after_the_step() {
-    let sandbox = Sandbox::new();
-    // No VirtualService for back: the Kubernetes Service spreads requests
-    // over the pods that run, so a launch takes a share at once.
-    sandbox.write(
-        "s.toml",
-        r#"
+/// front calls back; back v2 is launched and back v1 retired by steps that
+/// route nothing (no VirtualService for back: the Kubernetes Service
+/// spreads requests over the pods that run).
+const FRONT_CALLS_BACK: &str = r#"
 name = "shop"
 [mesh]
 version = "1.30.3"
@@ -374,8 +370,14 @@ launch = [ { service = "back", version = "v2" } ]
 [[steps]]
 name = "retire-v1"
 retire = [ { service = "back", version = "v1" } ]
-"#,
-    );
+"#;
+
+#[test]
+fn explain_answers_with_the_versions_running_after_the_step() {
+    let sandbox = Sandbox::new();
+    // No VirtualService for back: the Kubernetes Service spreads requests
+    // over the pods that run, so a launch takes a share at once.
+    sandbox.write("s.toml", FRONT_CALLS_BACK);
     let outcome = |step: &str| {
         let run = sandbox.run(&["explain", "s.toml", "--step", step, "--entry", "front"]);
         run.expect_code(0);
@@ -395,35 +397,13 @@ retire = [ { service = "back", version = "v1" } ]
 #[test]
 fn the_build_check_warns_at_the_step_that_retires_every_version_a_caller_needs() {
     let sandbox = Sandbox::new();
-    sandbox.write(
-        "s.toml",
-        r#"
-name = "shop"
-[mesh]
-version = "1.30.3"
-[namespace]
-name = "shop"
-[[services]]
-name = "front"
-port = 80
-calls = [ { service = "back" } ]
-  [services.versions.v1]
-  image = "x/front:1"
-[[services]]
-name = "back"
-port = 80
-  [services.versions.v1]
-  image = "x/back:1"
-  [services.versions.v2]
-  image = "x/back:2"
-[[steps]]
-name = "launch-v2"
-launch = [ { service = "back", version = "v2" } ]
-[[steps]]
-name = "retire-back"
-retire = [ { service = "back", version = "v1" }, { service = "back", version = "v2" } ]
-"#,
-    );
+    let retire_both = FRONT_CALLS_BACK
+        .replace("name = \"retire-v1\"", "name = \"retire-back\"")
+        .replace(
+            "retire = [ { service = \"back\", version = \"v1\" } ]",
+            "retire = [ { service = \"back\", version = \"v1\" }, { service = \"back\", version = \"v2\" } ]",
+        );
+    sandbox.write("s.toml", &retire_both);
     let run = sandbox.run(&["check", "s.toml"]);
     run.expect_code(0);
     assert!(

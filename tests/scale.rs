@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::generate;
 use crate::support::{Run, Sandbox};
 
 /// How long a run may take before it counts as never ending (a debug build
@@ -58,71 +59,10 @@ fn bounded(dir: &Path, args: &[&str]) -> Run {
     }
 }
 
-/// `n` services, each calling the next (the one before last with a 1 s
-/// budget); one step delays the last by 2 s.
-fn chain(n: usize) -> String {
-    let mut text =
-        String::from("name = \"chain\"\n[mesh]\nversion = \"1.22.0\"\n[namespace]\nname = \"c\"\n");
-    for i in 0..n {
-        text.push_str(&format!("[[services]]\nname = \"s{i}\"\nport = 80\n"));
-        if i + 1 < n {
-            let budget = if i + 2 == n { ", timeout = \"1s\"" } else { "" };
-            text.push_str(&format!(
-                "calls = [ {{ service = \"s{}\"{budget} }} ]\n",
-                i + 1
-            ));
-        }
-        text.push_str(&format!(
-            "  [services.versions.v1]\n  image = \"x/s{i}:1\"\n"
-        ));
-    }
-    text.push_str(&format!(
-        "[[steps]]\nname = \"slow-end\"\n[[steps.routes]]\nservice = \"s{}\"\nto = \"v1\"\n\
-         delay = \"2s\"\n",
-        n - 1
-    ));
-    text
-}
-
-/// `services` services in layers of two, each calling both of the next
-/// layer: 2^(layers - 1) paths from the top. The calls into the last layer
-/// have a 1 s budget; one step delays the last layer's first service by 2 s.
-fn diamond(services: usize) -> String {
-    let layers = services / 2;
-    let mut text = String::from(
-        "name = \"diamond\"\n[mesh]\nversion = \"1.22.0\"\n[namespace]\nname = \"d\"\n",
-    );
-    for l in 0..layers {
-        for k in 0..2 {
-            text.push_str(&format!("[[services]]\nname = \"l{l}x{k}\"\nport = 80\n"));
-            if l + 1 < layers {
-                let budget = if l + 2 == layers {
-                    ", timeout = \"1s\""
-                } else {
-                    ""
-                };
-                text.push_str(&format!(
-                    "calls = [ {{ service = \"l{n}x0\"{budget} }}, {{ service = \"l{n}x1\"{budget} }} ]\n",
-                    n = l + 1
-                ));
-            }
-            text.push_str(&format!(
-                "  [services.versions.v1]\n  image = \"x/l{l}x{k}:1\"\n"
-            ));
-        }
-    }
-    text.push_str(&format!(
-        "[[steps]]\nname = \"slow-end\"\n[[steps.routes]]\nservice = \"l{}x0\"\nto = \"v1\"\n\
-         delay = \"2s\"\n",
-        layers - 1
-    ));
-    text
-}
-
 #[test]
 fn check_and_build_walk_a_10000_service_call_chain_without_overflowing_the_stack() {
     let sandbox = Sandbox::new();
-    sandbox.write("chain.toml", chain(10_000));
+    sandbox.write("chain.toml", generate::call_chain(10_000));
     let warning = "warning: step slow-end: the 2s delay on s9999 exceeds s9998's budget for \
                    s9999 (1 attempt x 1s): everyone will see an error";
     let run = bounded(sandbox.path(), &["check", "chain.toml"]);
@@ -146,7 +86,7 @@ fn check_and_build_walk_a_10000_service_call_chain_without_overflowing_the_stack
 #[test]
 fn explain_prints_a_10000_service_chain_in_sections_and_json_refuses_it() {
     let sandbox = Sandbox::new();
-    sandbox.write("chain.toml", chain(10_000));
+    sandbox.write("chain.toml", generate::call_chain(10_000));
     let run = bounded(
         sandbox.path(),
         &[
@@ -199,7 +139,7 @@ fn check_of_a_diamond_of_calls_grows_with_the_services_not_the_paths() {
     let sandbox = Sandbox::new();
     for services in [12, 24, 48, 96] {
         let file = format!("diamond-{services}.toml");
-        sandbox.write(&file, diamond(services));
+        sandbox.write(&file, generate::call_diamond(services));
         let run = bounded(sandbox.path(), &["check", &file]);
         run.expect_code(0);
         let last = services / 2 - 1;
