@@ -135,7 +135,11 @@ impl Checker<'_> {
                         self.gateway_uri_combines(gw, checks, &target.name, uri, raw_uri.span());
                     }
                 }
-                if let Some(to) = to {
+                // Only a service with a version without pods can be warned
+                // about (`without_pods`): for the others nothing is kept.
+                if let Some(to) = to
+                    && target.versions.iter().any(|v| !v.deploy)
+                {
                     sent.entry(index).or_default().push(Sent::of(to, &built));
                 }
                 // Ingress traffic reaches every deployed version of a service
