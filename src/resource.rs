@@ -214,13 +214,19 @@ impl Place {
 }
 
 /// The keys of the mappings open while a document is read, innermost last,
-/// each mapping known by where its keys start: whether a key repeats in its
-/// own mapping is one lookup, whatever the number of keys.
+/// each mapping known by where its keys start. Whether a key repeats in its
+/// own mapping is a scan of that mapping's keys while it has few (most of a
+/// document's mappings have a handful), and one lookup in a set once it has
+/// more: linear whatever the number of keys, without hashing every key.
 struct OpenKeys<K> {
     keys: Vec<K>,
-    /// (start of its mapping's keys, key) of every key in `keys`.
+    /// (start of its mapping's keys, key) of every key of a mapping that has
+    /// `SCANNED_KEYS` keys or more.
     set: HashSet<(usize, K)>,
 }
+
+/// The most keys of one mapping that are scanned for a repeat, not looked up.
+const SCANNED_KEYS: usize = 8;
 
 impl<K: Clone + Eq + Hash> OpenKeys<K> {
     fn new() -> Self {
@@ -243,8 +249,19 @@ impl<K: Clone + Eq + Hash> OpenKeys<K> {
     /// Adds `key` to the innermost mapping, whose keys start at `from`;
     /// `Err` with the key (and nothing added) when that mapping has it already.
     fn insert(&mut self, from: usize, key: K) -> Result<(), K> {
-        if !self.set.insert((from, key.clone())) {
+        let open = self.keys.len() - from;
+        if open <= SCANNED_KEYS && self.keys[from..].contains(&key) {
             return Err(key);
+        }
+        if open >= SCANNED_KEYS {
+            // From its next key on, the mapping's keys are in the set.
+            if open == SCANNED_KEYS {
+                let keys = self.keys[from..].iter().cloned();
+                self.set.extend(keys.map(|k| (from, k)));
+            }
+            if !self.set.insert((from, key.clone())) {
+                return Err(key);
+            }
         }
         self.keys.push(key);
         Ok(())
@@ -252,8 +269,12 @@ impl<K: Clone + Eq + Hash> OpenKeys<K> {
 
     /// Closes the innermost mapping, whose keys start at `from`.
     fn close(&mut self, from: usize) {
-        for key in self.keys.drain(from..) {
-            self.set.remove(&(from, key));
+        if self.keys.len() - from > SCANNED_KEYS {
+            for key in self.keys.drain(from..) {
+                self.set.remove(&(from, key));
+            }
+        } else {
+            self.keys.truncate(from);
         }
     }
 }
@@ -413,6 +434,30 @@ mod tests {
         ] {
             let text = format!("{head}{body}");
             assert!(Resource::parse(cm("a"), text, &[]).is_err(), "{why}");
+        }
+    }
+
+    /// Below and above the number of keys that are scanned rather than
+    /// looked up, a repeat is refused wherever it is, and a closed
+    /// mapping's keys do not count against the next one.
+    #[test]
+    fn a_repeated_key_is_refused_in_a_mapping_of_any_size() {
+        let head = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ns\n";
+        for size in 1..=3 * SCANNED_KEYS {
+            let keys: Vec<String> = (0..size).map(|i| format!("k{i}")).collect();
+            let mapping: String = keys.iter().map(|k| format!("  {k}: x\n")).collect();
+            let text = format!("{head}data:\n{mapping}more:\n{mapping}");
+            assert!(
+                Resource::parse(cm("a"), text.clone(), &[]).is_ok(),
+                "{size} keys, twice in two mappings"
+            );
+            for key in &keys {
+                let repeated = format!("{text}  {key}: y\n");
+                assert!(
+                    Resource::parse(cm("a"), repeated, &[]).is_err(),
+                    "{key} again after {size} keys"
+                );
+            }
         }
     }
 
