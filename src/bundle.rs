@@ -435,6 +435,11 @@ fn fold(
     // Per service (by index), its VirtualService in force.
     let mut current: Vec<Option<Arc<Resource>>> = vec![None; scenario.services.len()];
     let mut folded: Vec<StepBundle> = Vec::with_capacity(scenario.steps.len());
+    // The fleet before the first step; after it, each step's is the last one's.
+    let initial = (
+        fleet.workloads(Moment::BeforeSteps),
+        fleet.destination_rules(Moment::BeforeSteps),
+    );
     for (k, (step, resources)) in scenario.steps.iter().zip(rendered).enumerate() {
         let mut resources: Vec<Arc<Resource>> = resources.into_iter().map(Arc::new).collect();
         let previous = current.clone();
@@ -454,10 +459,10 @@ fn fold(
         }
         let stem = format!("steps/{:0width$}-{}", k + 1, step.name);
         let (before, after) = (Moment::before(k), Moment::After(k));
-        let (workloads_before, destination_rules_before) = match folded.last() {
-            Some(last) => (last.workloads.clone(), last.destination_rules.clone()),
-            None => (fleet.workloads(before), fleet.destination_rules(before)),
-        };
+        let (workloads_before, destination_rules_before) =
+            folded.last().map_or((&initial.0, &initial.1), |last| {
+                (&last.workloads, &last.destination_rules)
+            });
         // Only a step that launches or retires versions changes the fleet;
         // any other leaves its workloads and DestinationRules as they were.
         let releases_here = !step.launch.is_empty() || !step.retire.is_empty();
@@ -480,7 +485,7 @@ fn fold(
         // VirtualService of every service it names.
         let mut changes = if releases_here {
             let was: Vec<&Resource> = (workloads_before.iter())
-                .chain(&destination_rules_before)
+                .chain(destination_rules_before)
                 .map(|r| &**r)
                 .collect();
             let is: Vec<&Resource> = (workloads.iter())
