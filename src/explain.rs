@@ -772,9 +772,9 @@ fn string_matches(m: &StringMatch, value: &str) -> Result<bool, String> {
 /// `pattern` matches (Envoy's `FullMatch`). `Err` for a pattern RE2 or Istio
 /// refuses (validation reports it first), or one past the crate's limits.
 fn whole_match(pattern: &str) -> Result<regex::Regex, String> {
-    let translated = crate::re2::translate(pattern)
+    let whole = crate::re2::whole_value(pattern)
         .map_err(|refusal| format!("regex {pattern} is {refusal}"))?;
-    regex::RegexBuilder::new(&format!(r"\A(?:{translated})\z"))
+    regex::RegexBuilder::new(&whole)
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
         .map_err(|_| format!("regex {pattern} is too large or too deep for explain to match"))

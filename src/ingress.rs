@@ -33,10 +33,8 @@ pub enum UriAnd {
 /// `safe_regex` does), read as RE2 reads it; `None` when RE2 or Istio
 /// refuses the pattern.
 fn full_match(pattern: &str, text: &str) -> Option<bool> {
-    let translated = crate::re2::translate(pattern).ok()?;
-    regex::Regex::new(&format!(r"\A(?:{translated})\z"))
-        .ok()
-        .map(|r| r.is_match(text))
+    let whole = crate::re2::whole_value(pattern).ok()?;
+    regex::Regex::new(&whole).ok().map(|r| r.is_match(text))
 }
 
 /// The requests that match both `a` and `b`, as one match when Istio can say it.

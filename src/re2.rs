@@ -80,6 +80,13 @@ fn istio(reason: impl Into<String>) -> Refusal {
     }
 }
 
+/// The `regex` crate pattern that matches exactly the whole values `pattern`
+/// matches as Envoy runs it (RE2's full match), or why RE2 or Istio
+/// refuses it.
+pub fn whole_value(pattern: &str) -> Result<String, Refusal> {
+    translate(pattern).map(|translated| format!(r"\A(?:{translated})\z"))
+}
+
 /// `pattern` read as RE2 reads it: the `regex` crate pattern that matches
 /// the same strings (unanchored, like the input: wrap it to match a whole
 /// value), or why RE2 or Istio refuses it.

@@ -393,16 +393,15 @@ impl Checker<'_> {
             .flat_map(|(i, c)| c.uris.iter().map(move |u| (u, i)))
             .filter_map(|(u, i)| match u {
                 StringMatch::Regex(r) => {
-                    let translated = crate::re2::translate(r).ok()?;
-                    Some((r.as_str(), i, translated))
+                    let whole = crate::re2::whole_value(r).ok()?;
+                    Some((r.as_str(), i, whole))
                 }
                 _ => None,
             })
             .collect();
-        let regex_set =
-            regex::RegexSet::new(regexes.iter().map(|(_, _, t)| format!(r"\A(?:{t})\z")))
-                .ok()
-                .filter(|_| !regexes.is_empty());
+        let regex_set = regex::RegexSet::new(regexes.iter().map(|(_, _, whole)| whole))
+            .ok()
+            .filter(|_| !regexes.is_empty());
         let regexes: Vec<(&str, usize)> = regexes.iter().map(|&(r, i, _)| (r, i)).collect();
         let mut taken = Taken {
             exact: HashMap::new(),
