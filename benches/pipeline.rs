@@ -30,9 +30,12 @@
 //!
 //! - `large/headers/check/N`, `large/headers/render/N`: one rule with N
 //!   header matches (8,000 and 80,000), checked; rendered and parsed back;
-//! - `large/rules/check/N`, `large/rules/who_gets_what/N`: one step of N
-//!   rules, each for its own header value (2,000 and 20,000), checked; the
-//!   plan's who-gets-what of every class;
+//!   `large/headers/plan/N`: its PLAN.md (the predicted outcome of the
+//!   rule's class matches every condition against the request);
+//! - `large/rules/check/N`, `large/rules/who_gets_what/N`,
+//!   `large/rules/plan/N`: one step of N rules, each for its own header
+//!   value (2,000 and 20,000), checked; the plan's who-gets-what of every
+//!   class; the whole PLAN.md (a predicted outcome per class);
 //! - `large/unknown_keys/N`: N unknown keys in one table (10,000 and
 //!   100,000), checked and every error rendered, as `meshgen check` prints them;
 //! - `large/one_line_errors/N`: N labels of a wrong type on one line (10,000
@@ -477,6 +480,10 @@ fn large(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("headers/render", n), &scenario, |b, s| {
             b.iter(|| bundle::bundle(&renderer, black_box(s)).expect("renders"))
         });
+        let build = bundle::bundle(&renderer, &scenario).expect("renders");
+        group.bench_with_input(BenchmarkId::new("headers/plan", n), &scenario, |b, s| {
+            b.iter(|| meshgen::plan::plan(black_box(s), &build))
+        });
     }
     for n in [2_000, 20_000] {
         let source = Source::new("rules.toml", generate::rules_in_one_step(n));
@@ -492,6 +499,10 @@ fn large(c: &mut Criterion) {
             routing,
             |b, r| b.iter(|| meshgen::routing::audiences(black_box(r), &classes)),
         );
+        let build = bundle::bundle(&renderer, &scenario).expect("renders");
+        group.bench_with_input(BenchmarkId::new("rules/plan", n), &scenario, |b, s| {
+            b.iter(|| meshgen::plan::plan(black_box(s), &build))
+        });
     }
     for n in [10_000, 100_000] {
         let source = Source::new("unknown.toml", generate::unknown_keys(n));

@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use crate::model::{Gateway, Scenario, StringMatch};
 use outcome::outcomes;
-use trace::{Graph, View, trace};
+use trace::{Graph, Passed, View, trace};
 
 pub use check::check;
 pub use json::render_json;
@@ -530,7 +530,12 @@ pub fn explain(
             }
         },
     };
-    let graph = trace(&View::new(scenario, index), request, &entry)?;
+    let graph = trace(
+        &View::new(scenario, index),
+        request,
+        &entry,
+        Passed::Explained,
+    )?;
     Ok(Explanation {
         scenario: scenario.name.clone(),
         step: step.to_owned(),
@@ -711,7 +716,7 @@ pub fn predict(
                 uri: uri.clone(),
                 method: "GET".to_owned(),
             };
-            let graph = trace(&view, &request, &entry)?;
+            let graph = trace(&view, &request, &entry, Passed::Unread)?;
             out.push(Prediction {
                 class: class.label.clone(),
                 entry: entry_label(scenario, &entry),

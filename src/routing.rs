@@ -30,6 +30,15 @@ impl Class {
             .join(", ")
     }
 
+    /// Each header of the class with its value where every request of the
+    /// class carries that very value (an exact match), for `HeaderIndex`.
+    fn values(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.headers.iter().map(|(name, m)| match m {
+            StringMatch::Exact(value) => (name.as_str(), Some(value.as_str())),
+            _ => (name.as_str(), None),
+        })
+    }
+
     /// Whether every request of this class satisfies `name` matching `m`
     /// (`Some(true)`), none does (`Some(false)`), or it depends on the request
     /// (`None`). A class carries only its own headers.
@@ -186,9 +195,9 @@ pub fn audiences<'a>(
     let rest = Class {
         headers: Vec::new(),
     };
-    let index = RuleIndex::new(routing);
+    let index = HeaderIndex::new(routing.rules.iter().map(|r| r.headers.as_slice()));
     let among = |class: &Class| {
-        let rules = index.candidates(class).into_iter();
+        let rules = index.candidates(class.values()).into_iter();
         outcomes_among(rules.filter_map(|i| routing.rules.get(i)), class)
     };
     let everyone = among(&rest);
@@ -207,29 +216,31 @@ pub fn audiences<'a>(
     groups
 }
 
-/// The rules of one routing, indexed so that the rules a class may match are
-/// found without reading every rule (a step of thousands of rules, each for
-/// one header value, has as many classes): a rule with an exact header
-/// condition matches no class without that header, nor a class that has
-/// that header with another exact value.
-struct RuleIndex<'a> {
-    /// Rules without an exact header condition: any class may match them.
+/// Lists of header conditions (a routing's rules, or a gateway's routes),
+/// indexed so that the lists a request may satisfy are found without reading
+/// every list (a step of thousands of rules, each for one header value, has
+/// as many classes of requests): a list with an exact header condition is
+/// satisfied by no request without that header, nor by one that has that
+/// header with another known value.
+pub struct HeaderIndex<'a> {
+    /// Lists without an exact condition: any request may satisfy them.
     general: Vec<usize>,
-    /// The other rules, by their first exact header condition.
+    /// The other lists, by their first exact condition.
     by_exact: HashMap<(&'a str, &'a str), Vec<usize>>,
-    /// The same rules, by that condition's header name alone.
+    /// The same lists, by that condition's header name alone.
     by_name: HashMap<&'a str, Vec<usize>>,
 }
 
-impl<'a> RuleIndex<'a> {
-    fn new(routing: &'a ServiceRouting) -> Self {
+impl<'a> HeaderIndex<'a> {
+    /// Indexes `lists` by position.
+    pub fn new(lists: impl IntoIterator<Item = &'a [(String, StringMatch)]>) -> Self {
         let mut index = Self {
             general: Vec::new(),
             by_exact: HashMap::new(),
             by_name: HashMap::new(),
         };
-        for (i, rule) in routing.rules.iter().enumerate() {
-            let exact = rule.headers.iter().find_map(|(name, m)| match m {
+        for (i, headers) in lists.into_iter().enumerate() {
+            let exact = headers.iter().find_map(|(name, m)| match m {
                 StringMatch::Exact(value) => Some((name.as_str(), value.as_str())),
                 _ => None,
             });
@@ -244,21 +255,26 @@ impl<'a> RuleIndex<'a> {
         index
     }
 
-    /// The positions, in order, of the rules `class` may match: the general
-    /// ones, those whose exact condition is on a header the class has with
-    /// that exact value, and those on a header it matches otherwise (by
-    /// prefix or regex, which may or may not hold that value).
-    fn candidates(&self, class: &Class) -> Vec<usize> {
-        let mut rules = self.general.clone();
-        for (name, m) in &class.headers {
-            let found = match m {
-                StringMatch::Exact(value) => self.by_exact.get(&(name.as_str(), value.as_str())),
-                _ => self.by_name.get(name.as_str()),
+    /// The positions, in order, of the lists a request may satisfy whose
+    /// headers are `headers`: each name with its value when every request
+    /// carries that very value (`Some`), or `None` when the value is only
+    /// known to match a prefix or a regex, which may or may not be a list's
+    /// exact value.
+    pub fn candidates<'h>(
+        &self,
+        headers: impl IntoIterator<Item = (&'h str, Option<&'h str>)>,
+    ) -> Vec<usize> {
+        let mut lists = self.general.clone();
+        for (name, value) in headers {
+            let found = match value {
+                Some(value) => self.by_exact.get(&(name, value)),
+                None => self.by_name.get(name),
             };
-            rules.extend(found.into_iter().flatten());
+            lists.extend(found.into_iter().flatten());
         }
-        rules.sort_unstable();
-        rules
+        lists.sort_unstable();
+        lists.dedup();
+        lists
     }
 }
 
@@ -370,7 +386,7 @@ mod tests {
                 tcp: false,
                 rules: rotated,
             };
-            let index = RuleIndex::new(&routing);
+            let index = HeaderIndex::new(routing.rules.iter().map(|r| r.headers.as_slice()));
             for c in &conditions {
                 let class = Class {
                     headers: c
@@ -378,8 +394,8 @@ mod tests {
                         .map(|(n, m)| ((*n).to_owned(), m.clone()))
                         .collect(),
                 };
-                let indexed =
-                    (index.candidates(&class).into_iter()).filter_map(|i| routing.rules.get(i));
+                let indexed = (index.candidates(class.values()).into_iter())
+                    .filter_map(|i| routing.rules.get(i));
                 assert_eq!(
                     outcomes_among(indexed, &class),
                     outcomes(&routing, &class),

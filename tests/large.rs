@@ -52,20 +52,24 @@ fn valid(what: &str, text: String) -> Scenario {
 }
 
 /// Renders every resource of `scenario` within the limit (each document is
-/// parsed back, its keys checked for repeats).
+/// parsed back, its keys checked for repeats), then its PLAN.md.
 #[track_caller]
-fn rendered(what: &str, scenario: &Scenario) {
+fn rendered(what: &str, scenario: &Scenario) -> String {
     let renderer = Renderer::new(None).expect("shipped templates");
-    bounded(&format!("rendering of {what}"), WHOLE, || {
+    let build = bounded(&format!("rendering of {what}"), WHOLE, || {
         meshgen::bundle::bundle(&renderer, scenario).expect("renders")
     });
+    bounded(&format!("the plan of {what}"), WHOLE, || {
+        meshgen::plan::plan(scenario, &build)
+    })
 }
 
 #[test]
-fn eighty_thousand_header_matches_in_one_rule_are_checked_and_rendered_in_bounded_time() {
+fn eighty_thousand_header_matches_in_one_rule_are_checked_rendered_and_planned_in_bounded_time() {
     let scenario = valid("headers", generate::headers_in_one_rule(80_000));
     assert_eq!(scenario.steps[0].routes[0].rules[0].headers.len(), 80_000);
-    rendered("headers", &scenario);
+    let plan = rendered("headers", &scenario);
+    assert!(plan.contains(", h079999=v | 1 | 200: web v2 |\n"));
     // The plan's who-gets-what of the rule's class.
     let classes = meshgen::routing::classes(&scenario);
     let audiences = bounded("who gets what", PART, || {
@@ -75,7 +79,7 @@ fn eighty_thousand_header_matches_in_one_rule_are_checked_and_rendered_in_bounde
 }
 
 #[test]
-fn twenty_thousand_rules_in_one_step_are_checked_in_bounded_time() {
+fn twenty_thousand_rules_in_one_step_are_checked_and_planned_in_bounded_time() {
     let scenario = valid("rules", generate::rules_in_one_step(20_000));
     let routing = &scenario.steps[0].routes[0];
     assert_eq!(routing.rules.len(), 20_001);
@@ -92,6 +96,10 @@ fn twenty_thousand_rules_in_one_step_are_checked_in_bounded_time() {
     });
     assert!(findings.is_empty());
     assert_eq!(audiences.len(), 20_001);
+    // The plan predicts the outcome of every class, the last one too.
+    let plan = rendered("rules", &scenario);
+    assert!(plan.contains("\n| x-id=19999 | 1 | 200: web v2 |\n"));
+    assert!(plan.contains("\n| everyone else | 1 | 200: web v1 |\n"));
 }
 
 #[test]

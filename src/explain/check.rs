@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::outcome::{Failed, Kind, in_order};
 use super::text::probability;
-use super::trace::{View, trace};
+use super::trace::{Passed, View, trace};
 use super::{Entry, Finding, Request, classes, default_entries, default_uri, reach, relevant};
-use crate::model::{Moment, Scenario};
+use crate::model::Scenario;
 
 /// Most hops the build check traces in all before it stops.
 const CHECK_BUDGET: u64 = 2_000_000;
@@ -45,13 +45,9 @@ pub fn check(scenario: &Scenario) -> Vec<Finding> {
     }
     let mut hops = 0u64;
     // The routing state, folded one step at a time.
-    let mut view = View::new(scenario, 0);
-    view.state.clear();
+    let mut view = View::before_steps(scenario);
     for (k, step) in scenario.steps.iter().enumerate() {
-        for routing in &step.routes {
-            view.state.insert(routing.service.as_str(), routing);
-        }
-        view.at = Moment::After(k);
+        view.advance(k);
         // Only what the step changes can change an outcome: its routes and
         // the versions it launches or retires.
         let changed = |reached: &BTreeSet<&str>| {
@@ -80,7 +76,7 @@ pub fn check(scenario: &Scenario) -> Vec<Finding> {
                     uri: uri.clone(),
                     method: "GET".to_owned(),
                 };
-                let Ok(graph) = trace(&view, &request, entry) else {
+                let Ok(graph) = trace(&view, &request, entry, Passed::Unread) else {
                     continue;
                 };
                 hops += graph.hops.len() as u64;

@@ -807,3 +807,118 @@ fn the_text_shows_control_characters_of_headers_and_scenario_values_escaped() {
         "{text}"
     );
 }
+
+/// A step whose `web` routing has `rules` rules of every kind of condition,
+/// reached through a gateway that routes by version and from `front`.
+fn many_rules(rules: usize) -> Scenario {
+    let mut routes = String::new();
+    for i in 0..rules {
+        let condition = match i % 6 {
+            0 | 1 => format!("headers = {{ x-id = \"{i}\" }}"),
+            2 => format!("headers = {{ x-id = {{ prefix = \"{i}\" }} }}"),
+            3 => "headers = { end-user = { regex = \"j.*\" }, x-id = \"9\" }".to_owned(),
+            4 => format!(
+                "headers = {{ x-id = \"{}\" }}\nuri = {{ prefix = \"/a\" }}",
+                i - 3
+            ),
+            _ => format!("headers = {{ x-id = \"{}\" }}\nmethod = \"POST\"", i - 5),
+        };
+        let to = if i % 2 == 0 { "v1" } else { "v2" };
+        routes.push_str(&format!(
+            "[[steps.routes]]\nservice = \"web\"\n{condition}\nto = \"{to}\"\n"
+        ));
+    }
+    model(&format!(
+        r#"
+name = "t"
+[mesh]
+version = "1.22.0"
+[namespace]
+name = "t"
+[[services]]
+name = "front"
+port = 80
+calls = [ {{ service = "web" }} ]
+  [services.versions.v1]
+  image = "x/front:1"
+[[services]]
+name = "web"
+port = 80
+  [services.versions.v1]
+  image = "x/web:1"
+  [services.versions.v2]
+  image = "x/web:2"
+[gateway]
+hosts = ["web.example.com"]
+version_routing = true
+[[gateway.routes]]
+service = "web"
+uris = [ {{ exact = "/" }}, {{ prefix = "/a" }} ]
+[[steps]]
+name = "s"
+{routes}[[steps.routes]]
+service = "web"
+to = {{ v1 = 50, v2 = 50 }}
+"#
+    ))
+}
+
+#[test]
+fn an_indexed_routing_predicts_what_reading_every_rule_predicts() {
+    for rules in [3, 40] {
+        let scenario = many_rules(rules);
+        let view = View::new(&scenario, 0);
+        let mut requests: Vec<Request> = classes(&scenario)
+            .into_iter()
+            .map(|class| Request {
+                headers: class.headers,
+                uri: "/".to_owned(),
+                method: "GET".to_owned(),
+            })
+            .collect();
+        for (uri, method) in [("/a/b", "POST"), ("/", "POST"), ("/a", "GET")] {
+            for headers in [
+                vec![("x-id", "1")],
+                vec![("x-id", "2"), ("x-id", "1")],
+                vec![("x-id", "20"), ("end-user", "jo")],
+                vec![("end-user", "jason"), ("x-id", "9")],
+                vec![("x-id", "10")],
+                vec![],
+            ] {
+                requests.push(Request {
+                    uri: uri.to_owned(),
+                    method: method.to_owned(),
+                    ..request(&headers)
+                });
+            }
+        }
+        for request in &requests {
+            for entry in [Entry::Gateway, Entry::Service("front".to_owned())] {
+                let traced = |passed| {
+                    let graph = trace::trace(&view, request, &entry, passed).expect("traces");
+                    outcomes(&graph.ctx, graph.outcome())
+                };
+                assert_eq!(
+                    traced(Passed::Unread),
+                    traced(Passed::Explained),
+                    "{rules} rules, {request:?} from {entry:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_repeated_request_header_is_matched_by_its_first_value() {
+    let scenario = many_rules(40);
+    let web = Entry::Service("web".to_owned());
+    let rule = |headers: &[(&str, &str)]| {
+        let e = run(&scenario, "s", headers, Some(&web));
+        match e.trace().routing() {
+            Routing::Rule { rule, .. } => *rule,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(rule(&[("x-id", "1"), ("x-id", "0")]), 2);
+    assert_eq!(rule(&[("x-id", "0"), ("x-id", "1")]), 1);
+}

@@ -11,7 +11,7 @@
 //! with its number of paths. The graph is walked with an explicit stack,
 //! never by recursion: a call chain may be as long as the scenario is.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::outcome::{Ctx, Dist, Kind, Pending, Resp, Seq, merge, merge_pending, then};
 use super::text::latency;
@@ -23,6 +23,7 @@ use crate::ingress;
 use crate::model::{
     Call, Gateway, Moment, Rule, Scenario, Service, ServiceRouting, StringMatch, Version,
 };
+use crate::routing::HeaderIndex;
 
 /// A scenario at one step: its services by name, the routing in force and
 /// the moment whose running versions answer (after the step: what it
@@ -32,10 +33,39 @@ pub(super) struct View<'a> {
     pub(super) services: BTreeMap<&'a str, &'a Service>,
     pub(super) state: BTreeMap<&'a str, &'a ServiceRouting>,
     pub(super) at: Moment,
+    /// The rules of each routing in `state` with more than `INDEXED_FROM`
+    /// rules, indexed: a trace that needs no reasons reads only the rules
+    /// its request may match, so tracing every class of a step costs the
+    /// classes, not classes × rules.
+    indexes: HashMap<&'a str, HeaderIndex<'a>>,
+    /// The gateway's routes in force when it routes by version (what
+    /// `ingress::http` gives for `state`), worked out once per view.
+    gateway_routes: Vec<ingress::HttpRoute<'a>>,
+    /// Those routes, indexed by their rules' headers when many.
+    gateway_index: Option<HeaderIndex<'a>>,
 }
 
+/// The fewest rules (or gateway routes) a view indexes; fewer are read in
+/// order, which costs less than an index.
+const INDEXED_FROM: usize = 16;
+
 impl<'a> View<'a> {
+    /// The scenario after step `step` (0-based).
     pub(super) fn new(scenario: &'a Scenario, step: usize) -> Self {
+        let mut view = Self::before_steps(scenario);
+        view.state = scenario.routing_state(step);
+        view.at = Moment::After(step);
+        let routings: Vec<&'a ServiceRouting> = view.state.values().copied().collect();
+        for routing in routings {
+            view.index(routing);
+        }
+        view.gateway_in_force();
+        view
+    }
+
+    /// The scenario before its first step, with no routing in force; `advance`
+    /// moves it on one step at a time.
+    pub(super) fn before_steps(scenario: &'a Scenario) -> Self {
         Self {
             scenario,
             services: scenario
@@ -43,10 +73,68 @@ impl<'a> View<'a> {
                 .iter()
                 .map(|s| (s.name.as_str(), s))
                 .collect(),
-            state: scenario.routing_state(step),
-            at: Moment::After(step),
+            state: BTreeMap::new(),
+            at: Moment::BeforeSteps,
+            indexes: HashMap::new(),
+            gateway_routes: Vec::new(),
+            gateway_index: None,
         }
     }
+
+    /// Moves the view on to after step `k` (0-based), the step after its own.
+    pub(super) fn advance(&mut self, k: usize) {
+        let scenario = self.scenario;
+        for routing in &scenario.steps[k].routes {
+            self.state.insert(routing.service.as_str(), routing);
+            self.index(routing);
+        }
+        self.at = Moment::After(k);
+        if !scenario.steps[k].routes.is_empty() {
+            self.gateway_in_force();
+        }
+    }
+
+    /// Indexes `routing`'s rules when they are many; forgets the index of the
+    /// routing it replaces.
+    fn index(&mut self, routing: &'a ServiceRouting) {
+        let service = routing.service.as_str();
+        if routing.rules.len() >= INDEXED_FROM {
+            let lists = routing.rules.iter().map(|r| r.headers.as_slice());
+            self.indexes.insert(service, HeaderIndex::new(lists));
+        } else {
+            self.indexes.remove(service);
+        }
+    }
+
+    /// Works out the gateway's routes for the routing in force, when it
+    /// routes by version.
+    fn gateway_in_force(&mut self) {
+        let Some(gw) = self
+            .scenario
+            .gateway
+            .as_ref()
+            .filter(|gw| gw.version_routing)
+        else {
+            return;
+        };
+        let state = &self.state;
+        self.gateway_routes = ingress::http(gw, |service| state.get(service).copied());
+        self.gateway_index = (self.gateway_routes.len() >= INDEXED_FROM).then(|| {
+            let lists = (self.gateway_routes.iter())
+                .map(|http| http.rule.map_or(&[][..], |rule| rule.headers.as_slice()));
+            HeaderIndex::new(lists)
+        });
+    }
+}
+
+/// What a trace says of the rules and gateway routes a request passes over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Passed {
+    /// Why each one does not match (`meshgen explain`).
+    Explained,
+    /// Nothing: only the outcome is wanted (the plan's predictions, the
+    /// build check), so rules the request cannot match are not even read.
+    Unread,
 }
 
 /// Everything one trace found. Every hop, every service's answer (`Body`)
@@ -151,10 +239,18 @@ pub(super) fn trace(
     view: &View<'_>,
     request: &Request,
     entry: &Entry,
+    passed: Passed,
 ) -> Result<Graph, ExplainError> {
+    // The request's headers by name; the first of a repeated name counts.
+    let mut headers: Vec<(&str, &HeaderValue)> = (request.headers.iter())
+        .map(|(n, v)| (n.as_str(), v))
+        .collect();
+    headers.sort_by_key(|(name, _)| *name);
     let mut tracer = Tracer {
         view,
         request,
+        headers,
+        passed,
         graph: Graph {
             ctx: Ctx::default(),
             hops: Vec::new(),
@@ -239,6 +335,10 @@ enum Frame<'a> {
 struct Tracer<'a> {
     view: &'a View<'a>,
     request: &'a Request,
+    /// The request's headers, sorted by name (stably: the first of a
+    /// repeated name comes first).
+    headers: Vec<(&'a str, &'a HeaderValue)>,
+    passed: Passed,
     graph: Graph,
     /// The answer of each service asked by another service, once worked out.
     bodies: BTreeMap<&'a str, usize>,
@@ -326,13 +426,17 @@ impl<'a> Tracer<'a> {
     /// no step has routed yet, without a subset. `Err` (why each route did
     /// not match, and the 404's reason) when none does.
     fn versioned_gateway_plan(&self, gw: &'a Gateway) -> Result<Taken<'a>, ExplainError> {
-        let state = &self.view.state;
-        let routes = ingress::http(gw, |service| state.get(service).copied());
+        let routes = &self.view.gateway_routes;
+        let order: Vec<usize> = match (self.passed, &self.view.gateway_index) {
+            (Passed::Unread, Some(index)) => index.candidates(self.known_values()),
+            _ => (0..routes.len()).collect(),
+        };
         let mut skipped = Vec::new();
-        for http in &routes {
+        for http in order.into_iter().map(|i| &routes[i]) {
             let route = http.route + 1;
             let why = match self.gateway_match(http) {
                 Ok(why) => why,
+                Err(_) if self.passed == Passed::Unread => continue,
                 Err(why_not) => {
                     let label = match http.place {
                         Some((i, of)) => format!("route {route}, rule {}/{of}", i + 1),
@@ -433,7 +537,7 @@ impl<'a> Tracer<'a> {
                 local: None,
             };
         };
-        match self.select(&routing.rules, between_services) {
+        match self.select(routing, between_services) {
             (None, skipped) => Plan {
                 service,
                 routing: Routing::NoMatch { skipped },
@@ -680,14 +784,24 @@ impl<'a> Tracer<'a> {
         Ok(self.graph.versions.len() - 1)
     }
 
-    /// The first rule the request matches (0-based) and why; why each
-    /// earlier rule does not.
+    /// The first rule of `routing` the request matches (0-based) and why;
+    /// why each earlier rule does not, when the trace says so.
     fn select(
         &self,
-        rules: &[Rule],
+        routing: &ServiceRouting,
         between_services: bool,
     ) -> (Option<(usize, String)>, Vec<String>) {
+        let rules = &routing.rules;
         let mut skipped = Vec::new();
+        if self.passed == Passed::Unread {
+            let first = match self.view.indexes.get(routing.service.as_str()) {
+                Some(index) => (index.candidates(self.known_values()).into_iter())
+                    .find_map(|i| Some((i, self.matches(&rules[i], between_services).ok()?))),
+                None => (rules.iter().enumerate())
+                    .find_map(|(i, rule)| Some((i, self.matches(rule, between_services).ok()?))),
+            };
+            return (first, skipped);
+        }
         for (i, rule) in rules.iter().enumerate() {
             match self.matches(rule, between_services) {
                 Ok(why) => return (Some((i, why)), skipped),
@@ -695,6 +809,21 @@ impl<'a> Tracer<'a> {
             }
         }
         (None, skipped)
+    }
+
+    /// The request's headers for `HeaderIndex::candidates`: each with its
+    /// value when it has a literal one.
+    fn known_values(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + '_ {
+        self.headers.iter().map(|(name, value)| match value {
+            HeaderValue::Literal(v) => (*name, Some(v.as_str())),
+            HeaderValue::Satisfying(_) => (*name, None),
+        })
+    }
+
+    /// The request's (first) value of header `name`.
+    fn header(&self, name: &str) -> Option<&'a HeaderValue> {
+        let at = self.headers.partition_point(|(n, _)| *n < name);
+        (self.headers.get(at)).and_then(|(n, v)| (*n == name).then_some(*v))
     }
 
     /// Why the request matches `rule`, or why it does not.
@@ -738,16 +867,16 @@ impl<'a> Tracer<'a> {
         let mut why = Vec::new();
         for (name, m) in headers {
             let wanted = format!("{name} {} {}", m.kind(), m.value());
-            match self.request.headers.iter().find(|(n, _)| n == name) {
+            match self.header(name) {
                 None => return Err(format!("needs {wanted}, no {name} header")),
-                Some((_, HeaderValue::Literal(v))) => {
+                Some(HeaderValue::Literal(v)) => {
                     if string_matches(m, v)? {
                         why.push(wanted);
                     } else {
                         return Err(format!("needs {wanted}, {name} is {v}"));
                     }
                 }
-                Some((_, HeaderValue::Satisfying(s))) => {
+                Some(HeaderValue::Satisfying(s)) => {
                     if s == m {
                         why.push(wanted);
                     } else {
