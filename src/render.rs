@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use minijinja::value::ValueKind;
+use minijinja::value::{Serde, ValueKind};
 use minijinja::{Environment, ErrorKind, Output, State, UndefinedBehavior, Value};
 use serde::Serialize;
 
@@ -369,7 +369,7 @@ impl DocumentTemplate<'_> {
         };
         let mut text = self
             .template
-            .render(Value::from(minijinja::value::Serde(&context)))
+            .render(Value::from(Serde(&context)))
             .map_err(|e| self.error(e))?;
         // Documents are joined with `---` lines: one without its last newline
         // (an override's last line) would glue the separator to its last value.
@@ -467,6 +467,10 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
     } else {
         &[]
     };
+    // Each service as its templates see it, converted once: its
+    // ServiceAccount, Service, Deployments and DestinationRule share the value
+    // (a conversion, and freeing it, cost about as much as rendering).
+    let values: Vec<Value> = crate::parallel::map(services, |s| Value::from(Serde(s)));
     let accounts: Vec<(usize, &Service, &String)> = emitted
         .iter()
         .enumerate()
@@ -476,24 +480,29 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
         renderer,
         "serviceaccount.yaml.j2",
         &accounts,
-        |template, &(_, service, account)| {
+        |template, &(i, _, account)| {
             let id = ResourceId::namespaced("v1", "ServiceAccount", ns, account);
             let context = ServiceContext {
                 namespace: ns,
-                service,
+                service: &values[i],
             };
             template.render(&context, id)
         },
     )?;
-    let service_objects =
-        render_each(renderer, "service.yaml.j2", emitted, |template, service| {
+    let indexed: Vec<(usize, &Service)> = emitted.iter().enumerate().collect();
+    let service_objects = render_each(
+        renderer,
+        "service.yaml.j2",
+        &indexed,
+        |template, &(i, service)| {
             let id = ResourceId::namespaced("v1", "Service", ns, &service.name);
             let context = ServiceContext {
                 namespace: ns,
-                service,
+                service: &values[i],
             };
             template.render(&context, id)
-        })?;
+        },
+    )?;
     let deployed: Vec<(usize, usize, &Service, &Version)> = emitted
         .iter()
         .enumerate()
@@ -507,12 +516,12 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
         renderer,
         "deployment.yaml.j2",
         &deployed,
-        |template, &(_, _, service, version)| {
+        |template, &(i, _, service, version)| {
             let name = format!("{}-{}", service.name, version.name);
             let id = ResourceId::namespaced("apps/v1", "Deployment", ns, &name);
             let context = DeploymentContext {
                 namespace: ns,
-                service,
+                service: &values[i],
                 version,
             };
             if renderer.sync_waves && version.lifetime.retire.is_some() {
@@ -565,12 +574,16 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
         renderer,
         "destinationrule.yaml.j2",
         &subsets,
-        |template, (_, service, _)| {
+        |template, (i, service, _)| {
             let id = ResourceId::namespaced(networking, "DestinationRule", ns, &service.name);
+            let value = match service {
+                Cow::Borrowed(_) => values[*i].clone(),
+                Cow::Owned(subset) => Value::from(Serde(subset)),
+            };
             let context = DestinationRuleContext {
                 api_version: networking,
                 namespace: ns,
-                service,
+                service: &value,
                 policy: (!service.traffic_policy.is_empty()).then_some(&service.traffic_policy),
             };
             template.render(&context, id)
@@ -762,16 +775,18 @@ struct NamespaceContext<'a> {
     labels: &'a BTreeMap<String, String>,
 }
 
+/// `service` is a `Service` as a template value (`Value::from(Serde(..))`).
 #[derive(Serialize)]
 struct ServiceContext<'a> {
     namespace: &'a str,
-    service: &'a Service,
+    service: &'a Value,
 }
 
+/// `service` is a `Service` as a template value (`Value::from(Serde(..))`).
 #[derive(Serialize)]
 struct DeploymentContext<'a> {
     namespace: &'a str,
-    service: &'a Service,
+    service: &'a Value,
     version: &'a Version,
 }
 
@@ -791,11 +806,13 @@ struct GatewayVirtualServiceContext<'a> {
     http: Vec<ingress::HttpRoute<'a>>,
 }
 
+/// `service` is a `Service`, with only the versions that have a subset, as a
+/// template value (`Value::from(Serde(..))`).
 #[derive(Serialize)]
 struct DestinationRuleContext<'a> {
     api_version: &'a str,
     namespace: &'a str,
-    service: &'a Service,
+    service: &'a Value,
     policy: Option<&'a TrafficPolicy>,
 }
 
