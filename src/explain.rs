@@ -697,35 +697,85 @@ pub fn default_entries(scenario: &Scenario) -> Vec<Entry> {
     entries
 }
 
-/// The predicted outcome of every class at step `step` (0-based), from the
-/// first `limit` default entries.
-pub fn predict(
-    scenario: &Scenario,
-    step: usize,
-    limit: usize,
-) -> Result<Vec<Prediction>, ExplainError> {
-    let uri = default_uri(scenario);
-    let view = View::new(scenario, step);
-    let classes = classes(scenario);
-    let mut out = Vec::new();
-    for entry in default_entries(scenario).into_iter().take(limit) {
-        let reach = reach(scenario, &entry);
-        for class in relevant(&classes, &view, &reach) {
-            let request = Request {
-                headers: class.headers.clone(),
-                uri: uri.clone(),
-                method: "GET".to_owned(),
-            };
-            let graph = trace(&view, &request, &entry, Passed::Unread)?;
-            out.push(Prediction {
-                class: class.label.clone(),
-                entry: entry_label(scenario, &entry),
-                request: format!("GET {uri}"),
-                outcomes: outcomes(&graph.ctx, graph.outcome()),
-            });
+/// The predicted outcome of every class, from the first `limit` default
+/// entries, after each step in turn (the plan's tables): one item per step.
+/// The classes and entries are worked out once, and the routing in force is
+/// folded one step at a time.
+pub struct Predictions<'a> {
+    scenario: &'a Scenario,
+    view: View<'a>,
+    classes: Vec<Class>,
+    /// The entries, each with the services a request from it can reach.
+    entries: Vec<(Entry, BTreeSet<&'a str>)>,
+    /// How many default entries there are, beyond `limit` too.
+    all_entries: usize,
+    /// The entering request's path.
+    uri: String,
+    /// The step the next item is after.
+    next: usize,
+}
+
+impl<'a> Predictions<'a> {
+    /// The predictions of `scenario`'s steps, from its first `limit`
+    /// default entries.
+    pub fn new(scenario: &'a Scenario, limit: usize) -> Self {
+        let all = default_entries(scenario);
+        let all_entries = all.len();
+        let entries = (all.into_iter().take(limit))
+            .map(|entry| {
+                let reach = reach(scenario, &entry);
+                (entry, reach)
+            })
+            .collect();
+        Self {
+            scenario,
+            view: View::before_steps(scenario),
+            classes: classes(scenario),
+            entries,
+            all_entries,
+            uri: default_uri(scenario),
+            next: 0,
         }
     }
-    Ok(out)
+
+    /// How many default entries the scenario has, the ones past the limit
+    /// too.
+    pub fn all_entries(&self) -> usize {
+        self.all_entries
+    }
+}
+
+impl Iterator for Predictions<'_> {
+    type Item = Result<Vec<Prediction>, ExplainError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.scenario.steps.len() {
+            return None;
+        }
+        self.view.advance(self.next);
+        self.next += 1;
+        let mut out = Vec::new();
+        for (entry, reach) in &self.entries {
+            for class in relevant(&self.classes, &self.view, reach) {
+                let request = Request {
+                    headers: class.headers.clone(),
+                    uri: self.uri.clone(),
+                    method: "GET".to_owned(),
+                };
+                let graph = match trace(&self.view, &request, entry, Passed::Unread) {
+                    Ok(graph) => graph,
+                    Err(e) => return Some(Err(e)),
+                };
+                out.push(Prediction {
+                    class: class.label.clone(),
+                    entry: entry_label(self.scenario, entry),
+                    request: format!("GET {}", self.uri),
+                    outcomes: outcomes(&graph.ctx, graph.outcome()),
+                });
+            }
+        }
+        Some(Ok(out))
+    }
 }
 
 fn entry_label(scenario: &Scenario, entry: &Entry) -> String {

@@ -101,31 +101,85 @@ pub struct InForce<'a> {
     pub at: Moment,
 }
 
-/// Every service's routing after step `k` (0-based), in service order: each
-/// service that runs a version then.
-pub fn in_force(scenario: &Scenario, k: usize) -> Vec<InForce<'_>> {
-    // The last step up to k naming each service, in one pass over the steps.
-    let mut last: HashMap<&str, (usize, &ServiceRouting)> = HashMap::new();
-    for (j, step) in scenario.steps.iter().take(k + 1).enumerate() {
-        for routing in &step.routes {
-            last.insert(routing.service.as_str(), (j, routing));
+/// The routing in force after each step in turn: the steps are folded one
+/// at a time, so that going through every step costs their routes, not
+/// steps × routes.
+pub struct InForceFold<'a> {
+    scenario: &'a Scenario,
+    /// The last step folded so far naming each service, and its routing.
+    last: HashMap<&'a str, (usize, &'a ServiceRouting)>,
+    /// The next step to fold.
+    next: usize,
+}
+
+impl<'a> InForceFold<'a> {
+    /// The fold before the first step.
+    pub fn new(scenario: &'a Scenario) -> Self {
+        Self {
+            scenario,
+            last: HashMap::new(),
+            next: 0,
         }
     }
-    let at = Moment::After(k);
-    scenario
-        .services
-        .iter()
-        .filter(|service| service.exists(at))
-        .map(|service| {
-            let latest = last.get(service.name.as_str()).copied();
-            InForce {
-                service,
-                routing: latest.map(|(_, r)| r),
-                named: latest.is_some_and(|(j, _)| j == k),
-                at,
-            }
+
+    /// Folds in the next step; `false` after the last one.
+    pub fn advance(&mut self) -> bool {
+        let Some(step) = self.scenario.steps.get(self.next) else {
+            return false;
+        };
+        for routing in &step.routes {
+            self.last
+                .insert(routing.service.as_str(), (self.next, routing));
+        }
+        self.next += 1;
+        true
+    }
+
+    /// Every service's routing after the step folded last, in service
+    /// order: each service that runs a version then.
+    pub fn all(&self) -> Vec<InForce<'a>> {
+        let scenario = self.scenario;
+        (scenario.services.iter())
+            .filter_map(|service| self.of(service))
+            .collect()
+    }
+
+    /// The routing of the services the step folded last names, in service
+    /// order (a step's routes are).
+    pub fn named(&self) -> Vec<InForce<'a>> {
+        let scenario = self.scenario;
+        let Some(k) = self.next.checked_sub(1) else {
+            return Vec::new();
+        };
+        let at = Moment::After(k);
+        (scenario.steps[k].routes.iter())
+            .filter_map(|routing| {
+                let service = scenario.service(&routing.service)?;
+                service.exists(at).then_some(InForce {
+                    service,
+                    routing: Some(routing),
+                    named: true,
+                    at,
+                })
+            })
+            .collect()
+    }
+
+    /// `service`'s routing after the step folded last, if it runs a version then.
+    fn of(&self, service: &'a Service) -> Option<InForce<'a>> {
+        let k = self.next.checked_sub(1)?;
+        let at = Moment::After(k);
+        if !service.exists(at) {
+            return None;
+        }
+        let latest = self.last.get(service.name.as_str()).copied();
+        Some(InForce {
+            service,
+            routing: latest.map(|(_, r)| r),
+            named: latest.is_some_and(|(j, _)| j == k),
+            at,
         })
-        .collect()
+    }
 }
 
 /// Where a request of a class can end up: a rule (or no route at all, HTTP
@@ -195,10 +249,15 @@ pub fn audiences<'a>(
     let rest = Class {
         headers: Vec::new(),
     };
-    let index = HeaderIndex::new(routing.rules.iter().map(|r| r.headers.as_slice()));
-    let among = |class: &Class| {
-        let rules = index.candidates(class.values()).into_iter();
-        outcomes_among(rules.filter_map(|i| routing.rules.get(i)), class)
+    let rules = &routing.rules;
+    let index = (rules.len() >= HeaderIndex::WORTH_FROM)
+        .then(|| HeaderIndex::new(rules.iter().map(|r| r.headers.as_slice())));
+    let among = |class: &Class| match &index {
+        Some(index) => {
+            let candidates = index.candidates(class.values()).into_iter();
+            outcomes_among(candidates.filter_map(|i| rules.get(i)), class)
+        }
+        None => outcomes_among(rules.iter(), class),
     };
     let everyone = among(&rest);
     let mut groups: Vec<(String, Vec<Outcome<'a>>)> = classes
@@ -232,6 +291,10 @@ pub struct HeaderIndex<'a> {
 }
 
 impl<'a> HeaderIndex<'a> {
+    /// The fewest lists worth an index: fewer are read in order, which
+    /// costs less than building one.
+    pub const WORTH_FROM: usize = 16;
+
     /// Indexes `lists` by position.
     pub fn new(lists: impl IntoIterator<Item = &'a [(String, StringMatch)]>) -> Self {
         let mut index = Self {

@@ -25,16 +25,15 @@ use crate::model::{
 };
 use crate::routing::HeaderIndex;
 
-/// A scenario at one step: its services by name, the routing in force and
-/// the moment whose running versions answer (after the step: what it
-/// launched runs, what it retired is gone).
+/// A scenario at one step: the routing in force and the moment whose
+/// running versions answer (after the step: what it launched runs, what it
+/// retired is gone).
 pub(super) struct View<'a> {
     pub(super) scenario: &'a Scenario,
-    pub(super) services: BTreeMap<&'a str, &'a Service>,
     pub(super) state: BTreeMap<&'a str, &'a ServiceRouting>,
     pub(super) at: Moment,
-    /// The rules of each routing in `state` with more than `INDEXED_FROM`
-    /// rules, indexed: a trace that needs no reasons reads only the rules
+    /// The rules of each routing in `state` with `HeaderIndex::WORTH_FROM`
+    /// rules or more, indexed: a trace that needs no reasons reads only the rules
     /// its request may match, so tracing every class of a step costs the
     /// classes, not classes × rules.
     indexes: HashMap<&'a str, HeaderIndex<'a>>,
@@ -44,10 +43,6 @@ pub(super) struct View<'a> {
     /// Those routes, indexed by their rules' headers when many.
     gateway_index: Option<HeaderIndex<'a>>,
 }
-
-/// The fewest rules (or gateway routes) a view indexes; fewer are read in
-/// order, which costs less than an index.
-const INDEXED_FROM: usize = 16;
 
 impl<'a> View<'a> {
     /// The scenario after step `step` (0-based).
@@ -68,11 +63,6 @@ impl<'a> View<'a> {
     pub(super) fn before_steps(scenario: &'a Scenario) -> Self {
         Self {
             scenario,
-            services: scenario
-                .services
-                .iter()
-                .map(|s| (s.name.as_str(), s))
-                .collect(),
             state: BTreeMap::new(),
             at: Moment::BeforeSteps,
             indexes: HashMap::new(),
@@ -98,7 +88,7 @@ impl<'a> View<'a> {
     /// routing it replaces.
     fn index(&mut self, routing: &'a ServiceRouting) {
         let service = routing.service.as_str();
-        if routing.rules.len() >= INDEXED_FROM {
+        if routing.rules.len() >= HeaderIndex::WORTH_FROM {
             let lists = routing.rules.iter().map(|r| r.headers.as_slice());
             self.indexes.insert(service, HeaderIndex::new(lists));
         } else {
@@ -119,7 +109,7 @@ impl<'a> View<'a> {
         };
         let state = &self.state;
         self.gateway_routes = ingress::http(gw, |service| state.get(service).copied());
-        self.gateway_index = (self.gateway_routes.len() >= INDEXED_FROM).then(|| {
+        self.gateway_index = (self.gateway_routes.len() >= HeaderIndex::WORTH_FROM).then(|| {
             let lists = (self.gateway_routes.iter())
                 .map(|http| http.rule.map_or(&[][..], |rule| rule.headers.as_slice()));
             HeaderIndex::new(lists)
@@ -349,9 +339,8 @@ struct Tracer<'a> {
 impl<'a> Tracer<'a> {
     fn service(&self, name: &str) -> Result<&'a Service, ExplainError> {
         self.view
-            .services
-            .get(name)
-            .copied()
+            .scenario
+            .service(name)
             .ok_or_else(|| ExplainError::UnknownEntry(name.to_owned()))
     }
 

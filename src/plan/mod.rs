@@ -13,6 +13,7 @@
 use std::fmt::Write as _;
 
 use crate::bundle::{Action, Build, Bundle, Phase, PhaseFile, StepBundle, TEARDOWN_FILE};
+use crate::explain::{ExplainError, Prediction, Predictions};
 use crate::flowchart;
 use crate::model::{Rule, Scenario, ServiceRouting, VersionRef};
 use crate::resource::ResourceId;
@@ -45,11 +46,23 @@ pub fn plan(scenario: &Scenario, build: &Build) -> String {
         out.push_str("The scenario has no steps.\n\n");
     }
     let classes = routing::classes(scenario);
+    let mut in_force = routing::InForceFold::new(scenario);
+    let mut predictions = Predictions::new(scenario, FULL_DETAIL_SERVICES);
     for k in 0..scenario.steps.len().min(build.steps.len()) {
+        in_force.advance();
+        // A large mesh shows only the services the step names.
+        let shown = if scenario.services.len() <= FULL_DETAIL_SERVICES {
+            in_force.all()
+        } else {
+            in_force.named()
+        };
         step_heading(&mut out, scenario, build, k);
-        who_gets_what(&mut out, scenario, k, &classes);
-        step_flowchart(&mut out, scenario, k, &classes);
-        predicted_outcome(&mut out, scenario, k);
+        who_gets_what(&mut out, scenario, &shown, &classes);
+        step_flowchart(&mut out, scenario, &shown, &classes);
+        let entries = predictions.all_entries();
+        if let Some(predicted) = predictions.next() {
+            predicted_outcome(&mut out, predicted, entries);
+        }
         step_diff(&mut out, &build.steps[k]);
     }
     teardown(&mut out);
@@ -360,26 +373,15 @@ fn phase_name(phase: Phase) -> &'static str {
     }
 }
 
-/// The services a step's table and flowchart show: all of them, or only
-/// those the step names when the scenario is large.
-fn shown(scenario: &Scenario, k: usize) -> Vec<InForce<'_>> {
-    let all = routing::in_force(scenario, k);
-    if scenario.services.len() <= FULL_DETAIL_SERVICES {
-        all
-    } else {
-        all.into_iter().filter(|f| f.named).collect()
-    }
-}
-
 /// Who gets which version after the step: per service, per class of
 /// requests that its routing tells apart, the version(s) with weights, and
 /// the fault, timeout, retries and mirror of the rule that answers.
-fn who_gets_what(out: &mut String, scenario: &Scenario, k: usize, classes: &[Class]) {
+fn who_gets_what(out: &mut String, scenario: &Scenario, shown: &[InForce<'_>], classes: &[Class]) {
     out.push_str(
         "| service | requests | when | version | fault | timeout | retries | mirror |\n\
          |---|---|---|---|---|---|---|---|\n",
     );
-    for in_force in shown(scenario, k) {
+    for in_force in shown {
         let service = &in_force.service.name;
         let name = if in_force.named {
             format!("**{service}**")
@@ -443,7 +445,7 @@ fn who_gets_what(out: &mut String, scenario: &Scenario, k: usize, classes: &[Cla
         if let Some(gateway) = &scenario.gateway
             && !gateway.version_routing
             && gateway.exposes(service)
-            && ignored_at_the_gateway(&in_force, routing)
+            && ignored_at_the_gateway(in_force, routing)
         {
             // Gateway traffic reaches any pod: say so where the rows above
             // would otherwise speak for it too.
@@ -513,9 +515,9 @@ fn ignored_at_the_gateway(in_force: &InForce<'_>, routing: &ServiceRouting) -> b
 
 /// The routing after the step as a Mermaid flowchart.
 /// A chart Mermaid would refuse to draw is left out, with a line saying why.
-fn step_flowchart(out: &mut String, scenario: &Scenario, k: usize, classes: &[Class]) {
+fn step_flowchart(out: &mut String, scenario: &Scenario, shown: &[InForce<'_>], classes: &[Class]) {
     let max = flowchart::MERMAID_MAX_TEXT_SIZE;
-    match flowchart::flowchart(scenario, &shown(scenario, k), classes, max) {
+    match flowchart::flowchart(scenario, shown, classes, max) {
         Some(chart) => {
             let fence = fence_for(&chart);
             let _ = writeln!(out, "{fence}mermaid\n{chart}{fence}\n");
@@ -532,9 +534,14 @@ fn step_flowchart(out: &mut String, scenario: &Scenario, k: usize, classes: &[Cl
 }
 
 /// What each class of requests sees after the step, as `meshgen explain`
-/// predicts it (the outcome model of docs/explain.md).
-fn predicted_outcome(out: &mut String, scenario: &Scenario, k: usize) {
-    let predictions = match crate::explain::predict(scenario, k, FULL_DETAIL_SERVICES) {
+/// predicts it (the outcome model of docs/explain.md), from the first of
+/// the scenario's `entries` default entry points.
+fn predicted_outcome(
+    out: &mut String,
+    predicted: Result<Vec<Prediction>, ExplainError>,
+    entries: usize,
+) {
+    let predictions = match predicted {
         Ok(p) if !p.is_empty() => p,
         Ok(_) => return,
         Err(e) => {
@@ -585,7 +592,6 @@ fn predicted_outcome(out: &mut String, scenario: &Scenario, k: usize) {
             );
         }
     }
-    let entries = crate::explain::default_entries(scenario).len();
     if entries > FULL_DETAIL_SERVICES {
         let _ = writeln!(
             out,
