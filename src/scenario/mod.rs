@@ -121,7 +121,7 @@ fn read(source: &Source) -> (Option<RawScenario>, Vec<Diagnostic>, Pruned) {
     let violations = schema::check(&table, source);
     let pruned = prune::prune(&mut table, &violations.prune);
     let mut shape = violations.diagnostics;
-    shape.extend(portable::warnings(table.get_ref()));
+    shape.extend(portable::warnings(source.text(), table.get_ref()));
     match RawScenario::deserialize(toml::de::Deserializer::from(table)) {
         Ok(raw) => (Some(raw), shape, pruned),
         // Never in practice: the schema names what the raw types cannot

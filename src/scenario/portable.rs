@@ -43,11 +43,15 @@ fn fate(c: char) -> Option<Fate> {
     }
 }
 
-/// A warning at each string of `table` (keys and values, at any depth)
-/// that kustomize does not carry through, except under `description`
-/// keys (descriptions go to PLAN.md and index.json, never into YAML).
-pub fn warnings(table: &DeTable<'_>) -> Vec<Diagnostic> {
+/// A warning at each string of `table`, parsed from `text` (keys and
+/// values, at any depth), that kustomize does not carry through, except
+/// under `description` keys (descriptions go to PLAN.md and index.json,
+/// never into YAML).
+pub fn warnings(text: &str, table: &DeTable<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    if plainly_portable(text) {
+        return out;
+    }
     let mut pending = Vec::new();
     entries(table, &mut pending, &mut out);
     while let Some(value) = pending.pop() {
@@ -59,6 +63,18 @@ pub fn warnings(table: &DeTable<'_>) -> Vec<Diagnostic> {
         }
     }
     out
+}
+
+/// Whether no string of the TOML `text` can hold a character `fate` names:
+/// the text is ASCII without DEL, and has no escape that makes another
+/// character (`\u`, `\U`, and TOML 1.1's `\x`). Most files are: they need
+/// no walk of their table.
+fn plainly_portable(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    text.is_ascii()
+        && !bytes.contains(&0x7f)
+        && !(text.match_indices('\\'))
+            .any(|(at, _)| matches!(bytes.get(at + 1), Some(b'u' | b'U' | b'x')))
 }
 
 /// Checks the keys of `table` and adds its values, but descriptions, to `pending`.
@@ -172,7 +188,7 @@ mod tests {
     fn messages(toml: &str) -> Vec<(String, String)> {
         let (table, errors) = DeTable::parse_recoverable(toml);
         assert!(errors.is_empty(), "{errors:?}");
-        warnings(table.get_ref())
+        warnings(toml, table.get_ref())
             .into_iter()
             .map(|d| (toml[d.span.clone()].to_owned(), d.message))
             .collect()
@@ -236,6 +252,24 @@ mod tests {
         );
         assert_eq!(warned(&format!("&&&{}", "b".repeat(1000))), None);
         assert!(warned(&format!("&&&&{}", "b".repeat(1000))).is_some());
+    }
+
+    /// A file with none of them written raw, nor any escape that could make
+    /// one, is not walked; one with either is.
+    #[test]
+    fn raw_characters_and_escapes_are_found_without_a_walk_only_when_absent() {
+        assert!(plainly_portable("a = \"plain ascii \\t\\\\ \"\n"));
+        for text in [
+            "a = \"\u{85}\"",
+            "a = \"\u{7f}\"",
+            "a = \"\\u0085\"",
+            "a = \"\\U00000085\"",
+            "a = \"\\x7f\"",
+        ] {
+            assert!(!plainly_portable(text), "{text:?}");
+        }
+        let raw = messages("a = \"raw\u{85}\"\nb = 'lit\u{2028}'\n");
+        assert_eq!(raw.len(), 2, "{raw:?}");
     }
 
     #[test]
