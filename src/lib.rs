@@ -64,7 +64,9 @@ enum Outcome {
     Failure,
 }
 
-/// Runs meshgen with the given command-line arguments and returns its exit code.
+/// Runs meshgen with the given command-line arguments and returns its exit
+/// code, for the binary to exit with: a successful `build` leaves its
+/// scenarios and output in memory for the exit to reclaim.
 pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
@@ -351,6 +353,11 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
     note(&lines)?;
     timings.lap("lay out and write files");
     timings.report()?;
+    // The process exits next (`run` is the binary's): giving a large build's
+    // hundreds of thousands of allocations back one by one would only delay
+    // that exit (30 ms of 0.8 s at 5,000 services), and the system takes the
+    // memory back at once.
+    std::mem::forget((compiled, builds));
     Ok(Outcome::Success)
 }
 
