@@ -702,7 +702,12 @@ mod tests {
             let service = service_with(names);
             for (i, name) in names.iter().enumerate() {
                 let first = names.iter().position(|n| n == name);
-                assert_eq!(service.position(name), first, "{name} at {i} of {}", names.len());
+                assert_eq!(
+                    service.position(name),
+                    first,
+                    "{name} at {i} of {}",
+                    names.len()
+                );
             }
             assert_eq!(service.position("v99"), None);
         }
