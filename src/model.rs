@@ -606,16 +606,17 @@ pub struct Rule {
     pub method: Option<String>,
     /// Destinations; weights only for splits.
     pub destinations: Vec<Destination>,
-    /// Injected delay.
-    pub delay: Option<Delay>,
+    /// Injected delay. (The parts most rules do without are boxed: a large
+    /// scenario holds tens of thousands of rules.)
+    pub delay: Option<Box<Delay>>,
     /// Injected abort.
-    pub abort: Option<Abort>,
+    pub abort: Option<Box<Abort>>,
     /// Route timeout.
-    pub timeout: Option<Duration>,
+    pub timeout: Option<Box<Duration>>,
     /// Route retries.
-    pub retries: Option<Retries>,
+    pub retries: Option<Box<Retries>>,
     /// Mirrored subset.
-    pub mirror: Option<Mirror>,
+    pub mirror: Option<Box<Mirror>>,
 }
 
 impl Rule {

@@ -69,9 +69,11 @@ impl Source {
     /// Wraps a file's path and text.
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
         let text = text.into();
-        let line_starts: Vec<usize> = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        // Counted first: a collected Vec may hold up to twice the room it
+        // needs, and a large file of short lines has millions.
+        let mut line_starts = Vec::with_capacity(1 + text.bytes().filter(|&b| b == b'\n').count());
+        line_starts.push(0);
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         // Only the leading blank and comment lines are read.
         let content_start = (line_starts.iter())
             .map(|&start| {

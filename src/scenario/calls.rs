@@ -114,20 +114,29 @@ pub fn cycles(raw: &RawScenario) -> Vec<Diagnostic> {
     diagnostics
 }
 
-/// A warning for each step that makes a declared call fail for some class of
-/// requests, at the step's name.
-pub fn failing_calls(raw: &RawScenario, scenario: &Scenario) -> Vec<Diagnostic> {
-    // The name of each step (the first of a name: names are unique in a
-    // valid scenario).
-    let mut names: HashMap<&str, Range<usize>> = HashMap::new();
+/// Where each step's name is (the first of a name: names are unique in a
+/// valid scenario), for `failing_calls`.
+pub fn step_names(raw: &RawScenario) -> HashMap<String, Range<usize>> {
+    let mut names: HashMap<String, Range<usize>> = HashMap::new();
     let steps = raw.steps.as_ref().map(|s| s.get_ref().as_slice());
     for name in steps
         .into_iter()
         .flatten()
         .filter_map(|s| s.get_ref().name.as_ref())
     {
-        names.entry(name.get_ref()).or_insert_with(|| name.span());
+        names
+            .entry(name.get_ref().clone())
+            .or_insert_with(|| name.span());
     }
+    names
+}
+
+/// A warning for each step that makes a declared call fail for some class of
+/// requests, at the step's name (`names`: `step_names`).
+pub fn failing_calls(
+    names: &HashMap<String, Range<usize>>,
+    scenario: &Scenario,
+) -> Vec<Diagnostic> {
     explain::check(scenario)
         .into_iter()
         .map(|finding| {

@@ -11,6 +11,7 @@ mod prune;
 mod raw;
 mod releases;
 mod schema;
+mod sections;
 mod validate;
 
 use std::collections::HashSet;
@@ -59,9 +60,13 @@ pub fn check(source: &Source) -> Checked {
     let steps = raw.as_ref().map(places::steps).unwrap_or_default();
     let (scenario, mut diagnostics) = match raw {
         Some(raw) => {
-            let (scenario, mut diagnostics) = validate::validate(&raw, source, &pruned);
-            diagnostics.extend(calls::cycles(&raw));
+            // The passes that read the raw steps come first: validation takes
+            // them over and lets each step's rules go once its model is built.
+            let cycles = calls::cycles(&raw);
             let (lifetimes, releases) = releases::check(&raw, source, &pruned);
+            let step_names = calls::step_names(&raw);
+            let (scenario, mut diagnostics) = validate::validate(raw, source, &pruned);
+            diagnostics.extend(cycles);
             diagnostics.extend(releases);
             let scenario = scenario.map(|mut s| {
                 lifetimes.apply(&mut s);
@@ -76,7 +81,7 @@ pub fn check(source: &Source) -> Checked {
                 .filter(|_| pruned.is_empty() && !diagnostics.iter().any(Diagnostic::is_error));
             // The build check: steps that make a declared call fail.
             if let Some(valid) = &scenario {
-                diagnostics.extend(calls::failing_calls(&raw, valid));
+                diagnostics.extend(calls::failing_calls(&step_names, valid));
             }
             (scenario, diagnostics)
         }
@@ -106,8 +111,20 @@ pub fn load(source: &Source) -> Result<RawScenario, Vec<Diagnostic>> {
 /// tools mishandle, `portable`), and what was pruned. A value out of range or a
 /// missing key does not stop deserializing; a value of a wrong type or an
 /// unknown key is pruned first (`prune`), so the semantic pass still runs on
-/// the rest and every problem is reported in one run.
+/// the rest and every problem is reported in one run. A large file of the
+/// right shape is read a section at a time (`sections`), to the same result.
 fn read(source: &Source) -> (Option<RawScenario>, Vec<Diagnostic>, Pruned) {
+    if source.text().len() >= sections::FROM_BYTES
+        && let Some((raw, shape)) = sections::read(source.text())
+    {
+        return (Some(raw), shape, Pruned::default());
+    }
+    read_whole(source)
+}
+
+/// `read` of the whole file at once: the TOML parser's tree of the whole
+/// file, checked against the whole schema, pruned, then deserialized.
+fn read_whole(source: &Source) -> (Option<RawScenario>, Vec<Diagnostic>, Pruned) {
     let (mut table, errors) = toml::de::DeTable::parse_recoverable(source.text());
     if !errors.is_empty() {
         // The parser may report one fault twice as it recovers.
@@ -121,7 +138,9 @@ fn read(source: &Source) -> (Option<RawScenario>, Vec<Diagnostic>, Pruned) {
     let violations = schema::check(&table, source);
     let pruned = prune::prune(&mut table, &violations.prune);
     let mut shape = violations.diagnostics;
-    shape.extend(portable::warnings(source.text(), table.get_ref()));
+    if !portable::plainly_portable(source.text()) {
+        shape.extend(portable::warnings(table.get_ref()));
+    }
     match RawScenario::deserialize(toml::de::Deserializer::from(table)) {
         Ok(raw) => (Some(raw), shape, pruned),
         // Never in practice: the schema names what the raw types cannot

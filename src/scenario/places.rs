@@ -72,25 +72,25 @@ fn extent(
 
 /// A route's table, to the end of its last key.
 fn rule(route: &Spanned<RawRule>) -> Range<usize> {
-    let r = route.get_ref();
+    let (r, m) = (route.get_ref(), route.get_ref().more());
     extent(
         route.span(),
         [
             span(&r.service),
             span(&r.headers),
-            span(&r.uri),
-            span(&r.method),
+            span(&m.uri),
+            span(&m.method),
             span(&r.to),
-            span(&r.delay),
-            span(&r.delay_percent),
-            span(&r.abort),
-            span(&r.abort_percent),
-            span(&r.timeout),
-            span(&r.retries),
-            span(&r.per_try_timeout),
-            span(&r.retry_on),
-            span(&r.mirror),
-            span(&r.mirror_percent),
+            span(&m.delay),
+            span(&m.delay_percent),
+            span(&m.abort),
+            span(&m.abort_percent),
+            span(&m.timeout),
+            span(&m.retries),
+            span(&m.per_try_timeout),
+            span(&m.retry_on),
+            span(&m.mirror),
+            span(&m.mirror_percent),
         ],
     )
 }

@@ -43,15 +43,12 @@ fn fate(c: char) -> Option<Fate> {
     }
 }
 
-/// A warning at each string of `table`, parsed from `text` (keys and
-/// values, at any depth), that kustomize does not carry through, except
-/// under `description` keys (descriptions go to PLAN.md and index.json,
-/// never into YAML).
-pub fn warnings(text: &str, table: &DeTable<'_>) -> Vec<Diagnostic> {
+/// A warning at each string of `table` (keys and values, at any depth)
+/// that kustomize does not carry through, except under `description` keys
+/// (descriptions go to PLAN.md and index.json, never into YAML). A table
+/// parsed from a text that is `plainly_portable` has none.
+pub fn warnings(table: &DeTable<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    if plainly_portable(text) {
-        return out;
-    }
     let mut pending = Vec::new();
     entries(table, &mut pending, &mut out);
     while let Some(value) = pending.pop() {
@@ -69,7 +66,7 @@ pub fn warnings(text: &str, table: &DeTable<'_>) -> Vec<Diagnostic> {
 /// the text is ASCII without DEL, and has no escape that makes another
 /// character (`\u`, `\U`, and TOML 1.1's `\x`). Most files are: they need
 /// no walk of their table.
-fn plainly_portable(text: &str) -> bool {
+pub fn plainly_portable(text: &str) -> bool {
     let bytes = text.as_bytes();
     text.is_ascii()
         && !bytes.contains(&0x7f)
@@ -188,7 +185,7 @@ mod tests {
     fn messages(toml: &str) -> Vec<(String, String)> {
         let (table, errors) = DeTable::parse_recoverable(toml);
         assert!(errors.is_empty(), "{errors:?}");
-        warnings(toml, table.get_ref())
+        warnings(table.get_ref())
             .into_iter()
             .map(|d| (toml[d.span.clone()].to_owned(), d.message))
             .collect()

@@ -28,10 +28,13 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for RawMap<V> {
                 f.write_str("a table")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut entries = Vec::new();
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
                 while let Some(entry) = map.next_entry()? {
                     entries.push(entry);
                 }
+                // A Vec grows to four entries at its first push; most maps
+                // have one or two, and a big file has tens of thousands.
+                entries.shrink_to_fit();
                 Ok(RawMap(entries))
             }
         }
@@ -111,7 +114,8 @@ pub struct RawService {
     pub service_account: Option<Spanned<String>>,
     pub calls: Option<Spanned<Vec<Spanned<RawCall>>>>,
     pub versions: Option<Spanned<RawMap<Spanned<RawVersion>>>>,
-    pub traffic_policy: Option<Spanned<RawTrafficPolicy>>,
+    /// Boxed: few services have one, and it is the largest field.
+    pub traffic_policy: Option<Box<Spanned<RawTrafficPolicy>>>,
 }
 
 /// A call a service (or one version) makes, with its own client timeout and attempts.
@@ -195,15 +199,23 @@ pub struct RawVersionRef {
     pub version: Option<Spanned<String>>,
 }
 
-/// One `[[steps.routes]]` rule.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One `[[steps.routes]]` rule: the keys every rule has, and the others
+/// boxed (`more`), since most rules have none of them and a large file has
+/// tens of thousands of rules.
+#[derive(Debug)]
 pub struct RawRule {
     pub service: Option<Spanned<String>>,
     pub headers: Option<Spanned<RawMap<Spanned<RawHeaderMatch>>>>,
+    pub to: Option<Spanned<RawTarget>>,
+    /// The other keys; `None` when the rule has none of them.
+    pub more: Option<Box<RawRuleMore>>,
+}
+
+/// The keys of a `[[steps.routes]]` rule but `service`, `headers` and `to`.
+#[derive(Debug, Default)]
+pub struct RawRuleMore {
     pub uri: Option<Spanned<RawMatch>>,
     pub method: Option<Spanned<String>>,
-    pub to: Option<Spanned<RawTarget>>,
     pub delay: Option<Spanned<String>>,
     pub delay_percent: Option<Spanned<f64>>,
     pub abort: Option<Spanned<i64>>,
@@ -214,6 +226,88 @@ pub struct RawRule {
     pub retry_on: Option<Spanned<String>>,
     pub mirror: Option<Spanned<String>>,
     pub mirror_percent: Option<Spanned<f64>>,
+}
+
+/// What `RawRule::more` reads for a rule with none of those keys.
+static NO_MORE: RawRuleMore = RawRuleMore {
+    uri: None,
+    method: None,
+    delay: None,
+    delay_percent: None,
+    abort: None,
+    abort_percent: None,
+    timeout: None,
+    retries: None,
+    per_try_timeout: None,
+    retry_on: None,
+    mirror: None,
+    mirror_percent: None,
+};
+
+impl RawRule {
+    /// The keys but `service`, `headers` and `to` (all `None` when absent).
+    pub fn more(&self) -> &RawRuleMore {
+        self.more.as_deref().unwrap_or(&NO_MORE)
+    }
+}
+
+/// A `[[steps.routes]]` rule as the file has it, every key in its place.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRuleKeys {
+    service: Option<Spanned<String>>,
+    headers: Option<Spanned<RawMap<Spanned<RawHeaderMatch>>>>,
+    uri: Option<Spanned<RawMatch>>,
+    method: Option<Spanned<String>>,
+    to: Option<Spanned<RawTarget>>,
+    delay: Option<Spanned<String>>,
+    delay_percent: Option<Spanned<f64>>,
+    abort: Option<Spanned<i64>>,
+    abort_percent: Option<Spanned<f64>>,
+    timeout: Option<Spanned<String>>,
+    retries: Option<Spanned<i64>>,
+    per_try_timeout: Option<Spanned<String>>,
+    retry_on: Option<Spanned<String>>,
+    mirror: Option<Spanned<String>>,
+    mirror_percent: Option<Spanned<f64>>,
+}
+
+impl<'de> Deserialize<'de> for RawRule {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let keys = RawRuleKeys::deserialize(deserializer)?;
+        let more = RawRuleMore {
+            uri: keys.uri,
+            method: keys.method,
+            delay: keys.delay,
+            delay_percent: keys.delay_percent,
+            abort: keys.abort,
+            abort_percent: keys.abort_percent,
+            timeout: keys.timeout,
+            retries: keys.retries,
+            per_try_timeout: keys.per_try_timeout,
+            retry_on: keys.retry_on,
+            mirror: keys.mirror,
+            mirror_percent: keys.mirror_percent,
+        };
+        let any = more.uri.is_some()
+            || more.method.is_some()
+            || more.delay.is_some()
+            || more.delay_percent.is_some()
+            || more.abort.is_some()
+            || more.abort_percent.is_some()
+            || more.timeout.is_some()
+            || more.retries.is_some()
+            || more.per_try_timeout.is_some()
+            || more.retry_on.is_some()
+            || more.mirror.is_some()
+            || more.mirror_percent.is_some();
+        Ok(RawRule {
+            service: keys.service,
+            headers: keys.headers,
+            to: keys.to,
+            more: any.then(|| Box::new(more)),
+        })
+    }
 }
 
 /// `{ exact | prefix | regex = "..." }`.
@@ -230,8 +324,8 @@ pub struct RawMatch {
 pub enum RawHeaderMatch {
     /// `end-user = "jason"`.
     Exact(String),
-    /// `end-user = { prefix = "ja" }`.
-    Table(RawMatch),
+    /// `end-user = { prefix = "ja" }` (boxed: most matches are exact).
+    Table(Box<RawMatch>),
 }
 
 impl<'de> Deserialize<'de> for RawHeaderMatch {
@@ -247,7 +341,7 @@ impl<'de> Deserialize<'de> for RawHeaderMatch {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 RawMatch::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(RawHeaderMatch::Table)
+                    .map(|m| RawHeaderMatch::Table(Box::new(m)))
             }
         }
         deserializer.deserialize_any(HeaderVisitor)

@@ -375,7 +375,7 @@ fn named_versions(rule: &RawRule) -> Vec<(&'static str, &str, Range<usize>, Opti
         }
         None => {}
     }
-    if let Some(mirror) = &rule.mirror {
+    if let Some(mirror) = &rule.more().mirror {
         named.push(("mirror", mirror.get_ref().as_str(), mirror.span(), None));
     }
     named

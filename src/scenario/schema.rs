@@ -126,6 +126,97 @@ fn compiled() -> Result<&'static Compiled, &'static str> {
         .map_err(String::as_str)
 }
 
+/// The schema cut into the parts `sections` checks one at a time: the top
+/// level with any `services` and `steps` items, a service, a step with any
+/// `routes` items, and a route. Together they check what the whole schema
+/// checks (it says nothing across items).
+pub(super) struct Parts {
+    root: jsonschema::Validator<Toml>,
+    service: jsonschema::Validator<Toml>,
+    step: jsonschema::Validator<Toml>,
+    route: jsonschema::Validator<Toml>,
+}
+
+/// A part of the scenario `Parts` checks.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Part {
+    /// The top-level table (with placeholder items in `services` and `steps`).
+    Root,
+    /// One `[[services]]` table.
+    Service,
+    /// One `[[steps]]` table (with placeholder items in `routes`).
+    Step,
+    /// One `[[steps.routes]]` table.
+    Route,
+}
+
+impl Parts {
+    /// Whether `table`, the part `part`, has the schema's shape.
+    pub(super) fn is_valid(&self, part: Part, table: &DeTable<'_>) -> bool {
+        let validator = match part {
+            Part::Root => &self.root,
+            Part::Service => &self.service,
+            Part::Step => &self.step,
+            Part::Route => &self.route,
+        };
+        validator.is_valid(TomlNode::Root(table))
+    }
+}
+
+/// The schema's parts, compiled once per process; `None` when the schema
+/// does not have the layout they are cut from (a test holds it to it).
+pub(super) fn parts() -> Option<&'static Parts> {
+    static PARTS: OnceLock<Option<Parts>> = OnceLock::new();
+    PARTS
+        .get_or_init(|| {
+            let (schema, _) = compiled().ok()?;
+            let compile = |part: &Value| jsonschema::options_for::<Toml>().build(part).ok();
+            let [root, service, step, route] = cut(schema)?;
+            Some(Parts {
+                root: compile(&root)?,
+                service: compile(&service)?,
+                step: compile(&step)?,
+                route: compile(&route)?,
+            })
+        })
+        .as_ref()
+}
+
+/// The schemas of `Parts`, from the whole one: an item schema is the
+/// array's `items` over the whole schema's definitions; where a part's own
+/// array is checked item by item apart, its `items` become `true`.
+fn cut(schema: &Value) -> Option<[Value; 4]> {
+    fn take_items(node: &mut Value, pointer: &str) -> Option<Value> {
+        let items = node.pointer_mut(pointer)?;
+        items
+            .is_object()
+            .then(|| std::mem::replace(items, Value::Bool(true)))
+    }
+    let part = |items: Value, definitions: &Value| -> Option<Value> {
+        Some(serde_json::json!({
+            "$schema": schema.get("$schema")?.clone(),
+            "definitions": definitions.clone(),
+            "allOf": [items],
+        }))
+    };
+    let mut root = schema.clone();
+    let service = take_items(&mut root, "/properties/services/items")?;
+    let step = take_items(&mut root, "/properties/steps/items")?;
+    let definitions = schema.get("definitions")?;
+    let step_name = step.get("$ref")?.as_str()?.strip_prefix("#/definitions/")?;
+    let mut step_definitions = definitions.clone();
+    let route = take_items(
+        &mut step_definitions,
+        &format!("/{}/properties/routes/items", escape(step_name)),
+    )?;
+    Some([
+        root,
+        part(service, definitions)?,
+        part(step, &step_definitions)?,
+        part(route, definitions)?,
+    ])
+}
+
 /// Escapes a key as one JSON pointer segment.
 fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")

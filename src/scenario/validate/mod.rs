@@ -67,9 +67,12 @@ const RETRY_CONDITIONS: &[&str] = &[
 
 /// Validates a raw scenario, from which the values in `pruned` were removed.
 /// Returns the model when there is no error, and every diagnostic (errors and
-/// warnings) found, in no particular order.
+/// warnings) found, in no particular order. Takes the raw scenario: each
+/// step's raw rules are let go as soon as its model is built, so that the
+/// two are never whole in memory at once (a large file has tens of
+/// thousands of rules).
 pub fn validate(
-    raw: &RawScenario,
+    raw: RawScenario,
     source: &Source,
     pruned: &Pruned,
 ) -> (Option<Scenario>, Vec<Diagnostic>) {
@@ -351,7 +354,7 @@ impl Checker<'_> {
         }
     }
 
-    fn scenario(&mut self, raw: &RawScenario) -> Option<Scenario> {
+    fn scenario(&mut self, raw: RawScenario) -> Option<Scenario> {
         // The schema reports a value that is neither `emit` nor `existing`.
         if raw
             .workloads
@@ -399,7 +402,6 @@ impl Checker<'_> {
         };
         let steps = raw
             .steps
-            .as_ref()
             .map(|s| {
                 self.steps(
                     s,

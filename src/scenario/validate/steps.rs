@@ -24,7 +24,7 @@ impl Checker<'_> {
     /// with unique names.
     pub(super) fn steps(
         &mut self,
-        raw: &Spanned<Vec<Spanned<RawStep>>>,
+        raw: Spanned<Vec<Spanned<RawStep>>>,
         services: &[ServiceInfo<'_>],
         gateway: Option<(&Gateway, &[RouteCheck])>,
     ) -> Vec<Step> {
@@ -45,15 +45,15 @@ impl Checker<'_> {
             .flat_map(|(gw, _)| &gw.routes)
             .map(|r| r.service.as_str())
             .collect();
-        raw.get_ref()
-            .iter()
+        raw.into_inner()
+            .into_iter()
             .filter_map(|s| self.step(s, services, &positions, gateway, &exposed))
             .collect()
     }
 
     fn step(
         &mut self,
-        raw: &Spanned<RawStep>,
+        raw: Spanned<RawStep>,
         services: &[ServiceInfo<'_>],
         positions: &HashMap<&str, usize>,
         gateway: Option<(&Gateway, &[RouteCheck])>,
@@ -62,19 +62,20 @@ impl Checker<'_> {
         let checks = gateway.map_or(&[][..], |(_, c)| c);
         let gateway = gateway.map(|(g, _)| g);
         let span = raw.span();
-        let step = raw.get_ref();
+        let mut step = raw.into_inner();
         let name = self
             .required(&step.name, "name", "[[steps]]", &span)
             .and_then(|n| self.label(n, "step name"));
         // A step that launches or retires versions may route nothing.
-        let rules: &[Spanned<RawRule>] = match &step.routes {
-            None if step.launch.is_some() || step.retire.is_some() => &[],
+        // Owned, so that each rule is let go once it is built.
+        let rules: Vec<Spanned<RawRule>> = match step.routes.take() {
+            None if step.launch.is_some() || step.retire.is_some() => Vec::new(),
             routes => {
-                let rules = self.required(routes, "routes", "[[steps]]", &span)?;
-                if rules.get_ref().is_empty() {
-                    self.error(rules.span(), "a step needs at least one route");
+                let listed = self.required(&routes, "routes", "[[steps]]", &span)?;
+                if listed.get_ref().is_empty() {
+                    self.error(listed.span(), "a step needs at least one route");
                 }
-                rules.get_ref()
+                routes.map_or_else(Vec::new, Spanned::into_inner)
             }
         };
         // Rules per service, in file order; the span of the first catch-all.
@@ -119,8 +120,9 @@ impl Checker<'_> {
                     );
                 }
                 // Empty `headers` are a shape error, not a catch-all.
-                let matches_everything =
-                    rule.headers.is_none() && rule.uri.is_none() && rule.method.is_none();
+                let matches_everything = rule.headers.is_none()
+                    && rule.more().uri.is_none()
+                    && rule.more().method.is_none();
                 if matches_everything {
                     catch_all.get_or_insert(spanned.span());
                 }
@@ -131,7 +133,7 @@ impl Checker<'_> {
                     && exposed.contains(target.name.as_str())
                 {
                     first_at.entry(index).or_insert_with(|| service.span());
-                    if let (Some(uri), Some(raw_uri)) = (&built.uri, &rule.uri) {
+                    if let (Some(uri), Some(raw_uri)) = (&built.uri, &rule.more().uri) {
                         self.gateway_uri_combines(gw, checks, &target.name, uri, raw_uri.span());
                     }
                 }
@@ -310,8 +312,10 @@ impl Checker<'_> {
                 }
             }
             headers.sort_by(|a, b| a.0.cmp(&b.0));
+            // A Vec grows to four entries at its first push; most rules match one header.
+            headers.shrink_to_fit();
         }
-        let uri = match &raw.uri {
+        let uri = match &raw.more().uri {
             Some(u) => {
                 let m = self.string_match(u.get_ref(), u.span(), "uri");
                 ok &= m.is_some();
@@ -319,7 +323,7 @@ impl Checker<'_> {
             }
             None => None,
         };
-        let method = match &raw.method {
+        let method = match &raw.more().method {
             Some(m) if is_method(m.get_ref()) => Some(m.get_ref().clone()),
             Some(m) => {
                 ok = false;
@@ -338,14 +342,23 @@ impl Checker<'_> {
             Some(to) => self.destinations(to, service),
             None => None,
         };
-        let delay = self.fault_part(&raw.delay, &raw.delay_percent, "delay", |c, d| {
-            c.duration(d, "delay", true)
-        });
-        let abort = self.fault_part(&raw.abort, &raw.abort_percent, "abort", |c, a| {
-            c.int_in(a, 200, 599, "abort (an HTTP status)")
-                .and_then(|s| u16::try_from(s).ok())
-        });
+        let delay = self.fault_part(
+            &raw.more().delay,
+            &raw.more().delay_percent,
+            "delay",
+            |c, d| c.duration(d, "delay", true),
+        );
+        let abort = self.fault_part(
+            &raw.more().abort,
+            &raw.more().abort_percent,
+            "abort",
+            |c, a| {
+                c.int_in(a, 200, 599, "abort (an HTTP status)")
+                    .and_then(|s| u16::try_from(s).ok())
+            },
+        );
         let timeout = raw
+            .more()
             .timeout
             .as_ref()
             .map(|t| self.duration(t, "timeout", true));
@@ -361,14 +374,14 @@ impl Checker<'_> {
             uri,
             method,
             destinations,
-            delay: delay.map(|(duration, percent)| Delay { duration, percent }),
-            abort: abort.map(|(status, percent)| Abort { status, percent }),
+            delay: delay.map(|(duration, percent)| Box::new(Delay { duration, percent })),
+            abort: abort.map(|(status, percent)| Box::new(Abort { status, percent })),
             timeout: match timeout {
-                Some(t) => Some(t?),
+                Some(t) => Some(Box::new(t?)),
                 None => None,
             },
-            retries: retries?,
-            mirror: mirror?,
+            retries: retries?.map(Box::new),
+            mirror: mirror?.map(Box::new),
         })
     }
 
@@ -377,13 +390,13 @@ impl Checker<'_> {
     fn tcp_rule(&mut self, raw: &RawRule, service: &Service) -> bool {
         let http_only = [
             ("headers", raw.headers.as_ref().map(Spanned::span)),
-            ("uri", raw.uri.as_ref().map(Spanned::span)),
-            ("method", raw.method.as_ref().map(Spanned::span)),
-            ("delay", raw.delay.as_ref().map(Spanned::span)),
-            ("abort", raw.abort.as_ref().map(Spanned::span)),
-            ("timeout", raw.timeout.as_ref().map(Spanned::span)),
-            ("retries", raw.retries.as_ref().map(Spanned::span)),
-            ("mirror", raw.mirror.as_ref().map(Spanned::span)),
+            ("uri", raw.more().uri.as_ref().map(Spanned::span)),
+            ("method", raw.more().method.as_ref().map(Spanned::span)),
+            ("delay", raw.more().delay.as_ref().map(Spanned::span)),
+            ("abort", raw.more().abort.as_ref().map(Spanned::span)),
+            ("timeout", raw.more().timeout.as_ref().map(Spanned::span)),
+            ("retries", raw.more().retries.as_ref().map(Spanned::span)),
+            ("mirror", raw.more().mirror.as_ref().map(Spanned::span)),
         ];
         let mut ok = true;
         for (key, span) in http_only {
@@ -613,13 +626,13 @@ impl Checker<'_> {
     }
 
     fn retries(&mut self, raw: &RawRule) -> Option<Option<Retries>> {
-        let Some(attempts) = &raw.retries else {
+        let Some(attempts) = &raw.more().retries else {
             for (set, key) in [
                 (
-                    raw.per_try_timeout.as_ref().map(Spanned::span),
+                    raw.more().per_try_timeout.as_ref().map(Spanned::span),
                     "per_try_timeout",
                 ),
-                (raw.retry_on.as_ref().map(Spanned::span), "retry_on"),
+                (raw.more().retry_on.as_ref().map(Spanned::span), "retry_on"),
             ] {
                 if let Some(span) = set {
                     self.error(span, format!("{key} is set without retries"));
@@ -631,11 +644,11 @@ impl Checker<'_> {
         let attempts = self
             .int_in(attempts, 0, 100, "retries")
             .and_then(|a| u32::try_from(a).ok());
-        let per_try_timeout = match &raw.per_try_timeout {
+        let per_try_timeout = match &raw.more().per_try_timeout {
             Some(t) => Some(self.duration(t, "per_try_timeout", true)?),
             None => None,
         };
-        let retry_on = match &raw.retry_on {
+        let retry_on = match &raw.more().retry_on {
             Some(r) => {
                 let bad: Vec<&str> = r
                     .get_ref()
@@ -674,8 +687,8 @@ impl Checker<'_> {
         service: &Service,
         destinations: Option<&[Destination]>,
     ) -> Option<Option<Mirror>> {
-        let Some(version) = &raw.mirror else {
-            if let Some(p) = &raw.mirror_percent {
+        let Some(version) = &raw.more().mirror else {
+            if let Some(p) = &raw.more().mirror_percent {
                 self.error(p.span(), "mirror_percent is set without mirror");
                 return None;
             }
@@ -695,7 +708,7 @@ impl Checker<'_> {
                 ),
             );
         }
-        let percent = match &raw.mirror_percent {
+        let percent = match &raw.more().mirror_percent {
             Some(p) => Some(self.percent(p, "mirror_percent")?),
             None => None,
         };
