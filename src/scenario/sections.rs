@@ -682,6 +682,40 @@ mod tests {
         }
     }
 
+    /// The bench workload (bench/gen.py) past `FROM_BYTES`: read by sections,
+    /// as it reads whole.
+    #[test]
+    fn the_bench_workload_reads_by_sections_as_it_reads_whole() {
+        let n = 3_000;
+        let mut text = String::from(
+            "name = \"scale\"\n[mesh]\nversion = \"1.22.0\"\nprofile = \"demo\"\n\n\
+             [namespace]\nname = \"scale\"\n\n",
+        );
+        for i in 0..n {
+            text.push_str(&format!(
+                "[[services]]\nname = \"svc-{i:04}\"\nport = 8080\nservice_account = \"sa-svc-{i:04}\"\n"
+            ));
+            for v in ["v1", "v2", "v3"] {
+                text.push_str(&format!(
+                    "  [services.versions.{v}]\n  image = \"example.com/app/svc-{i:04}-{v}:1.0\"\n"
+                ));
+            }
+        }
+        text.push_str("[gateway]\nname = \"g\"\nport = 8080\n[[gateway.routes]]\nservice = \"svc-0000\"\nuris = [ { prefix = \"/\" } ]\n");
+        text.push_str(
+            "[[steps]]\nname = \"all-v1\"\n[[steps.routes]]\nservice = \"*\"\nto = \"v1\"\n",
+        );
+        text.push_str("[[steps]]\nname = \"jason-v2\"\n");
+        for i in 0..n {
+            text.push_str(&format!(
+                "[[steps.routes]]\nservice = \"svc-{i:04}\"\nheaders = {{ end-user = \"jason\" }}\n\
+                 to = \"v2\"\n[[steps.routes]]\nservice = \"svc-{i:04}\"\nto = \"v1\"\n"
+            ));
+        }
+        assert!(text.len() >= FROM_BYTES, "{} bytes", text.len());
+        assert!(same(&text));
+    }
+
     #[test]
     fn layouts_it_does_not_follow_are_left_to_the_whole_reading() {
         for text in [

@@ -83,7 +83,7 @@ impl Checker<'_> {
         raw: &Spanned<RawGateway>,
         scenario: &str,
         mesh: Option<&Mesh>,
-        services: &[ServiceInfo<'_>],
+        services: &[ServiceInfo],
     ) -> Option<(Gateway, Vec<RouteCheck>)> {
         let span = raw.span();
         let gw = raw.get_ref();
@@ -280,7 +280,7 @@ impl Checker<'_> {
         &mut self,
         gw: &RawGateway,
         span: &Range<usize>,
-        services: &[ServiceInfo<'_>],
+        services: &[ServiceInfo],
     ) -> (Vec<GatewayRoute>, Vec<RouteCheck>) {
         let Some(raw_routes) = &gw.routes else {
             self.error(

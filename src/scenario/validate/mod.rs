@@ -109,8 +109,7 @@ struct Checker<'s> {
 }
 
 /// What validation learnt of a service before the steps are read.
-struct ServiceInfo<'a> {
-    raw: &'a RawService,
+struct ServiceInfo {
     service: Service,
     /// False when the port or service account is in error (reported): the
     /// service is still a target of routes and calls, with a stand-in port,
@@ -354,7 +353,7 @@ impl Checker<'_> {
         }
     }
 
-    fn scenario(&mut self, raw: RawScenario) -> Option<Scenario> {
+    fn scenario(&mut self, mut raw: RawScenario) -> Option<Scenario> {
         // The schema reports a value that is neither `emit` nor `existing`.
         if raw
             .workloads
@@ -394,6 +393,9 @@ impl Checker<'_> {
             .required_top(&raw.services, "services")
             .map(|s| self.services(s, registry.as_deref(), &global_policy))
             .unwrap_or_default();
+        // Nothing reads the raw services after this: let them go before the
+        // steps' models are built.
+        drop(raw.services.take());
         let gateway = match (&raw.gateway, &name, &mesh) {
             // Without a valid mesh (already an error) the gateway is still
             // checked, with a stand-in port default.

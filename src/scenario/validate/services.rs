@@ -18,12 +18,12 @@ impl Checker<'_> {
     /// Every service, checked, with what the steps need of each; the
     /// names two services would share and every call, resolved once all
     /// services are known.
-    pub(super) fn services<'a>(
+    pub(super) fn services(
         &mut self,
-        raw: &'a Spanned<Vec<Spanned<RawService>>>,
+        raw: &Spanned<Vec<Spanned<RawService>>>,
         registry: Option<&str>,
         global_policy: &TrafficPolicy,
-    ) -> Vec<ServiceInfo<'a>> {
+    ) -> Vec<ServiceInfo> {
         if raw.get_ref().is_empty() {
             self.error(raw.span(), "a scenario needs at least one service");
         }
@@ -39,7 +39,10 @@ impl Checker<'_> {
             .filter_map(|s| s.get_ref().name.as_ref())
             .map(|n| n.get_ref().clone())
             .collect();
-        let mut infos = Vec::new();
+        // Sized once: a large file has thousands of services, and a Vec
+        // that grows by doubling may hold twice the room it needs.
+        let mut infos = Vec::with_capacity(raw.get_ref().len());
+        let mut raws: Vec<&RawService> = Vec::with_capacity(raw.get_ref().len());
         // A service named again is reported once (above) and its own keys are
         // checked, but routes, calls and the gateway refer to the first one.
         let mut named: HashSet<&str> = HashSet::new();
@@ -50,14 +53,11 @@ impl Checker<'_> {
             if !first {
                 repeated.push(spanned.get_ref());
             } else if let Some((service, complete)) = checked {
-                infos.push(ServiceInfo {
-                    raw: spanned.get_ref(),
-                    service,
-                    complete,
-                });
+                raws.push(spanned.get_ref());
+                infos.push(ServiceInfo { service, complete });
             }
         }
-        self.shared_names(&infos);
+        self.shared_names(&raws, &infos);
         // Calls can name any service, so they are resolved once all are known.
         let known: HashSet<String> = infos.iter().map(|i| i.service.name.clone()).collect();
         for service in repeated {
@@ -68,16 +68,15 @@ impl Checker<'_> {
                 self.calls(calls.get_ref(), &known);
             }
         }
-        for info in &mut infos {
-            let service_calls = info
-                .raw
+        for (raw, info) in raws.iter().zip(&mut infos) {
+            let service_calls = raw
                 .calls
                 .as_ref()
                 .map(|c| self.calls(c.get_ref(), &known))
                 .unwrap_or_default();
             // Each version's calls go to it by name; those of a version whose
             // name is in error are still checked.
-            for (key, raw_version) in info.raw.versions.iter().flat_map(|v| &v.get_ref().0) {
+            for (key, raw_version) in raw.versions.iter().flat_map(|v| &v.get_ref().0) {
                 let calls = match &raw_version.get_ref().calls {
                     Some(own) => self.calls(own.get_ref(), &known),
                     None => service_calls.clone(),
@@ -95,7 +94,7 @@ impl Checker<'_> {
     /// (service `a-b`, version `c` and service `a`, version `b-c`), or a
     /// ServiceAccount, which meshgen creates per service (`account: <service>`).
     /// A service declared twice is reported as such, not here.
-    fn shared_names(&mut self, infos: &[ServiceInfo<'_>]) {
+    fn shared_names(&mut self, raws: &[&RawService], infos: &[ServiceInfo]) {
         // With workloads = "existing", meshgen creates neither.
         if !self.emits_workloads() {
             return;
@@ -103,11 +102,11 @@ impl Checker<'_> {
         // Where each name was first made; its line is found only on a clash.
         let mut deployments: HashMap<String, (&str, &str, Range<usize>)> = HashMap::new();
         let mut accounts: HashMap<&str, (&str, Range<usize>)> = HashMap::new();
-        for info in infos {
+        for (raw, info) in raws.iter().zip(infos) {
             let service = &info.service;
             // The first key of each version name.
             let mut keys: HashMap<&str, &Spanned<String>> = HashMap::new();
-            for (key, _) in info.raw.versions.iter().flat_map(|v| &v.get_ref().0) {
+            for (key, _) in raw.versions.iter().flat_map(|v| &v.get_ref().0) {
                 keys.entry(key.get_ref().as_str()).or_insert(key);
             }
             for version in service.versions.iter().filter(|v| v.deploy) {
@@ -133,7 +132,7 @@ impl Checker<'_> {
                     }
                 }
             }
-            let (Some(account), Some(raw)) = (&service.service_account, &info.raw.service_account)
+            let (Some(account), Some(raw)) = (&service.service_account, &raw.service_account)
             else {
                 continue;
             };
@@ -326,6 +325,7 @@ impl Checker<'_> {
         if !self.emits_workloads() {
             self.same_pods(entries, &versions, service);
         }
+        versions.shrink_to_fit();
         versions
     }
 

@@ -25,7 +25,7 @@ impl Checker<'_> {
     pub(super) fn steps(
         &mut self,
         raw: Spanned<Vec<Spanned<RawStep>>>,
-        services: &[ServiceInfo<'_>],
+        services: &[ServiceInfo],
         gateway: Option<(&Gateway, &[RouteCheck])>,
     ) -> Vec<Step> {
         self.unique(
@@ -54,7 +54,7 @@ impl Checker<'_> {
     fn step(
         &mut self,
         raw: Spanned<RawStep>,
-        services: &[ServiceInfo<'_>],
+        services: &[ServiceInfo],
         positions: &HashMap<&str, usize>,
         gateway: Option<(&Gateway, &[RouteCheck])>,
         exposed: &HashSet<&str>,
@@ -107,7 +107,11 @@ impl Checker<'_> {
             for index in targets {
                 let target = &services[index].service;
                 let built = self.rule(rule, to, target);
-                let (list, catch_all) = per_service.entry(index).or_default();
+                // Room for one rule at first: most services have one or two
+                // (a Vec grows to four at its first push).
+                let (list, catch_all) = per_service
+                    .entry(index)
+                    .or_insert_with(|| (Vec::with_capacity(1), None));
                 if let Some(earlier) = catch_all {
                     self.error(
                         spanned.span(),
@@ -142,7 +146,9 @@ impl Checker<'_> {
                 if let Some(to) = to
                     && target.versions.iter().any(|v| !v.deploy)
                 {
-                    sent.entry(index).or_default().push(Sent::of(to, &built));
+                    (sent.entry(index))
+                        .or_insert_with(|| Vec::with_capacity(1))
+                        .push(Sent::of(to, &built));
                 }
                 // Ingress traffic reaches every deployed version of a service
                 // the gateway exposes; with one deployed version, no matter.
