@@ -13,9 +13,11 @@
 #
 # and prints one line per run: wall time, peak RSS (Maximum resident set size)
 # and that peak over the file's size. With --max-check-ratio R it exits 1 when
-# a check's peak is over R times its file (a generous bound, e.g. 12, catches a
-# return of the 30x of before the section reading). Builds the release binary
-# first unless --no-build (or $CARGO_TARGET_DIR/release/meshgen is wanted as is).
+# a check's peak is over R times its file (a generous bound, e.g. 12 at the
+# default sizes, catches a return of the 30x of before the section reading;
+# a file of a few MB shows more, as the process's own few MiB count there).
+# Builds the release binary first unless --no-build (then the one in
+# $CARGO_TARGET_DIR/release or target/release is measured as it is).
 # Needs python3 and GNU time (Debian package `time`). Not part of `cargo test`:
 # it writes about 1 GB and takes about a minute at N = 78000.
 set -euo pipefail
@@ -29,7 +31,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --no-build) build=0 ;;
     --max-check-ratio) max="$2"; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) sizes+=("$1") ;;
   esac
   shift

@@ -275,12 +275,15 @@ impl<T> Streamed<T> {
 enum Open<'i> {
     None,
     Service(Node<'i>),
-    Step {
-        step: Node<'i>,
-        routes: Streamed<RawRule>,
-        /// The `[[steps.routes]]` table the last header is in.
-        route: Option<Node<'i>>,
-    },
+    Step(Box<OpenStep<'i>>),
+}
+
+/// A `[[steps]]` table the last header is in, with the routes read so far.
+struct OpenStep<'i> {
+    step: Node<'i>,
+    routes: Streamed<RawRule>,
+    /// The `[[steps.routes]]` table the last header is in.
+    route: Option<Node<'i>>,
 }
 
 /// The state of a reading.
@@ -352,24 +355,22 @@ impl<'i> Reader<'i> {
                 Open::Service(node)
             } else {
                 self.steps.span.get_or_insert(span);
-                Open::Step {
+                Open::Step(Box::new(OpenStep {
                     step: node,
                     routes: Streamed::default(),
                     route: None,
-                }
+                }))
             };
             return Some(());
         }
         match (&mut self.open, first) {
             (Open::Service(service), "services") => service.place(&path[1..], array, span, body),
-            (
-                Open::Step {
+            (Open::Step(open), "steps") => {
+                let OpenStep {
                     step,
                     routes,
                     route,
-                },
-                "steps",
-            ) => {
+                } = &mut **open;
                 let under_routes = &**path[1].get_ref() == "routes";
                 if !under_routes {
                     if let Some(done) = route.take() {
@@ -411,11 +412,12 @@ impl<'i> Reader<'i> {
                 let service = item(self.parts, &mut self.warnings, Part::Service, service)?;
                 self.services.items.push(service);
             }
-            Open::Step {
-                step,
-                mut routes,
-                route,
-            } => {
+            Open::Step(open) => {
+                let OpenStep {
+                    step,
+                    mut routes,
+                    route,
+                } = *open;
                 if let Some(done) = route {
                     let done = item(self.parts, &mut self.warnings, Part::Route, done)?;
                     routes.items.push(done);
