@@ -5,6 +5,7 @@
 use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use crate::error::Error;
 
@@ -55,7 +56,10 @@ const CHAR_MARK_STRIDE: usize = 1024;
 pub struct Source {
     path: PathBuf,
     text: String,
-    line_starts: Vec<usize>,
+    /// Where each line starts, made on first use: only diagnostics need
+    /// lines, and a large file of short lines has millions of them (half
+    /// the file's size again, at 8 bytes a line of 16).
+    line_starts: OnceLock<Vec<usize>>,
     /// Where the content starts: the first line that is not blank or a comment.
     content_start: usize,
     /// The number of characters before byte `k * CHAR_MARK_STRIDE`, for each
@@ -69,14 +73,10 @@ impl Source {
     /// Wraps a file's path and text.
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
         let text = text.into();
-        // Counted first: a collected Vec may hold up to twice the room it
-        // needs, and a large file of short lines has millions.
-        let mut line_starts = Vec::with_capacity(1 + text.bytes().filter(|&b| b == b'\n').count());
-        line_starts.push(0);
-        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         // Only the leading blank and comment lines are read.
-        let content_start = (line_starts.iter())
-            .map(|&start| {
+        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1));
+        let content_start = line_starts
+            .map(|start| {
                 let line = text[start..].split('\n').next().unwrap_or("");
                 let rest = if start == 0 {
                     line.trim_start_matches(BYTE_ORDER_MARK)
@@ -96,7 +96,7 @@ impl Source {
         Self {
             path: path.into(),
             text,
-            line_starts,
+            line_starts: OnceLock::new(),
             content_start,
             char_marks,
         }
@@ -112,12 +112,25 @@ impl Source {
         &self.text
     }
 
+    /// Where each line starts (made on first use).
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| {
+            // Counted first: a collected Vec may hold up to twice the room
+            // it needs.
+            let lines = 1 + self.text.bytes().filter(|&b| b == b'\n').count();
+            let mut starts = Vec::with_capacity(lines);
+            starts.push(0);
+            starts.extend(self.text.match_indices('\n').map(|(i, _)| i + 1));
+            starts
+        })
+    }
+
     /// 1-based line and column (in characters) of a byte offset. A
     /// byte-order mark at the start of the file is not a column.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let line = self.line_index(offset);
-        let mut start = self.line_starts[line];
+        let mut start = self.line_starts()[line];
         if line == 0 && self.text.starts_with(BYTE_ORDER_MARK) {
             start = offset.min(BYTE_ORDER_MARK.len_utf8());
         }
@@ -143,16 +156,16 @@ impl Source {
         let first = self.line_index(span.start);
         let last = self.line_index(span.end.max(span.start));
         let end = self
-            .line_starts
+            .line_starts()
             .get(last + 1)
             .map_or(self.text.len(), |&next| next - 1);
-        (self.line_starts[first]..end, first + 1)
+        (self.line_starts()[first]..end, first + 1)
     }
 
     /// The 0-based line that holds byte `offset` (the last line past the end).
     fn line_index(&self, offset: usize) -> usize {
         let offset = offset.min(self.text.len());
-        self.line_starts.partition_point(|&s| s <= offset) - 1
+        self.line_starts().partition_point(|&s| s <= offset) - 1
     }
 
     /// Where problems of the whole file (a missing top-level key) are
@@ -216,7 +229,7 @@ mod tests {
             .filter(|&i| text.is_char_boundary(i))
             .step_by(97)
         {
-            let start = source.line_starts[source.line_index(offset)];
+            let start = source.line_starts()[source.line_index(offset)];
             let expected = text[start..offset].chars().count() + 1;
             assert_eq!(source.line_col(offset).1, expected, "at {offset}");
         }
