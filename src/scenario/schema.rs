@@ -127,12 +127,15 @@ fn compiled() -> Result<&'static Compiled, &'static str> {
 }
 
 /// The schema cut into the parts `sections` checks one at a time: the top
-/// level with any `services` and `steps` items, a service, a step with any
+/// level with any `services` and `steps` items, a service (as any scenario
+/// has it, and as one whose workloads meshgen emits has it), a step with any
 /// `routes` items, and a route. Together they check what the whole schema
-/// checks (it says nothing across items).
+/// checks (it says nothing across items but the top level's `if workloads =
+/// "existing"`, which decides which service part applies).
 pub(super) struct Parts {
     root: jsonschema::Validator<Toml>,
     service: jsonschema::Validator<Toml>,
+    emitted_service: jsonschema::Validator<Toml>,
     step: jsonschema::Validator<Toml>,
     route: jsonschema::Validator<Toml>,
 }
@@ -142,8 +145,11 @@ pub(super) struct Parts {
 pub(super) enum Part {
     /// The top-level table (with placeholder items in `services` and `steps`).
     Root,
-    /// One `[[services]]` table.
+    /// One `[[services]]` table of a scenario with `workloads = "existing"`.
     Service,
+    /// One `[[services]]` table of a scenario whose workloads meshgen emits
+    /// (the top level's `else`: a deployed version needs an image).
+    EmittedService,
     /// One `[[steps]]` table (with placeholder items in `routes`).
     Step,
     /// One `[[steps.routes]]` table.
@@ -156,6 +162,7 @@ impl Parts {
         let validator = match part {
             Part::Root => &self.root,
             Part::Service => &self.service,
+            Part::EmittedService => &self.emitted_service,
             Part::Step => &self.step,
             Part::Route => &self.route,
         };
@@ -171,10 +178,11 @@ pub(super) fn parts() -> Option<&'static Parts> {
         .get_or_init(|| {
             let (schema, _) = compiled().ok()?;
             let compile = |part: &Value| jsonschema::options_for::<Toml>().build(part).ok();
-            let [root, service, step, route] = cut(schema)?;
+            let [root, service, emitted_service, step, route] = cut(schema)?;
             Some(Parts {
                 root: compile(&root)?,
                 service: compile(&service)?,
+                emitted_service: compile(&emitted_service)?,
                 step: compile(&step)?,
                 route: compile(&route)?,
             })
@@ -185,7 +193,7 @@ pub(super) fn parts() -> Option<&'static Parts> {
 /// The schemas of `Parts`, from the whole one: an item schema is the
 /// array's `items` over the whole schema's definitions; where a part's own
 /// array is checked item by item apart, its `items` become `true`.
-fn cut(schema: &Value) -> Option<[Value; 4]> {
+fn cut(schema: &Value) -> Option<[Value; 5]> {
     fn take_items(node: &mut Value, pointer: &str) -> Option<Value> {
         let items = node.pointer_mut(pointer)?;
         items
@@ -201,6 +209,14 @@ fn cut(schema: &Value) -> Option<[Value; 4]> {
     };
     let mut root = schema.clone();
     let service = take_items(&mut root, "/properties/services/items")?;
+    // The top level's condition: what a service needs unless `workloads =
+    // "existing"` (the placeholders `root` checks have no versions).
+    let existing = schema.pointer("/if/properties/workloads/const")?;
+    let emitted = schema.pointer("/else/properties/services/items")?;
+    if existing != "existing" || schema.get("then").is_some() {
+        return None;
+    }
+    let emitted_service = serde_json::json!({ "allOf": [service.clone(), emitted.clone()] });
     let step = take_items(&mut root, "/properties/steps/items")?;
     let definitions = schema.get("definitions")?;
     let step_name = step.get("$ref")?.as_str()?.strip_prefix("#/definitions/")?;
@@ -212,6 +228,7 @@ fn cut(schema: &Value) -> Option<[Value; 4]> {
     Some([
         root,
         part(service, definitions)?,
+        part(emitted_service, definitions)?,
         part(step, &step_definitions)?,
         part(route, definitions)?,
     ])

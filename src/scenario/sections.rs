@@ -409,7 +409,17 @@ impl<'i> Reader<'i> {
         match std::mem::replace(&mut self.open, Open::None) {
             Open::None => {}
             Open::Service(service) => {
-                let service = item(self.parts, &mut self.warnings, Part::Service, service)?;
+                // The top-level keys come first in a file: `workloads` is known.
+                let existing = matches!(
+                    self.root.body.get("workloads").map(Spanned::get_ref),
+                    Some(DeValue::String(w)) if w == "existing"
+                );
+                let part = if existing {
+                    Part::Service
+                } else {
+                    Part::EmittedService
+                };
+                let service = item(self.parts, &mut self.warnings, part, service)?;
                 self.services.items.push(service);
             }
             Open::Step(open) => {

@@ -13,7 +13,7 @@ use super::names::{
     is_label_value,
 };
 use super::prune::Pruned;
-use super::raw::{RawMesh, RawNamespace, RawScenario, RawService, RawTrafficPolicy};
+use super::raw::{RawMesh, RawNamespace, RawScenario, RawTrafficPolicy};
 use crate::diagnostic::Diagnostic;
 use crate::istio::{self, Lookup, NetworkingApi, Release};
 use crate::model::{
