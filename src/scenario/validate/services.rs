@@ -99,15 +99,30 @@ impl Checker<'_> {
         if !self.emits_workloads() {
             return;
         }
+        // `a-b` of service `a` is `a-b` of service `a-…` only when one
+        // service's name is the other's, `-`, and more: only the services
+        // of such a pair are compared (a large mesh has none, and a map of
+        // every Deployment's name was the peak of its memory).
+        let names: HashSet<&str> = infos.iter().map(|i| i.service.name.as_str()).collect();
+        let mut paired: HashSet<&str> = HashSet::new();
+        for name in &names {
+            for (at, _) in name.match_indices('-') {
+                if let Some(shorter) = names.get(&name[..at]) {
+                    paired.extend([*name, *shorter]);
+                }
+            }
+        }
         // Where each name was first made; its line is found only on a clash.
         let mut deployments: HashMap<String, (&str, &str, Range<usize>)> = HashMap::new();
         let mut accounts: HashMap<&str, (&str, Range<usize>)> = HashMap::new();
         for (raw, info) in raws.iter().zip(infos) {
             let service = &info.service;
-            // The first key of each version name.
+            // The first key of each version name, of a service compared.
             let mut keys: HashMap<&str, &Spanned<String>> = HashMap::new();
-            for (key, _) in raw.versions.iter().flat_map(|v| &v.get_ref().0) {
-                keys.entry(key.get_ref().as_str()).or_insert(key);
+            if paired.contains(service.name.as_str()) {
+                for (key, _) in raw.versions.iter().flat_map(|v| &v.get_ref().0) {
+                    keys.entry(key.get_ref().as_str()).or_insert(key);
+                }
             }
             for version in service.versions.iter().filter(|v| v.deploy) {
                 let Some(key) = keys.get(version.name.as_str()) else {
