@@ -68,112 +68,6 @@ mod generate;
 /// Scenario sizes when `BENCH_N` is not set.
 const DEFAULT_SIZES: &[usize] = &[10, 100, 1000];
 
-/// The routes of one step (each a list of `key = value` lines after `service`).
-enum Routes {
-    /// One route, for `service = "*"`.
-    Wildcard(&'static [&'static str]),
-    /// These routes, in this order, for every service in turn.
-    PerService(&'static [&'static [&'static str]]),
-}
-
-const JASON: &str = "headers = { end-user = \"jason\" }";
-
-/// The five steps: name, description, routes.
-const STEPS: &[(&str, &str, Routes)] = &[
-    (
-        "all-v1",
-        "Route every service to v1",
-        Routes::Wildcard(&["to = \"v1\""]),
-    ),
-    (
-        "jason-v2",
-        "Send end-user jason to v2 on every service",
-        Routes::PerService(&[&[JASON, "to = \"v2\""], &["to = \"v1\""]]),
-    ),
-    (
-        "delay",
-        "Inject a 7s delay for jason on every service",
-        Routes::PerService(&[
-            &[
-                JASON,
-                "to = \"v1\"",
-                "delay = \"7s\"",
-                "delay_percent = 100.0",
-            ],
-            &["to = \"v1\""],
-        ]),
-    ),
-    (
-        "split",
-        "Shift every service 50/50 between v1 and v3",
-        Routes::PerService(&[&["to = { v1 = 50, v3 = 50 }"]]),
-    ),
-    (
-        "all-v3",
-        "Route every service to v3",
-        Routes::Wildcard(&["to = \"v3\""]),
-    ),
-];
-
-/// The synthetic scenario `scale-N` as TOML text.
-fn scenario_text(n: usize) -> String {
-    let services: Vec<String> = (0..n).map(|i| format!("svc-{i:04}")).collect();
-    let mut toml = String::with_capacity(n * 1500);
-    let mut line = |text: &str| {
-        toml.push_str(text);
-        toml.push('\n');
-    };
-    line(&format!("name = \"scale-{n}\""));
-    line(&format!(
-        "description = \"Synthetic scale scenario: {n} services x 3 versions, 5 steps\""
-    ));
-    line("");
-    for text in ["[mesh]", "version = \"1.22.0\"", "profile = \"demo\"", ""] {
-        line(text);
-    }
-    for text in ["[namespace]", "name = \"scale\"", ""] {
-        line(text);
-    }
-    for svc in &services {
-        line("[[services]]");
-        line(&format!("name = \"{svc}\""));
-        line("port = 8080");
-        line(&format!("service_account = \"sa-{svc}\""));
-        for version in ["v1", "v2", "v3"] {
-            line(&format!("  [services.versions.{version}]"));
-            line(&format!(
-                "  image = \"example.com/app/{svc}-{version}:1.0\""
-            ));
-        }
-        line("");
-    }
-    line("[gateway]");
-    line(&format!("name = \"scale-{n}-gateway\""));
-    line("port = 8080");
-    line("[[gateway.routes]]");
-    line(&format!("service = \"{}\"", services[0]));
-    line("uris = [ { prefix = \"/\" } ]");
-    line("");
-
-    for (name, description, routes) in STEPS {
-        line("[[steps]]");
-        line(&format!("name = \"{name}\""));
-        line(&format!("description = \"{description}\""));
-        let (targets, bodies): (Vec<&str>, &[&[&str]]) = match routes {
-            Routes::Wildcard(body) => (vec!["*"], std::slice::from_ref(body)),
-            Routes::PerService(bodies) => (services.iter().map(String::as_str).collect(), bodies),
-        };
-        for target in targets {
-            for body in bodies {
-                line("[[steps.routes]]");
-                line(&format!("service = \"{target}\""));
-                body.iter().for_each(|text| line(text));
-            }
-        }
-    }
-    toml
-}
-
 /// The sizes to run: `BENCH_N` (numbers separated by spaces), or the defaults.
 fn sizes() -> Vec<usize> {
     match std::env::var("BENCH_N") {
@@ -200,7 +94,7 @@ struct Prepared {
 
 impl Prepared {
     fn new(n: usize, renderer: &Renderer) -> Self {
-        let source = Source::new(format!("scale-{n}.toml"), scenario_text(n));
+        let source = Source::new(format!("scale-{n}.toml"), generate::workload::text(n));
         let checked = meshgen::scenario::check(&source);
         let Some(scenario) = checked.scenario else {
             panic!(

@@ -1,10 +1,10 @@
 //! Generators of large scenarios that stress one count each: header matches
 //! in one rule, rules in one step, unknown keys in one table, labels of the
 //! namespace; and call graphs whose paths outnumber their calls (a long
-//! chain, a diamond). Shared by the bounded tests of `tests/large.rs` and
-//! `tests/scale.rs` and the `large` and `call_graph` groups of
-//! `benches/pipeline.rs` (which includes this file by path), so the
-//! benchmarks and the tests run the same shapes.
+//! chain, a diamond); and the bench workload. Shared by the bounded tests of
+//! `tests/large.rs`, `tests/scale.rs` and `tests/memory.rs` and the
+//! benchmarks of `benches/pipeline.rs` (which include this file by path), so
+//! the benchmarks and the tests run the same shapes.
 
 /// The mesh, the namespace (`namespace` holds the extra lines of its table)
 /// and one service `web` with versions v1 and v2.
@@ -133,4 +133,119 @@ pub fn call_diamond(services: usize) -> String {
         layers - 1
     ));
     text
+}
+
+/// The bench workload (`bench/compare.sh`, `benches/pipeline.rs`,
+/// `tests/memory.rs`); the integration tests do not use it.
+#[allow(dead_code)]
+pub mod workload {
+    /// The routes of one step (each a list of `key = value` lines after `service`).
+    enum Routes {
+        /// One route, for `service = "*"`.
+        Wildcard(&'static [&'static str]),
+        /// These routes, in this order, for every service in turn.
+        PerService(&'static [&'static [&'static str]]),
+    }
+
+    const JASON: &str = "headers = { end-user = \"jason\" }";
+
+    /// The five steps: name, description, routes.
+    const STEPS: &[(&str, &str, Routes)] = &[
+        (
+            "all-v1",
+            "Route every service to v1",
+            Routes::Wildcard(&["to = \"v1\""]),
+        ),
+        (
+            "jason-v2",
+            "Send end-user jason to v2 on every service",
+            Routes::PerService(&[&[JASON, "to = \"v2\""], &["to = \"v1\""]]),
+        ),
+        (
+            "delay",
+            "Inject a 7s delay for jason on every service",
+            Routes::PerService(&[
+                &[
+                    JASON,
+                    "to = \"v1\"",
+                    "delay = \"7s\"",
+                    "delay_percent = 100.0",
+                ],
+                &["to = \"v1\""],
+            ]),
+        ),
+        (
+            "split",
+            "Shift every service 50/50 between v1 and v3",
+            Routes::PerService(&[&["to = { v1 = 50, v3 = 50 }"]]),
+        ),
+        (
+            "all-v3",
+            "Route every service to v3",
+            Routes::Wildcard(&["to = \"v3\""]),
+        ),
+    ];
+
+    /// The workload `scale-N` as TOML text, byte for byte what `bench/gen.py N`
+    /// writes: N services × versions v1 v2 v3, a gateway, and five steps that
+    /// each touch every service (docs/performance.md).
+    pub fn text(n: usize) -> String {
+        let services: Vec<String> = (0..n).map(|i| format!("svc-{i:04}")).collect();
+        let mut toml = String::with_capacity(n * 1500);
+        let mut line = |text: &str| {
+            toml.push_str(text);
+            toml.push('\n');
+        };
+        line(&format!("name = \"scale-{n}\""));
+        line(&format!(
+            "description = \"Synthetic scale scenario: {n} services x 3 versions, 5 steps\""
+        ));
+        line("");
+        for text in ["[mesh]", "version = \"1.22.0\"", "profile = \"demo\"", ""] {
+            line(text);
+        }
+        for text in ["[namespace]", "name = \"scale\"", ""] {
+            line(text);
+        }
+        for svc in &services {
+            line("[[services]]");
+            line(&format!("name = \"{svc}\""));
+            line("port = 8080");
+            line(&format!("service_account = \"sa-{svc}\""));
+            for version in ["v1", "v2", "v3"] {
+                line(&format!("  [services.versions.{version}]"));
+                line(&format!(
+                    "  image = \"example.com/app/{svc}-{version}:1.0\""
+                ));
+            }
+            line("");
+        }
+        line("[gateway]");
+        line(&format!("name = \"scale-{n}-gateway\""));
+        line("port = 8080");
+        line("[[gateway.routes]]");
+        line(&format!("service = \"{}\"", services[0]));
+        line("uris = [ { prefix = \"/\" } ]");
+        line("");
+
+        for (name, description, routes) in STEPS {
+            line("[[steps]]");
+            line(&format!("name = \"{name}\""));
+            line(&format!("description = \"{description}\""));
+            let (targets, bodies): (Vec<&str>, &[&[&str]]) = match routes {
+                Routes::Wildcard(body) => (vec!["*"], std::slice::from_ref(body)),
+                Routes::PerService(bodies) => {
+                    (services.iter().map(String::as_str).collect(), bodies)
+                }
+            };
+            for target in targets {
+                for body in bodies {
+                    line("[[steps.routes]]");
+                    line(&format!("service = \"{target}\""));
+                    body.iter().for_each(|text| line(text));
+                }
+            }
+        }
+        toml
+    }
 }
