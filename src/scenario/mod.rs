@@ -175,6 +175,12 @@ fn toml_diagnostic(error: &toml::de::Error, source: &Source) -> Diagnostic {
     Diagnostic::error(span, message)
 }
 
+/// Whether `text` is read a section at a time, which then must read it as
+/// the whole reading does (it panics with the difference otherwise): the
+/// property the `sections` fuzz target checks on any text.
+#[cfg(fuzzing)]
+pub use sections::assert_agrees as assert_sections_agree;
+
 /// The model of a scenario text that must be valid; panics with its errors.
 /// For the tests of the modules that read the model.
 #[cfg(test)]

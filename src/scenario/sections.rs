@@ -583,38 +583,41 @@ fn shift_value(value: Spanned<DeValue<'_>>, by: usize) -> Spanned<DeValue<'_>> {
     Spanned::new(span.start + by..span.end + by, inner)
 }
 
+/// Whether `text` is read section by section; when it is, the result must
+/// be the whole reading's, spans and warnings included, and this panics
+/// with the difference if not. For the tests, and the `sections` fuzz
+/// target (`scenario::assert_sections_agree`).
+#[cfg(any(test, fuzzing))]
+pub fn assert_agrees(text: &str) -> bool {
+    let Some((raw, mut warnings)) = read(text) else {
+        return false;
+    };
+    let source = crate::source::Source::new("t.toml", text);
+    let (whole, mut shape, pruned) = super::read_whole(&source);
+    assert!(
+        pruned.is_empty(),
+        "a file read by sections has nothing to prune"
+    );
+    assert!(
+        !shape.iter().any(Diagnostic::is_error),
+        "read by sections with shape errors: {shape:?}"
+    );
+    assert_eq!(
+        format!("{raw:#?}"),
+        format!("{:#?}", whole.expect("the whole reading has a scenario"))
+    );
+    for list in [&mut warnings, &mut shape] {
+        list.sort_by_key(|d| (d.span.start, d.span.end, d.message.clone()));
+    }
+    assert_eq!(warnings, shape);
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::source::Source;
-
-    /// Whether `text` is read section by section; when it is, the result
-    /// must be the whole reading's, spans and warnings included.
-    fn same(text: &str) -> bool {
-        let Some((raw, mut warnings)) = read(text) else {
-            return false;
-        };
-        let (whole, mut shape, pruned) = super::super::read_whole(&Source::new("t.toml", text));
-        assert!(
-            pruned.is_empty(),
-            "a file read by sections has nothing to prune"
-        );
-        assert!(
-            !shape.iter().any(Diagnostic::is_error),
-            "read by sections with shape errors: {shape:?}"
-        );
-        assert_eq!(
-            format!("{raw:#?}"),
-            format!("{:#?}", whole.expect("the whole reading has a scenario"))
-        );
-        for list in [&mut warnings, &mut shape] {
-            list.sort_by_key(|d| (d.span.start, d.span.end, d.message.clone()));
-        }
-        assert_eq!(warnings, shape);
-        true
-    }
 
     /// Every scenario of the repository: those of the right shape read by
     /// sections as they read whole; the others are left to the whole reading.
@@ -640,7 +643,7 @@ mod tests {
                     continue;
                 };
                 let shaped = !folder.ends_with("invalid");
-                if same(&text) {
+                if assert_agrees(&text) {
                     read += 1;
                 } else {
                     // Every shipped and valid scenario is laid out as this
@@ -690,7 +693,7 @@ mod tests {
             // Strings kustomize mishandles: the same warnings.
             scenario("[[steps]]\nname = \"t\"\ndescription = \"\\u0085\"\n[[steps.routes]]\nservice = \"a\"\nheaders = { \"k\\u0085\" = \"\\u2028\" }\nto = \"v1\"\n"),
         ] {
-            assert!(same(&text), "not read by sections:\n{text}");
+            assert!(assert_agrees(&text), "not read by sections:\n{text}");
         }
     }
 
@@ -725,7 +728,7 @@ mod tests {
             ));
         }
         assert!(text.len() >= FROM_BYTES, "{} bytes", text.len());
-        assert!(same(&text));
+        assert!(assert_agrees(&text));
     }
 
     #[test]
