@@ -7,17 +7,21 @@
 //! Pure functions over `model::Scenario`; prints nothing, reads no file.
 //!
 //! This file holds the public types, the request's entry and classes, and
-//! header and URI matching; `trace` walks one request through a step's
-//! routing, `outcome` is the algebra of what a hop answers, `check` is the
-//! build check, `text` puts an explanation into words.
+//! header and URI matching; `view` is a scenario at one step, `trace` walks
+//! one request through its routing, `policy` is what a hop's retries,
+//! timeouts, fault and client budget do to its answer, `outcome` is the
+//! algebra of what a hop answers, `check` is the build check, `text` puts an
+//! explanation into words.
 
 mod check;
 mod json;
 mod outcome;
+mod policy;
 #[cfg(test)]
 mod tests;
 mod text;
 mod trace;
+mod view;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
@@ -26,7 +30,8 @@ use serde::Serialize;
 
 use crate::model::{Gateway, Scenario, StringMatch};
 use outcome::outcomes;
-use trace::{Graph, Passed, View, trace};
+use trace::{Graph, Passed, trace};
+use view::View;
 
 pub use check::check;
 pub use json::render_json;

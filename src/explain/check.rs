@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::outcome::{Failed, Kind, in_order};
 use super::text::probability;
-use super::trace::{Passed, View, trace};
+use super::trace::{Passed, trace};
+use super::view::View;
 use super::{Entry, Finding, Request, classes, default_entries, default_uri, reach, relevant};
 use crate::model::Scenario;
 
