@@ -338,6 +338,33 @@ pub fn lookup(release: Release) -> Lookup {
     }
 }
 
+/// The first minor release whose in-mesh Gateway API routing (HTTPRoute
+/// with a Service parent) is stable: `routing_api = "gateway-api"` needs it.
+pub const GATEWAY_API_FROM: u32 = 22;
+
+/// The first minor release with ambient mode GA: `dataplane = "ambient"` needs it.
+pub const AMBIENT_FROM: u32 = 24;
+
+/// The profiles that install ztunnel, which ambient mode needs (ISTIO-FACTS §7).
+pub const AMBIENT_PROFILES: &[&str] = &["ambient", "openshift-ambient"];
+
+/// The Gateway API release a minor release of Istio is built against
+/// (`sigs.k8s.io/gateway-api` in its go.mod, ISTIO-FACTS §7), whose CRDs a
+/// cluster needs: Istio does not install them. 1.26 is built against a
+/// pre-release of v1.3.0, whose nearest release is named. `None` before
+/// 1.22. A release newer than the table gets the newest's.
+pub fn gateway_api_release(release: Release) -> Option<&'static str> {
+    match release.minor {
+        ..GATEWAY_API_FROM => None,
+        22 | 23 => Some("v1.1.0"),
+        24 => Some("v1.2.0"),
+        25 => Some("v1.2.1"),
+        26 | 27 => Some("v1.3.0"),
+        28 | 29 => Some("v1.4.0"),
+        _ => Some("v1.5.1"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,5 +479,21 @@ mod tests {
         assert_eq!(at("1.4.6"), Lookup::Unsupported);
         assert_eq!(at("2.0"), Lookup::Unsupported);
         assert!(matches!(at("1.31"), Lookup::Newer(f) if f.last_minor == 30));
+    }
+
+    #[test]
+    fn gateway_api_release_follows_istios_go_mod() {
+        let at = |t| gateway_api_release(Release::parse(t).expect("valid"));
+        assert_eq!(at("1.21.6"), None);
+        assert_eq!(at("1.22"), Some("v1.1.0"));
+        assert_eq!(at("1.24.1"), Some("v1.2.0"));
+        assert_eq!(at("1.27"), Some("v1.3.0"));
+        assert_eq!(at("1.30.3"), Some("v1.5.1"));
+        assert_eq!(at("1.31"), Some("v1.5.1"));
+        assert!(
+            AMBIENT_PROFILES
+                .iter()
+                .all(|p| facts("1.24").profiles.contains(p))
+        );
     }
 }

@@ -64,6 +64,16 @@ impl Scenario {
         self.workloads == WorkloadMode::Emit
     }
 
+    /// Whether the routing is written in the Kubernetes Gateway API.
+    pub fn gateway_api(&self) -> bool {
+        self.mesh.routing_api == RoutingApi::GatewayApi
+    }
+
+    /// Whether the mesh runs in ambient mode (ztunnel and a waypoint).
+    pub fn ambient(&self) -> bool {
+        self.mesh.dataplane == Dataplane::Ambient
+    }
+
     /// Whether a step may change the gateway's VirtualService
     /// (`[gateway] version_routing = true`).
     pub fn gateway_routes_versions(&self) -> bool {
@@ -119,6 +129,10 @@ pub struct Mesh {
     pub revision: Option<String>,
     /// networking.istio.io version emitted.
     pub networking_api: NetworkingApi,
+    /// The API the routing is written in.
+    pub routing_api: RoutingApi,
+    /// Sidecars or ambient.
+    pub dataplane: Dataplane,
     /// Override of the profile's ingress gateway switch.
     pub ingress_gateway: Option<bool>,
     /// Override of the profile's egress gateway switch.
@@ -128,6 +142,43 @@ pub struct Mesh {
     /// MeshConfig `outboundTrafficPolicy.mode`.
     pub outbound_traffic_policy: Option<String>,
 }
+
+/// The API a scenario's routing is written in (`mesh.routing_api`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RoutingApi {
+    /// `istio`: Gateway, VirtualService, DestinationRule subsets.
+    #[serde(rename = "istio")]
+    Istio,
+    /// `gateway-api`: the Kubernetes Gateway API (Gateway, HTTPRoute) and
+    /// a Service per version.
+    #[serde(rename = "gateway-api")]
+    GatewayApi,
+}
+
+impl RoutingApi {
+    /// The value as a scenario writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Istio => "istio",
+            Self::GatewayApi => "gateway-api",
+        }
+    }
+}
+
+/// Where the mesh runs its proxies (`mesh.dataplane`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Dataplane {
+    /// `sidecar`: an Envoy injected into every pod.
+    #[serde(rename = "sidecar")]
+    Sidecar,
+    /// `ambient`: ztunnel on every node, L4; a waypoint for L7.
+    #[serde(rename = "ambient")]
+    Ambient,
+}
+
+/// The name of the waypoint meshgen emits in ambient mode, and the value of
+/// the namespace's `istio.io/use-waypoint` label.
+pub const WAYPOINT_NAME: &str = "waypoint";
 
 /// The application's namespace.
 #[derive(Debug, Clone)]
@@ -493,6 +544,37 @@ pub struct Duration {
     pub nanos: u128,
 }
 
+impl Duration {
+    /// The duration in the Gateway API's format (`1h30m`, `2500ms`: up to
+    /// four parts of at most five digits, units h, m, s, ms), or `None`
+    /// when it has no such form (finer than a millisecond, or too long).
+    pub fn gateway_api(&self) -> Option<String> {
+        const MS: u128 = 1_000_000;
+        if !self.nanos.is_multiple_of(MS) {
+            return None;
+        }
+        let ms = self.nanos / MS;
+        let parts = [
+            (ms / 3_600_000, "h"),
+            (ms / 60_000 % 60, "m"),
+            (ms / 1_000 % 60, "s"),
+            (ms % 1_000, "ms"),
+        ];
+        if parts[0].0 > 99_999 {
+            return None;
+        }
+        let text: String = (parts.iter())
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, unit)| format!("{n}{unit}"))
+            .collect();
+        Some(if text.is_empty() {
+            "0s".to_owned()
+        } else {
+            text
+        })
+    }
+}
+
 impl Serialize for Duration {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.text)
@@ -619,6 +701,16 @@ pub struct Rule {
     pub mirror: Option<Box<Mirror>>,
 }
 
+impl ServiceRouting {
+    /// Whether a rule injects a fault (a delay or an abort), which the
+    /// Gateway API cannot express: with it, the routing is a VirtualService.
+    pub fn injects_fault(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.delay.is_some() || r.abort.is_some())
+    }
+}
+
 impl Rule {
     /// Whether the rule has no match condition and so catches every request.
     pub fn is_catch_all(&self) -> bool {
@@ -711,6 +803,29 @@ mod tests {
                 );
             }
             assert_eq!(service.position("v99"), None);
+        }
+    }
+
+    #[test]
+    fn durations_in_the_gateway_api_format() {
+        let cases = [
+            ("7s", Some("7s")),
+            ("2.5s", Some("2s500ms")),
+            ("1m30s", Some("1m30s")),
+            ("90s", Some("1m30s")),
+            ("0s", Some("0s")),
+            ("36h", Some("36h")),
+            ("500ms", Some("500ms")),
+            ("1.5ms", None),
+            ("10us", None),
+            ("100000h", None),
+        ];
+        for (text, expected) in cases {
+            let duration = Duration {
+                text: text.to_owned(),
+                nanos: parse_duration(text).expect("a Go duration"),
+            };
+            assert_eq!(duration.gateway_api().as_deref(), expected, "{text}");
         }
     }
 

@@ -68,6 +68,8 @@ pub struct RawMesh {
     pub tag: Option<Spanned<String>>,
     pub revision: Option<Spanned<String>>,
     pub networking_api: Option<Spanned<String>>,
+    pub routing_api: Option<Spanned<String>>,
+    pub dataplane: Option<Spanned<String>>,
     pub components: Option<Spanned<RawComponents>>,
     pub config: Option<Spanned<RawMeshConfig>>,
 }

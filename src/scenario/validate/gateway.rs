@@ -135,7 +135,8 @@ impl Checker<'_> {
             }
             None => {
                 selector.push(("istio".to_owned(), "ingressgateway".to_owned()));
-                if let (Some(name), Some(mesh)) = (&name, mesh) {
+                // With the Gateway API, Istio deploys the gateway itself.
+                if let (Some(name), Some(mesh), false) = (&name, mesh, self.gateway_api()) {
                     self.gateway_without_pods(&span, name, mesh);
                 }
             }
@@ -146,8 +147,14 @@ impl Checker<'_> {
             Some(p) => self
                 .int_in(p, 1, 65535, "gateway port")
                 .and_then(|p| u16::try_from(p).ok()),
+            // Istio deploys a Gateway API gateway with a Service on the
+            // listener's port: 80 serves plain HTTP as a browser expects.
+            None if self.gateway_api() => Some(80),
             None => Some(mesh.map_or(80, |m| m.facts.gateway_port)),
         };
+        if self.gateway_api() {
+            self.gateway_api_gateway(gw);
+        }
         let hosts = match &gw.hosts {
             Some(raw_hosts) => {
                 if raw_hosts.get_ref().is_empty() {

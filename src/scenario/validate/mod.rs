@@ -17,11 +17,13 @@ use super::raw::{RawMesh, RawNamespace, RawScenario, RawTrafficPolicy};
 use crate::diagnostic::Diagnostic;
 use crate::istio::{self, Lookup, NetworkingApi, Release};
 use crate::model::{
-    Duration, Mesh, Namespace, Scenario, Service, TrafficPolicy, WorkloadMode, parse_duration,
+    Dataplane, Duration, Mesh, Namespace, RoutingApi, Scenario, Service, TrafficPolicy,
+    WAYPOINT_NAME, WorkloadMode, parse_duration,
 };
 use crate::source::Source;
 
 mod gateway;
+mod gateway_api;
 mod services;
 mod steps;
 
@@ -41,6 +43,11 @@ const IMAGE_TAG: &str = "an image tag: up to 128 letters, digits, '_', '.' or '-
 
 /// The revision label set by `namespace.injection` with `mesh.revision`.
 const REVISION_LABEL: &str = "istio.io/rev";
+
+/// The namespace labels of ambient mode: its workloads are enrolled in
+/// ztunnel and their services' traffic goes through the waypoint.
+const DATAPLANE_MODE_LABEL: &str = "istio.io/dataplane-mode";
+const USE_WAYPOINT_LABEL: &str = "istio.io/use-waypoint";
 
 const TLS_MODES: &[&str] = &["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"];
 const LOAD_BALANCERS: &[&str] = &["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "PASSTHROUGH"];
@@ -82,6 +89,7 @@ pub fn validate(
         diagnostics: Vec::new(),
         declared: HashSet::new(),
         workloads: WorkloadMode::Emit,
+        routing_api: RoutingApi::Istio,
     };
     let scenario = checker.scenario(raw);
     let has_error = checker.diagnostics.iter().any(Diagnostic::is_error);
@@ -106,6 +114,8 @@ struct Checker<'s> {
     declared: HashSet<String>,
     /// Who owns the workloads: read first, since it decides what a version may set.
     workloads: WorkloadMode,
+    /// The routing API, read with the mesh: it decides what a rule may set.
+    routing_api: RoutingApi,
 }
 
 /// What validation learnt of a service before the steps are read.
@@ -118,6 +128,11 @@ struct ServiceInfo {
 }
 
 impl Checker<'_> {
+    /// Whether the routing is written in the Gateway API.
+    fn gateway_api(&self) -> bool {
+        self.routing_api == RoutingApi::GatewayApi
+    }
+
     /// The 1-based line of a span, for messages that point at a second place.
     fn line(&self, span: &Range<usize>) -> usize {
         self.source.line_col(span.start).0
@@ -369,6 +384,9 @@ impl Checker<'_> {
         let mesh = self
             .required_top(&raw.mesh, "mesh")
             .and_then(|m| self.mesh(m));
+        if let Some(mesh) = &mesh {
+            self.routing_api = mesh.routing_api;
+        }
         let namespace = self
             .required_top(&raw.namespace, "namespace")
             .and_then(|n| self.namespace(n, mesh.as_ref()));
@@ -382,6 +400,13 @@ impl Checker<'_> {
                 images.span(),
                 "[images] rewrites the images of the Deployments meshgen emits, and with \
                  workloads = \"existing\" it emits none: remove [images]",
+            );
+        }
+        if let Some(policy) = raw.traffic_policy.as_ref().filter(|_| self.gateway_api()) {
+            self.not_in_gateway_api(
+                policy.span(),
+                "[traffic_policy] (a DestinationRule's)",
+                "remove it",
             );
         }
         let global_policy = raw
@@ -550,6 +575,7 @@ impl Checker<'_> {
             Some(t) => self.image_part(t, "mesh.tag", is_image_tag, IMAGE_TAG),
             None => release.patch.map(|_| release.to_string()),
         };
+        let (routing_api, dataplane) = self.routing_and_dataplane(mesh, release, &profile);
         let components = mesh.components.as_ref().map(Spanned::get_ref);
         let config = mesh.config.as_ref().map(Spanned::get_ref);
         let outbound_traffic_policy = match config.and_then(|c| c.outbound_traffic_policy.as_ref())
@@ -565,6 +591,8 @@ impl Checker<'_> {
             tag,
             revision,
             networking_api,
+            routing_api,
+            dataplane,
             ingress_gateway: components
                 .and_then(|c| c.ingress_gateway.as_ref())
                 .map(|b| *b.get_ref()),
@@ -588,7 +616,13 @@ impl Checker<'_> {
         if let Some(raw_labels) = &ns.labels {
             for (key, value) in &raw_labels.get_ref().0 {
                 let (k, v) = (key.get_ref(), value.get_ref());
-                if k == INJECTION_LABEL || k == REVISION_LABEL {
+                let ambient = mesh.is_some_and(|m| m.dataplane == Dataplane::Ambient);
+                if ambient && (k == DATAPLANE_MODE_LABEL || k == USE_WAYPOINT_LABEL) {
+                    self.error(
+                        key.span(),
+                        format!("label `{k}` is set by meshgen in ambient mode: remove it"),
+                    );
+                } else if k == INJECTION_LABEL || k == REVISION_LABEL {
                     self.error(
                         key.span(),
                         format!(
@@ -618,7 +652,21 @@ impl Checker<'_> {
                 }
             }
         }
-        if ns.injection.as_ref().is_none_or(|i| *i.get_ref()) {
+        if mesh.is_some_and(|m| m.dataplane == Dataplane::Ambient) {
+            if let Some(injection) = ns.injection.as_ref().filter(|i| *i.get_ref()) {
+                self.error(
+                    injection.span(),
+                    "namespace.injection = true injects sidecars, which ambient mode does \
+                     without (mesh.dataplane = \"ambient\"): remove it",
+                );
+            }
+            for (key, value) in [
+                (DATAPLANE_MODE_LABEL, "ambient"),
+                (USE_WAYPOINT_LABEL, WAYPOINT_NAME),
+            ] {
+                labels.insert(key.to_owned(), value.to_owned());
+            }
+        } else if ns.injection.as_ref().is_none_or(|i| *i.get_ref()) {
             match mesh.and_then(|m| m.revision.as_ref()) {
                 Some(revision) => labels.insert(REVISION_LABEL.to_owned(), revision.clone()),
                 None => labels.insert(INJECTION_LABEL.to_owned(), "enabled".to_owned()),

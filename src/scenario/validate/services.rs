@@ -223,6 +223,13 @@ impl Checker<'_> {
         let versions = self
             .required(&svc.versions, "versions", "[[services]]", &span)
             .map(|v| self.versions(v, name.as_deref(), registry));
+        if let Some(policy) = svc.traffic_policy.as_ref().filter(|_| self.gateway_api()) {
+            self.not_in_gateway_api(
+                policy.span(),
+                "a service's traffic_policy (a DestinationRule's)",
+                "remove it",
+            );
+        }
         let traffic_policy = svc
             .traffic_policy
             .as_ref()

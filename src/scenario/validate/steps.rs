@@ -85,6 +85,9 @@ impl Checker<'_> {
         let mut first_at: HashMap<usize, Range<usize>> = HashMap::new();
         // Per service, each rule's `to` and its destinations with their spans.
         let mut sent: BTreeMap<usize, Vec<Sent>> = BTreeMap::new();
+        // With the Gateway API, the `service` of each service's first rule:
+        // where what its HTTPRoute cannot hold is reported.
+        let mut first_rule: HashMap<usize, Range<usize>> = HashMap::new();
         for spanned in rules {
             let rule = spanned.get_ref();
             let Some(service) = self.required(
@@ -104,6 +107,12 @@ impl Checker<'_> {
                 continue;
             };
             let to = self.required(&rule.to, "to", "[[steps.routes]]", &spanned.span());
+            if self.gateway_api() {
+                self.gateway_api_rule(rule);
+                for &index in &targets {
+                    first_rule.entry(index).or_insert_with(|| service.span());
+                }
+            }
             for index in targets {
                 let target = &services[index].service;
                 let built = self.rule(rule, to, target);
@@ -183,7 +192,7 @@ impl Checker<'_> {
         for (index, rules) in &sent {
             self.without_pods(&services[*index].service, rules);
         }
-        let routes = per_service
+        let routes: Vec<ServiceRouting> = per_service
             .into_iter()
             .map(|(index, (mut rules, _))| {
                 // A Vec grows to four rules at its first push; most services
@@ -196,6 +205,13 @@ impl Checker<'_> {
                 }
             })
             .collect();
+        for routing in &routes {
+            if let Some(&index) = positions.get(routing.service.as_str())
+                && let Some(at) = first_rule.remove(&index)
+            {
+                self.gateway_api_routing(&services[index].service, routing, at);
+            }
+        }
         Some(Step {
             name: name?,
             description: step.description.as_ref().map(|d| d.get_ref().clone()),
