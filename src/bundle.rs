@@ -113,8 +113,9 @@ pub struct StepBundle {
     pub gateway: Vec<Arc<Resource>>,
     /// The ServiceAccounts, Services and Deployments after the step.
     pub workloads: Vec<Arc<Resource>>,
-    /// The DestinationRules after the step.
-    pub destination_rules: Vec<Arc<Resource>>,
+    /// What the routing sends each version to, after the step: the
+    /// DestinationRules, or with the Gateway API the per-version Services.
+    pub targets: Vec<Arc<Resource>>,
 }
 
 impl StepBundle {
@@ -160,6 +161,8 @@ pub struct Build {
     /// with releases, or when steps change the gateway's VirtualService
     /// (`version_routing`), which is then no longer the output folder's own.
     pub whole_states: bool,
+    /// Whether the routing is written in the Gateway API.
+    pub gateway_api: bool,
 }
 
 /// Name of the teardown file.
@@ -170,13 +173,15 @@ pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> 
     let Rendered {
         mesh,
         namespace,
+        waypoint,
         workloads,
         gateway,
         gateway_steps,
         destination_rules,
+        version_services,
         steps,
     } = render::render(renderer, scenario)?;
-    let fleet = Fleet::new(scenario, workloads, destination_rules);
+    let fleet = Fleet::new(scenario, workloads, destination_rules, version_services);
     let install_command = format!("{} 01-mesh.yaml", scenario.mesh.facts.install_command);
     let mut bundles = vec![
         Bundle {
@@ -189,7 +194,11 @@ pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> 
             name: "namespace",
             file: "02-namespace.yaml".to_owned(),
             apply_with: "kubectl apply -f 02-namespace.yaml".to_owned(),
-            resources: vec![Arc::new(namespace)],
+            // The ambient waypoint goes with the namespace it serves.
+            resources: std::iter::once(namespace)
+                .chain(waypoint)
+                .map(Arc::new)
+                .collect(),
         },
     ];
     // With workloads = "existing" the application's own manifests hold them.
@@ -209,11 +218,16 @@ pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> 
             resources: gateway.into_iter().map(Arc::new).collect(),
         });
     }
+    let (name, file) = if scenario.gateway_api() {
+        ("version-services", "05-version-services.yaml")
+    } else {
+        ("destination-rules", "05-destination-rules.yaml")
+    };
     bundles.push(Bundle {
-        name: "destination-rules",
-        file: "05-destination-rules.yaml".to_owned(),
-        apply_with: "kubectl apply -f 05-destination-rules.yaml".to_owned(),
-        resources: fleet.destination_rules(Moment::BeforeSteps),
+        name,
+        file: file.to_owned(),
+        apply_with: format!("kubectl apply -f {file}"),
+        resources: fleet.targets(Moment::BeforeSteps),
     });
     let base_gateway: Vec<Arc<Resource>> = bundles
         .iter()
@@ -235,6 +249,7 @@ pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> 
         install_command,
         releases: scenario.has_releases(),
         whole_states: scenario.has_releases() || scenario.gateway_routes_versions(),
+        gateway_api: scenario.gateway_api(),
     };
     build.teardown = teardown(renderer, &build, &fleet)?;
     Ok(build)
@@ -252,6 +267,9 @@ struct Fleet<'s> {
     deployments: Vec<Vec<Option<Arc<Resource>>>>,
     /// Per service: its DestinationRule for each set of running versions.
     destination_rules: Vec<Vec<(Vec<usize>, Arc<Resource>)>>,
+    /// Per service, per version: its Service `<service>-<version>` (Gateway
+    /// API), when it has one.
+    version_services: Vec<Vec<Option<Arc<Resource>>>>,
 }
 
 /// What a change of the running versions applies and removes, in the
@@ -271,6 +289,7 @@ impl<'s> Fleet<'s> {
         scenario: &'s Scenario,
         workloads: render::Workloads,
         destination_rules: Vec<Vec<Subsets>>,
+        version_services: Vec<Vec<Option<Resource>>>,
     ) -> Self {
         let services = &scenario.services;
         let mut service_accounts: Vec<Option<Arc<Resource>>> = vec![None; services.len()];
@@ -296,6 +315,9 @@ impl<'s> Fleet<'s> {
                         .map(|s| (s.versions, Arc::new(s.resource)))
                         .collect()
                 })
+                .collect(),
+            version_services: (version_services.into_iter())
+                .map(|versions| versions.into_iter().map(|v| v.map(Arc::new)).collect())
                 .collect(),
         }
     }
@@ -335,12 +357,19 @@ impl<'s> Fleet<'s> {
             .map(|(_, rule)| rule)
     }
 
-    /// The DestinationRules that exist `at` a moment, in service order.
-    fn destination_rules(&self, at: Moment) -> Vec<Arc<Resource>> {
-        (0..self.scenario.services.len())
-            .filter_map(|i| self.destination_rule(i, at))
-            .cloned()
-            .collect()
+    /// What the routing sends versions to `at` a moment, in service order:
+    /// the DestinationRules, or the per-version Services of the running
+    /// versions (Gateway API).
+    fn targets(&self, at: Moment) -> Vec<Arc<Resource>> {
+        let rules = (0..self.scenario.services.len()).filter_map(|i| self.destination_rule(i, at));
+        let services = (self.scenario.services.iter().zip(&self.version_services)).flat_map(
+            |(s, versions)| {
+                (s.versions.iter().zip(versions))
+                    .filter(move |(v, _)| v.lifetime.runs(at))
+                    .filter_map(|(_, service)| service.as_ref())
+            },
+        );
+        rules.chain(services).cloned().collect()
     }
 
     /// From the versions running at `from` to those at `to`, through `mid`
@@ -372,6 +401,21 @@ impl<'s> Fleet<'s> {
                 }
                 if runs(mid) && !runs(to) {
                     removed.push(deployment.id.clone());
+                }
+            }
+        }
+        // A version's own Service (Gateway API) comes and goes with it.
+        for (service, version_services) in services.iter().zip(&self.version_services) {
+            for (version, object) in service.versions.iter().zip(version_services) {
+                let Some(object) = object else {
+                    continue;
+                };
+                let runs = |at| version.lifetime.runs(at);
+                if runs(mid) && !runs(from) {
+                    launch.push(Arc::clone(object));
+                }
+                if runs(mid) && !runs(to) {
+                    removed.push(object.id.clone());
                 }
             }
         }
@@ -438,7 +482,7 @@ fn fold(
     // The fleet before the first step; after it, each step's is the last one's.
     let initial = (
         fleet.workloads(Moment::BeforeSteps),
-        fleet.destination_rules(Moment::BeforeSteps),
+        fleet.targets(Moment::BeforeSteps),
     );
     for (k, (step, resources)) in scenario.steps.iter().zip(rendered).enumerate() {
         let mut resources: Vec<Arc<Resource>> = resources.into_iter().map(Arc::new).collect();
@@ -459,58 +503,61 @@ fn fold(
         }
         let stem = format!("steps/{:0width$}-{}", k + 1, step.name);
         let (before, after) = (Moment::before(k), Moment::After(k));
-        let (workloads_before, destination_rules_before) =
+        let (workloads_before, targets_before) =
             folded.last().map_or((&initial.0, &initial.1), |last| {
-                (&last.workloads, &last.destination_rules)
+                (&last.workloads, &last.targets)
             });
         // Only a step that launches or retires versions changes the fleet;
         // any other leaves its workloads and DestinationRules as they were.
         let releases_here = !step.launch.is_empty() || !step.retire.is_empty();
-        let (forward, workloads, destination_rules) = if releases_here {
+        let (forward, workloads, targets) = if releases_here {
             let forward = fleet.transition(before, Moment::During(k), after);
-            (
-                forward,
-                fleet.workloads(after),
-                fleet.destination_rules(after),
-            )
+            (forward, fleet.workloads(after), fleet.targets(after))
         } else {
             let unchanged = Transition::default();
-            (
-                unchanged,
-                workloads_before.clone(),
-                destination_rules_before.clone(),
-            )
+            (unchanged, workloads_before.clone(), targets_before.clone())
         };
         // What the step changes: workloads and DestinationRules, then the
         // VirtualService of every service it names.
         let mut changes = if releases_here {
             let was: Vec<&Resource> = (workloads_before.iter())
-                .chain(destination_rules_before)
+                .chain(targets_before)
                 .map(|r| &**r)
                 .collect();
-            let is: Vec<&Resource> = (workloads.iter())
-                .chain(&destination_rules)
-                .map(|r| &**r)
-                .collect();
+            let is: Vec<&Resource> = (workloads.iter()).chain(&targets).map(|r| &**r).collect();
             fleet_changes(&was, &is)
         } else {
             Vec::new()
         };
-        changes.extend(
-            step.routes
-                .iter()
-                .zip(&resources)
-                .map(|(routing, resource)| {
-                    let before = previous
-                        .get(service_index(&routing.service))
-                        .and_then(Option::as_ref);
-                    diff::Change {
+        // With the Gateway API a service's routing may change kind (an
+        // HTTPRoute, a fault step's VirtualService): the other kind's
+        // document is then deleted once the new one is applied.
+        let mut replaced: Vec<ResourceId> = Vec::new();
+        for (routing, resource) in step.routes.iter().zip(&resources) {
+            let before = previous
+                .get(service_index(&routing.service))
+                .and_then(Option::as_ref);
+            match before {
+                Some(old) if old.id != resource.id => {
+                    replaced.push(old.id.clone());
+                    changes.push(diff::Change {
+                        id: &old.id,
+                        before: Some(&old.text),
+                        after: None,
+                    });
+                    changes.push(diff::Change {
                         id: &resource.id,
-                        before: before.map(|r| r.text.as_str()),
+                        before: None,
                         after: Some(&resource.text),
-                    }
+                    });
+                }
+                _ => changes.push(diff::Change {
+                    id: &resource.id,
+                    before: before.map(|r| r.text.as_str()),
+                    after: Some(&resource.text),
                 }),
-        );
+            }
+        }
         if let Some((old, new)) = &gateway_change {
             changes.push(diff::Change {
                 id: &new.id,
@@ -556,6 +603,12 @@ fn fold(
             resources,
         );
         phase(
+            Phase::Route,
+            Action::Delete,
+            format!("{stem}.route.delete.yaml"),
+            deletes(renderer, &replaced)?,
+        );
+        phase(
             Phase::Retire,
             Action::Apply,
             format!("{stem}.retire.yaml"),
@@ -589,7 +642,7 @@ fn fold(
             routing: current.iter().flatten().cloned().collect(),
             gateway: gateway_now.clone(),
             workloads,
-            destination_rules,
+            targets,
         });
     }
     Ok(folded)
@@ -630,10 +683,17 @@ fn rollback(
         .filter_map(|&i| previous.get(i).cloned().flatten())
         .chain(gateway_before)
         .collect();
+    // A routing the step created, or one of another kind than the one it
+    // replaced (Gateway API: an HTTPRoute and a VirtualService), is deleted.
     let dropped: Vec<ResourceId> = named
         .iter()
-        .filter(|&&i| previous.get(i).is_some_and(Option::is_none))
-        .filter_map(|&i| current.get(i).cloned().flatten().map(|r| r.id.clone()))
+        .filter_map(|&i| {
+            let now = current.get(i).cloned().flatten()?;
+            let before = previous.get(i).cloned().flatten();
+            before
+                .is_none_or(|b| b.id != now.id)
+                .then(|| now.id.clone())
+        })
         .collect();
     let stem = format!("{stem}.rollback");
     let candidates = [
@@ -701,13 +761,21 @@ fn teardown(renderer: &Renderer, build: &Build, fleet: &Fleet<'_>) -> Result<Vec
         .destination_rules
         .iter()
         .filter_map(|variants| variants.first().map(|(_, rule)| rule));
-    // Every VirtualService any step set, in service order: the last state
-    // has them all, since no step deletes one.
-    let routing = build
-        .steps
-        .last()
+    // Every routing any step set, in service order: the last state has
+    // them all, since no step deletes one, but with the Gateway API a
+    // service's routing may have been another kind before (an HTTPRoute
+    // and a fault step's VirtualService): those come before it.
+    let last = (build.steps.last())
         .map(|s| s.routing.as_slice())
         .unwrap_or_default();
+    let mut routing: Vec<&Arc<Resource>> = Vec::new();
+    if scenario.gateway_api() {
+        let mut seen: HashSet<&ResourceId> = last.iter().map(|r| &r.id).collect();
+        for step in &build.steps {
+            routing.extend(step.routing.iter().filter(|r| seen.insert(&r.id)));
+        }
+    }
+    routing.extend(last);
     let applied = bundle("namespace")
         .chain(accounts)
         .chain(objects.map(|(_, o)| o))
@@ -753,7 +821,7 @@ impl Build {
             .iter()
             .chain(&step.workloads)
             .chain(&step.gateway)
-            .chain(&step.destination_rules)
+            .chain(&step.targets)
             .chain(&step.routing)
             .map(|r| &**r)
             .collect()

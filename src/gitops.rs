@@ -13,6 +13,8 @@ pub const ROUTING_DIR: &str = "routing";
 
 /// Name of the routing-state file inside a step's routing folder.
 pub const ROUTING_STATE_FILE: &str = "virtual-services.yaml";
+/// Its name with the Gateway API: HTTPRoutes (and a fault step's VirtualServices).
+pub const GATEWAY_API_ROUTING_STATE_FILE: &str = "routes.yaml";
 
 /// With releases, a step's folder holds the whole state after it: these
 /// files (each only when it has documents), then the routing state.
@@ -24,6 +26,8 @@ pub const STATE_WORKLOADS_FILE: &str = "workloads.yaml";
 pub const STATE_GATEWAY_FILE: &str = "gateway.yaml";
 /// The DestinationRules after the step.
 pub const STATE_DESTINATION_RULES_FILE: &str = "destination-rules.yaml";
+/// With the Gateway API, the per-version Services after the step.
+pub const STATE_VERSION_SERVICES_FILE: &str = "version-services.yaml";
 
 /// A `kustomization.yaml` listing `resources` (paths relative to it) in the
 /// given order, after a comment saying what it is; `comment` lines are written

@@ -348,6 +348,29 @@ pub const AMBIENT_FROM: u32 = 24;
 /// The profiles that install ztunnel, which ambient mode needs (ISTIO-FACTS §7).
 pub const AMBIENT_PROFILES: &[&str] = &["ambient", "openshift-ambient"];
 
+/// The Gateway API CRDs a scenario needs installed: a release and its
+/// channel (`standard`, or `experimental` for fields such as HTTPRoute's
+/// `retry`). Istio does not install them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct GatewayApiCrds {
+    /// The Gateway API release, e.g. `v1.5.1`.
+    pub release: &'static str,
+    /// `standard` or `experimental`.
+    pub channel: &'static str,
+}
+
+impl GatewayApiCrds {
+    /// The command that installs them (server-side: the CRDs are too large
+    /// for the annotation of a client-side apply).
+    pub fn install_command(&self) -> String {
+        format!(
+            "kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/\
+             releases/download/{}/{}-install.yaml",
+            self.release, self.channel
+        )
+    }
+}
+
 /// The Gateway API release a minor release of Istio is built against
 /// (`sigs.k8s.io/gateway-api` in its go.mod, ISTIO-FACTS §7), whose CRDs a
 /// cluster needs: Istio does not install them. 1.26 is built against a

@@ -46,8 +46,19 @@ fn kustomization(build: &Build) -> String {
 /// folder's own kustomization. With releases, the whole state.
 fn routing_files(build: &Build, k: usize) -> Vec<(&'static str, Vec<&Resource>)> {
     let step = &build.steps[k];
+    let (routing_file, targets_file) = if build.gateway_api {
+        (
+            gitops::GATEWAY_API_ROUTING_STATE_FILE,
+            gitops::STATE_VERSION_SERVICES_FILE,
+        )
+    } else {
+        (
+            gitops::ROUTING_STATE_FILE,
+            gitops::STATE_DESTINATION_RULES_FILE,
+        )
+    };
     if !build.whole_states {
-        return vec![(gitops::ROUTING_STATE_FILE, build.routing(k))];
+        return vec![(routing_file, build.routing(k))];
     }
     fn all(resources: &[Arc<Resource>]) -> Vec<&Resource> {
         resources.iter().map(|r| &**r).collect()
@@ -62,11 +73,8 @@ fn routing_files(build: &Build, k: usize) -> Vec<(&'static str, Vec<&Resource>)>
         (gitops::STATE_NAMESPACE_FILE, bundle("namespace")),
         (gitops::STATE_WORKLOADS_FILE, all(&step.workloads)),
         (gitops::STATE_GATEWAY_FILE, all(&step.gateway)),
-        (
-            gitops::STATE_DESTINATION_RULES_FILE,
-            all(&step.destination_rules),
-        ),
-        (gitops::ROUTING_STATE_FILE, all(&step.routing)),
+        (targets_file, all(&step.targets)),
+        (routing_file, all(&step.routing)),
     ]
     .into_iter()
     .filter(|(_, resources): &(_, Vec<&Resource>)| !resources.is_empty())

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
-use crate::istio::{Facts, NetworkingApi, Release};
+use crate::istio::{self, Facts, GatewayApiCrds, NetworkingApi, Release};
 
 /// A validated scenario.
 #[derive(Debug, Clone)]
@@ -72,6 +72,25 @@ impl Scenario {
     /// Whether the mesh runs in ambient mode (ztunnel and a waypoint).
     pub fn ambient(&self) -> bool {
         self.mesh.dataplane == Dataplane::Ambient
+    }
+
+    /// The Gateway API CRDs the scenario needs, with the Gateway API or in
+    /// ambient mode (the waypoint is a Gateway): the experimental channel
+    /// when an HTTPRoute retries (`retry` is experimental), else standard.
+    pub fn gateway_api_crds(&self) -> Option<GatewayApiCrds> {
+        if !(self.gateway_api() || self.ambient()) {
+            return None;
+        }
+        let retries = self.gateway_api()
+            && (self.steps.iter())
+                .flat_map(|s| &s.routes)
+                .filter(|r| !r.injects_fault())
+                .flat_map(|r| &r.rules)
+                .any(|r| r.retries.is_some());
+        Some(GatewayApiCrds {
+            release: istio::gateway_api_release(self.mesh.release)?,
+            channel: if retries { "experimental" } else { "standard" },
+        })
     }
 
     /// Whether a step may change the gateway's VirtualService

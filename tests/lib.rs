@@ -10,6 +10,7 @@ mod check;
 mod cli;
 mod corpus;
 mod explain;
+mod gateway_api;
 mod gitops;
 mod golden;
 mod ingress;

@@ -79,9 +79,18 @@ fn title(out: &mut String, scenario: &Scenario) {
             let _ = writeln!(out, "{description}");
         }
     }
+    // The routing API and the data plane are named when not the defaults
+    // of before them (Istio's APIs, sidecars).
+    let mut modes = String::new();
+    if scenario.gateway_api() {
+        modes.push_str(", routing with the Kubernetes Gateway API");
+    }
+    if scenario.ambient() {
+        modes.push_str(", ambient data plane (ztunnel and the waypoint `waypoint`)");
+    }
     let _ = writeln!(
         out,
-        "Istio {} (profile {}), networking.istio.io/{}, namespace {}.\n",
+        "Istio {} (profile {}), networking.istio.io/{}{modes}, namespace {}.\n",
         mesh.release,
         code_span(&mesh.profile),
         mesh.networking_api.as_str(),
@@ -126,11 +135,30 @@ fn not_emitted(out: &mut String, scenario: &Scenario) {
         .gateway
         .as_ref()
         .and_then(|g| g.tls.as_ref().map(|t| (g, t)));
-    if tls.is_none() && scenario.emits_workloads() {
+    let crds = scenario.gateway_api_crds();
+    if tls.is_none() && scenario.emits_workloads() && crds.is_none() {
         return;
     }
     out.push_str("## What meshgen does not emit\n\n");
     let ns = code_span(&scenario.namespace.name);
+    if let Some(crds) = crds {
+        let needs = match (scenario.gateway_api(), scenario.ambient()) {
+            (true, true) => "The Gateway API routing and the ambient waypoint need",
+            (true, false) => "The Gateway API routing needs",
+            (false, _) => "The ambient waypoint (a Gateway API Gateway) needs",
+        };
+        let _ = writeln!(
+            out,
+            "- **The Gateway API CRDs.** {needs} the CRDs of Gateway API {} ({} channel, the \
+             release Istio {}.{} is built against), which Istio does not install. Install them \
+             before `01-mesh.yaml`: {}.",
+            crds.release,
+            crds.channel,
+            scenario.mesh.release.major,
+            scenario.mesh.release.minor,
+            code_span(&crds.install_command())
+        );
+    }
     if let Some((gateway, tls)) = tls {
         let secret = code_span(&tls.credential_name);
         let (namespace, where_) = if gateway.custom_selector {
@@ -252,15 +280,15 @@ fn step_heading(out: &mut String, scenario: &Scenario, build: &Build, k: usize) 
         let _ = write!(out, ": {description}");
     }
     if !build.releases {
-        let file = bundle
-            .files
-            .iter()
-            .map(|f| f.file.as_str())
-            .next()
-            .unwrap_or("");
+        // The route file, and with the Gateway API the routings of the
+        // other kind it replaces, deleted once it is applied.
+        let commands: Vec<String> = (bundle.files.iter())
+            .map(|f| format!("`{}`", f.command()))
+            .collect();
         let _ = writeln!(
             out,
-            "\n\n`kubectl apply -f {file}` (the whole routing state after it: `{}/`)\n",
+            "\n\n{} (the whole routing state after it: `{}/`)\n",
+            commands.join(", then "),
             bundle.routing_dir
         );
         return;

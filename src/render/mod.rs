@@ -20,6 +20,7 @@ use crate::istio;
 use crate::model::{Gateway, Scenario, Service, ServiceRouting, TrafficPolicy, Version};
 use crate::resource::{Resource, ResourceId};
 
+mod gateway_api;
 mod templates;
 #[cfg(test)]
 mod tests;
@@ -42,6 +43,8 @@ pub struct Rendered {
     pub mesh: Resource,
     /// The application's Namespace.
     pub namespace: Resource,
+    /// In ambient mode, the namespace's waypoint (a Gateway API Gateway).
+    pub waypoint: Option<Resource>,
     /// ServiceAccounts, Services and Deployments, by service and version.
     pub workloads: Workloads,
     /// The Gateway and its VirtualService before the first step (empty
@@ -53,7 +56,12 @@ pub struct Rendered {
     /// Per service, in service order: its DestinationRule for each set of
     /// running versions the scenario's timeline has (one, without releases).
     pub destination_rules: Vec<Vec<Subsets>>,
-    /// Per step, the VirtualService of each service it names, in service order.
+    /// With the Gateway API, per service, per version: the Service
+    /// `<service>-<version>` of each version with pods (no DestinationRules).
+    pub version_services: Vec<Vec<Option<Resource>>>,
+    /// Per step, the routing of each service it names, in service order: a
+    /// VirtualService, or with the Gateway API an HTTPRoute (a VirtualService
+    /// when the step injects a fault into the service).
     pub steps: Vec<Vec<Resource>>,
 }
 
@@ -163,6 +171,9 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
             .map(|((i, j), d)| (i, j, d))
             .collect(),
     };
+    if scenario.gateway_api() {
+        return render_gateway_api(renderer, scenario, workloads, &values);
+    }
     let mut gateway = Vec::new();
     let mut gateway_steps = Vec::new();
     if let Some(gw) = &scenario.gateway {
@@ -217,7 +228,7 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
         per_service[i].push(Subsets { versions, resource });
     }
     let routings: Vec<&ServiceRouting> = scenario.steps.iter().flat_map(|s| &s.routes).collect();
-    let mut virtual_services = render_each(
+    let virtual_services = render_each(
         renderer,
         "virtualservice.yaml.j2",
         &routings,
@@ -227,32 +238,99 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
                 api_version: networking,
                 namespace: ns,
                 routing,
+                version_hosts: None,
             };
             template.render(&context, id)
         },
-    )?
-    .into_iter();
-    let steps = scenario
-        .steps
-        .iter()
-        .map(|step| virtual_services.by_ref().take(step.routes.len()).collect())
-        .collect();
+    )?;
     Ok(Rendered {
         mesh: render_mesh(renderer, scenario)?,
-        namespace: renderer.render(
-            "namespace.yaml.j2",
-            &NamespaceContext {
-                name: ns,
-                labels: &scenario.namespace.labels,
-            },
-            ResourceId::cluster("v1", "Namespace", ns),
-        )?,
+        namespace: render_namespace(renderer, scenario)?,
+        waypoint: render_waypoint(renderer, scenario)?,
         workloads,
         gateway,
         gateway_steps,
         destination_rules: per_service,
-        steps,
+        version_services: services.iter().map(|_| Vec::new()).collect(),
+        steps: per_step(scenario, virtual_services),
     })
+}
+
+/// The documents of the Gateway API backend (`gateway_api`): the same
+/// groups, with a Service per version instead of DestinationRules, the
+/// ingress as a Gateway and its HTTPRoute, and each step's routing as
+/// HTTPRoutes (VirtualServices for its faults).
+fn render_gateway_api(
+    renderer: &Renderer,
+    scenario: &Scenario,
+    workloads: Workloads,
+    values: &[Value],
+) -> Result<Rendered, Error> {
+    let ns = scenario.namespace.name.as_str();
+    let networking = scenario.mesh.networking_api.api_version();
+    let gateway = match &scenario.gateway {
+        Some(gw) => gateway_api::ingress(renderer, ns, gw)?,
+        None => Vec::new(),
+    };
+    let routings: Vec<&ServiceRouting> = scenario.steps.iter().flat_map(|s| &s.routes).collect();
+    let http_route = renderer.template("httproute.yaml.j2")?;
+    let virtual_service = renderer.template("virtualservice.yaml.j2")?;
+    let routing = crate::parallel::try_map(&routings, |routing| {
+        if !routing.injects_fault() {
+            return gateway_api::routing(&http_route, scenario, routing);
+        }
+        let id = ResourceId::namespaced(networking, "VirtualService", ns, &routing.service);
+        let hosts = scenario
+            .service(&routing.service)
+            .map(gateway_api::version_hosts);
+        let context = VirtualServiceContext {
+            api_version: networking,
+            namespace: ns,
+            routing,
+            version_hosts: hosts.as_ref(),
+        };
+        virtual_service.render(&context, id)
+    })?;
+    Ok(Rendered {
+        mesh: render_mesh(renderer, scenario)?,
+        namespace: render_namespace(renderer, scenario)?,
+        waypoint: render_waypoint(renderer, scenario)?,
+        workloads,
+        gateway,
+        gateway_steps: scenario.steps.iter().map(|_| None).collect(),
+        destination_rules: scenario.services.iter().map(|_| Vec::new()).collect(),
+        version_services: gateway_api::version_services(renderer, ns, &scenario.services, values)?,
+        steps: per_step(scenario, routing),
+    })
+}
+
+/// The documents of every step's routings, in order, grouped by step.
+fn per_step(scenario: &Scenario, routings: Vec<Resource>) -> Vec<Vec<Resource>> {
+    let mut routings = routings.into_iter();
+    (scenario.steps.iter())
+        .map(|step| routings.by_ref().take(step.routes.len()).collect())
+        .collect()
+}
+
+/// The application's Namespace.
+fn render_namespace(renderer: &Renderer, scenario: &Scenario) -> Result<Resource, Error> {
+    let ns = scenario.namespace.name.as_str();
+    renderer.render(
+        "namespace.yaml.j2",
+        &NamespaceContext {
+            name: ns,
+            labels: &scenario.namespace.labels,
+        },
+        ResourceId::cluster("v1", "Namespace", ns),
+    )
+}
+
+/// The namespace's waypoint, in ambient mode.
+fn render_waypoint(renderer: &Renderer, scenario: &Scenario) -> Result<Option<Resource>, Error> {
+    if !scenario.ambient() {
+        return Ok(None);
+    }
+    gateway_api::waypoint(renderer, &scenario.namespace.name).map(Some)
 }
 
 /// Per step, the gateway's VirtualService it re-emits (`version_routing`):
@@ -377,6 +455,7 @@ fn render_mesh(renderer: &Renderer, scenario: &Scenario) -> Result<Resource, Err
         },
         mesh_config: (has_config && !in_values).then_some(&config),
         global_values: (has_config && in_values).then_some(&config),
+        gateway_api_crds: scenario.gateway_api_crds(),
         addons: if mesh.profile == "demo" && mesh.facts.demo_addons {
             istio::DEMO_ADDONS
         } else {
@@ -444,6 +523,9 @@ struct VirtualServiceContext<'a> {
     api_version: &'a str,
     namespace: &'a str,
     routing: &'a ServiceRouting,
+    /// With the Gateway API, the per-version Service of each version, which
+    /// a fault step's VirtualService routes to instead of subsets.
+    version_hosts: Option<&'a BTreeMap<&'a str, String>>,
 }
 
 #[derive(Serialize)]
@@ -452,6 +534,8 @@ struct MeshContext<'a> {
     mesh: MeshFields<'a>,
     mesh_config: Option<&'a MeshConfigContext<'a>>,
     global_values: Option<&'a MeshConfigContext<'a>>,
+    /// The Gateway API CRDs the scenario needs, named in a comment.
+    gateway_api_crds: Option<istio::GatewayApiCrds>,
     addons: &'static [&'static str],
 }
 

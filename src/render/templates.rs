@@ -57,6 +57,26 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "delete.yaml.j2",
         include_str!("../../templates/delete.yaml.j2"),
     ),
+    (
+        "waypoint.yaml.j2",
+        include_str!("../../templates/waypoint.yaml.j2"),
+    ),
+    (
+        "ingress-gateway.yaml.j2",
+        include_str!("../../templates/ingress-gateway.yaml.j2"),
+    ),
+    (
+        "ingress-httproute.yaml.j2",
+        include_str!("../../templates/ingress-httproute.yaml.j2"),
+    ),
+    (
+        "version-service.yaml.j2",
+        include_str!("../../templates/version-service.yaml.j2"),
+    ),
+    (
+        "httproute.yaml.j2",
+        include_str!("../../templates/httproute.yaml.j2"),
+    ),
 ];
 
 /// The annotation Argo CD orders a sync by.
@@ -64,8 +84,9 @@ pub const SYNC_WAVE_ANNOTATION: &str = "argocd.argoproj.io/sync-wave";
 
 /// Argo CD sync wave of each template's documents under `--argocd-waves`: the
 /// number of the bundle file they go into (bundle.rs), so waves follow apply
-/// order — mesh 1, namespace 2, workloads 3, gateway 4, DestinationRules 5,
-/// the steps' VirtualServices 6. Deletion documents get none.
+/// order — mesh 1, namespace (and the ambient waypoint) 2, workloads 3,
+/// gateway 4, DestinationRules (or per-version Services) 5, the steps'
+/// VirtualServices (or HTTPRoutes) 6. Deletion documents get none.
 const SYNC_WAVES: &[(&str, &str)] = &[
     ("istiooperator.yaml.j2", "1"),
     ("namespace.yaml.j2", "2"),
@@ -76,6 +97,11 @@ const SYNC_WAVES: &[(&str, &str)] = &[
     ("gateway-virtualservice.yaml.j2", "4"),
     ("destinationrule.yaml.j2", "5"),
     ("virtualservice.yaml.j2", "6"),
+    ("waypoint.yaml.j2", "2"),
+    ("ingress-gateway.yaml.j2", "4"),
+    ("ingress-httproute.yaml.j2", "4"),
+    ("version-service.yaml.j2", "5"),
+    ("httproute.yaml.j2", "6"),
 ];
 
 /// A compiled set of templates.

@@ -54,7 +54,11 @@ pub(super) fn read_identity(text: &str) -> Option<Found<'_>> {
     let mut found = Found::default();
     let mut open: Vec<Frame<'_>> = Vec::new();
     let mut keys: OpenKeys<&str> = OpenKeys::new();
-    for line in body.split('\n') {
+    // Whole-line comments before the document (the mesh install's note of
+    // the Gateway API CRDs it needs) are read past.
+    let mut lines = body.split('\n').peekable();
+    while lines.next_if(|line| line.starts_with('#')).is_some() {}
+    for line in lines {
         let content = line.trim_start_matches(' ');
         let column = line.len() - content.len();
         let line = split(content)?;

@@ -4,6 +4,7 @@
 //! says what to do. Faults are not refused: a step that injects one routes
 //! that service with a VirtualService instead (`render`), with a warning.
 
+use std::collections::HashSet;
 use std::ops::Range;
 
 use toml::Spanned;
@@ -109,7 +110,8 @@ impl Checker<'_> {
             self.error(
                 method.span(),
                 format!(
-                    "method `{}` is not one an HTTPRoute matches ({}): {USE_ISTIO}",
+                    "method `{}` is not one an HTTPRoute matches ({}): match another way, \
+                     {USE_ISTIO}",
                     method.get_ref(),
                     GATEWAY_API_METHODS.join(", ")
                 ),
@@ -174,9 +176,15 @@ impl Checker<'_> {
                 at.clone(),
                 format!(
                     "the Gateway API has no fault injection: at this step `{0}` is routed by a \
-                     VirtualService to its per-version Services, and its HTTPRoute is deleted \
-                     once the VirtualService is applied; the step mixes the two APIs for `{0}`",
-                    service.name
+                     VirtualService to its per-version Services, and an HTTPRoute of `{0}` is \
+                     deleted once the VirtualService is applied; the step mixes the two APIs \
+                     for `{0}`{1}",
+                    service.name,
+                    if self.ambient {
+                        " (on the waypoint, where Istio supports VirtualService as Alpha)"
+                    } else {
+                        ""
+                    }
                 ),
             );
         }
@@ -209,6 +217,37 @@ impl Checker<'_> {
                      most {MAX_BACKENDS} backends: {USE_ISTIO}",
                     service.name,
                     rule.destinations.len()
+                ),
+            );
+        }
+    }
+
+    /// The Service `<service>-<version>` the Gateway API routes a version
+    /// through: an RFC 1035 label of at most 63 characters, and no declared
+    /// service's name. `key` is the version's.
+    pub(super) fn version_service_name(
+        &mut self,
+        service: &str,
+        key: &Spanned<String>,
+        services: &HashSet<String>,
+    ) {
+        let name = format!("{service}-{}", key.get_ref());
+        if name.len() > 63 {
+            self.error(
+                key.span(),
+                format!(
+                    "the Gateway API routes version `{}` through a Service `{name}`, longer than \
+                     the 63 characters of a Service name: shorten the service or version name",
+                    key.get_ref()
+                ),
+            );
+        } else if services.contains(&name) {
+            self.error(
+                key.span(),
+                format!(
+                    "the Gateway API routes version `{}` through a Service `{name}`, which is \
+                     also a service of the scenario: rename one",
+                    key.get_ref()
                 ),
             );
         }

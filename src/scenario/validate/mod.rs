@@ -90,6 +90,7 @@ pub fn validate(
         declared: HashSet::new(),
         workloads: WorkloadMode::Emit,
         routing_api: RoutingApi::Istio,
+        ambient: false,
     };
     let scenario = checker.scenario(raw);
     let has_error = checker.diagnostics.iter().any(Diagnostic::is_error);
@@ -116,6 +117,8 @@ struct Checker<'s> {
     workloads: WorkloadMode,
     /// The routing API, read with the mesh: it decides what a rule may set.
     routing_api: RoutingApi,
+    /// Whether the mesh runs in ambient mode, read with the mesh.
+    ambient: bool,
 }
 
 /// What validation learnt of a service before the steps are read.
@@ -386,6 +389,7 @@ impl Checker<'_> {
             .and_then(|m| self.mesh(m));
         if let Some(mesh) = &mesh {
             self.routing_api = mesh.routing_api;
+            self.ambient = mesh.dataplane == Dataplane::Ambient;
         }
         let namespace = self
             .required_top(&raw.namespace, "namespace")

@@ -77,6 +77,9 @@ impl Checker<'_> {
             // Each version's calls go to it by name; those of a version whose
             // name is in error are still checked.
             for (key, raw_version) in raw.versions.iter().flat_map(|v| &v.get_ref().0) {
+                if self.gateway_api() {
+                    self.version_service_name(&info.service.name, key, &known);
+                }
                 let calls = match &raw_version.get_ref().calls {
                     Some(own) => self.calls(own.get_ref(), &known),
                     None => service_calls.clone(),

@@ -167,15 +167,22 @@ impl Checker<'_> {
                     && exposed.contains(target.name.as_str())
                     && target.versions.iter().filter(|v| v.deploy).count() > 1
                 {
-                    self.warning(
-                        service.span(),
+                    let message = if self.gateway_api() {
                         format!(
-                            "step routes `{}` by version, but traffic entering through gateway \
-                             `{}` goes to `{}` without a subset and ignores this routing \
+                            "step routes `{0}` by version, but traffic entering through gateway \
+                             `{1}` goes to the Service `{0}`, any version: the HTTPRoute of \
+                             `{0}` routes traffic inside the mesh only",
+                            target.name, gw.name
+                        )
+                    } else {
+                        format!(
+                            "step routes `{0}` by version, but traffic entering through gateway \
+                             `{1}` goes to `{0}` without a subset and ignores this routing \
                              (Istio IST0140)",
-                            target.name, gw.name, target.name
-                        ),
-                    );
+                            target.name, gw.name
+                        )
+                    };
+                    self.warning(service.span(), message);
                 }
                 list.push(built);
             }

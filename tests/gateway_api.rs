@@ -1,0 +1,483 @@
+//! `mesh.routing_api = "gateway-api"` and `mesh.dataplane = "ambient"`: the
+//! Bookinfo walkthrough reproduces Istio 1.30.3's own Gateway API samples
+//! document for document, fault steps fall back to a VirtualService per
+//! service and step, ambient labels the namespace and emits the waypoint,
+//! and what the Gateway API cannot express is an error at its line.
+
+use serde_json::Value;
+
+use crate::support::{Sandbox, documents, scenario};
+
+/// Istio 1.30.3's `samples/bookinfo/gateway-api/bookinfo-gateway.yaml`.
+const BOOKINFO_GATEWAY: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: bookinfo-gateway
+spec:
+  gatewayClassName: istio
+  listeners:
+  - name: http
+    port: 80
+    protocol: HTTP
+    allowedRoutes:
+      namespaces:
+        from: Same
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: bookinfo
+spec:
+  parentRefs:
+  - name: bookinfo-gateway
+  rules:
+  - matches:
+    - path:
+        type: Exact
+        value: /productpage
+    - path:
+        type: PathPrefix
+        value: /static
+    - path:
+        type: Exact
+        value: /login
+    - path:
+        type: Exact
+        value: /logout
+    - path:
+        type: PathPrefix
+        value: /api/v1/products
+    backendRefs:
+    - name: productpage
+      port: 9080
+"#;
+
+/// Istio 1.30.3's `samples/bookinfo/platform/kube/bookinfo-versions.yaml`.
+const BOOKINFO_VERSIONS: &str = r#"
+apiVersion: v1
+kind: Service
+metadata:
+  name: reviews-v1
+spec:
+  ports:
+  - port: 9080
+    name: http
+  selector:
+    app: reviews
+    version: v1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: reviews-v2
+spec:
+  ports:
+  - port: 9080
+    name: http
+  selector:
+    app: reviews
+    version: v2
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: reviews-v3
+spec:
+  ports:
+  - port: 9080
+    name: http
+  selector:
+    app: reviews
+    version: v3
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: productpage-v1
+spec:
+  ports:
+  - port: 9080
+    name: http
+  selector:
+    app: productpage
+    version: v1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: ratings-v1
+spec:
+  ports:
+  - port: 9080
+    name: http
+  selector:
+    app: ratings
+    version: v1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: details-v1
+spec:
+  ports:
+  - port: 9080
+    name: http
+  selector:
+    app: details
+    version: v1
+"#;
+
+/// An HTTPRoute of Istio's samples: `service` routed by `rules` (YAML lines
+/// under `rules:`), with the Service as parent.
+fn mesh_route(service: &str, rules: &str) -> String {
+    format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: {service}\n\
+         spec:\n  parentRefs:\n  - group: \"\"\n    kind: Service\n    name: {service}\n    \
+         port: 9080\n  rules:\n{rules}"
+    )
+}
+
+/// `samples/bookinfo/gateway-api/route-all-v1.yaml`, one route per service.
+fn route_all_v1() -> String {
+    ["reviews", "productpage", "ratings", "details"]
+        .map(|s| {
+            mesh_route(
+                s,
+                &format!("  - backendRefs:\n    - name: {s}-v1\n      port: 9080\n"),
+            )
+        })
+        .join("---\n")
+}
+
+/// The documents of `text` by (kind, name), without `metadata.namespace`
+/// (Istio's samples name none: they are applied with `-n`).
+fn by_identity(text: &str) -> Vec<((String, String), Value)> {
+    let mut docs: Vec<((String, String), Value)> = documents(text)
+        .into_iter()
+        .map(|mut doc| {
+            if let Some(metadata) = doc.get_mut("metadata").and_then(Value::as_object_mut) {
+                metadata.remove("namespace");
+            }
+            let field = |doc: &Value, pointer: &str| {
+                doc.pointer(pointer)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            ((field(&doc, "/kind"), field(&doc, "/metadata/name")), doc)
+        })
+        .collect();
+    docs.sort_by(|a, b| a.0.cmp(&b.0));
+    docs
+}
+
+/// Asserts that a built file holds exactly Istio's documents.
+#[track_caller]
+fn assert_same_documents(built: &str, istio: &str, what: &str) {
+    let (built, istio) = (by_identity(built), by_identity(istio));
+    let names = |docs: &[((String, String), Value)]| -> Vec<(String, String)> {
+        docs.iter().map(|(id, _)| id.clone()).collect()
+    };
+    assert_eq!(names(&built), names(&istio), "{what}: documents");
+    for ((id, ours), (_, theirs)) in built.iter().zip(&istio) {
+        assert_eq!(ours, theirs, "{what}: {id:?}");
+    }
+}
+
+/// Builds a shipped scenario into a sandbox and returns the sandbox and
+/// the output folder's path in it.
+fn build(name: &str) -> (Sandbox, String) {
+    let sandbox = Sandbox::new();
+    sandbox
+        .run(&["build", &scenario(name), "--out", "out"])
+        .expect_code(0);
+    (sandbox, format!("out/{name}"))
+}
+
+#[test]
+fn bookinfo_on_the_gateway_api_reproduces_istios_samples_document_for_document() {
+    let (sandbox, out) = build("bookinfo-gateway-api");
+    let read = |file: &str| sandbox.read(&format!("{out}/{file}"));
+    assert_same_documents(&read("04-gateway.yaml"), BOOKINFO_GATEWAY, "ingress");
+    assert_same_documents(
+        &read("05-version-services.yaml"),
+        BOOKINFO_VERSIONS,
+        "per-version Services",
+    );
+    assert_same_documents(&read("steps/01-all-v1.yaml"), &route_all_v1(), "all-v1");
+    // The Gateway API tab of Istio's request-routing task.
+    let jason = mesh_route(
+        "reviews",
+        "  - matches:\n    - headers:\n      - name: end-user\n        value: jason\n    \
+         backendRefs:\n    - name: reviews-v2\n      port: 9080\n  - backendRefs:\n    \
+         - name: reviews-v1\n      port: 9080\n",
+    );
+    assert_same_documents(&read("steps/02-jason-v2.yaml"), &jason, "jason-v2");
+    // route-reviews-50-v3.yaml: weights only on the split.
+    let split = mesh_route(
+        "reviews",
+        "  - backendRefs:\n    - name: reviews-v1\n      port: 9080\n      weight: 50\n    \
+         - name: reviews-v3\n      port: 9080\n      weight: 50\n",
+    );
+    assert_same_documents(&read("steps/06-reviews-50-v3.yaml"), &split, "50/50");
+    let v3 = mesh_route(
+        "reviews",
+        "  - backendRefs:\n    - name: reviews-v3\n      port: 9080\n",
+    );
+    assert_same_documents(&read("steps/07-reviews-v3.yaml"), &v3, "reviews-v3");
+    // No DestinationRule anywhere: subsets are the per-version Services.
+    assert!(!read("index.json").contains("DestinationRule"));
+}
+
+#[test]
+fn a_fault_step_routes_its_service_with_a_virtual_service_to_the_per_version_services() {
+    let (sandbox, out) = build("bookinfo-gateway-api");
+    let read = |file: &str| sandbox.read(&format!("{out}/{file}"));
+    let delay = documents(&read("steps/03-ratings-delay.yaml"));
+    let [vs] = delay.as_slice() else {
+        panic!("one document: {delay:?}");
+    };
+    assert_eq!(vs["kind"], "VirtualService");
+    assert_eq!(vs["spec"]["hosts"], serde_json::json!(["ratings"]));
+    let first = &vs["spec"]["http"][0];
+    assert_eq!(first["match"][0]["headers"]["end-user"]["exact"], "jason");
+    assert_eq!(
+        first["route"],
+        serde_json::json!([{"destination": {"host": "ratings-v1"}}])
+    );
+    assert_eq!(first["fault"]["delay"]["fixedDelay"], "7s");
+    // The HTTPRoute it replaces is deleted once it is applied, and back.
+    let deleted = documents(&read("steps/03-ratings-delay.route.delete.yaml"));
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(
+        (
+            deleted[0]["kind"].as_str(),
+            deleted[0]["metadata"]["name"].as_str()
+        ),
+        (Some("HTTPRoute"), Some("ratings"))
+    );
+    let abort = documents(&read("steps/04-ratings-abort.yaml"));
+    assert_eq!(abort[0]["kind"], "VirtualService");
+    assert!(
+        !sandbox
+            .path()
+            .join(&out)
+            .join("steps/04-ratings-abort.route.delete.yaml")
+            .exists()
+    );
+    let back = documents(&read("steps/05-reset-v1.route.delete.yaml"));
+    assert_eq!(
+        (
+            back[0]["kind"].as_str(),
+            back[0]["metadata"]["name"].as_str()
+        ),
+        (Some("VirtualService"), Some("ratings"))
+    );
+    let plan = read("PLAN.md");
+    assert!(plan.contains(
+        "`kubectl apply -f steps/03-ratings-delay.yaml`, then `kubectl delete \
+         --ignore-not-found -f steps/03-ratings-delay.route.delete.yaml`"
+    ));
+    // The teardown deletes both kinds the service was routed with.
+    let teardown = documents(&read("teardown.yaml"));
+    for kind in ["HTTPRoute", "VirtualService"] {
+        assert!(
+            teardown
+                .iter()
+                .any(|d| d["kind"] == kind && d["metadata"]["name"] == "ratings"),
+            "{kind} ratings in the teardown"
+        );
+    }
+}
+
+#[test]
+fn the_build_warns_that_a_fault_step_mixes_the_two_apis() {
+    let run = Sandbox::new().run(&["check", &scenario("bookinfo-gateway-api")]);
+    run.expect_code(0);
+    let warnings: Vec<&str> = (run.stderr.lines())
+        .filter(|l| l.contains("warning: the Gateway API has no fault injection"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{}", run.stderr);
+    assert!(warnings[0].contains(":102:11: "), "{}", warnings[0]);
+}
+
+#[test]
+fn the_plan_and_the_mesh_install_name_the_gateway_api_crds_to_install() {
+    let (sandbox, out) = build("bookinfo-gateway-api");
+    let command = "kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/\
+                   releases/download/v1.5.1/standard-install.yaml";
+    assert!(sandbox.read(&format!("{out}/PLAN.md")).contains(command));
+    let mesh = sandbox.read(&format!("{out}/01-mesh.yaml"));
+    assert!(mesh.starts_with("# Needs the CRDs of Gateway API v1.5.1 (standard channel)"));
+    assert!(mesh.contains(&format!("# {command}\n")));
+}
+
+#[test]
+fn ambient_labels_the_namespace_for_ztunnel_and_the_waypoint_it_emits() {
+    let (sandbox, out) = build("bookinfo-ambient");
+    let namespace = documents(&sandbox.read(&format!("{out}/02-namespace.yaml")));
+    let [ns, waypoint] = namespace.as_slice() else {
+        panic!("the Namespace and the waypoint: {namespace:?}");
+    };
+    assert_eq!(
+        ns["metadata"]["labels"],
+        serde_json::json!({
+            "istio.io/dataplane-mode": "ambient",
+            "istio.io/use-waypoint": "waypoint",
+        })
+    );
+    assert_eq!(
+        waypoint,
+        &serde_json::json!({
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": {
+                "name": "waypoint",
+                "namespace": "bookinfo",
+                "labels": {"istio.io/waypoint-for": "service"},
+            },
+            "spec": {
+                "gatewayClassName": "istio-waypoint",
+                "listeners": [{"name": "mesh", "port": 15008, "protocol": "HBONE"}],
+            },
+        })
+    );
+    // Ambient routes with the Gateway API unless told otherwise.
+    let steps = documents(&sandbox.read(&format!("{out}/steps/01-all-v1.yaml")));
+    assert!(steps.iter().all(|d| d["kind"] == "HTTPRoute"));
+}
+
+/// A Gateway API scenario on Istio `version`, with `mesh` lines added to
+/// `[mesh]` and `more` at the end.
+fn scenario_text(version: &str, mesh: &str, more: &str) -> String {
+    format!(
+        r#"name = "demo"
+
+[mesh]
+version = "{version}"
+{mesh}
+[namespace]
+name = "demo"
+
+[[services]]
+name = "web"
+port = 8080
+  [services.versions.v1]
+  image = "example.com/web:1"
+  [services.versions.v2]
+  image = "example.com/web:2"
+{more}"#
+    )
+}
+
+/// The first line of each diagnostic, from the file name on.
+fn headlines(stderr: &str) -> Vec<String> {
+    (stderr.lines())
+        .filter(|l| l.contains(": error: ") || l.contains(": warning: "))
+        .map(|l| {
+            l.split_once("s.toml:")
+                .map_or(l, |(_, rest)| rest)
+                .to_owned()
+        })
+        .collect()
+}
+
+fn check(text: &str) -> (i32, Vec<String>) {
+    let sandbox = Sandbox::new();
+    sandbox.write("s.toml", text);
+    let run = sandbox.run(&["check", "s.toml"]);
+    (run.code, headlines(&run.stderr))
+}
+
+#[test]
+fn the_routing_api_and_the_data_plane_need_their_releases_and_profile() {
+    let (code, lines) = check(&scenario_text(
+        "1.21.6",
+        "routing_api = \"gateway-api\"\n",
+        "",
+    ));
+    assert_eq!(code, 1);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("5:15: error: routing_api = \"gateway-api\" needs Istio 1.22"));
+    let (code, lines) = check(&scenario_text(
+        "1.23",
+        "profile = \"demo\"\ndataplane = \"ambient\"\n",
+        "",
+    ));
+    assert_eq!(code, 1);
+    assert!(lines[0].starts_with("5:11: error: dataplane = \"ambient\" needs a profile"));
+    assert!(lines[1].starts_with("6:13: error: dataplane = \"ambient\" needs Istio 1.24"));
+    let (code, lines) = check(
+        &scenario_text(
+            "1.30.3",
+            "profile = \"ambient\"\ndataplane = \"ambient\"\nrouting_api = \"istio\"\n",
+            "",
+        )
+        .replace(
+            "name = \"demo\"\n\n[[services]]",
+            "name = \"demo\"\ninjection = true\n\n[[services]]",
+        ),
+    );
+    assert_eq!(code, 1);
+    assert!(lines[0].starts_with("7:15: warning: routing_api = \"istio\" in ambient mode"));
+    assert!(lines[1].starts_with("11:13: error: namespace.injection = true injects sidecars"));
+}
+
+#[test]
+fn what_an_httproute_cannot_hold_is_an_error_at_its_key() {
+    let steps = r#"
+[traffic_policy]
+load_balancer = "RANDOM"
+
+[gateway]
+selector = { istio = "mine" }
+[[gateway.routes]]
+service = "web"
+uris = [ { prefix = "static" } ]
+
+[[steps]]
+name = "odd"
+[[steps.routes]]
+service = "web"
+uri = { exact = "/a//b" }
+method = "PURGE"
+timeout = "1.5ms"
+retries = 2
+retry_on = "5xx"
+to = "v1"
+[[steps.routes]]
+service = "web"
+to = "v2"
+"#;
+    let (code, lines) = check(&scenario_text(
+        "1.30.3",
+        "routing_api = \"gateway-api\"\n",
+        steps,
+    ));
+    assert_eq!(code, 1);
+    let at: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split(": ").next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        at,
+        [
+            "18:1", "22:12", "25:21", "30:11", "31:17", "32:10", "33:11", "35:12"
+        ],
+        "{lines:#?}"
+    );
+    for (line, says) in lines.iter().zip([
+        "[traffic_policy] (a DestinationRule's) has no Gateway API form",
+        "gateway.selector",
+        "uri prefix `static` is not a Gateway API path",
+        "warning: step routes `web` by version, but traffic entering through gateway \
+         `demo-gateway` goes to the Service `web`, any version",
+        "uri exact `/a//b` is not a Gateway API path",
+        "method `PURGE` is not one an HTTPRoute matches",
+        "timeout `1.5ms` has no Gateway API form",
+        "retry_on `5xx`: an HTTPRoute's retry names HTTP statuses only",
+    ]) {
+        assert!(line.contains(says), "{line} should say {says}");
+    }
+}
