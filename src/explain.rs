@@ -7,12 +7,15 @@
 //! Pure functions over `model::Scenario`; prints nothing, reads no file.
 //!
 //! This file holds the public types, the request's entry and classes, and
-//! header and URI matching; `view` is a scenario at one step, `trace` walks
+//! header and URI matching; `api` is which resource routes a hop (a
+//! VirtualService or an HTTPRoute), how it reads paths and orders its
+//! rules, and which proxy applies it; `view` is a scenario at one step, `trace` walks
 //! one request through its routing, `policy` is what a hop's retries,
 //! timeouts, fault and client budget do to its answer, `outcome` is the
 //! algebra of what a hop answers, `check` is the build check, `text` puts an
 //! explanation into words.
 
+mod api;
 mod check;
 mod json;
 mod outcome;
@@ -28,11 +31,12 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::model::{Gateway, Scenario, StringMatch};
+use crate::model::{Dataplane, Gateway, RoutingApi, Scenario, StringMatch};
 use outcome::outcomes;
 use trace::{Graph, Passed, trace};
 use view::View;
 
+pub use api::{Enforcement, Proxy, Resource, segment_prefix_matches};
 pub use check::check;
 pub use json::render_json;
 pub use text::{probability, render_text};
@@ -182,6 +186,10 @@ pub struct Explanation {
     pub uri: String,
     /// The request's headers.
     pub headers: BTreeMap<String, String>,
+    /// The API the scenario's routing is written in.
+    pub routing_api: RoutingApi,
+    /// Sidecars or ambient.
+    pub dataplane: Dataplane,
     /// What the sender of the request sees, most likely first.
     pub outcomes: Vec<Outcome>,
     /// Every hop, each service's answer and each version's calls, once.
@@ -189,6 +197,13 @@ pub struct Explanation {
 }
 
 impl Explanation {
+    /// Whether the output shows the routing API, the data plane and each
+    /// hop's enforcement: outside the default mode (Istio's API with
+    /// sidecars), whose output stays as it always was.
+    pub fn shows_enforcement(&self) -> bool {
+        self.graph.shown.is_some()
+    }
+
     /// The first hop (the request's entry), from which every call hangs.
     pub fn trace(&self) -> Hop<'_> {
         Hop {
@@ -234,6 +249,42 @@ impl<'a> Hop<'a> {
     /// How the hop was routed.
     pub fn routing(&self) -> &'a Routing {
         &self.body().routing
+    }
+
+    /// The resource whose rules the hop is read in (whether or not one is
+    /// in force: see `enforcement`).
+    pub fn resource(&self) -> Resource {
+        self.body().resource
+    }
+
+    /// Which resource routes the hop and which proxy applies it; `None`
+    /// in the default mode (Istio's API with sidecars), whose output does
+    /// not show it.
+    pub fn enforcement(&self) -> Option<Enforcement> {
+        let shown = self.graph.shown.as_ref()?;
+        let body = self.body();
+        let (resource, name) = match (&body.routing, self.node().caller) {
+            (Routing::NoVirtualService, _) => (None, self.to().to_owned()),
+            (_, api::Caller::Gateway) => (
+                Some(body.resource),
+                shown.gateway_routes.clone().unwrap_or_default(),
+            ),
+            _ => (Some(body.resource), self.to().to_owned()),
+        };
+        let mut at = Enforcement::at(
+            self.node().caller,
+            self.from(),
+            shown.dataplane,
+            resource,
+            name,
+        );
+        if matches!(body.routing, Routing::NoMatch { .. })
+            && self.node().caller == api::Caller::Gateway
+        {
+            // The gateway answers 404 itself: nothing is carried on.
+            at.tunnel = None;
+        }
+        Some(at)
     }
 
     /// The versions that serve it, with their probability and their own calls.
@@ -526,7 +577,9 @@ pub fn explain(
         Some(Entry::Gateway) if scenario.gateway.is_none() => return Err(ExplainError::NoGateway),
         Some(entry) => entry.clone(),
         None => match &scenario.gateway {
-            Some(gw) if gateway_route(gw, &request.uri).is_some() => Entry::Gateway,
+            Some(gw) if gateway_route(gw, &request.uri, order(scenario).as_deref()).is_some() => {
+                Entry::Gateway
+            }
             gw => {
                 return Err(ExplainError::NoDefaultEntry {
                     uri: request.uri.clone(),
@@ -552,6 +605,8 @@ pub fn explain(
             .iter()
             .map(|(n, v)| (n.clone(), v.to_string()))
             .collect(),
+        routing_api: scenario.mesh.routing_api,
+        dataplane: scenario.mesh.dataplane,
         outcomes: outcomes(&graph.ctx, graph.outcome()),
         graph,
     })
@@ -687,7 +742,7 @@ pub fn default_entries(scenario: &Scenario) -> Vec<Entry> {
         .map(|c| c.service.as_str())
         .collect();
     if let Some(gw) = &scenario.gateway {
-        if gateway_route(gw, &default_uri(scenario)).is_some() {
+        if gateway_route(gw, &default_uri(scenario), order(scenario).as_deref()).is_some() {
             entries.push(Entry::Gateway);
         }
         reached.extend(gw.routes.iter().map(|r| r.service.as_str()));
@@ -791,8 +846,33 @@ fn entry_label(scenario: &Scenario, entry: &Entry) -> String {
     }
 }
 
-/// The first gateway route taking `uri` (1-based), and why.
-fn gateway_route(gateway: &Gateway, uri: &str) -> Option<(usize, String)> {
+/// With the Gateway API, the gateway HTTPRoute's matches in the order
+/// Istio tries them (`api::gateway_order`).
+fn order(scenario: &Scenario) -> Option<Vec<(usize, Option<usize>)>> {
+    (scenario.gateway.as_ref())
+        .filter(|_| scenario.gateway_api())
+        .map(api::gateway_order)
+}
+
+/// The first gateway route taking `uri` (1-based), and why: the first of
+/// the gateway's VirtualService in order, or with `order` (the Gateway
+/// API's) the first of its HTTPRoute's matches in that order.
+fn gateway_route(
+    gateway: &Gateway,
+    uri: &str,
+    order: Option<&[(usize, Option<usize>)]>,
+) -> Option<(usize, String)> {
+    if let Some(order) = order {
+        let path = Resource::HttpRoute;
+        return order.iter().find_map(|&(r, u)| {
+            let Some(m) = u.and_then(|u| gateway.routes.get(r)?.uris.get(u)) else {
+                return Some((r + 1, "no path condition: PathPrefix /".to_owned()));
+            };
+            path.uri_matches(m, uri)
+                .unwrap_or(false)
+                .then(|| (r + 1, path.condition(m)))
+        });
+    }
     gateway.routes.iter().enumerate().find_map(|(i, route)| {
         if route.uris.is_empty() {
             return Some((i + 1, "no uri condition".to_owned()));

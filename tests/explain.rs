@@ -490,3 +490,196 @@ fn explain_matches_regexes_as_envoys_re2_reads_them() {
         assert!(line.contains(route), "{uri}: {line}");
     }
 }
+
+/// One step's routes of `back`: `/api` to v2, everything else to v1.
+const API_TO_V2: &str = "[[steps.routes]]\nservice = \"back\"\nuri = { prefix = \"/api\" }\n\
+                         to = \"v2\"\n[[steps.routes]]\nservice = \"back\"\nto = \"v1\"\n";
+
+/// `front` (behind a gateway route `/api`) calls `back`, routed by one
+/// step's `routes` (`[[steps.routes]]` tables), on the mesh settings
+/// `mesh` (lines of `[mesh]`).
+fn api_scenario(mesh: &str, routes: &str) -> String {
+    format!(
+        r#"
+name = "t"
+[mesh]
+version = "1.30.3"
+{mesh}
+[namespace]
+name = "t"
+[gateway]
+routes = [ {{ service = "front", uris = [ {{ prefix = "/api" }} ] }} ]
+[[services]]
+name = "front"
+port = 80
+calls = [ {{ service = "back", timeout = "1s" }} ]
+  [services.versions.v1]
+  image = "x/front:1"
+[[services]]
+name = "back"
+port = 80
+  [services.versions.v1]
+  image = "x/back:1"
+  [services.versions.v2]
+  image = "x/back:2"
+[[steps]]
+name = "s"
+{routes}
+"#
+    )
+}
+
+/// `meshgen explain s.toml --step s` with `args`, in a sandbox holding
+/// `toml` as s.toml; its stdout, once it exits 0.
+fn explain_s(toml: &str, args: &[&str]) -> String {
+    let sandbox = Sandbox::new();
+    sandbox.write("s.toml", toml);
+    let mut all = vec!["explain", "s.toml", "--step", "s"];
+    all.extend_from_slice(args);
+    let run = sandbox.run(&all);
+    run.expect_code(0);
+    run.stdout.clone()
+}
+
+#[test]
+fn an_httproute_path_prefix_matches_whole_segments_and_an_istio_prefix_any_string() {
+    let gateway_api = api_scenario("routing_api = \"gateway-api\"", API_TO_V2);
+    let istio = api_scenario("routing_api = \"istio\"", API_TO_V2);
+    let to_back = ["--entry", "back", "--uri", "/apix"];
+    let out = explain_s(&gateway_api, &to_back);
+    assert!(
+        out.contains(
+            "client -> back [routed by client's sidecar]: HTTPRoute back rule 2/2 (no condition: \
+             every request) [skipped rule 1: needs path PathPrefix /api, uri is /apix] -> v1"
+        ),
+        "{out}"
+    );
+    let out = explain_s(&istio, &to_back);
+    assert!(
+        out.contains("client -> back: rule 1/2 (uri prefix /api) -> v2"),
+        "{out}"
+    );
+    // A whole segment, with a query string, does match.
+    let out = explain_s(&gateway_api, &["--entry", "back", "--uri", "/api/v1?x=1"]);
+    assert!(
+        out.contains("HTTPRoute back rule 1/2 (path PathPrefix /api) -> v2"),
+        "{out}"
+    );
+    // The gateway's HTTPRoute reads its paths alike: /apix is a 404 there.
+    let out = explain_s(&gateway_api, &["--entry", "gateway", "--uri", "/apix"]);
+    assert!(
+        out.contains(
+            "gateway t-gateway -> - [routed by gateway t-gateway]: no rule of HTTPRoute t \
+             matches [rule 1: path /apix is not PathPrefix /api]"
+        ),
+        "{out}"
+    );
+    let out = explain_s(&istio, &["--entry", "gateway", "--uri", "/apix"]);
+    assert!(
+        out.contains("gateway t-gateway -> front: gateway route 1 (uri prefix /api)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn httproute_rules_are_tried_by_precedence_and_virtualservice_rules_in_order() {
+    let routes = "[[steps.routes]]\nservice = \"back\"\nheaders = { end-user = \"jason\" }\n\
+                  to = \"v2\"\n[[steps.routes]]\nservice = \"back\"\n\
+                  uri = { prefix = \"/api\" }\nto = \"v1\"\n";
+    let request = [
+        "--entry",
+        "back",
+        "--uri",
+        "/api/v1",
+        "--header",
+        "end-user=jason",
+    ];
+    let gateway_api = api_scenario("routing_api = \"gateway-api\"", routes);
+    let out = explain_s(&gateway_api, &request);
+    assert!(
+        out.contains(
+            "client -> back [routed by client's sidecar]: HTTPRoute back rule 2/2 (path \
+             PathPrefix /api) -> v1"
+        ),
+        "the longer path (a rule without one has PathPrefix /) is tried first:\n{out}"
+    );
+    let out = explain_s(&api_scenario("routing_api = \"istio\"", routes), &request);
+    assert!(
+        out.contains("client -> back: rule 1/2 (end-user exact jason) -> v2"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_step_that_injects_a_fault_is_read_as_a_virtualservice_with_the_gateway_api() {
+    let toml = api_scenario("routing_api = \"gateway-api\"", API_TO_V2).replace(
+        "service = \"back\"\nto = \"v1\"\n",
+        "service = \"back\"\nto = \"v1\"\nabort = 503\n",
+    );
+    let out = explain_s(&toml, &["--entry", "back", "--uri", "/apix"]);
+    // Istio's string prefix: /apix matches /api.
+    assert!(
+        out.contains(
+            "client -> back [routed by client's sidecar]: VirtualService back rule 1/2 (uri \
+             prefix /api) -> v2"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn ambient_explain_names_the_gateway_waypoint_and_ztunnel_of_each_hop() {
+    let toml = api_scenario("profile = \"ambient\"\ndataplane = \"ambient\"", API_TO_V2);
+    let out = explain_s(&toml, &["--uri", "/api"]);
+    let expected = [
+        "step s: GET /api, entering at gateway t-gateway",
+        "routing_api = \"gateway-api\", dataplane = \"ambient\"",
+        "gateway t-gateway -> front [routed by gateway t-gateway, carried by ztunnel]: HTTPRoute \
+         t rule 1 (path PathPrefix /api) -> v1 (the Service itself: deployed versions by \
+         replicas) => ok",
+        "`- front v1 -> back [routed by waypoint waypoint, carried by ztunnel]: HTTPRoute back \
+         rule 2/2 (no condition: every request) [skipped rule 1: needs path PathPrefix /api, the \
+         path of a call between services is unknown] -> v1 | client 1 attempt x 1s => ok",
+        "outcome:",
+        "  p=1: 200: front v1, back v1",
+    ];
+    assert_eq!(out, expected.join("\n") + "\n");
+    let json: serde_json::Value =
+        serde_json::from_str(&explain_s(&toml, &["--uri", "/api", "--output", "json"]))
+            .expect("JSON");
+    assert_eq!(json["routing_api"], "gateway-api");
+    assert_eq!(json["dataplane"], "ambient");
+    let entry = &json["trace"]["enforcement"];
+    assert_eq!(
+        *entry,
+        serde_json::json!({"resource": "HTTPRoute", "name": "t", "proxy": "gateway",
+            "proxy_name": "t-gateway", "tunnel": "ztunnel"})
+    );
+    let call = &json["trace"]["branches"][0]["calls"][0]["enforcement"];
+    assert_eq!(
+        *call,
+        serde_json::json!({"resource": "HTTPRoute", "name": "back", "proxy": "waypoint",
+            "proxy_name": "waypoint", "tunnel": "ztunnel"})
+    );
+}
+
+#[test]
+fn a_sidecar_scenario_on_istios_api_explains_as_it_always_did() {
+    let out = explain_s(
+        &api_scenario("", API_TO_V2),
+        &["--entry", "back", "--uri", "/apix"],
+    );
+    assert_eq!(
+        out,
+        "step s: GET /apix, entering at back\n\
+         client -> back: rule 1/2 (uri prefix /api) -> v2 => ok\n\
+         outcome:\n  p=1: 200: back v2\n"
+    );
+    let json = explain_s(
+        &api_scenario("", API_TO_V2),
+        &["--entry", "back", "--output", "json"],
+    );
+    for key in ["routing_api", "dataplane", "enforcement"] {
+        assert!(!json.contains(&format!("\"{key}\"")), "{key} in\n{json}");
+    }
+}

@@ -102,7 +102,9 @@ enum Work<'a> {
 }
 
 /// The explanation as one pretty-printed JSON document, with a final line
-/// break. The calls of a version reached on several paths are listed at its
+/// break. Outside the default mode (Istio's API with sidecars) the document
+/// names the `routing_api` and `dataplane`, and each hop its
+/// `enforcement` (`Enforcement`). The calls of a version reached on several paths are listed at its
 /// first appearance; later appearances have `"calls": []` and
 /// `"repeated": true`. A trace deeper than `MAX_JSON_DEPTH` hops is refused:
 /// each hop lists the versions below it, so the document would grow with
@@ -128,6 +130,10 @@ fn write(e: &Explanation) -> Result<String, serde_json::Error> {
     w.field("method", &e.method)?;
     w.field("uri", &e.uri)?;
     w.field("headers", &e.headers)?;
+    if e.shows_enforcement() {
+        w.field("routing_api", &e.routing_api)?;
+        w.field("dataplane", &e.dataplane)?;
+    }
     w.key("trace")?;
     let mut listed: BTreeSet<&str> = BTreeSet::new();
     let mut todo = vec![Work::Hop(e.trace(), false)];
@@ -142,6 +148,9 @@ fn write(e: &Explanation) -> Result<String, serde_json::Error> {
                 w.field("to", hop.to())?;
                 w.field("budget", &hop.budget())?;
                 w.field("routing", hop.routing())?;
+                if let Some(enforcement) = hop.enforcement() {
+                    w.field("enforcement", &enforcement)?;
+                }
                 w.key("branches")?;
                 w.open('[');
                 todo.push(Work::HopEnd(hop));

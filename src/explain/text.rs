@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 
 use super::outcome::briefs;
-use super::{Explanation, Hop, Outcome, Routing, SECOND};
+use super::{Enforcement, Explanation, Hop, Outcome, Resource, Routing, SECOND};
+use crate::model::Dataplane;
 use crate::printable;
 
 impl Outcome {
@@ -91,6 +92,19 @@ pub fn render_text(e: &Explanation) -> String {
         &mut out,
         &format!("step {}: {request}, entering at {}", e.step, e.entry),
     );
+    if e.shows_enforcement() {
+        let dataplane = match e.dataplane {
+            Dataplane::Sidecar => "sidecar",
+            Dataplane::Ambient => "ambient",
+        };
+        line(
+            &mut out,
+            &format!(
+                "routing_api = \"{}\", dataplane = \"{dataplane}\"",
+                e.routing_api.as_str()
+            ),
+        );
+    }
     let mut listed: BTreeMap<&str, Listed> = BTreeMap::new();
     let mut sections: VecDeque<(&str, Vec<Hop<'_>>)> = VecDeque::new();
     let mut todo = vec![Work::Hop {
@@ -231,8 +245,107 @@ fn note<'a>(
 /// after `=>` what the caller sees.
 fn hop_line(hop: &Hop<'_>) -> String {
     let branches = hop.branches();
-    let mut line = format!("{} -> {}: ", hop.from(), hop.to());
-    match hop.routing() {
+    let enforcement = hop.enforcement();
+    let mut line = match &enforcement {
+        Some(at) => format!("{} -> {} [{}]: ", hop.from(), hop.to(), at.words()),
+        None => format!("{} -> {}: ", hop.from(), hop.to()),
+    };
+    match (hop.routing(), &enforcement) {
+        (routing, Some(at)) => routed(&mut line, routing, at, hop.resource()),
+        (routing, None) => routed_by_default(&mut line, routing),
+    }
+    if !branches.is_empty() {
+        let versions: Vec<String> = branches
+            .iter()
+            .map(|b| {
+                let mut v = b.version().to_owned();
+                if branches.len() > 1 {
+                    let _ = write!(v, " p={}", probability(b.probability()));
+                }
+                if !b.deployed() {
+                    v.push_str(" (no pods)");
+                }
+                v
+            })
+            .collect();
+        let _ = write!(line, " -> {}", versions.join(", "));
+        if matches!(
+            hop.routing(),
+            Routing::NoVirtualService | Routing::Gateway { .. }
+        ) {
+            line.push_str(match hop.resource() {
+                Resource::VirtualService => " (no subset: deployed versions by replicas)",
+                Resource::HttpRoute => " (the Service itself: deployed versions by replicas)",
+            });
+        }
+    }
+    describe(&mut line, hop);
+    line
+}
+
+/// How a hop was routed, outside the default mode: the resource by kind
+/// and name (`HTTPRoute reviews rule 1/2 (…)`, `VirtualService bookinfo
+/// route 1 (…)`, `no HTTPRoute`).
+fn routed(line: &mut String, routing: &Routing, at: &Enforcement, resource: Resource) {
+    let kind = at.resource.map_or("", Resource::as_str);
+    let name = &at.name;
+    let unit = match at.resource {
+        Some(Resource::HttpRoute) => "rule",
+        _ => "route",
+    };
+    let _ = match routing {
+        Routing::Gateway {
+            route,
+            why,
+            skipped,
+        } => write!(
+            line,
+            "{kind} {name} {unit} {route} ({why}){}",
+            skips(skipped)
+        ),
+        Routing::GatewayRule {
+            route,
+            rule,
+            of,
+            why,
+            skipped,
+        } => write!(
+            line,
+            "{kind} {name} route {route}, rule {rule}/{of} ({why}){}",
+            skips(skipped)
+        ),
+        Routing::Rule {
+            rule,
+            of,
+            why,
+            skipped,
+        } => write!(
+            line,
+            "{kind} {name} rule {rule}/{of} ({why}){}",
+            skips(skipped)
+        ),
+        Routing::NoVirtualService => write!(line, "no {}", resource.as_str()),
+        Routing::NoMatch { skipped } => write!(
+            line,
+            "no rule of {kind} {name} matches [{}]",
+            skipped.join("; ")
+        ),
+    };
+}
+
+/// ` [skipped …]`, or nothing when no rule was skipped.
+fn skips(skipped: &[String]) -> String {
+    if skipped.is_empty() {
+        String::new()
+    } else {
+        format!(" [skipped {}]", skipped.join("; "))
+    }
+}
+
+/// How a hop was routed, in the default mode (Istio's API with sidecars),
+/// as explain has always said it.
+fn routed_by_default(line: &mut String, routing: &Routing) {
+    match routing {
         Routing::Gateway {
             route,
             why,
@@ -271,28 +384,11 @@ fn hop_line(hop: &Hop<'_>) -> String {
             let _ = write!(line, "no rule matches [{}]", skipped.join("; "));
         }
     }
-    if !branches.is_empty() {
-        let versions: Vec<String> = branches
-            .iter()
-            .map(|b| {
-                let mut v = b.version().to_owned();
-                if branches.len() > 1 {
-                    let _ = write!(v, " p={}", probability(b.probability()));
-                }
-                if !b.deployed() {
-                    v.push_str(" (no pods)");
-                }
-                v
-            })
-            .collect();
-        let _ = write!(line, " -> {}", versions.join(", "));
-        if matches!(
-            hop.routing(),
-            Routing::NoVirtualService | Routing::Gateway { .. }
-        ) {
-            line.push_str(" (no subset: deployed versions by replicas)");
-        }
-    }
+}
+
+/// The rest of a hop's line: the matched rule's fault, timeout, retries
+/// and mirror, the caller's budget, and after `=>` what the caller sees.
+fn describe(line: &mut String, hop: &Hop<'_>) {
     if let Some(d) = hop.delay() {
         let _ = write!(line, " | delay {} ({}%)", d.value, d.percent);
     }
@@ -335,7 +431,6 @@ fn hop_line(hop: &Hop<'_>) -> String {
         })
         .collect();
     let _ = write!(line, " => {}", results.join(", "));
-    line
 }
 
 /// `1 attempt`, `2 attempts`.

@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::api::{Caller, Order, Resource};
 use super::outcome::{Ctx, Dist, Kind, Resp, Seq, merge, then};
 use super::policy::{client, fault, route};
 use super::view::View;
@@ -21,7 +22,9 @@ use super::{
     string_matches, uri_matches,
 };
 use crate::ingress;
-use crate::model::{Gateway, Moment, Rule, Service, ServiceRouting, StringMatch, Version};
+use crate::model::{
+    Dataplane, Gateway, Moment, Rule, Service, ServiceRouting, StringMatch, Version,
+};
 
 /// What a trace says of the rules and gateway routes a request passes over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +51,19 @@ pub(super) struct Graph {
     pub(super) versions: Vec<VersionNode>,
     /// The entering hop.
     pub(super) root: usize,
+    /// What the hops show of their enforcement, when the scenario leaves
+    /// the default mode (Istio's API with sidecars); `None` in it.
+    pub(super) shown: Option<Shown>,
+}
+
+/// What a trace outside the default mode shows of where each hop is
+/// enforced.
+#[derive(Debug)]
+pub(super) struct Shown {
+    /// Sidecars or ambient.
+    pub(super) dataplane: Dataplane,
+    /// The name of the gateway's route resource (`virtual_service`).
+    pub(super) gateway_routes: Option<String>,
 }
 
 impl Graph {
@@ -87,6 +103,8 @@ impl Graph {
 #[derive(Debug)]
 pub(super) struct HopNode {
     pub(super) from: String,
+    /// Who sends the request: the gateway or the mesh.
+    pub(super) caller: Caller,
     pub(super) to: String,
     pub(super) budget: Option<Budget>,
     /// How the service answers (shared by every hop to it).
@@ -101,6 +119,8 @@ pub(super) struct HopNode {
 #[derive(Debug)]
 pub(super) struct Body {
     pub(super) routing: Routing,
+    /// The resource the routing is read in.
+    pub(super) resource: Resource,
     pub(super) branches: Vec<BranchNode>,
     pub(super) delay: Option<Fault>,
     pub(super) abort: Option<Fault>,
@@ -153,11 +173,12 @@ pub(super) fn trace(
             bodies: Vec::new(),
             versions: Vec::new(),
             root: 0,
+            shown: shown(view),
         },
         bodies: BTreeMap::new(),
         versions: BTreeMap::new(),
     };
-    let (from, to, plan) = match (entry, &view.scenario.gateway) {
+    let (from, caller, to, plan) = match (entry, &view.scenario.gateway) {
         (Entry::Gateway, None) => return Err(ExplainError::NoGateway),
         (Entry::Gateway, Some(gw)) => {
             let from = format!("gateway {}", gw.name);
@@ -167,7 +188,7 @@ pub(super) fn trace(
                 tracer.plain_gateway_plan(gw)?
             };
             match taken {
-                Ok((target, plan)) => (from, target, plan),
+                Ok((target, plan)) => (from, Caller::Gateway, target, plan),
                 Err((skipped, reason)) => return Ok(tracer.not_found(from, skipped, reason)),
             }
         }
@@ -175,6 +196,7 @@ pub(super) fn trace(
             let service = tracer.service(name)?;
             (
                 "client".to_owned(),
+                Caller::Mesh,
                 name.clone(),
                 tracer.plan(service, false),
             )
@@ -184,6 +206,7 @@ pub(super) fn trace(
     let dist = client(None, &to, &tracer.graph.bodies[body].dist)?;
     tracer.graph.hops.push(HopNode {
         from,
+        caller,
         to,
         budget: None,
         body,
@@ -193,10 +216,23 @@ pub(super) fn trace(
     Ok(tracer.graph)
 }
 
+/// What the hops of a trace in `view` show of their enforcement: nothing
+/// in the default mode (Istio's API with sidecars), whose output stays
+/// what it was before the Gateway API and ambient mode.
+fn shown(view: &View<'_>) -> Option<Shown> {
+    let scenario = view.scenario;
+    (scenario.gateway_api() || scenario.ambient()).then(|| Shown {
+        dataplane: scenario.mesh.dataplane,
+        gateway_routes: (scenario.gateway.as_ref()).map(|gw| gw.virtual_service.clone()),
+    })
+}
+
 /// How a service will answer a hop, before the versions it routes to have.
 struct Plan<'a> {
     service: &'a Service,
     routing: Routing,
+    /// The resource the routing is read in.
+    resource: Resource,
     /// The matched rule: its route (retries, timeout) and fault apply.
     rule: Option<&'a Rule>,
     /// The versions sharing the hop.
@@ -270,9 +306,15 @@ impl<'a> Tracer<'a> {
                 causes: BTreeSet::new(),
             },
         )];
-        let body = self.add_body(Body::new(Routing::NoMatch { skipped }, dist.clone()));
+        let resource = Resource::of_gateway(self.view.scenario);
+        let body = self.add_body(Body::new(
+            Routing::NoMatch { skipped },
+            resource,
+            dist.clone(),
+        ));
         self.graph.hops.push(HopNode {
             from,
+            caller: Caller::Gateway,
             to: "-".to_owned(),
             budget: None,
             body,
@@ -289,11 +331,21 @@ impl<'a> Tracer<'a> {
     /// route did not match, and the 404's reason) when none does.
     fn plain_gateway_plan(&self, gw: &'a Gateway) -> Result<Taken<'a>, ExplainError> {
         let uri = &self.request.uri;
-        let Some((route, why)) = gateway_route(gw, uri) else {
+        let resource = Resource::of_gateway(self.view.scenario);
+        let Some((route, why)) = gateway_route(gw, uri, self.view.gateway_order.as_deref()) else {
+            let (unit, what) = match resource {
+                Resource::VirtualService => ("route", "uri"),
+                Resource::HttpRoute => ("rule", "path"),
+            };
             let skipped = (gw.routes.iter().enumerate())
                 .map(|(i, r)| {
-                    let uris: Vec<String> = r.uris.iter().map(ToString::to_string).collect();
-                    format!("route {}: uri {uri} is not {}", i + 1, uris.join(" or "))
+                    let uris: Vec<String> =
+                        (r.uris.iter()).map(|m| resource.alternative(m)).collect();
+                    format!(
+                        "{unit} {}: {what} {uri} is not {}",
+                        i + 1,
+                        uris.join(" or ")
+                    )
                 })
                 .collect();
             return Ok(Err((skipped, format!("no gateway route matches {uri}"))));
@@ -307,6 +359,7 @@ impl<'a> Tracer<'a> {
                 why,
                 skipped: Vec::new(),
             },
+            resource,
             rule: None,
             shares: spread(service, self.view.at),
             local: None,
@@ -352,6 +405,7 @@ impl<'a> Tracer<'a> {
                         why,
                         skipped,
                     },
+                    resource: Resource::VirtualService,
                     rule: Some(rule),
                     shares: shares(rule),
                     local: None,
@@ -363,6 +417,7 @@ impl<'a> Tracer<'a> {
                         why,
                         skipped,
                     },
+                    resource: Resource::VirtualService,
                     rule: None,
                     shares: spread(service, self.view.at),
                     local: None,
@@ -423,19 +478,32 @@ impl<'a> Tracer<'a> {
     /// in force, or a 404 when no rule matches.
     fn plan(&self, service: &'a Service, between_services: bool) -> Plan<'a> {
         let name = service.name.as_str();
+        // With the Gateway API, a routing is an HTTPRoute unless it injects
+        // a fault; with Istio's, always a VirtualService.
+        let (resource, order) = if self.view.scenario.gateway_api() {
+            match self.view.http_routes.get(name) {
+                Some(order) => (Resource::HttpRoute, order.as_ref()),
+                None if self.view.state.contains_key(name) => (Resource::VirtualService, None),
+                None => (Resource::HttpRoute, None),
+            }
+        } else {
+            (Resource::VirtualService, None)
+        };
         let Some(routing) = self.view.state.get(name).copied() else {
             return Plan {
                 service,
                 routing: Routing::NoVirtualService,
+                resource,
                 rule: None,
                 shares: spread(service, self.view.at),
                 local: None,
             };
         };
-        match self.select(routing, between_services) {
+        match self.select(routing, between_services, resource, order) {
             (None, skipped) => Plan {
                 service,
                 routing: Routing::NoMatch { skipped },
+                resource,
                 rule: None,
                 shares: Vec::new(),
                 local: Some(vec![(
@@ -445,7 +513,7 @@ impl<'a> Tracer<'a> {
                         kind: Kind::Status {
                             code: 404,
                             at: name.to_owned(),
-                            reason: format!("no rule of the VirtualService {name} matches"),
+                            reason: format!("no rule of the {} {name} matches", resource.as_str()),
                         },
                         causes: BTreeSet::new(),
                     },
@@ -461,6 +529,7 @@ impl<'a> Tracer<'a> {
                         why,
                         skipped,
                     },
+                    resource,
                     rule: Some(rule),
                     shares: shares(rule),
                     local: None,
@@ -562,7 +631,7 @@ impl<'a> Tracer<'a> {
     /// 503), then the matched rule's route and fault.
     fn body(&mut self, plan: Plan<'a>) -> Result<usize, ExplainError> {
         let service = plan.service;
-        let mut body = Body::new(plan.routing, Vec::new());
+        let mut body = Body::new(plan.routing, plan.resource, Vec::new());
         if let Some(rule) = plan.rule {
             describe_rule(&mut body, rule);
         }
@@ -661,6 +730,7 @@ impl<'a> Tracer<'a> {
             dist = merge(next)?;
             self.graph.hops.push(HopNode {
                 from: me.clone(),
+                caller: Caller::Mesh,
                 to: call.service.clone(),
                 budget: Some(Budget {
                     timeout: call.timeout.as_ref().map(|t| t.text.clone()),
@@ -681,24 +751,40 @@ impl<'a> Tracer<'a> {
 
     /// The first rule of `routing` the request matches (0-based) and why;
     /// why each earlier rule does not, when the trace says so.
+    /// The rules are read as `resource` reads them, in `order` when they
+    /// are not tried in the file's (an HTTPRoute's precedence).
     fn select(
         &self,
         routing: &ServiceRouting,
         between_services: bool,
+        resource: Resource,
+        order: Option<&Order>,
     ) -> (Option<(usize, String)>, Vec<String>) {
         let rules = &routing.rules;
         let mut skipped = Vec::new();
+        let matches = |i: usize| self.matches(&rules[i], between_services, resource);
         if self.passed == Passed::Unread {
-            let first = match self.view.indexes.get(routing.service.as_str()) {
-                Some(index) => (index.candidates(self.known_values()).into_iter())
-                    .find_map(|i| Some((i, self.matches(&rules[i], between_services).ok()?))),
-                None => (rules.iter().enumerate())
-                    .find_map(|(i, rule)| Some((i, self.matches(rule, between_services).ok()?))),
+            let first = match (self.view.indexes.get(routing.service.as_str()), order) {
+                (Some(index), None) => (index.candidates(self.known_values()).into_iter())
+                    .find_map(|i| Some((i, matches(i).ok()?))),
+                (Some(index), Some(order)) => {
+                    let mut candidates = index.candidates(self.known_values());
+                    candidates.sort_unstable_by_key(|&i| order.place[i]);
+                    (candidates.into_iter()).find_map(|i| Some((i, matches(i).ok()?)))
+                }
+                (None, None) => (0..rules.len()).find_map(|i| Some((i, matches(i).ok()?))),
+                (None, Some(order)) => {
+                    (order.tried.iter()).find_map(|&i| Some((i, matches(i).ok()?)))
+                }
             };
             return (first, skipped);
         }
-        for (i, rule) in rules.iter().enumerate() {
-            match self.matches(rule, between_services) {
+        let tried: Vec<usize> = match order {
+            Some(order) => order.tried.clone(),
+            None => (0..rules.len()).collect(),
+        };
+        for i in tried {
+            match matches(i) {
                 Ok(why) => return (Some((i, why)), skipped),
                 Err(why_not) => skipped.push(format!("rule {}: {why_not}", i + 1)),
             }
@@ -722,19 +808,24 @@ impl<'a> Tracer<'a> {
     }
 
     /// Why the request matches `rule`, or why it does not.
-    fn matches(&self, rule: &Rule, between_services: bool) -> Result<String, String> {
+    fn matches(
+        &self,
+        rule: &Rule,
+        between_services: bool,
+        resource: Resource,
+    ) -> Result<String, String> {
         if rule.is_catch_all() {
             return Ok("no condition: every request".to_owned());
         }
         let mut why = self.headers_match(&rule.headers)?;
         if let Some(m) = &rule.uri {
-            let wanted = format!("uri {} {}", m.kind(), m.value());
+            let wanted = resource.condition(m);
             if between_services {
                 return Err(format!(
                     "needs {wanted}, the path of a call between services is unknown"
                 ));
             }
-            if !uri_matches(m, &self.request.uri)? {
+            if !resource.uri_matches(m, &self.request.uri)? {
                 return Err(format!("needs {wanted}, uri is {}", self.request.uri));
             }
             why.push(wanted);
@@ -785,9 +876,10 @@ impl<'a> Tracer<'a> {
 }
 
 impl Body {
-    fn new(routing: Routing, dist: Dist) -> Self {
+    fn new(routing: Routing, resource: Resource, dist: Dist) -> Self {
         Self {
             routing,
+            resource,
             branches: Vec::new(),
             delay: None,
             abort: None,

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::api::{Order, Resource, gateway_order, precedence};
 use crate::ingress;
 use crate::model::{Moment, Scenario, ServiceRouting};
 use crate::routing::HeaderIndex;
@@ -26,6 +27,13 @@ pub(super) struct View<'a> {
     pub(super) gateway_routes: Vec<ingress::HttpRoute<'a>>,
     /// Those routes, indexed by their rules' headers when many.
     pub(super) gateway_index: Option<HeaderIndex<'a>>,
+    /// With the Gateway API: each service whose routing in force is an
+    /// HTTPRoute (it injects no fault), with the order Istio tries its
+    /// rules in when that is not the file order. Empty with Istio's API.
+    pub(super) http_routes: HashMap<&'a str, Option<Order>>,
+    /// With the Gateway API: the gateway HTTPRoute's matches in the order
+    /// Istio tries them (`api::gateway_order`).
+    pub(super) gateway_order: Option<Vec<(usize, Option<usize>)>>,
 }
 
 impl<'a> View<'a> {
@@ -52,6 +60,10 @@ impl<'a> View<'a> {
             indexes: HashMap::new(),
             gateway_routes: Vec::new(),
             gateway_index: None,
+            http_routes: HashMap::new(),
+            gateway_order: (scenario.gateway.as_ref())
+                .filter(|_| scenario.gateway_api())
+                .map(gateway_order),
         }
     }
 
@@ -68,10 +80,21 @@ impl<'a> View<'a> {
         }
     }
 
-    /// Indexes `routing`'s rules when they are many; forgets the index of the
-    /// routing it replaces.
+    /// Indexes `routing`'s rules when they are many, and with the Gateway
+    /// API notes whether it is an HTTPRoute and the order of its rules;
+    /// forgets what it noted of the routing it replaces.
     fn index(&mut self, routing: &'a ServiceRouting) {
         let service = routing.service.as_str();
+        if self.scenario.gateway_api() {
+            match Resource::of_routing(self.scenario, routing) {
+                Resource::HttpRoute => {
+                    self.http_routes.insert(service, precedence(&routing.rules));
+                }
+                Resource::VirtualService => {
+                    self.http_routes.remove(service);
+                }
+            }
+        }
         if routing.rules.len() >= HeaderIndex::WORTH_FROM {
             let lists = routing.rules.iter().map(|r| r.headers.as_slice());
             self.indexes.insert(service, HeaderIndex::new(lists));
