@@ -175,12 +175,15 @@ pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> 
         namespace,
         waypoint,
         workloads,
+        routing,
+    } = render::render(renderer, scenario)?;
+    let render::Routing {
         gateway,
         gateway_steps,
         destination_rules,
         version_services,
         steps,
-    } = render::render(renderer, scenario)?;
+    } = routing;
     let fleet = Fleet::new(scenario, workloads, destination_rules, version_services);
     let install_command = format!("{} 01-mesh.yaml", scenario.mesh.facts.install_command);
     let mut bundles = vec![

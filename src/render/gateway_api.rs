@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use minijinja::Value;
 use serde::Serialize;
 
-use super::{DocumentTemplate, render_each};
+use super::{DocumentTemplate, Routing, VirtualServiceContext, per_step, render_each};
 use crate::error::Error;
 use crate::model::{
     Gateway, Mirror, Rule, Scenario, Service, ServiceRouting, StringMatch, Version, WAYPOINT_NAME,
@@ -22,6 +22,47 @@ use crate::resource::{Resource, ResourceId};
 /// The apiVersion of every Gateway API document meshgen emits.
 const GATEWAY_API_VERSION: &str = "gateway.networking.k8s.io/v1";
 
+/// Renders the routing of `scenario` with the Gateway API: the same
+/// groups as Istio's APIs, with a Service per version instead of DestinationRules, the
+/// ingress as a Gateway and its HTTPRoute, and each step's routing as
+/// HTTPRoutes (VirtualServices for its faults).
+pub(super) fn render(
+    renderer: &Renderer,
+    scenario: &Scenario,
+    values: &[Value],
+) -> Result<Routing, Error> {
+    let ns = scenario.namespace.name.as_str();
+    let networking = scenario.mesh.networking_api.api_version();
+    let gateway = match &scenario.gateway {
+        Some(gw) => ingress(renderer, ns, gw)?,
+        None => Vec::new(),
+    };
+    let routings: Vec<&ServiceRouting> = scenario.steps.iter().flat_map(|s| &s.routes).collect();
+    let http_route = renderer.template("httproute.yaml.j2")?;
+    let virtual_service = renderer.template("virtualservice.yaml.j2")?;
+    let documents = crate::parallel::try_map(&routings, |routing| {
+        if !routing.injects_fault() {
+            return service_routing(&http_route, scenario, routing);
+        }
+        let id = ResourceId::namespaced(networking, "VirtualService", ns, &routing.service);
+        let hosts = scenario.service(&routing.service).map(version_hosts);
+        let context = VirtualServiceContext {
+            api_version: networking,
+            namespace: ns,
+            routing,
+            version_hosts: hosts.as_ref(),
+        };
+        virtual_service.render(&context, id)
+    })?;
+    Ok(Routing {
+        gateway,
+        gateway_steps: scenario.steps.iter().map(|_| None).collect(),
+        destination_rules: scenario.services.iter().map(|_| Vec::new()).collect(),
+        version_services: version_services(renderer, ns, &scenario.services, values)?,
+        steps: per_step(scenario, documents),
+    })
+}
+
 /// The name of the Service the Gateway API routes `version` of `service`
 /// through (`reviews-v1`).
 pub fn version_service(service: &str, version: &str) -> String {
@@ -29,7 +70,7 @@ pub fn version_service(service: &str, version: &str) -> String {
 }
 
 /// The ingress Gateway and its HTTPRoute.
-pub(super) fn ingress(
+fn ingress(
     renderer: &Renderer,
     namespace: &str,
     gateway: &Gateway,
@@ -88,7 +129,7 @@ struct IngressRoute<'a> {
 
 /// Per service, per version: the Service `<service>-<version>` of each
 /// version with pods, in service and version order.
-pub(super) fn version_services(
+fn version_services(
     renderer: &Renderer,
     namespace: &str,
     services: &[Service],
@@ -136,7 +177,7 @@ pub(super) fn version_services(
 /// The routing of one service at one step: an HTTPRoute, or, when its
 /// rules inject a fault, a VirtualService routing to the per-version
 /// Services (`virtual_service` renders it).
-pub(super) fn routing(
+fn service_routing(
     template: &DocumentTemplate<'_>,
     scenario: &Scenario,
     routing: &ServiceRouting,
@@ -169,7 +210,7 @@ pub(super) fn routing(
 
 /// The hosts a fault step's VirtualService routes each version to: its
 /// per-version Service, by version name.
-pub(super) fn version_hosts(service: &Service) -> BTreeMap<&str, String> {
+fn version_hosts(service: &Service) -> BTreeMap<&str, String> {
     (service.versions.iter())
         .map(|v| (v.name.as_str(), version_service(&service.name, &v.name)))
         .collect()

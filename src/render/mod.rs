@@ -3,11 +3,14 @@
 //! formatter through which every value reaches a document. Owns no ordering
 //! and no files; the parse-back check of each document is `resource`'s.
 //!
-//! This file renders a scenario's documents; `templates` compiles the
-//! templates (shipped or overridden) and renders one document;
-//! `yaml` is the formatter of values.
+//! This file renders what every scenario has (the mesh install, the
+//! namespace, the workloads) and hands the routing to the backend of its
+//! routing API: `istio_api` (Gateway, VirtualService, DestinationRule) or
+//! `gateway_api` (Gateway API Gateway, HTTPRoute, a Service per version),
+//! which turn the same model into documents. `templates` compiles the
+//! templates (shipped or overridden) and renders one document; `yaml` is
+//! the formatter of values.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use minijinja::Value;
@@ -15,12 +18,12 @@ use minijinja::value::Serde;
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::ingress;
 use crate::istio;
-use crate::model::{Gateway, Scenario, Service, ServiceRouting, TrafficPolicy, Version};
+use crate::model::{RoutingApi, Scenario, Service, ServiceRouting, Version};
 use crate::resource::{Resource, ResourceId};
 
 mod gateway_api;
+mod istio_api;
 mod templates;
 #[cfg(test)]
 mod tests;
@@ -47,17 +50,27 @@ pub struct Rendered {
     pub waypoint: Option<Resource>,
     /// ServiceAccounts, Services and Deployments, by service and version.
     pub workloads: Workloads,
-    /// The Gateway and its VirtualService before the first step (empty
-    /// without a gateway).
+    /// What the routing backend of the scenario's routing API rendered.
+    pub routing: Routing,
+}
+
+/// The documents a routing backend (`istio_api`, `gateway_api`) makes of
+/// the model's routing decisions, which are the same for both.
+#[derive(Debug)]
+pub struct Routing {
+    /// The ingress gateway's documents before the first step (empty
+    /// without a gateway): the Gateway and its VirtualService, or the
+    /// Gateway API Gateway and its HTTPRoute.
     pub gateway: Vec<Resource>,
     /// Per step, the gateway's VirtualService it re-emits: with
     /// `version_routing`, when it routes a service the gateway exposes.
     pub gateway_steps: Vec<Option<Resource>>,
-    /// Per service, in service order: its DestinationRule for each set of
-    /// running versions the scenario's timeline has (one, without releases).
+    /// Istio's APIs, per service, in service order: its DestinationRule for
+    /// each set of running versions the scenario's timeline has (one,
+    /// without releases). Empty with the Gateway API.
     pub destination_rules: Vec<Vec<Subsets>>,
-    /// With the Gateway API, per service, per version: the Service
-    /// `<service>-<version>` of each version with pods (no DestinationRules).
+    /// The Gateway API, per service, per version: the Service
+    /// `<service>-<version>` of each version with pods. Empty with Istio's APIs.
     pub version_services: Vec<Vec<Option<Resource>>>,
     /// Per step, the routing of each service it names, in service order: a
     /// VirtualService, or with the Gateway API an HTTPRoute (a VirtualService
@@ -90,7 +103,6 @@ pub struct Subsets {
 /// group is rendered on all cores; the order of the output never changes.
 pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Error> {
     let ns = scenario.namespace.name.as_str();
-    let networking = scenario.mesh.networking_api.api_version();
     let services = &scenario.services;
     // With workloads = "existing", the application's own manifests hold them.
     let emitted: &[Service] = if scenario.emits_workloads() {
@@ -171,136 +183,17 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
             .map(|((i, j), d)| (i, j, d))
             .collect(),
     };
-    if scenario.gateway_api() {
-        return render_gateway_api(renderer, scenario, workloads, &values);
-    }
-    let mut gateway = Vec::new();
-    let mut gateway_steps = Vec::new();
-    if let Some(gw) = &scenario.gateway {
-        let context = GatewayContext {
-            api_version: networking,
-            namespace: ns,
-            gateway: gw,
-        };
-        let id = ResourceId::namespaced(networking, "Gateway", ns, &gw.name);
-        gateway.push(renderer.render("gateway.yaml.j2", &context, id)?);
-        let id = ResourceId::namespaced(networking, "VirtualService", ns, &gw.virtual_service);
-        let context = GatewayVirtualServiceContext {
-            api_version: networking,
-            namespace: ns,
-            gateway: gw,
-            http: ingress::http(gw, |_| None),
-        };
-        gateway.push(renderer.render("gateway-virtualservice.yaml.j2", &context, id)?);
-        gateway_steps = render_gateway_steps(renderer, scenario, gw)?;
-    }
-    // Per service, every set of versions that runs at some moment.
-    let subsets: Vec<(usize, Cow<'_, Service>, Vec<usize>)> = services
-        .iter()
-        .enumerate()
-        .flat_map(|(i, service)| {
-            running_sets(scenario, service)
-                .into_iter()
-                .map(move |versions| (i, subset_service(service, &versions), versions))
-        })
-        .collect();
-    let destination_rules = render_each(
-        renderer,
-        "destinationrule.yaml.j2",
-        &subsets,
-        |template, (i, service, _)| {
-            let id = ResourceId::namespaced(networking, "DestinationRule", ns, &service.name);
-            let value = match service {
-                Cow::Borrowed(_) => values[*i].clone(),
-                Cow::Owned(subset) => Value::from(Serde(subset)),
-            };
-            let context = DestinationRuleContext {
-                api_version: networking,
-                namespace: ns,
-                service: &value,
-                policy: (!service.traffic_policy.is_empty()).then_some(&service.traffic_policy),
-            };
-            template.render(&context, id)
-        },
-    )?;
-    let mut per_service: Vec<Vec<Subsets>> = services.iter().map(|_| Vec::new()).collect();
-    for ((i, _, versions), resource) in subsets.into_iter().zip(destination_rules) {
-        per_service[i].push(Subsets { versions, resource });
-    }
-    let routings: Vec<&ServiceRouting> = scenario.steps.iter().flat_map(|s| &s.routes).collect();
-    let virtual_services = render_each(
-        renderer,
-        "virtualservice.yaml.j2",
-        &routings,
-        |template, routing| {
-            let id = ResourceId::namespaced(networking, "VirtualService", ns, &routing.service);
-            let context = VirtualServiceContext {
-                api_version: networking,
-                namespace: ns,
-                routing,
-                version_hosts: None,
-            };
-            template.render(&context, id)
-        },
-    )?;
-    Ok(Rendered {
-        mesh: render_mesh(renderer, scenario)?,
-        namespace: render_namespace(renderer, scenario)?,
-        waypoint: render_waypoint(renderer, scenario)?,
-        workloads,
-        gateway,
-        gateway_steps,
-        destination_rules: per_service,
-        version_services: services.iter().map(|_| Vec::new()).collect(),
-        steps: per_step(scenario, virtual_services),
-    })
-}
-
-/// The documents of the Gateway API backend (`gateway_api`): the same
-/// groups, with a Service per version instead of DestinationRules, the
-/// ingress as a Gateway and its HTTPRoute, and each step's routing as
-/// HTTPRoutes (VirtualServices for its faults).
-fn render_gateway_api(
-    renderer: &Renderer,
-    scenario: &Scenario,
-    workloads: Workloads,
-    values: &[Value],
-) -> Result<Rendered, Error> {
-    let ns = scenario.namespace.name.as_str();
-    let networking = scenario.mesh.networking_api.api_version();
-    let gateway = match &scenario.gateway {
-        Some(gw) => gateway_api::ingress(renderer, ns, gw)?,
-        None => Vec::new(),
+    // The routing backend turns the model's routing decisions into documents.
+    let routing = match scenario.mesh.routing_api {
+        RoutingApi::Istio => istio_api::render(renderer, scenario, &values)?,
+        RoutingApi::GatewayApi => gateway_api::render(renderer, scenario, &values)?,
     };
-    let routings: Vec<&ServiceRouting> = scenario.steps.iter().flat_map(|s| &s.routes).collect();
-    let http_route = renderer.template("httproute.yaml.j2")?;
-    let virtual_service = renderer.template("virtualservice.yaml.j2")?;
-    let routing = crate::parallel::try_map(&routings, |routing| {
-        if !routing.injects_fault() {
-            return gateway_api::routing(&http_route, scenario, routing);
-        }
-        let id = ResourceId::namespaced(networking, "VirtualService", ns, &routing.service);
-        let hosts = scenario
-            .service(&routing.service)
-            .map(gateway_api::version_hosts);
-        let context = VirtualServiceContext {
-            api_version: networking,
-            namespace: ns,
-            routing,
-            version_hosts: hosts.as_ref(),
-        };
-        virtual_service.render(&context, id)
-    })?;
     Ok(Rendered {
         mesh: render_mesh(renderer, scenario)?,
         namespace: render_namespace(renderer, scenario)?,
         waypoint: render_waypoint(renderer, scenario)?,
         workloads,
-        gateway,
-        gateway_steps: scenario.steps.iter().map(|_| None).collect(),
-        destination_rules: scenario.services.iter().map(|_| Vec::new()).collect(),
-        version_services: gateway_api::version_services(renderer, ns, &scenario.services, values)?,
-        steps: per_step(scenario, routing),
+        routing,
     })
 }
 
@@ -331,94 +224,6 @@ fn render_waypoint(renderer: &Renderer, scenario: &Scenario) -> Result<Option<Re
         return Ok(None);
     }
     gateway_api::waypoint(renderer, &scenario.namespace.name).map(Some)
-}
-
-/// Per step, the gateway's VirtualService it re-emits (`version_routing`):
-/// when the step routes a service the gateway exposes, every gateway route
-/// with the routing in force after the step. The routing state is kept as
-/// the steps go, so each step costs only its own routes.
-fn render_gateway_steps(
-    renderer: &Renderer,
-    scenario: &Scenario,
-    gw: &Gateway,
-) -> Result<Vec<Option<Resource>>, Error> {
-    if !gw.version_routing {
-        return Ok(scenario.steps.iter().map(|_| None).collect());
-    }
-    let ns = scenario.namespace.name.as_str();
-    let networking = scenario.mesh.networking_api.api_version();
-    let mut in_force: BTreeMap<&str, &ServiceRouting> = BTreeMap::new();
-    let mut contexts: Vec<(usize, GatewayVirtualServiceContext<'_>)> = Vec::new();
-    for (k, step) in scenario.steps.iter().enumerate() {
-        let mut exposed = false;
-        for routing in &step.routes {
-            if gw.exposes(&routing.service) {
-                in_force.insert(&routing.service, routing);
-                exposed = true;
-            }
-        }
-        if exposed {
-            let context = GatewayVirtualServiceContext {
-                api_version: networking,
-                namespace: ns,
-                gateway: gw,
-                http: ingress::http(gw, |service| in_force.get(service).copied()),
-            };
-            contexts.push((k, context));
-        }
-    }
-    // Under --argocd-waves, a step's gateway VirtualService is routing: it
-    // goes with the VirtualServices, after the DestinationRules' subsets.
-    let routing_wave = renderer.annotations("virtualservice.yaml.j2");
-    let rendered = render_each(
-        renderer,
-        "gateway-virtualservice.yaml.j2",
-        &contexts,
-        |template, (_, context)| {
-            let id = ResourceId::namespaced(networking, "VirtualService", ns, &gw.virtual_service);
-            template.render_annotated(context, id, &routing_wave)
-        },
-    )?;
-    let mut steps: Vec<Option<Resource>> = scenario.steps.iter().map(|_| None).collect();
-    for ((k, _), resource) in contexts.iter().zip(rendered) {
-        steps[*k] = Some(resource);
-    }
-    Ok(steps)
-}
-
-/// Every set of versions of `service` that runs at some moment of the
-/// scenario (indices, in version order), each once, in timeline order.
-/// Without releases: every version, always.
-fn running_sets(scenario: &Scenario, service: &Service) -> Vec<Vec<usize>> {
-    if !scenario.has_releases() {
-        return vec![(0..service.versions.len()).collect()];
-    }
-    let mut sets: Vec<Vec<usize>> = Vec::new();
-    for at in scenario.moments() {
-        let running: Vec<usize> = (service.versions.iter().enumerate())
-            .filter(|(_, v)| v.lifetime.runs(at))
-            .map(|(j, _)| j)
-            .collect();
-        if !running.is_empty() && !sets.contains(&running) {
-            sets.push(running);
-        }
-    }
-    sets
-}
-
-/// `service` with only the versions at `indices`: what its DestinationRule
-/// template sees.
-fn subset_service<'s>(service: &'s Service, indices: &[usize]) -> Cow<'s, Service> {
-    if indices.len() == service.versions.len() {
-        return Cow::Borrowed(service);
-    }
-    Cow::Owned(Service {
-        versions: indices
-            .iter()
-            .map(|&j| service.versions[j].clone())
-            .collect(),
-        ..service.clone()
-    })
 }
 
 /// Renders one document per item (on every core, for many) with template `name`, looked
@@ -492,40 +297,15 @@ struct DeploymentContext<'a> {
     version: &'a Version,
 }
 
+/// What `virtualservice.yaml.j2` renders: one service's routing.
 #[derive(Serialize)]
-struct GatewayContext<'a> {
-    api_version: &'a str,
-    namespace: &'a str,
-    gateway: &'a Gateway,
-}
-
-#[derive(Serialize)]
-struct GatewayVirtualServiceContext<'a> {
-    api_version: &'a str,
-    namespace: &'a str,
-    gateway: &'a Gateway,
-    /// The VirtualService's HTTP routes, in order.
-    http: Vec<ingress::HttpRoute<'a>>,
-}
-
-/// `service` is a `Service`, with only the versions that have a subset, as a
-/// template value (`Value::from(Serde(..))`).
-#[derive(Serialize)]
-struct DestinationRuleContext<'a> {
-    api_version: &'a str,
-    namespace: &'a str,
-    service: &'a Value,
-    policy: Option<&'a TrafficPolicy>,
-}
-
-#[derive(Serialize)]
-struct VirtualServiceContext<'a> {
-    api_version: &'a str,
-    namespace: &'a str,
-    routing: &'a ServiceRouting,
+pub(super) struct VirtualServiceContext<'a> {
+    pub(super) api_version: &'a str,
+    pub(super) namespace: &'a str,
+    pub(super) routing: &'a ServiceRouting,
     /// With the Gateway API, the per-version Service of each version, which
     /// a fault step's VirtualService routes to instead of subsets.
-    version_hosts: Option<&'a BTreeMap<&'a str, String>>,
+    pub(super) version_hosts: Option<&'a BTreeMap<&'a str, String>>,
 }
 
 #[derive(Serialize)]
