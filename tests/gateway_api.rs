@@ -481,3 +481,107 @@ to = "v2"
         assert!(line.contains(says), "{line} should say {says}");
     }
 }
+
+#[test]
+fn timeouts_retries_and_mirrors_become_the_httproute_fields_istio_supports() {
+    let steps = r#"
+[[steps]]
+name = "tuned"
+[[steps.routes]]
+service = "web"
+uri = { prefix = "/api" }
+headers = { end-user = { prefix = "ja.s" } }
+method = "GET"
+to = { v1 = 90, v2 = 10 }
+timeout = "2.5s"
+retries = 3
+per_try_timeout = "1s"
+retry_on = "502,503"
+mirror = "v2"
+mirror_percent = 0.5
+[[steps.routes]]
+service = "web"
+to = "v1"
+"#;
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "s.toml",
+        scenario_text("1.30.3", "routing_api = \"gateway-api\"\n", steps),
+    );
+    let run = sandbox.run(&["build", "s.toml", "--out", "out"]);
+    run.expect_code(0);
+    let route = documents(&sandbox.read("out/demo/steps/01-tuned.yaml"));
+    assert_eq!(
+        route[0]["spec"]["rules"],
+        serde_json::json!([
+            {
+                "matches": [{
+                    "path": {"type": "PathPrefix", "value": "/api"},
+                    "headers": [
+                        {"name": "end-user", "type": "RegularExpression", "value": "^ja\\.s.*"},
+                    ],
+                    "method": "GET",
+                }],
+                "backendRefs": [
+                    {"name": "web-v1", "port": 8080, "weight": 90},
+                    {"name": "web-v2", "port": 8080, "weight": 10},
+                ],
+                "filters": [{
+                    "type": "RequestMirror",
+                    "requestMirror": {
+                        "backendRef": {"name": "web-v2", "port": 8080},
+                        "fraction": {"numerator": 5000, "denominator": 1000000},
+                    },
+                }],
+                "timeouts": {"request": "2s500ms", "backendRequest": "1s"},
+                "retry": {"attempts": 3, "codes": [502, 503]},
+            },
+            {"backendRefs": [{"name": "web-v1", "port": 8080}]},
+        ])
+    );
+    // `retry` is in the Gateway API's experimental channel.
+    let plan = sandbox.read("out/demo/PLAN.md");
+    assert!(plan.contains("(experimental channel, the release Istio 1.30 is built against)"));
+    assert!(plan.contains("releases/download/v1.5.1/experimental-install.yaml"));
+}
+
+#[test]
+fn rules_istio_would_try_in_another_order_are_a_warning_and_a_long_per_try_timeout_an_error() {
+    let steps = r#"
+[[steps]]
+name = "odd"
+[[steps.routes]]
+service = "web"
+headers = { end-user = "jason" }
+to = "v2"
+timeout = "1s"
+retries = 2
+per_try_timeout = "2s"
+[[steps.routes]]
+service = "web"
+uri = { exact = "/api" }
+to = "v1"
+[[steps.routes]]
+service = "web"
+to = "v1"
+"#;
+    let (code, lines) = check(&scenario_text(
+        "1.30.3",
+        "routing_api = \"gateway-api\"\n",
+        steps,
+    ));
+    assert_eq!(code, 1);
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(lines[0].starts_with(
+        "21:11: warning: with the Gateway API, Istio tries the step's rules for `web` by precedence"
+    ));
+    assert!(
+        lines[0].contains("rule 2 is tried before rule 1"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1]
+            .starts_with("26:19: error: per_try_timeout `2s` is longer than the rule's timeout")
+    );
+}

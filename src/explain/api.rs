@@ -154,6 +154,12 @@ pub(super) fn gateway_order(gateway: &Gateway) -> Vec<(usize, Option<usize>)> {
     order
 }
 
+/// The positions of `rules` in the order Istio tries them as the rules of
+/// one HTTPRoute (`precedence`), or `None` when that is the file order.
+pub fn httproute_order(rules: &[Rule]) -> Option<Vec<usize>> {
+    precedence(rules).map(|order| order.tried)
+}
+
 /// The precedence of a path condition: its kind (`Exact` 3, `PathPrefix`
 /// 2, `RegularExpression` 1; none is the default `PathPrefix /`) and the
 /// length of its value as Istio holds it (a prefix without its trailing

@@ -123,6 +123,25 @@ impl Checker<'_> {
         ] {
             self.gateway_api_duration(duration.as_ref(), key);
         }
+        let nanos =
+            |d: &Option<Spanned<String>>| d.as_ref().and_then(|d| parse_duration(d.get_ref()));
+        if let (Some(per_try), Some(request), Some(at)) = (
+            nanos(&more.per_try_timeout),
+            nanos(&more.timeout),
+            more.per_try_timeout.as_ref(),
+        ) && request > 0
+            && per_try > request
+        {
+            self.error(
+                at.span(),
+                format!(
+                    "per_try_timeout `{}` is longer than the rule's timeout: an HTTPRoute's \
+                     timeouts.backendRequest may not exceed timeouts.request (a CEL rule of its \
+                     CRD); shorten it, {USE_ISTIO}",
+                    at.get_ref()
+                ),
+            );
+        }
         if let Some(retry_on) = &more.retry_on
             && !(retry_on.get_ref().split(',')).all(is_retriable_status)
         {
@@ -187,6 +206,23 @@ impl Checker<'_> {
                     }
                 ),
             );
+        }
+        if let Some(order) = crate::explain::httproute_order(&routing.rules) {
+            let moved = order.iter().enumerate().find(|&(place, &i)| place != i);
+            if let Some((place, &first)) = moved {
+                self.warning(
+                    at.clone(),
+                    format!(
+                        "with the Gateway API, Istio tries the step's rules for `{}` by \
+                         precedence (an Exact path, the longest PathPrefix, a method, the most \
+                         headers), not as written: rule {} is tried before rule {}; order them \
+                         so, or `meshgen explain` shows what each request gets",
+                        service.name,
+                        first + 1,
+                        place + 1
+                    ),
+                );
+            }
         }
         if routing.tcp {
             self.error(
