@@ -195,6 +195,12 @@ pub enum Dataplane {
     Ambient,
 }
 
+/// The name of the Service the Gateway API routes `version` of `service`
+/// through (`reviews-v1`).
+pub fn version_service(service: &str, version: &str) -> String {
+    format!("{service}-{version}")
+}
+
 /// The name of the waypoint meshgen emits in ambient mode, and the value of
 /// the namespace's `istio.io/use-waypoint` label.
 pub const WAYPOINT_NAME: &str = "waypoint";
@@ -473,6 +479,12 @@ impl Gateway {
     /// Whether a route of the gateway sends requests to `service`.
     pub fn exposes(&self, service: &str) -> bool {
         self.routes.iter().any(|r| r.service == service)
+    }
+
+    /// With the Gateway API, TLS and `redirect_http`: the name of the
+    /// HTTPRoute that redirects the plain HTTP listener to HTTPS.
+    pub fn redirect_route(&self) -> String {
+        format!("{}-redirect", self.virtual_service)
     }
 
     /// Whether the gateway has a plain HTTP server: without TLS, or with

@@ -585,3 +585,66 @@ to = "v1"
             .starts_with("26:19: error: per_try_timeout `2s` is longer than the rule's timeout")
     );
 }
+
+#[test]
+fn https_on_the_gateway_api_is_a_listener_with_the_secret_and_a_redirecting_route() {
+    let gateway = r#"
+[gateway]
+hosts = ["shop.example.com"]
+tls = { credential_name = "shop-cert", redirect_http = true }
+[[gateway.routes]]
+service = "web"
+"#;
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "s.toml",
+        scenario_text("1.30.3", "routing_api = \"gateway-api\"\n", gateway),
+    );
+    sandbox
+        .run(&["build", "s.toml", "--out", "out"])
+        .expect_code(0);
+    let docs = documents(&sandbox.read("out/demo/04-gateway.yaml"));
+    let [listener, route, redirect] = docs.as_slice() else {
+        panic!("the Gateway and two HTTPRoutes: {docs:?}");
+    };
+    assert_eq!(
+        listener["spec"]["listeners"],
+        serde_json::json!([
+            {
+                "name": "https", "port": 443, "protocol": "HTTPS",
+                "tls": {"mode": "Terminate", "certificateRefs": [{"name": "shop-cert"}]},
+                "allowedRoutes": {"namespaces": {"from": "Same"}},
+            },
+            {
+                "name": "http", "port": 80, "protocol": "HTTP",
+                "allowedRoutes": {"namespaces": {"from": "Same"}},
+            },
+        ])
+    );
+    assert_eq!(
+        route["spec"]["parentRefs"],
+        serde_json::json!([{"name": "demo-gateway", "sectionName": "https"}])
+    );
+    assert_eq!(
+        route["spec"]["hostnames"],
+        serde_json::json!(["shop.example.com"])
+    );
+    assert_eq!(redirect["metadata"]["name"], "demo-redirect");
+    assert_eq!(
+        redirect["spec"]["parentRefs"],
+        serde_json::json!([{"name": "demo-gateway", "sectionName": "http"}])
+    );
+    assert_eq!(
+        redirect["spec"]["rules"],
+        serde_json::json!([{"filters": [{
+            "type": "RequestRedirect",
+            "requestRedirect": {"scheme": "https", "statusCode": 301},
+        }]}])
+    );
+    // The Secret is the Gateway's namespace's, not istio-system's.
+    assert!(
+        sandbox.read("out/demo/PLAN.md").contains(
+            "`kubectl create secret tls shop-cert -n demo --cert=cert.pem --key=key.pem`"
+        )
+    );
+}

@@ -159,7 +159,20 @@ fn not_emitted(out: &mut String, scenario: &Scenario) {
             code_span(&crds.install_command())
         );
     }
-    if let Some((gateway, tls)) = tls {
+    if let Some((gateway, tls)) = tls.filter(|_| scenario.gateway_api()) {
+        let _ = writeln!(
+            out,
+            "- **The TLS Secret.** The HTTPS listener of {} (port 443) reads its certificate and \
+             key from the Secret {} (`certificateRefs`), in the Gateway's own namespace {ns}. \
+             meshgen never emits secrets: create it, e.g. {}, or with cert-manager.",
+            code_span(&gateway.name),
+            code_span(&tls.credential_name),
+            code_span(&format!(
+                "kubectl create secret tls {} -n {} --cert=cert.pem --key=key.pem",
+                tls.credential_name, scenario.namespace.name
+            ))
+        );
+    } else if let Some((gateway, tls)) = tls {
         let secret = code_span(&tls.credential_name);
         let (namespace, where_) = if gateway.custom_selector {
             let selector = (gateway.selector.iter())

@@ -15,6 +15,7 @@ use super::{DocumentTemplate, Routing, VirtualServiceContext, per_step, render_e
 use crate::error::Error;
 use crate::model::{
     Gateway, Mirror, Rule, Scenario, Service, ServiceRouting, StringMatch, Version, WAYPOINT_NAME,
+    version_service,
 };
 use crate::render::Renderer;
 use crate::resource::{Resource, ResourceId};
@@ -61,12 +62,6 @@ pub(super) fn render(
         version_services: version_services(renderer, ns, &scenario.services, values)?,
         steps: per_step(scenario, documents),
     })
-}
-
-/// The name of the Service the Gateway API routes `version` of `service`
-/// through (`reviews-v1`).
-pub fn version_service(service: &str, version: &str) -> String {
-    format!("{service}-{version}")
 }
 
 /// The ingress Gateway and its HTTPRoute.
@@ -116,7 +111,27 @@ fn ingress(
         &gateway.virtual_service,
     );
     let route = renderer.render("ingress-httproute.yaml.j2", &context, id)?;
-    Ok(vec![listener, route])
+    let mut documents = vec![listener, route];
+    // With TLS and `redirect_http`, the plain listener only redirects.
+    if gateway.tls.as_ref().is_some_and(|t| t.redirect_http) {
+        #[derive(Serialize)]
+        struct RedirectContext<'a> {
+            namespace: &'a str,
+            name: &'a str,
+            gateway: &'a Gateway,
+            hostnames: &'a [&'a str],
+        }
+        let name = gateway.redirect_route();
+        let id = ResourceId::namespaced(GATEWAY_API_VERSION, "HTTPRoute", namespace, &name);
+        let context = RedirectContext {
+            namespace,
+            name: &name,
+            gateway,
+            hostnames: &context.hostnames,
+        };
+        documents.push(renderer.render("ingress-redirect.yaml.j2", &context, id)?);
+    }
+    Ok(documents)
 }
 
 /// One route of the ingress HTTPRoute: paths sent to a service's port.

@@ -70,6 +70,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/ingress-httproute.yaml.j2"),
     ),
     (
+        "ingress-redirect.yaml.j2",
+        include_str!("../../templates/ingress-redirect.yaml.j2"),
+    ),
+    (
         "version-service.yaml.j2",
         include_str!("../../templates/version-service.yaml.j2"),
     ),
@@ -100,6 +104,7 @@ const SYNC_WAVES: &[(&str, &str)] = &[
     ("waypoint.yaml.j2", "2"),
     ("ingress-gateway.yaml.j2", "4"),
     ("ingress-httproute.yaml.j2", "4"),
+    ("ingress-redirect.yaml.j2", "4"),
     ("version-service.yaml.j2", "5"),
     ("httproute.yaml.j2", "6"),
 ];

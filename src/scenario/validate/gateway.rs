@@ -175,6 +175,26 @@ impl Checker<'_> {
             Some(t) => self.gateway_tls(t, gw.port.as_ref(), port),
             None => Some(None),
         };
+        // With the Gateway API, the HTTPRoute that redirects to HTTPS is
+        // named after the gateway's: no service's HTTPRoute may share it.
+        if let (true, Some(vs), Some(redirect)) = (
+            self.gateway_api(),
+            &virtual_service,
+            (gw.tls.as_ref()).and_then(|t| t.get_ref().redirect_http.as_ref()),
+        ) && *redirect.get_ref()
+        {
+            let name = format!("{vs}-redirect");
+            if services.iter().any(|s| s.service.name == name) {
+                self.error(
+                    redirect.span(),
+                    format!(
+                        "with the Gateway API the HTTPRoute that redirects to HTTPS is named \
+                         `{name}`, like the HTTPRoute of service `{name}`: set \
+                         gateway.virtual_service to another name"
+                    ),
+                );
+            }
+        }
         let (routes, checks) = self.gateway_routes(gw, &span, services);
         // A value in error (reported) is replaced by a stand-in, so that the
         // steps are still checked against the gateway; the scenario then has

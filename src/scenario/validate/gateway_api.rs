@@ -10,7 +10,9 @@ use std::ops::Range;
 use toml::Spanned;
 
 use crate::istio::{AMBIENT_FROM, AMBIENT_PROFILES, GATEWAY_API_FROM, Release};
-use crate::model::{Dataplane, Duration, RoutingApi, Service, ServiceRouting, parse_duration};
+use crate::model::{
+    Dataplane, Duration, RoutingApi, Service, ServiceRouting, parse_duration, version_service,
+};
 use crate::scenario::raw::{RawGateway, RawMatch, RawMesh, RawRule};
 
 use super::Checker;
@@ -267,7 +269,7 @@ impl Checker<'_> {
         key: &Spanned<String>,
         services: &HashSet<String>,
     ) {
-        let name = format!("{service}-{}", key.get_ref());
+        let name = version_service(service, key.get_ref());
         if name.len() > 63 {
             self.error(
                 key.span(),
@@ -290,7 +292,8 @@ impl Checker<'_> {
     }
 
     /// The ingress gateway's keys the Gateway API has no form for (or
-    /// meshgen does not emit yet), and its routes' paths.
+    /// meshgen does not emit yet), and its routes' paths. (Its `tls` is an
+    /// HTTPS listener, and with `redirect_http` an HTTPRoute that redirects.)
     pub(super) fn gateway_api_gateway(&mut self, gw: &RawGateway) {
         if let Some(selector) = &gw.selector {
             self.not_in_gateway_api(
@@ -306,16 +309,6 @@ impl Checker<'_> {
                 format!(
                     "gateway.version_routing is not supported with the Gateway API yet (the \
                      gateway's HTTPRoute would route to the per-version Services): remove it, \
-                     {USE_ISTIO}"
-                ),
-            );
-        }
-        if let Some(tls) = &gw.tls {
-            self.error(
-                tls.span(),
-                format!(
-                    "gateway.tls is not supported with the Gateway API yet (an HTTPS listener \
-                     whose certificate Secret lives in the application's namespace): remove it, \
                      {USE_ISTIO}"
                 ),
             );
