@@ -36,7 +36,7 @@ use outcome::outcomes;
 use trace::{Graph, Passed, trace};
 use view::View;
 
-pub use api::{Enforcement, Proxy, Resource, httproute_order, segment_prefix_matches};
+pub use api::{Enforcement, Proxy, Resource, segment_prefix_matches};
 pub use check::check;
 pub use json::render_json;
 pub use text::{probability, render_text};

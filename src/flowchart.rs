@@ -74,12 +74,17 @@ pub fn flowchart(
                     versions.push(j);
                     edges.push(format!(
                         "  s{i} -->|{}| s{i}v{j}",
-                        label("no VirtualService")
+                        label(if scenario.gateway_api() {
+                            "no HTTPRoute"
+                        } else {
+                            "no VirtualService"
+                        })
                     ));
                 }
             }
             Some(routing) => {
-                for (audience, outcomes) in routing::audiences(routing, classes) {
+                let tried = routing::as_tried(routing, scenario.mesh.routing_api);
+                for (audience, outcomes) in routing::audiences(&tried, classes) {
                     for outcome in outcomes {
                         let mut who: Vec<String> = Vec::new();
                         if audience != "everyone" {

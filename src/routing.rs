@@ -4,9 +4,10 @@
 //! `end-user: jason`) against everyone else, first match wins. Reads only the
 //! model; owns no rendering (the plan and its flowchart present this).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use crate::model::{Moment, Rule, Scenario, Service, ServiceRouting, StringMatch};
+use crate::model::{Moment, RoutingApi, Rule, Scenario, Service, ServiceRouting, StringMatch};
 
 /// A class of requests: the header values one of the scenario's rules
 /// matches on. No headers: everyone else.
@@ -237,6 +238,54 @@ fn outcomes_among<'a>(rules: impl Iterator<Item = &'a Rule>, class: &Class) -> V
         rule: None,
     });
     outcomes
+}
+
+/// The positions of `rules` in the order Istio tries them as the rules of
+/// one HTTPRoute, or `None` when that is the order written. Istio sorts
+/// them (stably) by the Gateway API's precedence
+/// (`pilot/pkg/config/kube/gateway/conversion.go`, `sortHTTPRoutes`): an
+/// `Exact` path before a `PathPrefix` before a `RegularExpression`, a
+/// longer path value first, a rule with a method first, more header
+/// conditions first. A rule without a path has the default `PathPrefix /`.
+pub fn httproute_order(rules: &[Rule]) -> Option<Vec<usize>> {
+    let mut order: Vec<usize> = (0..rules.len()).collect();
+    order.sort_by_key(|&i| {
+        let rule = &rules[i];
+        let (rank, length) = path_rank(rule.uri.as_ref());
+        std::cmp::Reverse((rank, length, rule.method.is_some(), rule.headers.len()))
+    });
+    let moved = order.iter().enumerate().any(|(place, &i)| place != i);
+    moved.then_some(order)
+}
+
+/// The precedence of a path condition in an HTTPRoute: its kind (`Exact`
+/// 3, `PathPrefix` 2, `RegularExpression` 1; none is the default
+/// `PathPrefix /`) and the length of its value as Istio holds it (a prefix
+/// without its trailing `/`).
+pub fn path_rank(uri: Option<&StringMatch>) -> (u8, usize) {
+    match uri {
+        None => (2, 1),
+        Some(StringMatch::Exact(v)) => (3, v.len()),
+        Some(StringMatch::Prefix(v)) if v.len() > 1 => (2, v.trim_end_matches('/').len()),
+        Some(StringMatch::Prefix(v)) => (2, v.len()),
+        Some(StringMatch::Regex(v)) => (1, v.len()),
+    }
+}
+
+/// `routing` as the API in use tries it: with the Gateway API an
+/// HTTPRoute's rules in precedence order (`httproute_order`); a
+/// VirtualService's (Istio's APIs, or a fault step's) as written.
+pub fn as_tried(routing: &ServiceRouting, api: RoutingApi) -> Cow<'_, ServiceRouting> {
+    let order = (api == RoutingApi::GatewayApi && !routing.injects_fault())
+        .then(|| httproute_order(&routing.rules))
+        .flatten();
+    match order {
+        None => Cow::Borrowed(routing),
+        Some(order) => Cow::Owned(ServiceRouting {
+            rules: order.iter().map(|&i| routing.rules[i].clone()).collect(),
+            ..routing.clone()
+        }),
+    }
 }
 
 /// Who gets what from one service's routing: the classes whose outcomes
@@ -514,5 +563,41 @@ mod tests {
             to(&outcomes(&routing, &class)),
             ["v2 if end-user: ~/j.*/", "404"]
         );
+    }
+
+    #[test]
+    fn an_httproute_is_tried_by_precedence_and_a_virtual_service_as_written() {
+        let jason = rule(&[("end-user", StringMatch::Exact("jason".into()))], "v2");
+        let api = Rule {
+            uri: Some(StringMatch::Exact("/api".into())),
+            ..rule(&[], "v1")
+        };
+        let routing = ServiceRouting {
+            service: "web".to_owned(),
+            tcp: false,
+            rules: vec![jason, api, rule(&[], "v3")],
+        };
+        assert_eq!(httproute_order(&routing.rules), Some(vec![1, 0, 2]));
+        let tried = as_tried(&routing, RoutingApi::GatewayApi);
+        let first: Vec<&str> = (tried.rules.iter())
+            .map(|r| r.destinations[0].version.as_str())
+            .collect();
+        assert_eq!(first, ["v1", "v2", "v3"]);
+        assert!(matches!(
+            as_tried(&routing, RoutingApi::Istio),
+            Cow::Borrowed(_)
+        ));
+        // A fault makes it a VirtualService, tried as written.
+        let mut faulty = routing.clone();
+        faulty.rules[0].abort = Some(Box::new(crate::model::Abort {
+            status: 500,
+            percent: 100.0,
+        }));
+        assert!(matches!(
+            as_tried(&faulty, RoutingApi::GatewayApi),
+            Cow::Borrowed(_)
+        ));
+        // In precedence order already: as written.
+        assert_eq!(httproute_order(&routing.rules[1..]), None);
     }
 }

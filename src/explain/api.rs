@@ -22,6 +22,7 @@ use super::uri_matches;
 use crate::model::{
     Dataplane, Gateway, Rule, Scenario, ServiceRouting, StringMatch, WAYPOINT_NAME,
 };
+use crate::routing;
 
 /// The resource that routes a hop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -122,17 +123,10 @@ pub fn segment_prefix_matches(prefix: &str, path: &str) -> bool {
     }
 }
 
-/// The order Istio tries an HTTPRoute's rules in, by position in the
-/// file: the rules stably sorted by precedence. `None` when that is the
-/// file order.
+/// The order Istio tries an HTTPRoute's rules in (`routing::httproute_order`),
+/// or `None` when it is the file order.
 pub(super) fn precedence(rules: &[Rule]) -> Option<Order> {
-    let mut order: Vec<usize> = (0..rules.len()).collect();
-    order.sort_by_key(|&i| {
-        let rule = &rules[i];
-        let (rank, length) = path_rank(rule.uri.as_ref());
-        std::cmp::Reverse((rank, length, rule.method.is_some(), rule.headers.len()))
-    });
-    Order::new(order)
+    routing::httproute_order(rules).and_then(Order::new)
 }
 
 /// The order Istio tries the gateway HTTPRoute's matches in: one per URI of
@@ -149,29 +143,9 @@ pub(super) fn gateway_order(gateway: &Gateway) -> Vec<(usize, Option<usize>)> {
         .collect();
     order.sort_by_key(|&(r, u)| {
         let uri = u.and_then(|u| gateway.routes[r].uris.get(u));
-        std::cmp::Reverse(path_rank(uri))
+        std::cmp::Reverse(routing::path_rank(uri))
     });
     order
-}
-
-/// The positions of `rules` in the order Istio tries them as the rules of
-/// one HTTPRoute (`precedence`), or `None` when that is the file order.
-pub fn httproute_order(rules: &[Rule]) -> Option<Vec<usize>> {
-    precedence(rules).map(|order| order.tried)
-}
-
-/// The precedence of a path condition: its kind (`Exact` 3, `PathPrefix`
-/// 2, `RegularExpression` 1; none is the default `PathPrefix /`) and the
-/// length of its value as Istio holds it (a prefix without its trailing
-/// `/`).
-fn path_rank(uri: Option<&StringMatch>) -> (u8, usize) {
-    match uri {
-        None => (2, 1),
-        Some(StringMatch::Exact(v)) => (3, v.len()),
-        Some(StringMatch::Prefix(v)) if v.len() > 1 => (2, v.trim_end_matches('/').len()),
-        Some(StringMatch::Prefix(v)) => (2, v.len()),
-        Some(StringMatch::Regex(v)) => (1, v.len()),
-    }
 }
 
 /// An order of a routing's rules other than the file's: the positions in

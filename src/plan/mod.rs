@@ -267,6 +267,16 @@ fn not_emitted(out: &mut String, scenario: &Scenario) {
     out.push('\n');
 }
 
+/// What routes a service in force: `VirtualService`, or `HTTPRoute` with
+/// the Gateway API.
+fn routing_kind(scenario: &Scenario) -> &'static str {
+    if scenario.gateway_api() {
+        "HTTPRoute"
+    } else {
+        "VirtualService"
+    }
+}
+
 /// How many resources of each kind a bundle holds, kinds in their order:
 /// `5000 ServiceAccount`, `15000 Deployment`.
 fn kind_counts(bundle: &Bundle) -> Vec<String> {
@@ -439,12 +449,14 @@ fn who_gets_what(out: &mut String, scenario: &Scenario, shown: &[InForce<'_>], c
                 .collect();
             let _ = writeln!(
                 out,
-                "| {name} | everyone |  | {} (no VirtualService: any pod) |  |  |  |  |",
-                inline_text(&deployed.join(", "))
+                "| {name} | everyone |  | {} (no {}: any pod) |  |  |  |  |",
+                inline_text(&deployed.join(", ")),
+                routing_kind(scenario)
             );
             continue;
         };
-        for (audience, outcomes) in routing::audiences(routing, classes) {
+        let tried = routing::as_tried(routing, scenario.mesh.routing_api);
+        for (audience, outcomes) in routing::audiences(&tried, classes) {
             let several = outcomes.len() > 1;
             for outcome in &outcomes {
                 let when = if !outcome.when.is_empty() {
@@ -519,6 +531,14 @@ fn who_gets_what(out: &mut String, scenario: &Scenario, shown: &[InForce<'_>], c
                 out,
                 "Requests entering through {} get this routing of {} too (`version_routing`), \
                  within the URIs of the gateway's routes.",
+                code_span(&gateway.name),
+                inline_text(&services.join(", "))
+            );
+        } else if scenario.gateway_api() {
+            let _ = writeln!(
+                out,
+                "Requests entering through {} reach the Service of {}: any pod of any version \
+                 (a service's HTTPRoute routes traffic inside the mesh).",
                 code_span(&gateway.name),
                 inline_text(&services.join(", "))
             );

@@ -209,7 +209,7 @@ impl Checker<'_> {
                 ),
             );
         }
-        if let Some(order) = crate::explain::httproute_order(&routing.rules) {
+        if let Some(order) = crate::routing::httproute_order(&routing.rules) {
             let moved = order.iter().enumerate().find(|&(place, &i)| place != i);
             if let Some((place, &first)) = moved {
                 self.warning(
