@@ -9,9 +9,12 @@
 //! The check is strict: an object that declares `properties` and does not carry
 //! `x-kubernetes-preserve-unknown-fields: true` rejects keys it does not declare, so a
 //! typo such as `subsets[0].lables` is reported instead of being silently pruned by the
-//! API server. Not checked: CEL rules (`x-kubernetes-validations`: there is no CEL
-//! evaluator here), `format` (Kubernetes' format list is not JSON Schema's), list
-//! uniqueness (`x-kubernetes-list-type`) and defaulting.
+//! API server. The CEL rules (`x-kubernetes-validations`) are evaluated too, as the API
+//! server would on create (`cel.rs`; transition rules, which read `oldSelf`, are not);
+//! a rule the evaluator cannot run is reported by `CrdSet::unevaluable`, never silently
+//! passed. Not checked: `format` (Kubernetes' format list is not JSON Schema's), list
+//! uniqueness (`x-kubernetes-list-type`) and defaulting (the defaults are applied only
+//! for the CEL rules, which the API server runs on the defaulted object).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,15 +29,31 @@ use crate::error::CrdError;
 use crate::model::Scenario;
 use crate::resource::ResourceId;
 
+mod cel;
 mod schema;
+
+pub use cel::Unevaluable;
 #[cfg(test)]
 mod tests;
 
-/// The compiled schemas of every served version of every loaded CRD.
-#[derive(Default)]
+/// The compiled schemas and CEL rules of every served version of every loaded CRD.
 pub struct CrdSet {
-    /// (group, version, kind) → the file that defined it and its compiled schema.
-    entries: BTreeMap<(String, String, String), (PathBuf, Arc<jsonschema::Validator>)>,
+    /// (group, version, kind) → the file that defined it, its schema and its rules.
+    entries: BTreeMap<(String, String, String), Entry>,
+    /// Evaluates the CEL rules (holds the Kubernetes CEL libraries).
+    evaluator: kube_cel::Validator,
+    /// Compiles the CEL rules; keeps the count of rules and those set aside.
+    compiler: cel::Compiler,
+}
+
+/// What checks the documents of one served version.
+struct Entry {
+    /// The CRD file that defined it.
+    path: PathBuf,
+    /// Its structural schema, as a JSON Schema.
+    schema: Arc<jsonschema::Validator>,
+    /// Its CEL rules.
+    rules: Arc<cel::Rules>,
 }
 
 /// The outcome of checking one document.
@@ -51,14 +70,22 @@ pub enum Validation {
 pub struct Violation {
     /// JSON pointer to the offending value, e.g. `/spec/subsets/0/lables`.
     pub instance_path: String,
-    /// What is wrong, in one line.
+    /// What is wrong, in one line (for a CEL rule, its message).
     pub message: String,
+    /// The CEL rule that failed, if a rule found it.
+    pub rule: Option<String>,
+    /// The failed CEL rule's `reason` (e.g. `FieldValueInvalid`), if it gives one.
+    pub reason: Option<String>,
 }
+
+/// The message the API server gives when type errors keep it from running CEL rules.
+const RULES_NOT_CHECKED: &str = "some validation rules were not checked because the object \
+                                 was invalid; correct the existing errors to complete validation";
 
 impl CrdSet {
     /// Loads and compiles every CRD in the given files (multi-document YAML or `kind: List`).
     pub fn load(paths: &[PathBuf]) -> Result<CrdSet, CrdError> {
-        let mut set = CrdSet::default();
+        let mut set = CrdSet::new();
         for path in paths {
             let text = std::fs::read_to_string(path)
                 .map_err(|error| CrdError::new(path, "cannot be read").caused_by(error))?;
@@ -69,12 +96,35 @@ impl CrdSet {
 
     /// Loads CRDs from text; `name` stands in for the path in errors.
     pub fn load_str(name: &str, text: &str) -> Result<CrdSet, CrdError> {
-        let mut set = CrdSet::default();
+        let mut set = CrdSet::new();
         set.add(Path::new(name), text)?;
         Ok(set)
     }
 
-    /// Checks one parsed document against the CRD serving its apiVersion and kind.
+    /// An empty set.
+    fn new() -> CrdSet {
+        CrdSet {
+            entries: BTreeMap::new(),
+            evaluator: kube_cel::Validator::new(),
+            compiler: cel::Compiler::new(),
+        }
+    }
+
+    /// How many CEL rules the loaded CRDs hold that are evaluated (a schema shared by
+    /// several versions counts once).
+    pub fn cel_rules(&self) -> usize {
+        self.compiler.evaluable
+    }
+
+    /// The CEL rules of the loaded CRDs that cannot be evaluated here, and so are not
+    /// checked; empty for Istio's and Gateway API's CRDs.
+    pub fn unevaluable(&self) -> &[Unevaluable] {
+        &self.compiler.unevaluable
+    }
+
+    /// Checks one parsed document against the CRD serving its apiVersion and kind:
+    /// its schema, then its CEL rules unless a type error keeps the API server from
+    /// running them.
     pub fn validate(&self, doc: &Value) -> Validation {
         let api_version = doc.get("apiVersion").and_then(Value::as_str);
         let group_version = api_version.and_then(|text| text.split_once('/'));
@@ -83,25 +133,46 @@ impl CrdSet {
             return Validation::NotCovered;
         };
         let key = (group.to_owned(), version.to_owned(), kind.to_owned());
-        let Some((_, validator)) = self.entries.get(&key) else {
+        let Some(entry) = self.entries.get(&key) else {
             return Validation::NotCovered;
         };
         let mut violations = Vec::new();
-        for error in validator.iter_errors(doc) {
+        let mut blocking = false;
+        for error in entry.schema.iter_errors(doc) {
             let path = error.instance_path().as_str();
-            if let ValidationErrorKind::AdditionalProperties { unexpected } = error.kind() {
-                // One violation per unknown key, pointing at the key itself.
-                violations.extend(unexpected.iter().map(|name| Violation {
-                    instance_path: format!("{path}/{}", name.replace('~', "~0").replace('/', "~1")),
-                    message: format!("unknown field \"{name}\""),
-                }));
-            } else {
-                let message = error.masked().to_string();
-                violations.push(Violation {
-                    instance_path: path.to_owned(),
-                    message,
-                });
+            let violation = |instance_path: String, message: String| Violation {
+                instance_path,
+                message,
+                rule: None,
+                reason: None,
+            };
+            match error.kind() {
+                ValidationErrorKind::AdditionalProperties { unexpected } => {
+                    // One violation per unknown key, pointing at the key itself.
+                    violations.extend(unexpected.iter().map(|name| {
+                        let key = name.replace('~', "~0").replace('/', "~1");
+                        violation(format!("{path}/{key}"), format!("unknown field \"{name}\""))
+                    }));
+                }
+                kind => {
+                    // The API server's "Invalid type" and "Unsupported value".
+                    blocking |= matches!(
+                        kind,
+                        ValidationErrorKind::Type { .. } | ValidationErrorKind::Enum { .. }
+                    );
+                    violations.push(violation(path.to_owned(), error.masked().to_string()));
+                }
             }
+        }
+        if blocking {
+            violations.push(Violation {
+                instance_path: String::new(),
+                message: RULES_NOT_CHECKED.to_owned(),
+                rule: None,
+                reason: None,
+            });
+        } else {
+            violations.extend(cel::evaluate(&self.evaluator, &entry.rules, doc));
         }
         Validation::Checked(violations)
     }
@@ -169,33 +240,41 @@ impl CrdSet {
             }
         }
         // Versions usually share one schema: compile each distinct one once.
-        let mut compiled: Vec<(Value, Arc<jsonschema::Validator>)> = Vec::new();
-        for (version, schema) in versions {
+        type Compiled = (Arc<jsonschema::Validator>, Arc<cel::Rules>);
+        let mut compiled: Vec<(Option<&Value>, Compiled)> = Vec::new();
+        for (version, source) in versions {
             let gvk = format!("{group}/{version} {kind}");
-            let schema = schema::root_schema(schema.or(shared));
-            let validator = match compiled.iter().find(|(known, _)| *known == schema) {
-                Some((_, validator)) => Arc::clone(validator),
+            let source = source.or(shared);
+            let (validator, rules) = match compiled.iter().find(|(known, _)| *known == source) {
+                Some((_, (validator, rules))) => (Arc::clone(validator), Arc::clone(rules)),
                 None => {
                     let validator = jsonschema::options()
                         .with_draft(jsonschema::Draft::Draft4)
                         .should_validate_formats(false)
-                        .build(&schema)
+                        .build(&schema::root_schema(source))
                         .map_err(|error| {
                             fault(&format!("the schema of {gvk} does not compile: {error}"))
                         })?;
-                    let validator = Arc::new(validator);
-                    compiled.push((schema, Arc::clone(&validator)));
-                    validator
+                    let api_version = format!("{group}/{version}");
+                    let rules = self.compiler.compile(source, &api_version, kind);
+                    let pair = (Arc::new(validator), Arc::new(rules));
+                    compiled.push((source, (Arc::clone(&pair.0), Arc::clone(&pair.1))));
+                    pair
                 }
             };
             let key = (group.to_owned(), version.to_owned(), kind.to_owned());
-            if let Some((first, _)) = self.entries.get(&key) {
+            if let Some(first) = self.entries.get(&key) {
                 return Err(fault(&format!(
                     "{gvk} is already defined by {}",
-                    first.display()
+                    first.path.display()
                 )));
             }
-            self.entries.insert(key, (path.to_owned(), validator));
+            let entry = Entry {
+                path: path.to_owned(),
+                schema: validator,
+                rules,
+            };
+            self.entries.insert(key, entry);
         }
         Ok(())
     }
@@ -254,7 +333,20 @@ impl fmt::Display for Finding {
                     self.template
                 )?;
                 for v in violations {
-                    write!(f, "\n  {}: {}", v.instance_path, v.message)?;
+                    let path = if v.instance_path.is_empty() {
+                        "/"
+                    } else {
+                        &v.instance_path
+                    };
+                    write!(f, "\n  {path}: {}", v.message)?;
+                    if let Some(reason) = &v.reason {
+                        write!(f, " ({reason})")?;
+                    }
+                    if let Some(rule) = &v.rule {
+                        // Rules span lines in the CRDs: one line here.
+                        let rule: Vec<&str> = rule.split_whitespace().collect();
+                        write!(f, "\n    CEL rule: {}", rule.join(" "))?;
+                    }
                 }
                 Ok(())
             }
