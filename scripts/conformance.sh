@@ -11,9 +11,13 @@
 #   (b) Istio kinds against Istio's own CRD schemas in ../shared/schemas/istio/,
 #       with `meshgen build --crd-schemas`: scenarios for Istio 1.5.x against the
 #       1.5.1 CRDs, every other against 1.30.3 (IstioOperator against the operator
-#       CRD of 1.5.1 or 1.23.6, the last release that had one); skipped, with a
-#       note, when that folder is absent (MESHGEN_SHARED_DIR overrides ../shared),
-#       a failure instead when MESHGEN_REQUIRE_SHARED is set (CI)
+#       CRD of 1.5.1 or 1.23.6, the last release that had one); for Istio 1.22 and
+#       later also against Gateway API v1.5.1's CRDs in ../shared/schemas/gateway-api/
+#       (the standard channel; MESHGEN_GATEWAY_API_CHANNEL=experimental checks the
+#       experimental one, which defines the same kinds with more fields). Schema and
+#       CEL rules (x-kubernetes-validations) alike. Skipped, with a note, when that
+#       folder is absent (MESHGEN_SHARED_DIR overrides ../shared), a failure instead
+#       when MESHGEN_REQUIRE_SHARED is set (CI)
 #   (c) Istio kinds with a second, independent validator from the npm registry,
 #       @kubernetes-models/istio                       scripts/conformance-istio-npm.mjs
 #
@@ -27,6 +31,12 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 shared="${MESHGEN_SHARED_DIR:-$root/../shared}"
 istio="$shared/schemas/istio"
+channel="${MESHGEN_GATEWAY_API_CHANNEL:-standard}"
+case "$channel" in
+  standard | experimental) ;;
+  *) echo "conformance: MESHGEN_GATEWAY_API_CHANNEL must be standard or experimental" >&2; exit 2 ;;
+esac
+gateway_api="$shared/schemas/gateway-api/v1.5.1/$channel-crds.yaml"
 
 cargo build --quiet --locked
 meshgen="$root/target/debug/meshgen"
@@ -78,24 +88,32 @@ for check in k8s istio-npm; do
   failed=$((failed + bad))
 done
 
-# (b) Istio's CRDs, per the release each scenario targets.
+# (b) Istio's CRDs, per the release each scenario targets, and Gateway API's from 1.22 on.
 release_of() {
   python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["mesh"]["version"])' "$1"
 }
+# Whether a release (major.minor[.patch]) is 1.22 or later.
+has_gateway_api() { python3 -c 'import sys; print(tuple(map(int, sys.argv[1].split(".")[:2])) >= (1, 22))' "$1"; }
 if [[ -d "$istio" ]]; then
   for scenario in "${scenarios[@]}"; do
-    case "$(release_of "$scenario")" in
+    release="$(release_of "$scenario")"
+    case "$release" in
       1.5 | 1.5.*) crds=("$istio/1.5.1/crd-all.gen.yaml" "$istio/istiooperator/crd-operator.1.5.1.yaml") ;;
       *) crds=("$istio/1.30.3/crd-all.gen.yaml" "$istio/istiooperator/crd-operator.1.23.6.yaml") ;;
     esac
+    if [[ "$(has_gateway_api "$release")" == True ]]; then
+      crds+=("$gateway_api")
+    fi
     status=0
     "$meshgen" --color never build "$scenario" --out "$work/crd" \
-      --crd-schemas "${crds[0]}" --crd-schemas "${crds[1]}" \
+      "${crds[@]/#/--crd-schemas=}" \
       >"$work/crd.log" 2>&1 || status=$?
     line="$(grep 'documents checked against the supplied CRDs' "$work/crd.log" | tail -n 1 || true)"
     checked="$(sed -n 's/.*: \([0-9]*\) documents checked.*/\1/p' <<<"$line")"
     bad="$(sed -n 's/.*, \([0-9]*\) do not conform.*/\1/p' <<<"$line")"
-    echo "conformance-crd: $scenario vs $(basename "$(dirname "${crds[0]}")"): ${checked:-?} documents checked, ${bad:-?} failed"
+    against="$(basename "$(dirname "${crds[0]}")")"
+    [[ "${#crds[@]}" -lt 3 ]] || against="$against + gateway-api v1.5.1 $channel"
+    echo "conformance-crd: $scenario vs $against: ${checked:-?} documents checked, ${bad:-?} failed"
     if [[ "$status" -eq 0 && -n "$checked" && "$bad" == 0 ]]; then
       passed=$((passed + checked))
     else

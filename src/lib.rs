@@ -412,9 +412,27 @@ impl Timings {
 /// prints what does not conform. A document that breaks its CRD's schema is an error
 /// (exit 2: the templates rendered it, so it is a meshgen bug with the shipped ones);
 /// a document whose apiVersion the CRDs do not serve is `Ok(false)` (exit 1: the
-/// scenario targets another Istio release than the cluster runs).
+/// scenario targets another Istio release than the cluster runs). A CEL rule of the
+/// CRDs that cannot be evaluated is a warning (an error under `--deny-warnings`).
 fn conforms(args: &BuildArgs, compiled: &[Compiled], builds: &[Build]) -> Result<bool, Error> {
     let crds = crd::CrdSet::load(&args.crd_schemas).map_err(Error::Crd)?;
+    let unevaluable = crds.unevaluable();
+    for rule in unevaluable {
+        let line = format!(
+            "CEL rule of {} at {} cannot be evaluated here and is not checked ({}): {}",
+            rule.kind,
+            rule.node,
+            rule.why,
+            rule.rule.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+        note(&format!("meshgen: warning: {}\n", printable::escape(&line)))?;
+    }
+    if args.flags.deny_warnings && !unevaluable.is_empty() {
+        return Err(Error::Usage(format!(
+            "--deny-warnings: {} CEL rules of the --crd-schemas files cannot be evaluated",
+            unevaluable.len()
+        )));
+    }
     let mut unserved = false;
     let mut violating = Vec::new();
     for (c, build) in compiled.iter().zip(builds) {

@@ -908,8 +908,11 @@ fn cargo_test_of_meshgen_builds_no_crate_that_compiles_c() {
     let mut seen = vec![false; packages.len()];
     let mut pending = vec![find("meshgen 0.1.0")];
     let mut reached = Vec::new();
+    // Built only for target_os = "haiku" (chrono's `clock`, asked for by cel 0.13
+    // under kube-cel): never on the Linux and macOS targets meshgen builds for.
+    let haiku_only = "iana-time-zone-haiku";
     while let Some(i) = pending.pop() {
-        if std::mem::replace(&mut seen[i], true) {
+        if std::mem::replace(&mut seen[i], true) || packages[i].0 == haiku_only {
             continue;
         }
         reached.push(packages[i].0.as_str());

@@ -8,6 +8,7 @@ mod bookinfo;
 mod build;
 mod check;
 mod cli;
+mod conformance;
 mod corpus;
 mod explain;
 mod gateway_api;
