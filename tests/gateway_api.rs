@@ -648,3 +648,13 @@ service = "web"
         )
     );
 }
+
+#[test]
+fn an_ingress_gateway_named_like_the_waypoint_is_an_error_in_ambient_mode() {
+    let gateway = "\n[gateway]\nname = \"waypoint\"\n[[gateway.routes]]\nservice = \"web\"\n";
+    let mesh = "profile = \"ambient\"\ndataplane = \"ambient\"\n";
+    let (code, lines) = check(&scenario_text("1.30.3", mesh, gateway));
+    assert_eq!(code, 1);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("20:8: error: gateway `waypoint` would be the waypoint's name"));
+}

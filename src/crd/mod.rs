@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use crate::bundle::Build;
 use crate::error::CrdError;
-use crate::model::Scenario;
+use crate::model::{Scenario, WAYPOINT_NAME};
 use crate::resource::ResourceId;
 
 mod cel;
@@ -423,22 +423,26 @@ pub fn check_build(set: &CrdSet, build: &Build, scenario: &Scenario) -> Conforma
 
 /// The shipped template that renders a resource of this identity.
 fn template_of(id: &ResourceId, scenario: &Scenario) -> &'static str {
+    let gateway = scenario.gateway.as_ref();
+    let gateway_routes = |name: &str| gateway.is_some_and(|g| g.virtual_service == name);
+    let gateway_api = id.api_version.starts_with("gateway.networking.k8s.io/");
     match id.kind.as_str() {
         "IstioOperator" => "istiooperator.yaml.j2",
         "Namespace" => "namespace.yaml.j2",
         "ServiceAccount" => "serviceaccount.yaml.j2",
-        "Service" => "service.yaml.j2",
+        "Service" if scenario.service(&id.name).is_some() => "service.yaml.j2",
+        "Service" => "version-service.yaml.j2",
         "Deployment" => "deployment.yaml.j2",
+        "Gateway" if gateway_api && id.name == WAYPOINT_NAME => "waypoint.yaml.j2",
+        "Gateway" if gateway_api => "ingress-gateway.yaml.j2",
         "Gateway" => "gateway.yaml.j2",
-        "DestinationRule" => "destinationrule.yaml.j2",
-        "VirtualService"
-            if scenario
-                .gateway
-                .as_ref()
-                .is_some_and(|g| g.virtual_service == id.name) =>
-        {
-            "gateway-virtualservice.yaml.j2"
+        "HTTPRoute" if gateway_routes(&id.name) => "ingress-httproute.yaml.j2",
+        "HTTPRoute" if gateway.is_some_and(|g| g.redirect_route() == id.name) => {
+            "ingress-redirect.yaml.j2"
         }
+        "HTTPRoute" => "httproute.yaml.j2",
+        "DestinationRule" => "destinationrule.yaml.j2",
+        "VirtualService" if gateway_routes(&id.name) => "gateway-virtualservice.yaml.j2",
         "VirtualService" => "virtualservice.yaml.j2",
         _ => "(unknown)",
     }

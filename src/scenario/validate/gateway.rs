@@ -91,6 +91,18 @@ impl Checker<'_> {
             Some(n) => self.subdomain(n, "gateway name"),
             None => Some(format!("{scenario}-gateway")),
         };
+        // In ambient mode the waypoint is a Gateway API Gateway of its own.
+        if let (true, true, Some(raw_name)) = (self.ambient, self.gateway_api(), &gw.name)
+            && raw_name.get_ref() == WAYPOINT_NAME
+        {
+            self.error(
+                raw_name.span(),
+                format!(
+                    "gateway `{WAYPOINT_NAME}` would be the waypoint's name, a Gateway of the \
+                     namespace in ambient mode: name the ingress gateway otherwise"
+                ),
+            );
+        }
         let virtual_service = match &gw.virtual_service {
             Some(v) => self.subdomain(v, "gateway.virtual_service"),
             None => Some(scenario.to_owned()),
