@@ -658,3 +658,49 @@ fn an_ingress_gateway_named_like_the_waypoint_is_an_error_in_ambient_mode() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].starts_with("20:8: error: gateway `waypoint` would be the waypoint's name"));
 }
+
+#[test]
+fn a_gateway_route_is_unreachable_on_the_gateway_api_only_behind_the_same_paths() {
+    // Under Istio's APIs the first route takes `/apix` (a string prefix)
+    // and the catch-all everything after it; an HTTPRoute tries longer and
+    // exact paths first, and `/api` is a path segment.
+    let gateway = r#"
+[gateway]
+[[gateway.routes]]
+service = "web"
+uris = [ { prefix = "/api" } ]
+[[gateway.routes]]
+service = "web"
+[[gateway.routes]]
+service = "web"
+uris = [ { prefix = "/apix" }, { exact = "/login" } ]
+[[gateway.routes]]
+service = "web"
+uris = [ { exact = "/login" }, { prefix = "/api" } ]
+[[gateway.routes]]
+service = "web"
+"#;
+    let istio = check(&scenario_text("1.30.3", "", gateway));
+    assert_eq!(istio.0, 1);
+    assert_eq!(istio.1.len(), 3, "{:#?}", istio.1);
+    let (code, lines) = check(&scenario_text(
+        "1.30.3",
+        "routing_api = \"gateway-api\"\n",
+        gateway,
+    ));
+    assert_eq!(code, 1);
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].starts_with(
+            "27:1: error: this gateway route can never match: each of its paths is one of the \
+             routes on lines 19, 24, which the HTTPRoute tries first"
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("30:1: error: this gateway route can never match"),
+        "{}",
+        lines[1]
+    );
+}

@@ -396,6 +396,45 @@ impl Checker<'_> {
         (routes, checks)
     }
 
+    /// With the Gateway API, an error at every gateway route whose every
+    /// path match an earlier route already has: Istio tries the gateway
+    /// HTTPRoute's matches by precedence (a longer or exact path first), so
+    /// only an identical match, which keeps the earlier route's place, takes
+    /// all of a later one's requests. A route without `uris` matches
+    /// `PathPrefix /`.
+    fn unreachable_httproute_matches(&mut self, checks: &[RouteCheck]) {
+        let every = [StringMatch::Prefix("/".to_owned())];
+        let mut first: HashMap<&StringMatch, usize> = HashMap::new();
+        for (index, check) in checks.iter().enumerate() {
+            let uris: &[StringMatch] = if check.catch_all { &every } else { &check.uris };
+            if check.complete && !uris.is_empty() {
+                let mut takers: Vec<usize> =
+                    uris.iter().filter_map(|u| first.get(u).copied()).collect();
+                if takers.len() == uris.len() {
+                    takers.sort_unstable();
+                    takers.dedup();
+                    let lines: Vec<String> = (takers.iter())
+                        .map(|&i| self.line(&checks[i].span).to_string())
+                        .collect();
+                    let by = match lines.as_slice() {
+                        [one] => format!("the route on line {one}"),
+                        more => format!("the routes on lines {}", more.join(", ")),
+                    };
+                    self.error(
+                        check.span.clone(),
+                        format!(
+                            "this gateway route can never match: each of its paths is one of \
+                             {by}, which the HTTPRoute tries first"
+                        ),
+                    );
+                }
+            }
+            for uri in uris {
+                first.entry(uri).or_insert(index);
+            }
+        }
+    }
+
     /// An error at every gateway route that can never match: an earlier
     /// route takes every request of each of its URIs (or of every URI, for
     /// one without `uris`). Only what is certain is reported (see
@@ -409,6 +448,10 @@ impl Checker<'_> {
         checks: &[RouteCheck],
         steps: &[Step],
     ) {
+        if self.gateway_api() {
+            self.unreachable_httproute_matches(checks);
+            return;
+        }
         let mut falls_through: HashSet<&str> = HashSet::new();
         if gateway.version_routing {
             for routing in steps.iter().flat_map(|s| &s.routes) {
