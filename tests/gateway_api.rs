@@ -371,6 +371,11 @@ port = 8080
     )
 }
 
+/// A Gateway API scenario on Istio 1.30.3 with `more` at the end.
+fn gateway_api_scenario(more: &str) -> String {
+    scenario_text("1.30.3", "routing_api = \"gateway-api\"\n", more)
+}
+
 /// The first line of each diagnostic, from the file name on.
 fn headlines(stderr: &str) -> Vec<String> {
     (stderr.lines())
@@ -450,11 +455,7 @@ to = "v1"
 service = "web"
 to = "v2"
 "#;
-    let (code, lines) = check(&scenario_text(
-        "1.30.3",
-        "routing_api = \"gateway-api\"\n",
-        steps,
-    ));
+    let (code, lines) = check(&gateway_api_scenario(steps));
     assert_eq!(code, 1);
     let at: Vec<&str> = lines
         .iter()
@@ -504,10 +505,7 @@ service = "web"
 to = "v1"
 "#;
     let sandbox = Sandbox::new();
-    sandbox.write(
-        "s.toml",
-        scenario_text("1.30.3", "routing_api = \"gateway-api\"\n", steps),
-    );
+    sandbox.write("s.toml", gateway_api_scenario(steps));
     let run = sandbox.run(&["build", "s.toml", "--out", "out"]);
     run.expect_code(0);
     let route = documents(&sandbox.read("out/demo/steps/01-tuned.yaml"));
@@ -565,11 +563,7 @@ to = "v1"
 service = "web"
 to = "v1"
 "#;
-    let (code, lines) = check(&scenario_text(
-        "1.30.3",
-        "routing_api = \"gateway-api\"\n",
-        steps,
-    ));
+    let (code, lines) = check(&gateway_api_scenario(steps));
     assert_eq!(code, 1);
     assert_eq!(lines.len(), 2, "{lines:#?}");
     assert!(lines[0].starts_with(
@@ -596,10 +590,7 @@ tls = { credential_name = "shop-cert", redirect_http = true }
 service = "web"
 "#;
     let sandbox = Sandbox::new();
-    sandbox.write(
-        "s.toml",
-        scenario_text("1.30.3", "routing_api = \"gateway-api\"\n", gateway),
-    );
+    sandbox.write("s.toml", gateway_api_scenario(gateway));
     sandbox
         .run(&["build", "s.toml", "--out", "out"])
         .expect_code(0);
@@ -683,11 +674,7 @@ service = "web"
     let istio = check(&scenario_text("1.30.3", "", gateway));
     assert_eq!(istio.0, 1);
     assert_eq!(istio.1.len(), 3, "{:#?}", istio.1);
-    let (code, lines) = check(&scenario_text(
-        "1.30.3",
-        "routing_api = \"gateway-api\"\n",
-        gateway,
-    ));
+    let (code, lines) = check(&gateway_api_scenario(gateway));
     assert_eq!(code, 1);
     assert_eq!(lines.len(), 2, "{lines:#?}");
     assert!(

@@ -396,6 +396,20 @@ impl Checker<'_> {
         (routes, checks)
     }
 
+    /// `the route on line N` or `the routes on lines N, M`: the gateway
+    /// routes `takers` (indices among `checks`, sorted here, each once).
+    fn routes_on_lines(&self, checks: &[RouteCheck], takers: &mut Vec<usize>) -> String {
+        takers.sort_unstable();
+        takers.dedup();
+        let lines: Vec<String> = (takers.iter())
+            .map(|&i| self.line(&checks[i].span).to_string())
+            .collect();
+        match lines.as_slice() {
+            [one] => format!("the route on line {one}"),
+            more => format!("the routes on lines {}", more.join(", ")),
+        }
+    }
+
     /// With the Gateway API, an error at every gateway route whose every
     /// path match an earlier route already has: Istio tries the gateway
     /// HTTPRoute's matches by precedence (a longer or exact path first), so
@@ -411,15 +425,7 @@ impl Checker<'_> {
                 let mut takers: Vec<usize> =
                     uris.iter().filter_map(|u| first.get(u).copied()).collect();
                 if takers.len() == uris.len() {
-                    takers.sort_unstable();
-                    takers.dedup();
-                    let lines: Vec<String> = (takers.iter())
-                        .map(|&i| self.line(&checks[i].span).to_string())
-                        .collect();
-                    let by = match lines.as_slice() {
-                        [one] => format!("the route on line {one}"),
-                        more => format!("the routes on lines {}", more.join(", ")),
-                    };
+                    let by = self.routes_on_lines(checks, &mut takers);
                     self.error(
                         check.span.clone(),
                         format!(
@@ -509,15 +515,7 @@ impl Checker<'_> {
                     .map(|uri| taken.by(uri, index))
                     .collect();
                 if let Some(mut takers) = takers {
-                    takers.sort_unstable();
-                    takers.dedup();
-                    let lines: Vec<String> = (takers.iter())
-                        .map(|&i| self.line(&checks[i].span).to_string())
-                        .collect();
-                    let by = match lines.as_slice() {
-                        [one] => format!("the route on line {one}"),
-                        more => format!("the routes on lines {}", more.join(", ")),
-                    };
+                    let by = self.routes_on_lines(checks, &mut takers);
                     self.error(
                         check.span.clone(),
                         format!(
