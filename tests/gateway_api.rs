@@ -691,3 +691,60 @@ service = "web"
         lines[1]
     );
 }
+
+#[test]
+fn a_release_on_the_gateway_api_launches_and_retires_the_versions_own_services() {
+    let release = std::fs::read_to_string(scenario("bookinfo-release")).expect("scenario");
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "s.toml",
+        release.replacen(
+            "profile = \"default\"\n",
+            "profile = \"default\"\nrouting_api = \"gateway-api\"\n",
+            1,
+        ),
+    );
+    sandbox
+        .run(&["build", "s.toml", "--out", "out"])
+        .expect_code(0);
+    let read = |file: &str| documents(&sandbox.read(&format!("out/bookinfo-release/{file}")));
+    let ids = |docs: Vec<Value>| -> Vec<String> {
+        (docs.iter())
+            .map(|d| {
+                format!(
+                    "{} {}",
+                    d["kind"].as_str().unwrap_or(""),
+                    d["metadata"]["name"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    };
+    // Make before break: v3's Service comes with its Deployment, before the
+    // routing sends anything to it; v1's goes after the routing left it.
+    assert_eq!(
+        ids(read("steps/02-launch-v3.launch.yaml")),
+        ["Deployment reviews-v3", "Service reviews-v3"]
+    );
+    assert_eq!(
+        ids(read("steps/06-retire-v1.retire.delete.yaml")),
+        ["Service reviews-v1", "Deployment reviews-v1"]
+    );
+    assert_eq!(
+        ids(read("steps/06-retire-v1.rollback.launch.yaml")),
+        ["Deployment reviews-v1", "Service reviews-v1"]
+    );
+    let after = ids(read("routing/06-retire-v1/version-services.yaml"));
+    assert!(
+        after.contains(&"Service reviews-v3".to_owned()),
+        "{after:?}"
+    );
+    assert!(
+        !after.contains(&"Service reviews-v1".to_owned()),
+        "{after:?}"
+    );
+    assert!(
+        !sandbox
+            .read("out/bookinfo-release/index.json")
+            .contains("DestinationRule")
+    );
+}

@@ -23,9 +23,9 @@ use crate::resource::{Resource, ResourceId};
 /// The apiVersion of every Gateway API document meshgen emits.
 const GATEWAY_API_VERSION: &str = "gateway.networking.k8s.io/v1";
 
-/// Renders the routing of `scenario` with the Gateway API: the same
-/// groups as Istio's APIs, with a Service per version instead of DestinationRules, the
-/// ingress as a Gateway and its HTTPRoute, and each step's routing as
+/// Renders the routing of `scenario` with the Gateway API: the same groups
+/// as Istio's APIs, with a Service per version instead of DestinationRules,
+/// the ingress as a Gateway and its HTTPRoute, and each step's routing as
 /// HTTPRoutes (VirtualServices for its faults).
 pub(super) fn render(
     renderer: &Renderer,
