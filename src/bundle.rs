@@ -11,8 +11,9 @@ use serde::Serialize;
 use crate::diff;
 use crate::error::Error;
 use crate::gitops::{self};
-use crate::model::{Moment, Scenario};
-use crate::render::{self, Rendered, Renderer, Subsets};
+use crate::install;
+use crate::model::{Install, Moment, Scenario};
+use crate::render::{self, HelmInstall, Rendered, Renderer, Subsets};
 use crate::resource::{Resource, ResourceId};
 
 /// Namespaces that exist in every cluster and that teardown never deletes.
@@ -152,8 +153,12 @@ pub struct Build {
     pub steps: Vec<StepBundle>,
     /// Deletion documents, in reverse apply order.
     pub teardown: Vec<Resource>,
-    /// The IstioOperator install and uninstall commands of the release.
+    /// The command that installs the mesh: the IstioOperator's (`istioctl`
+    /// or `kubectl apply` for the operator), or with Helm where the charts are.
     pub install_command: String,
+    /// With `mesh.install = "helm"`, the charts' values files and the GitOps
+    /// manifests that install them.
+    pub helm: Option<HelmInstall>,
     /// Whether the scenario launches or retires versions: its steps then
     /// have phases and rollbacks, and its routing folders whole states.
     pub releases: bool,
@@ -172,6 +177,7 @@ pub const TEARDOWN_FILE: &str = "teardown.yaml";
 pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> {
     let Rendered {
         mesh,
+        helm,
         namespace,
         waypoint,
         workloads,
@@ -185,25 +191,34 @@ pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> 
         steps,
     } = routing;
     let fleet = Fleet::new(scenario, workloads, destination_rules, version_services);
-    let install_command = format!("{} 01-mesh.yaml", scenario.mesh.facts.install_command);
-    let mut bundles = vec![
-        Bundle {
+    let install_command = match scenario.mesh.install {
+        Install::Istioctl => format!("{} 01-mesh.yaml", scenario.mesh.facts.install_command),
+        Install::Operator => "kubectl apply -f 01-mesh.yaml".to_owned(),
+        Install::Helm => format!(
+            "helm upgrade --install of each chart in {}/, in the order PLAN.md gives",
+            install::HELM_DIR
+        ),
+    };
+    // With Helm, the charts under install/ are the mesh: no IstioOperator.
+    let mut bundles: Vec<Bundle> = mesh
+        .map(|mesh| Bundle {
             name: "mesh",
             file: "01-mesh.yaml".to_owned(),
             apply_with: install_command.clone(),
             resources: vec![Arc::new(mesh)],
-        },
-        Bundle {
-            name: "namespace",
-            file: "02-namespace.yaml".to_owned(),
-            apply_with: "kubectl apply -f 02-namespace.yaml".to_owned(),
-            // The ambient waypoint goes with the namespace it serves.
-            resources: std::iter::once(namespace)
-                .chain(waypoint)
-                .map(Arc::new)
-                .collect(),
-        },
-    ];
+        })
+        .into_iter()
+        .collect();
+    bundles.extend([Bundle {
+        name: "namespace",
+        file: "02-namespace.yaml".to_owned(),
+        apply_with: "kubectl apply -f 02-namespace.yaml".to_owned(),
+        // The ambient waypoint goes with the namespace it serves.
+        resources: std::iter::once(namespace)
+            .chain(waypoint)
+            .map(Arc::new)
+            .collect(),
+    }]);
     // With workloads = "existing" the application's own manifests hold them.
     if scenario.emits_workloads() {
         bundles.push(Bundle {
@@ -250,6 +265,7 @@ pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> 
         steps,
         teardown: Vec::new(),
         install_command,
+        helm,
         releases: scenario.has_releases(),
         whole_states: scenario.has_releases() || scenario.gateway_routes_versions(),
         gateway_api: scenario.gateway_api(),

@@ -388,6 +388,96 @@ pub fn gateway_api_release(release: Release) -> Option<&'static str> {
     }
 }
 
+/// The minor releases whose in-cluster operator meshgen installs
+/// (`mesh.install = "operator"`), ISTIO-FACTS §7: the operator's Helm chart
+/// (`manifests/charts/istio-operator`) ships from 1.6 to 1.23, and
+/// `istioctl operator init` from 1.5 to 1.23; 1.24 removed both.
+pub const OPERATOR_RELEASES: std::ops::RangeInclusive<u32> = 6..=23;
+
+/// The namespace the operator runs in (its chart's `operatorNamespace` default).
+pub const OPERATOR_NAMESPACE: &str = "istio-operator";
+
+/// The operator's chart inside a release's archive.
+pub const OPERATOR_CHART: &str = "manifests/charts/istio-operator";
+
+/// The hub of Istio's released images; the operator chart's own default is
+/// a testing registry, so the plan always names one.
+pub const RELEASE_HUB: &str = "docker.io/istio";
+
+/// The namespace of the control plane (and the IstioOperator).
+pub const ISTIO_NAMESPACE: &str = "istio-system";
+
+/// The Helm repository of Istio's released charts.
+pub const HELM_REPOSITORY: &str = "https://istio-release.storage.googleapis.com/charts";
+
+/// The name the plan's `helm repo add` gives that repository.
+pub const HELM_REPOSITORY_NAME: &str = "istio";
+
+/// The first minor release whose charts take the top-level `profile` value
+/// (`templates/zzz_profile.yaml`).
+pub const HELM_PROFILE_FROM: u32 = 21;
+
+/// One of Istio's Helm charts as meshgen installs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Chart {
+    /// The chart's name in the Helm repository (`istiod`).
+    pub name: &'static str,
+    /// The Helm release meshgen installs it as (`istio-base`).
+    pub release: &'static str,
+    /// The namespace of the release.
+    pub namespace: &'static str,
+    /// The first minor release that publishes the chart.
+    pub first_minor: u32,
+}
+
+/// `base`: the CRDs and cluster roles (from 1.8).
+pub const BASE_CHART: Chart = Chart {
+    name: "base",
+    release: "istio-base",
+    namespace: ISTIO_NAMESPACE,
+    first_minor: 8,
+};
+
+/// `istiod` (`manifests/charts/istio-control/istio-discovery`): the control plane (from 1.8).
+pub const ISTIOD_CHART: Chart = Chart {
+    name: "istiod",
+    release: "istiod",
+    namespace: ISTIO_NAMESPACE,
+    first_minor: 8,
+};
+
+/// `cni`: the node agent ambient mode redirects traffic with (published with the others).
+pub const CNI_CHART: Chart = Chart {
+    name: "cni",
+    release: "istio-cni",
+    namespace: ISTIO_NAMESPACE,
+    first_minor: 8,
+};
+
+/// `ztunnel`: ambient mode's node proxy (from 1.18).
+pub const ZTUNNEL_CHART: Chart = Chart {
+    name: "ztunnel",
+    release: "ztunnel",
+    namespace: ISTIO_NAMESPACE,
+    first_minor: 18,
+};
+
+/// `gateway`: a gateway Deployment and Service (from 1.12). Released as
+/// `istio-ingressgateway`, its pods are labelled `istio: ingressgateway`
+/// (the chart labels them `istio: <release without "istio-">`), which the
+/// Istio Gateway's default selector names; in `istio-system`, where an
+/// Istio Gateway's `credentialName` Secret is then looked up, as with the
+/// IstioOperator's ingress gateway.
+pub const GATEWAY_CHART: Chart = Chart {
+    name: "gateway",
+    release: "istio-ingressgateway",
+    namespace: ISTIO_NAMESPACE,
+    first_minor: 12,
+};
+
+/// The first minor release with Helm charts (`base` and `istiod`).
+pub const HELM_FROM: u32 = BASE_CHART.first_minor;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! The layout of an output folder: which files a build writes, under which
 //! names and in which order (the bundles and their kustomization, each
 //! step's phase, diff and rollback files, the state folders, the teardown,
+//! a Helm install's values files and GitOps manifests under `install/`,
 //! `PLAN.md` laid out by `plan`, and `index.json` with every file's SHA-256).
 //! Writes nothing itself: each file goes to the `Put` it is given.
 
@@ -13,6 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::bundle::{self, Action, Build, Phase, TEARDOWN_FILE};
 use crate::error::Error;
 use crate::gitops::{self, KUSTOMIZATION_FILE};
+use crate::install;
 use crate::model::Scenario;
 use crate::output::{self, Files, INDEX_FILE, Put};
 use crate::plan;
@@ -140,6 +142,7 @@ fn emit_all_but_plan<'a>(
         kustomization: KUSTOMIZATION_FILE,
         steps: Vec::new(),
         rollback: Vec::new(),
+        install: Vec::new(),
         routing: Vec::new(),
         teardown: None,
         plan: PLAN_FILE,
@@ -155,6 +158,24 @@ fn emit_all_but_plan<'a>(
         ));
     }
     put_text(put, KUSTOMIZATION_FILE, &kustomization(build))?;
+    if let Some(helm) = &build.helm {
+        for (chart, text) in &helm.charts {
+            let file = chart.values_file.as_str();
+            put_text(put, file, text)?;
+            let sha256 = hex(&Sha256::digest(text.as_bytes()));
+            let entry = IndexEntry::new(chart.chart.release, file, None, sha256, []);
+            index.install.push(entry);
+        }
+        for (name, file, resources) in [
+            ("argocd", install::ARGOCD_FILE, &helm.argocd),
+            ("flux", install::FLUX_FILE, &helm.flux),
+        ] {
+            let sha256 = put_documents(put, file, resources)?;
+            index
+                .install
+                .push(IndexEntry::new(name, file, None, sha256, resources));
+        }
+    }
     let releases = build.releases;
     for step in &build.steps {
         for file in &step.files {
@@ -265,6 +286,9 @@ struct Index<'a> {
     steps: Vec<IndexEntry<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     rollback: Vec<IndexEntry<'a>>,
+    /// With a Helm install: the values files, then the Argo CD and Flux manifests.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    install: Vec<IndexEntry<'a>>,
     routing: Vec<IndexEntry<'a>>,
     teardown: Option<IndexEntry<'a>>,
     plan: &'a str,

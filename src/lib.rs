@@ -16,6 +16,7 @@ pub mod explain;
 pub mod flowchart;
 pub mod gitops;
 pub mod ingress;
+pub mod install;
 pub mod istio;
 pub mod layout;
 pub mod model;

@@ -152,6 +152,8 @@ pub struct Mesh {
     pub routing_api: RoutingApi,
     /// Sidecars or ambient.
     pub dataplane: Dataplane,
+    /// How the mesh is installed.
+    pub install: Install,
     /// Override of the profile's ingress gateway switch.
     pub ingress_gateway: Option<bool>,
     /// Override of the profile's egress gateway switch.
@@ -182,6 +184,21 @@ impl RoutingApi {
             Self::GatewayApi => "gateway-api",
         }
     }
+}
+
+/// How the mesh is installed (`mesh.install`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Install {
+    /// `istioctl`: the IstioOperator, installed by `istioctl install -f`.
+    #[serde(rename = "istioctl")]
+    Istioctl,
+    /// `operator`: the IstioOperator, applied with `kubectl apply -f` for
+    /// the in-cluster operator to reconcile.
+    #[serde(rename = "operator")]
+    Operator,
+    /// `helm`: Istio's Helm charts, with values files and GitOps manifests.
+    #[serde(rename = "helm")]
+    Helm,
 }
 
 /// Where the mesh runs its proxies (`mesh.dataplane`).

@@ -837,7 +837,7 @@ fn the_readme_installs_meshgen_before_piping_it_and_tells_the_first_build_warnin
         .expect("the README says how many warnings the first build prints");
     let numbers = [
         "no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-        "eleven", "twelve",
+        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
     ];
     assert_eq!(
         numbers.iter().position(|n| *n == said),

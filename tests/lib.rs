@@ -15,6 +15,7 @@ mod gateway_api;
 mod gitops;
 mod golden;
 mod ingress;
+mod install;
 mod large;
 mod limits;
 mod output;

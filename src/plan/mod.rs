@@ -15,10 +15,11 @@ use std::fmt::Write as _;
 use crate::bundle::{Action, Build, Bundle, Phase, PhaseFile, StepBundle, TEARDOWN_FILE};
 use crate::explain::{ExplainError, Prediction, Predictions};
 use crate::flowchart;
-use crate::model::{Rule, Scenario, ServiceRouting, VersionRef};
+use crate::model::{Install, Rule, Scenario, ServiceRouting, VersionRef};
 use crate::resource::ResourceId;
 use crate::routing::{self, Class, InForce};
 
+mod install;
 mod markdown;
 #[cfg(test)]
 mod tests;
@@ -65,7 +66,7 @@ pub fn plan(scenario: &Scenario, build: &Build) -> String {
         }
         step_diff(&mut out, &build.steps[k]);
     }
-    teardown(&mut out);
+    teardown(&mut out, scenario, build);
     out
 }
 
@@ -102,9 +103,13 @@ fn title(out: &mut String, scenario: &Scenario) {
 /// resources: by name, or counted by kind in a scenario of more than
 /// `FULL_DETAIL_SERVICES` services (`index.json` lists every one).
 fn install_order(out: &mut String, scenario: &Scenario, build: &Build) {
-    out.push_str("## Install order\n\n| # | file | resources | apply with |\n|---|---|---|---|\n");
+    out.push_str("## Install order\n\n");
+    install::operator_steps(out, scenario);
+    install::helm_intro(out, build);
+    out.push_str("| # | file | resources | apply with |\n|---|---|---|---|\n");
+    let charts = install::helm_rows(out, build);
     let by_name = scenario.services.len() <= FULL_DETAIL_SERVICES;
-    for (i, bundle) in build.bundles.iter().enumerate() {
+    for (i, bundle) in (charts..).zip(&build.bundles) {
         let resources: Vec<String> = if by_name {
             bundle.resources.iter().map(|r| r.id.to_string()).collect()
         } else {
@@ -151,11 +156,16 @@ fn not_emitted(out: &mut String, scenario: &Scenario) {
             out,
             "- **The Gateway API CRDs.** {needs} the CRDs of Gateway API {} ({} channel, the \
              release Istio {}.{} is built against), which Istio does not install. Install them \
-             before `01-mesh.yaml`: {}.",
+             before {}: {}.",
             crds.release,
             crds.channel,
             scenario.mesh.release.major,
             scenario.mesh.release.minor,
+            if scenario.mesh.install == Install::Helm {
+                "the charts"
+            } else {
+                "`01-mesh.yaml`"
+            },
             code_span(&crds.install_command())
         );
     }
@@ -688,14 +698,14 @@ fn step_diff(out: &mut String, bundle: &StepBundle) {
 }
 
 /// How to remove everything again.
-fn teardown(out: &mut String) {
+fn teardown(out: &mut String, scenario: &Scenario, build: &Build) {
     out.push_str("## Teardown\n\n");
     let _ = writeln!(
         out,
         "1. `kubectl delete --ignore-not-found -f {TEARDOWN_FILE}` deletes every applied \
-         resource, in reverse order.\n2. `istioctl manifest generate -f 01-mesh.yaml | kubectl \
-         delete --ignore-not-found -f -` removes the mesh."
+         resource, in reverse order."
     );
+    install::remove_mesh(out, scenario, build);
 }
 
 /// `2 attempts × 2s on 5xx`.

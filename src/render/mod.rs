@@ -19,16 +19,18 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::istio;
-use crate::model::{RoutingApi, Scenario, Service, ServiceRouting, Version};
+use crate::model::{Install, RoutingApi, Scenario, Service, ServiceRouting, Version};
 use crate::resource::{Resource, ResourceId};
 
 mod gateway_api;
+mod install;
 mod istio_api;
 mod templates;
 #[cfg(test)]
 mod tests;
 mod yaml;
 
+pub use install::HelmInstall;
 use templates::DocumentTemplate;
 pub use templates::{Renderer, SYNC_WAVE_ANNOTATION, TEMPLATES, UnknownTemplateFile, fuel_budget};
 pub use yaml::yaml_string;
@@ -42,8 +44,10 @@ const PRUNE_LAST: (&str, &str) = ("argocd.argoproj.io/sync-options", "PruneLast=
 /// Every resource of a scenario, rendered, grouped as the bundles need them.
 #[derive(Debug)]
 pub struct Rendered {
-    /// The IstioOperator.
-    pub mesh: Resource,
+    /// The IstioOperator; `None` with `mesh.install = "helm"`.
+    pub mesh: Option<Resource>,
+    /// With `mesh.install = "helm"`, the charts' values and GitOps manifests.
+    pub helm: Option<HelmInstall>,
     /// The application's Namespace.
     pub namespace: Resource,
     /// In ambient mode, the namespace's waypoint (a Gateway API Gateway).
@@ -188,8 +192,14 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
         RoutingApi::Istio => istio_api::render(renderer, scenario, &values)?,
         RoutingApi::GatewayApi => gateway_api::render(renderer, scenario, &values)?,
     };
+    let (mesh, helm) = if scenario.mesh.install == Install::Helm {
+        (None, Some(install::render(renderer, scenario)?))
+    } else {
+        (Some(render_mesh(renderer, scenario)?), None)
+    };
     Ok(Rendered {
-        mesh: render_mesh(renderer, scenario)?,
+        mesh,
+        helm,
         namespace: render_namespace(renderer, scenario)?,
         waypoint: render_waypoint(renderer, scenario)?,
         workloads,

@@ -81,6 +81,22 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "httproute.yaml.j2",
         include_str!("../../templates/httproute.yaml.j2"),
     ),
+    (
+        "helm-values.yaml.j2",
+        include_str!("../../templates/helm-values.yaml.j2"),
+    ),
+    (
+        "argocd-application.yaml.j2",
+        include_str!("../../templates/argocd-application.yaml.j2"),
+    ),
+    (
+        "flux-helmrepository.yaml.j2",
+        include_str!("../../templates/flux-helmrepository.yaml.j2"),
+    ),
+    (
+        "flux-helmrelease.yaml.j2",
+        include_str!("../../templates/flux-helmrelease.yaml.j2"),
+    ),
 ];
 
 /// The annotation Argo CD orders a sync by.
@@ -405,11 +421,37 @@ impl DocumentTemplate<'_> {
         // minijinja starts from a buffer twice the template's size; a build
         // keeps every document until it is written, so give the excess back.
         text.shrink_to_fit();
-        Resource::parse(id, text, annotations).map_err(|problem| Error::BadDocument {
+        Resource::parse(id, text, annotations).map_err(|problem| self.bad(problem))
+    }
+
+    /// Renders a YAML document that is no Kubernetes object (a Helm values
+    /// file) with `context`: it must read back as one mapping.
+    pub(super) fn render_mapping(&self, context: &impl Serialize) -> Result<String, Error> {
+        let context = Annotated {
+            context,
+            annotations: &[],
+        };
+        let mut text = self
+            .template
+            .render(Value::from(Serde(&context)))
+            .map_err(|e| self.error(e))?;
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        match serde_saphyr::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(_)) => Ok(text),
+            Ok(other) => Err(self.bad(format!("it is not one mapping but {other}"))),
+            Err(e) => Err(self.bad(format!("it is not valid YAML: {e}"))),
+        }
+    }
+
+    /// A document of this template that is not what it must be.
+    fn bad(&self, problem: String) -> Error {
+        Error::BadDocument {
             template: self.name.to_owned(),
             file: self.file.map(Path::to_owned),
             problem,
-        })
+        }
     }
 
     /// A failure of this template's rendering, naming the user's file for an override.

@@ -70,6 +70,7 @@ pub struct RawMesh {
     pub networking_api: Option<Spanned<String>>,
     pub routing_api: Option<Spanned<String>>,
     pub dataplane: Option<Spanned<String>>,
+    pub install: Option<Spanned<String>>,
     pub components: Option<Spanned<RawComponents>>,
     pub config: Option<Spanned<RawMeshConfig>>,
 }

@@ -8,7 +8,7 @@ use std::ops::Range;
 use toml::Spanned;
 
 use crate::model::{
-    Gateway, GatewayRoute, GatewayTls, HTTPS_PORT, Mesh, Protocol, Rule, Step, StringMatch,
+    Gateway, GatewayRoute, GatewayTls, HTTPS_PORT, Install, Mesh, Protocol, Rule, Step, StringMatch,
 };
 use crate::scenario::names::{is_label_key, is_label_value, is_wildcard_host};
 use crate::scenario::raw::{RawGateway, RawGatewayTls, RawMatch};
@@ -162,6 +162,9 @@ impl Checker<'_> {
             // Istio deploys a Gateway API gateway with a Service on the
             // listener's port: 80 serves plain HTTP as a browser expects.
             None if self.gateway_api() => Some(80),
+            // The gateway chart's pods listen on its Service's ports (80
+            // and 443), not on the IstioOperator gateway's 8080.
+            None if mesh.is_some_and(|m| m.install == Install::Helm) => Some(80),
             None => Some(mesh.map_or(80, |m| m.facts.gateway_port)),
         };
         if self.gateway_api() {
@@ -235,6 +238,9 @@ impl Checker<'_> {
             Some(false) => "mesh.components.ingress_gateway = false leaves Istio's ingress \
                             gateway out of the install"
                 .to_owned(),
+            // The Helm install's ingress gateway is a chart of its own,
+            // whatever the profile.
+            None if mesh.install == Install::Helm => return,
             None if mesh.facts.without_ingress_gateway(&mesh.profile) => format!(
                 "the `{}` profile of Istio {}.{} installs no ingress gateway",
                 mesh.profile, mesh.release.major, mesh.release.minor

@@ -24,6 +24,7 @@ use crate::source::Source;
 
 mod gateway;
 mod gateway_api;
+mod install;
 mod services;
 mod steps;
 
@@ -445,6 +446,9 @@ impl Checker<'_> {
             self.unreachable_gateway_routes(gateway, route_spans, &steps);
         }
         let gateway = gateway.map(|(g, _)| g);
+        if let (Some(raw_mesh), Some(mesh)) = (&raw.mesh, &mesh) {
+            self.helm_charts(raw_mesh.get_ref(), mesh, self.ambient, gateway.as_ref());
+        }
         let mesh = mesh?;
         if services.iter().any(|s| !s.complete) {
             return None;
@@ -580,6 +584,7 @@ impl Checker<'_> {
             None => release.patch.map(|_| release.to_string()),
         };
         let (routing_api, dataplane) = self.routing_and_dataplane(mesh, release, &profile);
+        let install = self.install(mesh, release, &profile, tag.as_deref());
         let components = mesh.components.as_ref().map(Spanned::get_ref);
         let config = mesh.config.as_ref().map(Spanned::get_ref);
         let outbound_traffic_policy = match config.and_then(|c| c.outbound_traffic_policy.as_ref())
@@ -597,6 +602,7 @@ impl Checker<'_> {
             networking_api,
             routing_api,
             dataplane,
+            install,
             ingress_gateway: components
                 .and_then(|c| c.ingress_gateway.as_ref())
                 .map(|b| *b.get_ref()),
