@@ -3,8 +3,9 @@
 #
 # Output conformance: builds every scenario of scenarios/ and of the valid test
 # corpus tests/valid/, then checks every document meshgen emits for `kubectl apply`
-# and `istioctl install` (bundles, step files and routing states; not the teardown,
-# whose documents only name what to delete, nor kustomization.yaml):
+# and `istioctl install` (bundles, step files and routing states, the install/ folder
+# of Helm installs; not the teardown, whose documents only name what to delete, nor
+# kustomization.yaml):
 #
 #   (a) core kinds (Namespace, ServiceAccount, Service, Deployment) with
 #       kubernetes-validate in strict mode            scripts/conformance-k8s.sh
@@ -20,6 +21,10 @@
 #       when MESHGEN_REQUIRE_SHARED is set (CI)
 #   (c) Istio kinds with a second, independent validator from the npm registry,
 #       @kubernetes-models/istio                       scripts/conformance-istio-npm.mjs
+#   (d) the GitOps manifests of Helm installs (install/argocd/, install/flux/): Argo CD
+#       Applications, Flux HelmRepositories and HelmReleases, with
+#       @kubernetes-models/argo-cd and flux-cd, unknown fields rejected
+#                                                      scripts/conformance-gitops-npm.mjs
 #
 # Needs the tools of scripts/install-tools.sh. Prints one line per check, then
 #   conformance: N passed, N failed[, N skipped]
@@ -59,15 +64,20 @@ for scenario in "${scenarios[@]}"; do
     failed=$((failed + 1))
   fi
 done
+# install/helm/*.values.yaml are Helm values (`helm -f`), not Kubernetes documents: no
+# validator here has their charts' schemas, so they are counted but not checked. The
+# same values, inline in the Argo CD and Flux manifests, are free-form there too.
 mapfile -t documents < <(find "$work/out" -name '*.yaml' ! -name kustomization.yaml \
-  ! -name teardown.yaml | sort)
-echo "conformance: ${#documents[@]} YAML files"
+  ! -name teardown.yaml ! -path '*/install/helm/*.values.yaml' | sort)
+values_files="$(find "$work/out" -path '*/install/helm/*.values.yaml' | wc -l)"
+echo "conformance: ${#documents[@]} YAML files (and $values_files Helm values files, not checked)"
 
-# (a) and (c): both validators print "…: N documents checked, N failed" last.
-for check in k8s istio-npm; do
+# (a), (c) and (d): each validator prints "…: N documents checked, N failed" last.
+for check in k8s istio-npm gitops-npm; do
   case "$check" in
     k8s) command=(scripts/conformance-k8s.sh) ;;
     istio-npm) command=(node scripts/conformance-istio-npm.mjs) ;;
+    gitops-npm) command=(node scripts/conformance-gitops-npm.mjs) ;;
   esac
   status=0
   "${command[@]}" "${documents[@]}" >"$work/$check.log" 2>&1 || status=$?

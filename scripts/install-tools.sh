@@ -5,7 +5,10 @@
 #                        schemas ship inside the package: it never goes online)
 #                        for scripts/conformance-k8s.sh
 #   .tools/node_modules  @kubernetes-models/istio (precompiled ajv validators built from
-#                        Istio's CRDs) and yaml, for scripts/conformance-istio-npm.mjs
+#                        Istio's CRDs) and yaml, for scripts/conformance-istio-npm.mjs;
+#                        @kubernetes-models/argo-cd and flux-cd (the same, built from
+#                        Argo CD's and Flux's Go API types) for
+#                        scripts/conformance-gitops-npm.mjs
 #
 # Needs python3 (with venv) and npm; reaches only PyPI and the npm registry. Every
 # version is pinned. Safe to run again: it only installs what is missing or stale,
@@ -31,8 +34,23 @@ python_pins=(
   typing_extensions==4.16.0
 )
 # @kubernetes-models/istio 3.0.1 is generated from Istio 1.29.2's crd-all.gen.yaml
-# (IstioOperator from 1.18.0). It declares node >= 22 but runs on node 20.
-npm_pins=(@kubernetes-models/istio@3.0.1 yaml@2.9.1)
+# (IstioOperator from 1.18.0). @kubernetes-models/argo-cd 4.0.0 from Argo CD v3's
+# pkg/apis/application/v1alpha1 (Application with helm.valuesObject, Argo CD 2.8+);
+# @kubernetes-models/flux-cd 4.0.0 from Flux's source-controller api/v1 and
+# helm-controller api/v2 (and older versions). All three declare node >= 22 but run on
+# node 20. They have no peer dependencies; the runtime they share (base, validate:
+# the ajv formats; apimachinery: ObjectMeta; kubernetes-models, which argo-cd and
+# flux-cd depend on) is pinned too, as npm resolved it.
+npm_pins=(
+  @kubernetes-models/istio@3.0.1
+  @kubernetes-models/argo-cd@4.0.0
+  @kubernetes-models/flux-cd@4.0.0
+  @kubernetes-models/base@6.0.1
+  @kubernetes-models/validate@5.0.2
+  @kubernetes-models/apimachinery@3.0.2
+  kubernetes-models@5.1.0
+  yaml@2.9.1
+)
 
 log() { printf 'install-tools: %s\n' "$*"; }
 
@@ -51,10 +69,12 @@ sys.exit(v.__version__ != '$kubernetes_validate_version')" 2>/dev/null; then
 
 install_npm() {
   local installed
+  # The installed name@version of every pinned package, in the order of npm_pins.
   installed="$(node -e "
-    const p = require('$tools/node_modules/@kubernetes-models/istio/package.json');
-    const y = require('$tools/node_modules/yaml/package.json');
-    console.log('@kubernetes-models/istio@' + p.version + ' yaml@' + y.version)" 2>/dev/null || true)"
+    const names = process.argv.slice(1).map((pin) => pin.slice(0, pin.lastIndexOf('@')));
+    console.log(names.map((name) =>
+      name + '@' + require('$tools/node_modules/' + name + '/package.json').version).join(' '))" \
+    "${npm_pins[@]}" 2>/dev/null || true)"
   if [[ "$installed" == "${npm_pins[*]}" ]]; then
     log "${npm_pins[*]} already in $tools/node_modules"
     return
@@ -64,7 +84,11 @@ install_npm() {
 }
 
 # Offline self-check: a valid Namespace passes, an unknown field fails, a CRD kind is
-# unknown to kubernetes-validate; the npm models load and know VirtualService.
+# unknown to kubernetes-validate; the npm models load and know VirtualService, Argo CD's
+# Application validator rejects a wrong type, and the canary of
+# scripts/conformance-gitops-npm.mjs passes (given no file): Application (with
+# helm.valuesObject), HelmRepository v1 and HelmRelease v2 are known, and unknown
+# fields are found.
 self_check() {
   "$tools/venv/bin/python" - <<'EOF'
 import kubernetes_validate as kv
@@ -83,7 +107,20 @@ except kv.SchemaNotFoundError:
 EOF
   node --input-type=module -e "
     const m = await import('file://$tools/node_modules/@kubernetes-models/istio/index.js');
-    if (!m.networkingIstioIo.v1alpha3.VirtualService) process.exit(1);"
+    if (!m.networkingIstioIo.v1alpha3.VirtualService) process.exit(1);
+    const argo = await import('file://$tools/node_modules/@kubernetes-models/argo-cd/index.js');
+    const flux = await import('file://$tools/node_modules/@kubernetes-models/flux-cd/index.js');
+    if (!flux.sourceToolkitFluxcdIo.v1.HelmRepository || !flux.helmToolkitFluxcdIo.v2.HelmRelease) process.exit(1);
+    const app = {
+      metadata: {name: 'a'},
+      spec: {project: 'default', destination: {namespace: 'n'},
+             source: {repoURL: 'https://charts.example.com', chart: 'c', helm: {valuesObject: {a: 1}}}}};
+    new argo.argoprojIo.v1alpha1.Application(app).validate();
+    let rejected = false;
+    try { new argo.argoprojIo.v1alpha1.Application({...app, spec: {...app.spec, project: 1}}).validate(); }
+    catch { rejected = true; }
+    if (!rejected) process.exit(1);"
+  MESHGEN_TOOLS_DIR="$tools" node "$root/scripts/conformance-gitops-npm.mjs" /dev/null >/dev/null
   log "self-check passed (offline)"
 }
 
