@@ -29,6 +29,7 @@ pub mod render;
 pub mod resource;
 pub mod routing;
 pub mod scenario;
+pub mod security;
 pub mod shell;
 pub mod source;
 
