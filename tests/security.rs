@@ -125,6 +125,36 @@ fn bookinfo_with_both_keys_allows_exactly_the_declared_calls_and_the_ingress_gat
 }
 
 #[test]
+fn the_plan_shows_the_allow_list_as_a_table() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .run(&["build", &scenario("bookinfo-zero-trust"), "--out", "out"])
+        .expect_code(0);
+    let plan = sandbox.read("out/bookinfo-zero-trust/PLAN.md");
+    let table = "| service | allowed principals | because of |\n|---|---|---|\n\
+                 | `productpage` | `cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account` | ingress gateway |\n\
+                 | `details` | `cluster.local/ns/bookinfo/sa/bookinfo-productpage` | `productpage` |\n\
+                 | `reviews` | `cluster.local/ns/bookinfo/sa/bookinfo-productpage` | `productpage` |\n\
+                 | `ratings` | `cluster.local/ns/bookinfo/sa/bookinfo-reviews` | `reviews` |\n";
+    assert!(plan.contains(table), "{plan}");
+    assert!(
+        plan.contains(
+            "PeerAuthentication `default` sets mutual TLS to STRICT in namespace `bookinfo`."
+        ),
+        "{plan}"
+    );
+    let plain = Sandbox::new();
+    plain
+        .run(&["build", &scenario("bookinfo-latest"), "--out", "out"])
+        .expect_code(0);
+    assert!(
+        !plain
+            .read("out/bookinfo-latest/PLAN.md")
+            .contains("## Authorization")
+    );
+}
+
+#[test]
 fn a_scenario_without_security_has_no_authorization_bundle() {
     let sandbox = Sandbox::new();
     sandbox

@@ -19,6 +19,7 @@ use crate::model::{Install, Rule, Scenario, ServiceRouting, VersionRef};
 use crate::resource::ResourceId;
 use crate::routing::{self, Class, InForce};
 
+mod authorization;
 mod install;
 mod markdown;
 #[cfg(test)]
@@ -42,6 +43,7 @@ pub fn plan(scenario: &Scenario, build: &Build) -> String {
     title(&mut out, scenario);
     install_order(&mut out, scenario, build);
     not_emitted(&mut out, scenario);
+    authorization::authorization(&mut out, scenario);
     out.push_str("## Steps\n\n");
     if build.steps.is_empty() {
         out.push_str("The scenario has no steps.\n\n");
