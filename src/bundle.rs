@@ -199,8 +199,11 @@ pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> 
         version_services,
         steps,
     } = routing;
-    let mut fleet = Fleet::new(scenario, workloads, destination_rules, version_services);
-    fleet.guards = Guards::new(policies);
+    let targets = Targets {
+        destination_rules,
+        version_services,
+    };
+    let fleet = Fleet::new(scenario, workloads, targets, policies);
     let install_command = match scenario.mesh.install {
         Install::Istioctl => format!("{} 01-mesh.yaml", scenario.mesh.facts.install_command),
         Install::Operator => "kubectl apply -f 01-mesh.yaml".to_owned(),
@@ -314,6 +317,13 @@ struct Fleet<'s> {
     guards: Guards,
 }
 
+/// What the routing sends versions to, as rendered: per service, its
+/// DestinationRules, or per version its own Service (Gateway API).
+struct Targets {
+    destination_rules: Vec<Vec<Subsets>>,
+    version_services: Vec<Vec<Option<Resource>>>,
+}
+
 /// What a change of the running versions applies and removes, in the
 /// phases of make before break.
 #[derive(Default)]
@@ -330,9 +340,13 @@ impl<'s> Fleet<'s> {
     fn new(
         scenario: &'s Scenario,
         workloads: render::Workloads,
-        destination_rules: Vec<Vec<Subsets>>,
-        version_services: Vec<Vec<Option<Resource>>>,
+        targets: Targets,
+        policies: render::Policies,
     ) -> Self {
+        let Targets {
+            destination_rules,
+            version_services,
+        } = targets;
         let services = &scenario.services;
         let mut service_accounts: Vec<Option<Arc<Resource>>> = vec![None; services.len()];
         for (i, account) in workloads.service_accounts {
@@ -361,7 +375,7 @@ impl<'s> Fleet<'s> {
             version_services: (version_services.into_iter())
                 .map(|versions| versions.into_iter().map(|v| v.map(Arc::new)).collect())
                 .collect(),
-            guards: Guards::new(render::Policies::default()),
+            guards: Guards::new(policies),
         }
     }
 

@@ -18,6 +18,9 @@ const OPERATOR_GATEWAY_ACCOUNT: &str = "istio-ingressgateway-service-account";
 /// The namespace of Istio's own ingress gateway.
 const ISTIO_NAMESPACE: &str = "istio-system";
 
+/// The suffix of a service's ztunnel policy in ambient mode (`<service>-ztunnel`).
+pub const ZTUNNEL_SUFFIX: &str = "-ztunnel";
+
 /// What a caller is called in allow-lists when it is the ingress gateway.
 pub const GATEWAY_CALLER: &str = "ingress gateway";
 

@@ -470,3 +470,41 @@ fn policies_conform_to_istio_1_5_1_and_ambient_ones_to_1_30_3() {
     run.expect_code(0);
     assert!(run.stderr.contains(", 0 do not conform;"), "{}", run.stderr);
 }
+
+#[test]
+fn in_ambient_mode_a_service_named_after_another_ones_ztunnel_policy_is_an_error() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "z.toml",
+        r#"name = "z"
+[mesh]
+version = "1.30.3"
+profile = "ambient"
+dataplane = "ambient"
+[namespace]
+name = "z"
+[security]
+authorization = "calls"
+[[services]]
+name = "api"
+port = 8080
+service_account = "api"
+  [services.versions.v1]
+  image = "example/api:1"
+[[services]]
+name = "api-ztunnel"
+port = 8080
+service_account = "api-ztunnel"
+  [services.versions.v1]
+  image = "example/x:1"
+"#,
+    );
+    let run = sandbox.run(&["check", "z.toml"]);
+    run.expect_code(1);
+    assert_eq!(
+        headlines(&run.stderr, "z.toml"),
+        "17:8: error: service `api-ztunnel`: its AuthorizationPolicy would have the name of \
+         the ztunnel policy of service `api` (ambient mode, authorization = \"calls\"); rename \
+         one of them\n"
+    );
+}

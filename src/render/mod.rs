@@ -32,7 +32,7 @@ mod tests;
 mod yaml;
 
 pub use install::HelmInstall;
-pub use security::{AllowPolicy, Policies, api_version as security_api_version};
+pub use security::{AllowPolicy, Policies};
 use templates::DocumentTemplate;
 pub use templates::{Renderer, SYNC_WAVE_ANNOTATION, TEMPLATES, UnknownTemplateFile, fuel_budget};
 pub use yaml::yaml_string;

@@ -45,7 +45,7 @@ pub struct AllowPolicy {
 /// The `security.istio.io` version emitted: `v1` from Istio 1.22 (where
 /// PeerAuthentication's v1 is first served; AuthorizationPolicy's since
 /// 1.17), `v1beta1` before (served since 1.5 for both).
-pub fn api_version(scenario: &Scenario) -> &'static str {
+fn api_version(scenario: &Scenario) -> &'static str {
     let release = scenario.mesh.release;
     if (release.major, release.minor) >= (1, 22) {
         "security.istio.io/v1"
@@ -129,7 +129,7 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Policies, Erro
             let mut principals = vec![waypoint.as_str()];
             principals.extend(gateway.as_deref().filter(|_| exposed));
             principals.sort_unstable();
-            let name = format!("{}-ztunnel", service.name);
+            let name = format!("{}{}", service.name, security::ZTUNNEL_SUFFIX);
             ztunnel.push(render_one(&name, &service.name, principals, false)?);
         }
     }

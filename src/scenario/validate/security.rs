@@ -3,14 +3,14 @@
 //! the `default` account, a gateway whose account meshgen cannot know).
 //! A call to an undeclared service is `services`' error, at the call.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 
 use toml::Spanned;
 
 use super::{Checker, ServiceInfo};
 use crate::scenario::raw::{RawGateway, RawSecurity, RawService};
-use crate::security::{DEFAULT_ACCOUNT, Mtls, Security};
+use crate::security::{DEFAULT_ACCOUNT, Mtls, Security, ZTUNNEL_SUFFIX};
 
 impl Checker<'_> {
     /// The model of `[security]` (the schema has checked its values), and
@@ -34,6 +34,9 @@ impl Checker<'_> {
             .is_some_and(|a| a.get_ref() == "calls");
         if authorization {
             self.shared_default_account(raws, infos);
+            if self.ambient {
+                self.ztunnel_policy_names(raws);
+            }
             if let Some(selector) = gateway.and_then(|g| g.get_ref().selector.as_ref())
                 && !self.gateway_api()
             {
@@ -49,6 +52,30 @@ impl Checker<'_> {
         Security {
             mtls,
             authorization,
+        }
+    }
+
+    /// In ambient mode each service `s` has AuthorizationPolicies `s` and
+    /// `s-ztunnel`: a service named `s-ztunnel` beside `s` would share one.
+    fn ztunnel_policy_names(&mut self, raws: &[Spanned<RawService>]) {
+        let names: HashSet<&str> = (raws.iter())
+            .filter_map(|r| r.get_ref().name.as_ref())
+            .map(|n| n.get_ref().as_str())
+            .collect();
+        for name in raws.iter().filter_map(|r| r.get_ref().name.as_ref()) {
+            if let Some(base) = name.get_ref().strip_suffix(ZTUNNEL_SUFFIX)
+                && names.contains(base)
+            {
+                self.error(
+                    name.span(),
+                    format!(
+                        "service `{}`: its AuthorizationPolicy would have the name of the \
+                         ztunnel policy of service `{base}` (ambient mode, authorization = \
+                         \"calls\"); rename one of them",
+                        name.get_ref()
+                    ),
+                );
+            }
         }
     }
 
