@@ -143,6 +143,11 @@ fn the_plan_shows_the_allow_list_as_a_table() {
         ),
         "{plan}"
     );
+    // The step's chart names the account each call is made as.
+    assert!(
+        plan.contains("  s0v0 -.->|\"as bookinfo-productpage\"| s1\n"),
+        "{plan}"
+    );
     let plain = Sandbox::new();
     plain
         .run(&["build", &scenario("bookinfo-latest"), "--out", "out"])
@@ -507,4 +512,23 @@ service_account = "api-ztunnel"
          the ztunnel policy of service `api` (ambient mode, authorization = \"calls\"); rename \
          one of them\n"
     );
+}
+
+#[test]
+fn the_plan_chart_marks_the_requests_the_policies_deny() {
+    let sandbox = Sandbox::new();
+    // A step, and no call to an undeclared service.
+    let text = IDENTITIES.replace("calls = [ { service = \"warehouse\" } ]\n", "")
+        + "[[steps]]\nname = \"all-v1\"\n[[steps.routes]]\nservice = \"*\"\nto = \"v1\"\n";
+    sandbox.write("shop.toml", text);
+    sandbox
+        .run(&["build", "shop.toml", "--out", "out"])
+        .expect_code(0);
+    let plan = sandbox.read("out/shop/PLAN.md");
+    // The gateway of its own pods has no known identity: front denies it.
+    assert!(
+        plan.contains("  gw -->|\"every request, denied: 403 RBAC\"| s0\n"),
+        "{plan}"
+    );
+    assert!(plan.contains("  s0v0 -.->|\"as default\"| s1\n"), "{plan}");
 }
