@@ -32,6 +32,7 @@ fn ordinal(at: Moment) -> usize {
 }
 
 impl Guards {
+    /// The rendered documents, shared by every moment that uses them.
     pub(super) fn new(policies: Policies) -> Self {
         Self {
             peer_authentication: policies.peer_authentication.map(Arc::new),
