@@ -78,8 +78,9 @@ pub fn principal(namespace: &str, account: &str) -> String {
 /// The principal of the ingress gateway's pods, when meshgen knows it:
 /// - the Gateway API: Istio deploys the Gateway as `<name>-<class>` with a
 ///   ServiceAccount of that name in the Gateway's namespace (Istio 1.18,
-///   istio/istio#43103, release note `gateway-naming.yaml`), so
-///   `<name>-istio` in the application's namespace;
+///   istio/istio#43103, release note `gateway-naming.yaml`; meshgen's
+///   Gateway API needs 1.22), so `<name>-istio` in the application's
+///   namespace;
 /// - Istio's APIs with the default selector, Helm: the `gateway` chart's
 ///   account is named after the release, `istio-ingressgateway`, in
 ///   `istio-system` (`gateway.serviceAccountName` in `templates/_helpers.tpl`);

@@ -370,6 +370,23 @@ fn a_launched_caller_is_allowed_before_its_deployment_and_the_rollback_removes_i
         .find("  name: ratings")
         .expect("ratings in rollback");
     assert!(rollback[at..].starts_with(ratings_nobody), "{rollback}");
+    // The plan shows the allow-lists after the launch, and only there.
+    let plan = sandbox.read(&format!("{out}/PLAN.md"));
+    assert_eq!(
+        plan.matches("Who may call whom changes").count(),
+        1,
+        "{plan}"
+    );
+    assert!(
+        plan.contains(
+            "| `ratings` | `cluster.local/ns/bookinfo/sa/bookinfo-reviews` | `reviews` |\n"
+        ),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("| `ratings` | nobody | no caller runs, no gateway route |\n"),
+        "{plan}"
+    );
     // Retiring reviews v1, which calls nobody, changes no allowance.
     let retire = sandbox.read(&format!("{out}/steps/06-retire-v1.retire.yaml"));
     assert!(!retire.contains("AuthorizationPolicy"), "{retire}");

@@ -35,9 +35,40 @@ pub(super) fn authorization(out: &mut String, scenario: &Scenario) {
          in its launch phase, before its Deployment starts, and one that retires the last \
          caller of a principal removes it in its retire phase.\n"
     );
+    table(
+        out,
+        scenario,
+        &security::allow_lists(scenario, Moment::BeforeSteps),
+    );
+}
+
+/// After a step that launches or retires versions, the allow-lists when
+/// they differ from before it; nothing otherwise.
+pub(super) fn step_changes(out: &mut String, scenario: &Scenario, k: usize) {
+    let Some(step) = scenario.steps.get(k) else {
+        return;
+    };
+    if !scenario.security.authorization || (step.launch.is_empty() && step.retire.is_empty()) {
+        return;
+    }
+    let before = security::allow_lists(scenario, Moment::before(k));
+    let during = security::allow_lists(scenario, Moment::During(k));
+    let after = security::allow_lists(scenario, Moment::After(k));
+    if before == during && during == after {
+        return;
+    }
+    out.push_str(
+        "Who may call whom changes: allowances the launch needs are applied in its launch \
+         phase, before the Deployments start, and those nobody needs any more are removed \
+         in its retire phase. After the step:\n\n",
+    );
+    table(out, scenario, &after);
+}
+
+/// The allow-list of every service, one row each.
+fn table(out: &mut String, scenario: &Scenario, lists: &[security::AllowList]) {
     out.push_str("| service | allowed principals | because of |\n|---|---|---|\n");
-    let lists = security::allow_lists(scenario, Moment::BeforeSteps);
-    for (service, list) in scenario.services.iter().zip(&lists) {
+    for (service, list) in scenario.services.iter().zip(lists) {
         let (principals, callers) = if list.is_empty() {
             (
                 "nobody".to_owned(),

@@ -60,6 +60,7 @@ pub fn plan(scenario: &Scenario, build: &Build) -> String {
             in_force.named()
         };
         step_heading(&mut out, scenario, build, k);
+        authorization::step_changes(&mut out, scenario, k);
         who_gets_what(&mut out, scenario, &shown, &classes);
         step_flowchart(&mut out, scenario, &shown, &classes);
         let entries = predictions.all_entries();
