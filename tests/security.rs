@@ -387,6 +387,20 @@ fn a_launched_caller_is_allowed_before_its_deployment_and_the_rollback_removes_i
         plan.contains("| `ratings` | nobody | no caller runs, no gateway route |\n"),
         "{plan}"
     );
+    // explain follows the timeline: reviews may call ratings once v3 runs.
+    let last_line = |step: &str| {
+        let run = sandbox.run(&[
+            "explain", &file, "--step", step, "--from", "reviews", "--to", "ratings",
+        ]);
+        run.expect_code(0);
+        run.stdout.lines().last().unwrap_or_default().to_owned()
+    };
+    assert!(
+        last_line("pin-v1").starts_with("  p=1: HTTP 403 from ratings: RBAC: access denied"),
+        "{}",
+        last_line("pin-v1")
+    );
+    assert_eq!(last_line("launch-v3"), "  p=1: 200: ratings v1");
     // Retiring reviews v1, which calls nobody, changes no allowance.
     let retire = sandbox.read(&format!("{out}/steps/06-retire-v1.retire.yaml"));
     assert!(!retire.contains("AuthorizationPolicy"), "{retire}");
