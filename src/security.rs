@@ -190,6 +190,42 @@ service = "front"
 "#;
 
     #[test]
+    fn the_gateway_runs_as_the_account_its_install_and_routing_api_give_it() {
+        let cases = [
+            (
+                "",
+                "",
+                Some("cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"),
+            ),
+            (
+                "install = \"helm\"\n",
+                "",
+                Some("cluster.local/ns/istio-system/sa/istio-ingressgateway"),
+            ),
+            (
+                "routing_api = \"gateway-api\"\n",
+                "",
+                Some("cluster.local/ns/shop/sa/gw-istio"),
+            ),
+            ("", "selector = { app = \"mine\" }\n", None),
+        ];
+        for (mesh, gateway, expected) in cases {
+            let text = SCENARIO
+                .replace(
+                    "version = \"1.30.3\"\n",
+                    &format!("version = \"1.30.3\"\n{mesh}"),
+                )
+                .replace("name = \"gw\"\n", &format!("name = \"gw\"\n{gateway}"));
+            let scenario = valid_model(&text);
+            assert_eq!(
+                gateway_principal(&scenario).as_deref(),
+                expected,
+                "{mesh}{gateway}"
+            );
+        }
+    }
+
+    #[test]
     fn each_service_allows_its_declared_callers_and_the_gateway_where_it_routes() {
         let scenario = valid_model(SCENARIO);
         let lists = allow_lists(&scenario, Moment::BeforeSteps);
