@@ -16,6 +16,9 @@ use crate::model::{Install, Moment, Scenario};
 use crate::render::{self, HelmInstall, Rendered, Renderer, Subsets};
 use crate::resource::{Resource, ResourceId};
 
+mod authorization;
+use authorization::Guards;
+
 /// Namespaces that exist in every cluster and that teardown never deletes.
 const KEPT_NAMESPACES: &[&str] = &[
     "default",
@@ -117,6 +120,8 @@ pub struct StepBundle {
     /// What the routing sends each version to, after the step: the
     /// DestinationRules, or with the Gateway API the per-version Services.
     pub targets: Vec<Arc<Resource>>,
+    /// `[security]`'s PeerAuthentication and AuthorizationPolicies after the step.
+    pub policies: Vec<Arc<Resource>>,
 }
 
 impl StepBundle {
@@ -170,6 +175,9 @@ pub struct Build {
     pub gateway_api: bool,
 }
 
+/// Name of the bundle of `[security]`'s PeerAuthentication and AuthorizationPolicies.
+pub const AUTHORIZATION_FILE: &str = "06-authorization.yaml";
+
 /// Name of the teardown file.
 pub const TEARDOWN_FILE: &str = "teardown.yaml";
 
@@ -182,6 +190,7 @@ pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> 
         waypoint,
         workloads,
         routing,
+        policies,
     } = render::render(renderer, scenario)?;
     let render::Routing {
         gateway,
@@ -190,7 +199,11 @@ pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> 
         version_services,
         steps,
     } = routing;
-    let fleet = Fleet::new(scenario, workloads, destination_rules, version_services);
+    let targets = Targets {
+        destination_rules,
+        version_services,
+    };
+    let fleet = Fleet::new(scenario, workloads, targets, policies);
     let install_command = match scenario.mesh.install {
         Install::Istioctl => format!("{} 01-mesh.yaml", scenario.mesh.facts.install_command),
         Install::Operator => "kubectl apply -f 01-mesh.yaml".to_owned(),
@@ -247,6 +260,17 @@ pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> 
         apply_with: format!("kubectl apply -f {file}"),
         resources: fleet.targets(Moment::BeforeSteps),
     });
+    // After the workloads: before its policies apply, every call is
+    // allowed, and once they do, every declared call is (PLAN.md).
+    let policies = fleet.guards.at(Moment::BeforeSteps);
+    if !policies.is_empty() {
+        bundles.push(Bundle {
+            name: "authorization",
+            file: AUTHORIZATION_FILE.to_owned(),
+            apply_with: format!("kubectl apply -f {AUTHORIZATION_FILE}"),
+            resources: policies,
+        });
+    }
     let base_gateway: Vec<Arc<Resource>> = bundles
         .iter()
         .filter(|b| b.name == "gateway")
@@ -289,6 +313,15 @@ struct Fleet<'s> {
     /// Per service, per version: its Service `<service>-<version>` (Gateway
     /// API), when it has one.
     version_services: Vec<Vec<Option<Arc<Resource>>>>,
+    /// `[security]`'s documents.
+    guards: Guards,
+}
+
+/// What the routing sends versions to, as rendered: per service, its
+/// DestinationRules, or per version its own Service (Gateway API).
+struct Targets {
+    destination_rules: Vec<Vec<Subsets>>,
+    version_services: Vec<Vec<Option<Resource>>>,
 }
 
 /// What a change of the running versions applies and removes, in the
@@ -307,9 +340,13 @@ impl<'s> Fleet<'s> {
     fn new(
         scenario: &'s Scenario,
         workloads: render::Workloads,
-        destination_rules: Vec<Vec<Subsets>>,
-        version_services: Vec<Vec<Option<Resource>>>,
+        targets: Targets,
+        policies: render::Policies,
     ) -> Self {
+        let Targets {
+            destination_rules,
+            version_services,
+        } = targets;
         let services = &scenario.services;
         let mut service_accounts: Vec<Option<Arc<Resource>>> = vec![None; services.len()];
         for (i, account) in workloads.service_accounts {
@@ -338,6 +375,7 @@ impl<'s> Fleet<'s> {
             version_services: (version_services.into_iter())
                 .map(|versions| versions.into_iter().map(|v| v.map(Arc::new)).collect())
                 .collect(),
+            guards: Guards::new(policies),
         }
     }
 
@@ -395,7 +433,10 @@ impl<'s> Fleet<'s> {
     /// when both run: what starts, what changes, and what stops.
     fn transition(&self, from: Moment, mid: Moment, to: Moment) -> Transition {
         let services = &self.scenario.services;
-        let (mut launch, mut retire, mut removed) = (Vec::new(), Vec::new(), Vec::new());
+        // A launched caller is allowed before its Deployment starts; an
+        // allowance nobody needs any more goes once the routing has moved.
+        let (mut launch, mut retire, mut removed) =
+            (self.guards.changed(from, mid), Vec::new(), Vec::new());
         let started = |s: &crate::model::Service| s.exists(mid) && !s.exists(from);
         let stopped = |s: &crate::model::Service| s.exists(mid) && !s.exists(to);
         let accounts = services.iter().zip(&self.service_accounts);
@@ -455,6 +496,7 @@ impl<'s> Fleet<'s> {
                 _ => {}
             }
         }
+        retire.extend(self.guards.changed(mid, to));
         for (service, object) in services.iter().zip(&self.services) {
             if stopped(service) {
                 removed.push(object.id.clone());
@@ -502,6 +544,7 @@ fn fold(
     let initial = (
         fleet.workloads(Moment::BeforeSteps),
         fleet.targets(Moment::BeforeSteps),
+        fleet.guards.at(Moment::BeforeSteps),
     );
     for (k, (step, resources)) in scenario.steps.iter().zip(rendered).enumerate() {
         let mut resources: Vec<Arc<Resource>> = resources.into_iter().map(Arc::new).collect();
@@ -522,28 +565,46 @@ fn fold(
         }
         let stem = format!("steps/{:0width$}-{}", k + 1, step.name);
         let (before, after) = (Moment::before(k), Moment::After(k));
-        let (workloads_before, targets_before) =
-            folded.last().map_or((&initial.0, &initial.1), |last| {
-                (&last.workloads, &last.targets)
+        let (workloads_before, targets_before, policies_before) = folded
+            .last()
+            .map_or((&initial.0, &initial.1, &initial.2), |last| {
+                (&last.workloads, &last.targets, &last.policies)
             });
         // Only a step that launches or retires versions changes the fleet;
         // any other leaves its workloads and DestinationRules as they were.
         let releases_here = !step.launch.is_empty() || !step.retire.is_empty();
-        let (forward, workloads, targets) = if releases_here {
+        let (forward, workloads, targets, policies) = if releases_here {
             let forward = fleet.transition(before, Moment::During(k), after);
-            (forward, fleet.workloads(after), fleet.targets(after))
+            let policies = fleet.guards.at(after);
+            (
+                forward,
+                fleet.workloads(after),
+                fleet.targets(after),
+                policies,
+            )
         } else {
             let unchanged = Transition::default();
-            (unchanged, workloads_before.clone(), targets_before.clone())
+            let policies = policies_before.clone();
+            (
+                unchanged,
+                workloads_before.clone(),
+                targets_before.clone(),
+                policies,
+            )
         };
         // What the step changes: workloads and DestinationRules, then the
         // VirtualService of every service it names.
         let mut changes = if releases_here {
             let was: Vec<&Resource> = (workloads_before.iter())
                 .chain(targets_before)
+                .chain(policies_before)
                 .map(|r| &**r)
                 .collect();
-            let is: Vec<&Resource> = (workloads.iter()).chain(&targets).map(|r| &**r).collect();
+            let is: Vec<&Resource> = (workloads.iter())
+                .chain(&targets)
+                .chain(&policies)
+                .map(|r| &**r)
+                .collect();
             fleet_changes(&was, &is)
         } else {
             Vec::new()
@@ -662,6 +723,7 @@ fn fold(
             gateway: gateway_now.clone(),
             workloads,
             targets,
+            policies,
         });
     }
     Ok(folded)
@@ -801,6 +863,7 @@ fn teardown(renderer: &Renderer, build: &Build, fleet: &Fleet<'_>) -> Result<Vec
         .chain(deployments)
         .chain(bundle("gateway"))
         .chain(rules)
+        .chain(fleet.guards.ever())
         .chain(routing);
     // With workloads = "existing", the namespace holds the application's
     // own workloads: deleting it would delete them too.
@@ -841,6 +904,7 @@ impl Build {
             .chain(&step.workloads)
             .chain(&step.gateway)
             .chain(&step.targets)
+            .chain(&step.policies)
             .chain(&step.routing)
             .map(|r| &**r)
             .collect()

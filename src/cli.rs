@@ -200,8 +200,15 @@ pub struct ExplainArgs {
     #[arg(long, value_name = "M", default_value = "GET")]
     pub method: String,
     /// Where the request enters: `gateway` or a service (default: the gateway, when a route takes the URI).
-    #[arg(long, value_name = "SERVICE|gateway")]
+    #[arg(long, value_name = "SERVICE|gateway", conflicts_with = "to")]
     pub entry: Option<String>,
+    /// The calling service of one call made inside the mesh, declared or not (with --to):
+    /// with `[security] authorization`, its principal is checked.
+    #[arg(long, value_name = "SERVICE", requires = "to")]
+    pub from: Option<String>,
+    /// The called service of the call from --from.
+    #[arg(long, value_name = "SERVICE", requires = "from")]
+    pub to: Option<String>,
     /// text: a tree, one line per hop; json: the whole explanation, for tools.
     #[arg(long, value_enum, default_value_t = ExplainOutput::Text)]
     pub output: ExplainOutput,

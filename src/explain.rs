@@ -20,6 +20,7 @@ mod check;
 mod json;
 mod outcome;
 mod policy;
+mod rbac;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -94,6 +95,15 @@ pub enum Entry {
     Gateway,
     /// Straight to a service, from a client inside the mesh.
     Service(String),
+    /// A call from one service of the scenario to another, declared or
+    /// not (`--from` and `--to`): with authorization, the caller's
+    /// principal is checked.
+    Call {
+        /// The calling service.
+        from: String,
+        /// The called service.
+        to: String,
+    },
 }
 
 /// Why a request cannot be explained.
@@ -108,6 +118,8 @@ pub enum ExplainError {
     },
     /// `--entry` names no service.
     UnknownEntry(String),
+    /// `--from` or `--to` names no service.
+    UnknownService(String),
     /// `--entry gateway` on a scenario without a gateway.
     NoGateway,
     /// No entry was given and the gateway cannot take the request.
@@ -139,6 +151,9 @@ impl fmt::Display for ExplainError {
                 f,
                 "--entry `{name}` is neither `gateway` nor a service of the scenario"
             ),
+            Self::UnknownService(name) => {
+                write!(f, "--from/--to `{name}` is not a service of the scenario")
+            }
             Self::NoGateway => f.write_str("--entry gateway: the scenario has no gateway"),
             Self::NoDefaultEntry { uri, gateway: true } => write!(
                 f,
@@ -574,6 +589,18 @@ pub fn explain(
         Some(Entry::Service(name)) if scenario.service(name).is_none() => {
             return Err(ExplainError::UnknownEntry(name.clone()));
         }
+        Some(Entry::Call { from, to }) => {
+            if let Some(name) = [from, to]
+                .into_iter()
+                .find(|n| scenario.service(n).is_none())
+            {
+                return Err(ExplainError::UnknownService(name.clone()));
+            }
+            Entry::Call {
+                from: from.clone(),
+                to: to.clone(),
+            }
+        }
         Some(Entry::Gateway) if scenario.gateway.is_none() => return Err(ExplainError::NoGateway),
         Some(entry) => entry.clone(),
         None => match &scenario.gateway {
@@ -680,7 +707,7 @@ fn reach<'a>(scenario: &'a Scenario, entry: &Entry) -> BTreeSet<&'a str> {
     let mut todo: Vec<&str> = match (entry, &scenario.gateway) {
         (Entry::Gateway, Some(gw)) => gw.routes.iter().map(|r| r.service.as_str()).collect(),
         (Entry::Gateway, None) => Vec::new(),
-        (Entry::Service(name), _) => scenario
+        (Entry::Service(name) | Entry::Call { to: name, .. }, _) => scenario
             .service(name)
             .map(|s| s.name.as_str())
             .into_iter()
@@ -843,6 +870,7 @@ fn entry_label(scenario: &Scenario, entry: &Entry) -> String {
         (Entry::Gateway, Some(gw)) => format!("gateway {}", gw.name),
         (Entry::Gateway, None) => "gateway".to_owned(),
         (Entry::Service(name), _) => name.clone(),
+        (Entry::Call { from, to }, _) => format!("{from} -> {to}"),
     }
 }
 

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use crate::model::{Rule, Scenario};
 use crate::routing::{self, Class, InForce};
+use crate::security::{self, AllowList};
 
 /// Mermaid's default `maxTextSize`: renderers that keep the default (GitHub
 /// among them) show an error instead of a longer diagram.
@@ -29,6 +30,20 @@ pub fn flowchart(
     let index = |name: &str| scenario.service_positions.get(name).copied();
     let shown_names: HashSet<&str> = services.iter().map(|f| f.service.name.as_str()).collect();
     let shown = |name: &str| shown_names.contains(name);
+    // With authorization, who may call each service then (every service
+    // of the selection is at the same moment).
+    let allowed: Option<Vec<AllowList>> = (scenario.security.authorization)
+        .then(|| {
+            services
+                .first()
+                .map(|f| security::allow_lists(scenario, f.at))
+        })
+        .flatten();
+    let allows = |principal: Option<&str>, callee: usize| {
+        let list = allowed.as_ref().and_then(|lists| lists.get(callee));
+        list.is_none_or(|list| principal.is_some_and(|p| list.contains_key(p)))
+    };
+    let gateway_principal = security::gateway_principal(scenario);
     if let Some(gateway) = &scenario.gateway {
         let _ = writeln!(
             out,
@@ -48,6 +63,11 @@ pub fn flowchart(
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join(", ")
+            };
+            let uris = if allows(gateway_principal.as_deref(), i) {
+                uris
+            } else {
+                format!("{uris}, denied: 403 RBAC")
             };
             let _ = writeln!(out, "  gw -->|{}| s{i}", label(&uris));
         }
@@ -151,8 +171,21 @@ pub fn flowchart(
                 .filter_map(|c| index(&c.service))
                 .collect();
             called.dedup();
+            let account = security::account(service);
+            let principal = security::principal(&scenario.namespace.name, account);
             for c in called {
-                let _ = writeln!(out, "  s{i}v{j} -.-> s{c}");
+                if allowed.is_none() {
+                    let _ = writeln!(out, "  s{i}v{j} -.-> s{c}");
+                } else if allows(Some(&principal), c) {
+                    let _ = writeln!(
+                        out,
+                        "  s{i}v{j} -.->|{}| s{c}",
+                        label(&format!("as {account}"))
+                    );
+                } else {
+                    let text = format!("as {account}, denied: 403 RBAC");
+                    let _ = writeln!(out, "  s{i}v{j} -.->|{}| s{c}", label(&text));
+                }
             }
         }
     }

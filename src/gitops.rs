@@ -28,6 +28,8 @@ pub const STATE_GATEWAY_FILE: &str = "gateway.yaml";
 pub const STATE_DESTINATION_RULES_FILE: &str = "destination-rules.yaml";
 /// With the Gateway API, the per-version Services after the step.
 pub const STATE_VERSION_SERVICES_FILE: &str = "version-services.yaml";
+/// A whole state's `[security]` PeerAuthentication and AuthorizationPolicies.
+pub const STATE_AUTHORIZATION_FILE: &str = "authorization.yaml";
 
 /// A `kustomization.yaml` listing `resources` (paths relative to it) in the
 /// given order, after a comment saying what it is; `comment` lines are written

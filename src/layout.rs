@@ -76,6 +76,7 @@ fn routing_files(build: &Build, k: usize) -> Vec<(&'static str, Vec<&Resource>)>
         (gitops::STATE_WORKLOADS_FILE, all(&step.workloads)),
         (gitops::STATE_GATEWAY_FILE, all(&step.gateway)),
         (targets_file, all(&step.targets)),
+        (gitops::STATE_AUTHORIZATION_FILE, all(&step.policies)),
         (routing_file, all(&step.routing)),
     ]
     .into_iter()

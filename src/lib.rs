@@ -29,6 +29,7 @@ pub mod render;
 pub mod resource;
 pub mod routing;
 pub mod scenario;
+pub mod security;
 pub mod shell;
 pub mod source;
 
@@ -624,6 +625,14 @@ fn explain(args: &ExplainArgs, color: bool) -> Result<Outcome, Error> {
             explain::Entry::Service(e.to_owned())
         }
     });
+    // clap makes --from and --to go together.
+    let entry = match (&args.from, &args.to) {
+        (Some(from), Some(to)) => Some(explain::Entry::Call {
+            from: from.clone(),
+            to: to.clone(),
+        }),
+        _ => entry,
+    };
     let explanation = explain::explain(scenario, &args.step, &request, entry.as_ref())
         .map_err(|e| Error::Usage(e.to_string()))?;
     let text = match args.output {

@@ -9,6 +9,7 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 
 use crate::istio::{self, Facts, GatewayApiCrds, NetworkingApi, Release};
+use crate::security::Security;
 
 /// A validated scenario.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub struct Scenario {
     pub workloads: WorkloadMode,
     /// The ingress gateway, when the scenario declares one.
     pub gateway: Option<Gateway>,
+    /// Mutual TLS and authorization (`[security]`).
+    pub security: Security,
     /// Traffic steps in file order.
     pub steps: Vec<Step>,
     /// Position of each service in `services`, by name.

@@ -387,6 +387,16 @@ const FLAG_CASES: &[FlagCase] = &[
     },
     FlagCase {
         command: "explain",
+        flags: &["--from", "--to"],
+        setup: &[],
+        with: &[
+            "explain", "s.toml", "--step", "all-v1", "--from", "details", "--to", "ratings",
+        ],
+        without: &["explain", "s.toml", "--step", "all-v1"],
+        effect: |_, r| r.code == 0 && r.stdout.contains("entering at details -> ratings"),
+    },
+    FlagCase {
+        command: "explain",
         flags: &["--output"],
         setup: &[],
         with: &["explain", "s.toml", "--step", "all-v1", "--output", "json"],

@@ -22,5 +22,6 @@ mod output;
 mod releases;
 mod safety;
 mod scale;
+mod security;
 mod streams;
 mod templates;

@@ -76,13 +76,14 @@ fn a_misspelt_template_file_is_a_warning_naming_it_and_the_template_names() {
         .lines()
         .filter(|l| l.starts_with("meshgen: warning:"))
         .collect();
-    let names = "(the templates: argocd-application.yaml.j2, delete.yaml.j2, \
-                 deployment.yaml.j2, destinationrule.yaml.j2, flux-helmrelease.yaml.j2, \
+    let names = "(the templates: argocd-application.yaml.j2, authorizationpolicy.yaml.j2, \
+                 delete.yaml.j2, deployment.yaml.j2, destinationrule.yaml.j2, flux-helmrelease.yaml.j2, \
                  flux-helmrepository.yaml.j2, gateway-virtualservice.yaml.j2, gateway.yaml.j2, \
                  helm-values.yaml.j2, httproute.yaml.j2, \
                  ingress-gateway.yaml.j2, ingress-httproute.yaml.j2, ingress-redirect.yaml.j2, \
                  istiooperator.yaml.j2, \
-                 namespace.yaml.j2, service.yaml.j2, serviceaccount.yaml.j2, \
+                 namespace.yaml.j2, peerauthentication.yaml.j2, service.yaml.j2, \
+                 serviceaccount.yaml.j2, \
                  version-service.yaml.j2, virtualservice.yaml.j2, waypoint.yaml.j2)";
     assert_eq!(
         warnings,

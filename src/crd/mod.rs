@@ -444,6 +444,8 @@ fn template_of(id: &ResourceId, scenario: &Scenario) -> &'static str {
         "DestinationRule" => "destinationrule.yaml.j2",
         "VirtualService" if gateway_routes(&id.name) => "gateway-virtualservice.yaml.j2",
         "VirtualService" => "virtualservice.yaml.j2",
+        "PeerAuthentication" => "peerauthentication.yaml.j2",
+        "AuthorizationPolicy" => "authorizationpolicy.yaml.j2",
         _ => "(unknown)",
     }
 }

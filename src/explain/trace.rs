@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::api::{Caller, Order, Resource};
 use super::outcome::{Ctx, Dist, Kind, Resp, Seq, merge, then};
 use super::policy::{client, fault, route};
+use super::rbac::Guard;
 use super::view::View;
 use super::{
     Budget, Entry, ExplainError, Fault, HeaderValue, Request, RetryPolicy, Routing, gateway_route,
@@ -177,6 +178,7 @@ pub(super) fn trace(
         },
         bodies: BTreeMap::new(),
         versions: BTreeMap::new(),
+        guard: Guard::new(view),
     };
     let (from, caller, to, plan) = match (entry, &view.scenario.gateway) {
         (Entry::Gateway, None) => return Err(ExplainError::NoGateway),
@@ -201,9 +203,28 @@ pub(super) fn trace(
                 tracer.plan(service, false),
             )
         }
+        (Entry::Call { from, to }, _) => {
+            let service = tracer.service(to)?;
+            (
+                from.clone(),
+                Caller::Mesh,
+                to.clone(),
+                tracer.plan(service, false),
+            )
+        }
     };
     let body = tracer.run(plan)?;
-    let dist = client(None, &to, &tracer.graph.bodies[body].dist)?;
+    // A client of unknown identity (`--entry SERVICE`) is not checked.
+    let denial = tracer.guard.as_ref().and_then(|guard| {
+        let principal = match entry {
+            Entry::Gateway => guard.gateway_principal(),
+            Entry::Call { from, .. } => guard.service_principal(from),
+            Entry::Service(_) => return None,
+        };
+        guard.denial(principal.as_deref(), &to)
+    });
+    let answer = denial.as_ref().unwrap_or(&tracer.graph.bodies[body].dist);
+    let dist = client(None, &to, answer)?;
     tracer.graph.hops.push(HopNode {
         from,
         caller,
@@ -276,6 +297,8 @@ struct Tracer<'a> {
     bodies: BTreeMap<&'a str, usize>,
     /// Each version, once its calls are worked out.
     versions: BTreeMap<(&'a str, &'a str), usize>,
+    /// Who may call whom, with `[security] authorization`.
+    guard: Option<Guard<'a>>,
 }
 
 impl<'a> Tracer<'a> {
@@ -717,7 +740,12 @@ impl<'a> Tracer<'a> {
             let Some(&body) = self.bodies.get(call.service.as_str()) else {
                 return Err(ExplainError::UnknownEntry(call.service.clone()));
             };
-            let result = client(Some(call), &call.service, &self.graph.bodies[body].dist)?;
+            let denial = (self.guard.as_ref()).and_then(|guard| {
+                let principal = guard.service_principal(&service.name);
+                guard.denial(principal.as_deref(), &call.service)
+            });
+            let answer = denial.as_ref().unwrap_or(&self.graph.bodies[body].dist);
+            let result = client(Some(call), &call.service, answer)?;
             let mut next = Vec::new();
             for (p, before) in &dist {
                 for (q, answer) in &result {

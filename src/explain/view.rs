@@ -9,6 +9,7 @@ use super::api::{Order, Resource, gateway_order, precedence};
 use crate::ingress;
 use crate::model::{Moment, Scenario, ServiceRouting};
 use crate::routing::HeaderIndex;
+use crate::security::{self, AllowList};
 
 /// A scenario at one step: the routing in force and the moment whose
 /// running versions answer (after the step: what it launched runs, what it
@@ -34,6 +35,9 @@ pub(super) struct View<'a> {
     /// With the Gateway API: the gateway HTTPRoute's matches in the order
     /// Istio tries them (`api::gateway_order`).
     pub(super) gateway_order: Option<Vec<(usize, Option<usize>)>>,
+    /// With `[security] authorization`: who may call each service at `at`,
+    /// worked out again only when a step changes the running versions.
+    pub(super) allowed: Option<Vec<AllowList>>,
 }
 
 impl<'a> View<'a> {
@@ -42,6 +46,7 @@ impl<'a> View<'a> {
         let mut view = Self::before_steps(scenario);
         view.state = scenario.routing_state(step);
         view.at = Moment::After(step);
+        view.allow(scenario.has_releases());
         let routings: Vec<&'a ServiceRouting> = view.state.values().copied().collect();
         for routing in routings {
             view.index(routing);
@@ -64,6 +69,15 @@ impl<'a> View<'a> {
             gateway_order: (scenario.gateway.as_ref())
                 .filter(|_| scenario.gateway_api())
                 .map(gateway_order),
+            allowed: (scenario.security.authorization)
+                .then(|| security::allow_lists(scenario, Moment::BeforeSteps)),
+        }
+    }
+
+    /// Works out the allow-lists at `at` again, when `changed`.
+    fn allow(&mut self, changed: bool) {
+        if changed && self.scenario.security.authorization {
+            self.allowed = Some(security::allow_lists(self.scenario, self.at));
         }
     }
 
@@ -75,6 +89,8 @@ impl<'a> View<'a> {
             self.index(routing);
         }
         self.at = Moment::After(k);
+        let step = &scenario.steps[k];
+        self.allow(!step.launch.is_empty() || !step.retire.is_empty());
         if !scenario.steps[k].routes.is_empty() {
             self.gateway_in_force();
         }

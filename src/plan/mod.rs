@@ -19,6 +19,7 @@ use crate::model::{Install, Rule, Scenario, ServiceRouting, VersionRef};
 use crate::resource::ResourceId;
 use crate::routing::{self, Class, InForce};
 
+mod authorization;
 mod install;
 mod markdown;
 #[cfg(test)]
@@ -42,6 +43,7 @@ pub fn plan(scenario: &Scenario, build: &Build) -> String {
     title(&mut out, scenario);
     install_order(&mut out, scenario, build);
     not_emitted(&mut out, scenario);
+    authorization::authorization(&mut out, scenario);
     out.push_str("## Steps\n\n");
     if build.steps.is_empty() {
         out.push_str("The scenario has no steps.\n\n");
@@ -58,6 +60,7 @@ pub fn plan(scenario: &Scenario, build: &Build) -> String {
             in_force.named()
         };
         step_heading(&mut out, scenario, build, k);
+        authorization::step_changes(&mut out, scenario, k);
         who_gets_what(&mut out, scenario, &shown, &classes);
         step_flowchart(&mut out, scenario, &shown, &classes);
         let entries = predictions.all_entries();

@@ -25,12 +25,14 @@ use crate::resource::{Resource, ResourceId};
 mod gateway_api;
 mod install;
 mod istio_api;
+mod security;
 mod templates;
 #[cfg(test)]
 mod tests;
 mod yaml;
 
 pub use install::HelmInstall;
+pub use security::{AllowPolicy, Policies};
 use templates::DocumentTemplate;
 pub use templates::{Renderer, SYNC_WAVE_ANNOTATION, TEMPLATES, UnknownTemplateFile, fuel_budget};
 pub use yaml::yaml_string;
@@ -56,6 +58,8 @@ pub struct Rendered {
     pub workloads: Workloads,
     /// What the routing backend of the scenario's routing API rendered.
     pub routing: Routing,
+    /// `[security]`'s PeerAuthentication and AuthorizationPolicies.
+    pub policies: Policies,
 }
 
 /// The documents a routing backend (`istio_api`, `gateway_api`) makes of
@@ -204,6 +208,7 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
         waypoint: render_waypoint(renderer, scenario)?,
         workloads,
         routing,
+        policies: security::render(renderer, scenario)?,
     })
 }
 

@@ -97,6 +97,14 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "flux-helmrelease.yaml.j2",
         include_str!("../../templates/flux-helmrelease.yaml.j2"),
     ),
+    (
+        "peerauthentication.yaml.j2",
+        include_str!("../../templates/peerauthentication.yaml.j2"),
+    ),
+    (
+        "authorizationpolicy.yaml.j2",
+        include_str!("../../templates/authorizationpolicy.yaml.j2"),
+    ),
 ];
 
 /// The annotation Argo CD orders a sync by.
@@ -106,7 +114,9 @@ pub const SYNC_WAVE_ANNOTATION: &str = "argocd.argoproj.io/sync-wave";
 /// number of the bundle file they go into (bundle.rs), so waves follow apply
 /// order — mesh 1, namespace (and the ambient waypoint) 2, workloads 3,
 /// gateway 4, DestinationRules (or per-version Services) 5, the steps'
-/// VirtualServices (or HTTPRoutes) 6. Deletion documents get none.
+/// VirtualServices (or HTTPRoutes) 6, and `[security]`'s PeerAuthentication
+/// and AuthorizationPolicies 6 (`06-authorization.yaml`). Deletion
+/// documents get none.
 const SYNC_WAVES: &[(&str, &str)] = &[
     ("istiooperator.yaml.j2", "1"),
     ("namespace.yaml.j2", "2"),
@@ -123,6 +133,8 @@ const SYNC_WAVES: &[(&str, &str)] = &[
     ("ingress-redirect.yaml.j2", "4"),
     ("version-service.yaml.j2", "5"),
     ("httproute.yaml.j2", "6"),
+    ("peerauthentication.yaml.j2", "6"),
+    ("authorizationpolicy.yaml.j2", "6"),
 ];
 
 /// A compiled set of templates.

@@ -55,7 +55,16 @@ pub struct RawScenario {
     pub services: Option<Spanned<Vec<Spanned<RawService>>>>,
     pub gateway: Option<Spanned<RawGateway>>,
     pub traffic_policy: Option<Spanned<RawTrafficPolicy>>,
+    pub security: Option<Spanned<RawSecurity>>,
     pub steps: Option<Spanned<Vec<Spanned<RawStep>>>>,
+}
+
+/// `[security]`: mutual TLS and authorization from the call graph.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecurity {
+    pub mtls: Option<Spanned<String>>,
+    pub authorization: Option<Spanned<String>>,
 }
 
 /// `[mesh]`: the Istio install.

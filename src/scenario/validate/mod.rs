@@ -20,11 +20,13 @@ use crate::model::{
     Dataplane, Duration, Mesh, Namespace, RoutingApi, Scenario, Service, TrafficPolicy,
     WAYPOINT_NAME, WorkloadMode, parse_duration,
 };
+use crate::security::Security;
 use crate::source::Source;
 
 mod gateway;
 mod gateway_api;
 mod install;
+mod security;
 mod services;
 mod steps;
 
@@ -423,6 +425,12 @@ impl Checker<'_> {
             .required_top(&raw.services, "services")
             .map(|s| self.services(s, registry.as_deref(), &global_policy))
             .unwrap_or_default();
+        let security = match (&raw.security, &raw.services) {
+            (Some(security), Some(raws)) => {
+                self.security(security, raws.get_ref(), &services, raw.gateway.as_ref())
+            }
+            _ => Security::default(),
+        };
         // Nothing reads the raw services after this: let them go before the
         // steps' models are built.
         drop(raw.services.take());
@@ -474,6 +482,7 @@ impl Checker<'_> {
             services,
             workloads: self.workloads,
             gateway,
+            security,
             steps,
         })
     }
