@@ -9,7 +9,6 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 
 use crate::istio::{self, Facts, GatewayApiCrds, NetworkingApi, Release};
-use crate::security::Security;
 
 /// A validated scenario.
 #[derive(Debug, Clone)]
@@ -213,6 +212,42 @@ pub enum Dataplane {
     /// `ambient`: ztunnel on every node, L4; a waypoint for L7.
     #[serde(rename = "ambient")]
     Ambient,
+}
+
+/// `[security]`: what the scenario asks of the mesh's security.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Security {
+    /// The namespace's PeerAuthentication mode, when set.
+    pub mtls: Option<Mtls>,
+    /// Whether `authorization = "calls"`: AuthorizationPolicies allow
+    /// exactly the declared calls.
+    pub authorization: bool,
+}
+
+impl Security {
+    /// Whether the scenario emits any security resource.
+    pub fn is_set(self) -> bool {
+        self.mtls.is_some() || self.authorization
+    }
+}
+
+/// `[security] mtls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mtls {
+    /// Only mutual TLS is accepted.
+    Strict,
+    /// Mutual TLS and plain text are accepted.
+    Permissive,
+}
+
+impl Mtls {
+    /// The PeerAuthentication's `mtls.mode`.
+    pub fn mode(self) -> &'static str {
+        match self {
+            Self::Strict => "STRICT",
+            Self::Permissive => "PERMISSIVE",
+        }
+    }
 }
 
 /// The name of the Service the Gateway API routes `version` of `service`

@@ -24,42 +24,6 @@ pub const ZTUNNEL_SUFFIX: &str = "-ztunnel";
 /// What a caller is called in allow-lists when it is the ingress gateway.
 pub const GATEWAY_CALLER: &str = "ingress gateway";
 
-/// `[security]`: what the scenario asks of the mesh's security.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Security {
-    /// The namespace's PeerAuthentication mode, when set.
-    pub mtls: Option<Mtls>,
-    /// Whether `authorization = "calls"`: AuthorizationPolicies allow
-    /// exactly the declared calls.
-    pub authorization: bool,
-}
-
-impl Security {
-    /// Whether the scenario emits any security resource.
-    pub fn is_set(self) -> bool {
-        self.mtls.is_some() || self.authorization
-    }
-}
-
-/// `[security] mtls`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mtls {
-    /// Only mutual TLS is accepted.
-    Strict,
-    /// Mutual TLS and plain text are accepted.
-    Permissive,
-}
-
-impl Mtls {
-    /// The PeerAuthentication's `mtls.mode`.
-    pub fn mode(self) -> &'static str {
-        match self {
-            Self::Strict => "STRICT",
-            Self::Permissive => "PERMISSIVE",
-        }
-    }
-}
-
 /// The account `service`'s pods run as: its `service_account`, else the
 /// namespace's `default`.
 pub fn account(service: &Service) -> &str {

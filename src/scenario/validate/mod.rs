@@ -16,11 +16,11 @@ use super::prune::Pruned;
 use super::raw::{RawMesh, RawNamespace, RawScenario, RawTrafficPolicy};
 use crate::diagnostic::Diagnostic;
 use crate::istio::{self, Lookup, NetworkingApi, Release};
+use crate::model::Security;
 use crate::model::{
     Dataplane, Duration, Mesh, Namespace, RoutingApi, Scenario, Service, TrafficPolicy,
     WAYPOINT_NAME, WorkloadMode, parse_duration,
 };
-use crate::security::Security;
 use crate::source::Source;
 
 mod gateway;

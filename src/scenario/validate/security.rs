@@ -9,8 +9,9 @@ use std::ops::Range;
 use toml::Spanned;
 
 use super::{Checker, ServiceInfo};
+use crate::model::{Mtls, Security};
 use crate::scenario::raw::{RawGateway, RawSecurity, RawService};
-use crate::security::{DEFAULT_ACCOUNT, Mtls, Security, ZTUNNEL_SUFFIX};
+use crate::security::{DEFAULT_ACCOUNT, ZTUNNEL_SUFFIX};
 
 impl Checker<'_> {
     /// The model of `[security]` (the schema has checked its values), and
