@@ -1,4 +1,4 @@
-//! Zero-trust from the call graph (`[security]`): the settings, the identity
+//! Zero-trust from the call graph (`[security]`, settings in `model`): the identity
 //! each workload and the ingress gateway run as, and who may call each
 //! service at a moment of the timeline. Rendering (`render::security`),
 //! bundling, the plan and `explain` read the allow-lists from here; this
