@@ -250,6 +250,12 @@ impl Mtls {
     }
 }
 
+/// The name of the HTTPRoute that redirects to HTTPS the plain listener of
+/// a Gateway API gateway whose HTTPRoute is `virtual_service`.
+pub fn redirect_route(virtual_service: &str) -> String {
+    format!("{virtual_service}-redirect")
+}
+
 /// The name of the Service the Gateway API routes `version` of `service`
 /// through (`reviews-v1`).
 pub fn version_service(service: &str, version: &str) -> String {
@@ -539,7 +545,7 @@ impl Gateway {
     /// With the Gateway API, TLS and `redirect_http`: the name of the
     /// HTTPRoute that redirects the plain HTTP listener to HTTPS.
     pub fn redirect_route(&self) -> String {
-        format!("{}-redirect", self.virtual_service)
+        redirect_route(&self.virtual_service)
     }
 
     /// Whether the gateway has a plain HTTP server: without TLS, or with

@@ -198,7 +198,7 @@ impl Checker<'_> {
             (gw.tls.as_ref()).and_then(|t| t.get_ref().redirect_http.as_ref()),
         ) && *redirect.get_ref()
         {
-            let name = format!("{vs}-redirect");
+            let name = crate::model::redirect_route(vs);
             if services.iter().any(|s| s.service.name == name) {
                 self.error(
                     redirect.span(),
