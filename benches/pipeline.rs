@@ -103,7 +103,7 @@ impl Prepared {
             );
         };
         let build = bundle::bundle(renderer, &scenario).expect("scale scenario renders");
-        let files = meshgen::layout::files(&build, &scenario);
+        let files = meshgen::layout::files(&build, &scenario, renderer).expect("lays out");
         Self {
             n,
             source,
@@ -227,7 +227,7 @@ fn pipeline(c: &mut Criterion) {
     for p in &prepared {
         configure(&mut group, p.n);
         group.bench_with_input(p.id(), p, |b, p| {
-            b.iter(|| meshgen::layout::files(black_box(&p.build), &p.scenario))
+            b.iter(|| meshgen::layout::files(black_box(&p.build), &p.scenario, &renderer))
         });
     }
     group.finish();
@@ -303,7 +303,7 @@ fn pipeline(c: &mut Criterion) {
                     let scenario = checked.scenario.expect("valid");
                     let build = bundle::bundle(&renderer, &scenario).expect("renders");
                     output::write_with(&dir.path().join(&name), |put| {
-                        meshgen::layout::emit(&build, &scenario, put)
+                        meshgen::layout::emit(&build, &scenario, &renderer, put)
                     })
                     .expect("writes");
                     dir

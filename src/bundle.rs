@@ -103,12 +103,16 @@ pub struct StepBundle {
     pub rollback: Vec<PhaseFile>,
     /// The diff preview file beside the step's files.
     pub diff_file: String,
+    /// What the diff's old side is called: the previous step's name, or
+    /// `(before steps)`.
+    pub diff_from: String,
     /// The folder of the state after the step (`routing/NN-name`): the
     /// VirtualServices in force (with releases: the whole state), and a
     /// kustomization for it.
     pub routing_dir: String,
-    /// Unified diff of what the step changes.
-    pub diff: String,
+    /// What the step changes, in diff order. The diff text is made from it
+    /// as its file is written (`diff_changes`), not kept.
+    pub changes: Vec<StepChange>,
     /// The VirtualServices in force after the step, in service order.
     pub routing: Vec<Arc<Resource>>,
     /// The Gateway and the gateway's VirtualService in force after the step
@@ -124,7 +128,42 @@ pub struct StepBundle {
     pub policies: Vec<Arc<Resource>>,
 }
 
+/// One document a step changes: what it was before the step and what it is
+/// after; `None` on the side where it does not exist.
+#[derive(Debug)]
+pub struct StepChange {
+    /// The document before the step.
+    pub before: Option<Arc<Resource>>,
+    /// The document after the step.
+    pub after: Option<Arc<Resource>>,
+}
+
+impl StepChange {
+    /// The change as the diff reads it; `None` for a pair with neither side.
+    fn as_diff(&self) -> Option<diff::Change<'_>> {
+        Some(diff::Change {
+            id: &self.before.as_ref().or(self.after.as_ref())?.id,
+            before: self.before.as_ref().map(|r| r.text.as_str()),
+            after: self.after.as_ref().map(|r| r.text.as_str()),
+        })
+    }
+}
+
 impl StepBundle {
+    /// What the step changes, as the diff reads it.
+    pub fn diff_changes(&self) -> Vec<diff::Change<'_>> {
+        self.changes
+            .iter()
+            .filter_map(StepChange::as_diff)
+            .collect()
+    }
+
+    /// The unified diff of what the step changes (its diff file's text).
+    pub fn diff(&self) -> String {
+        let changes = self.diff_changes();
+        diff::unified(&self.diff_from, &self.name, &changes, diff::DEFAULT_CONTEXT)
+    }
+
     /// The Deployments the step's launch phase starts: the route phase waits
     /// for them to be available.
     pub fn launched(&self) -> impl Iterator<Item = &ResourceId> {
@@ -156,8 +195,11 @@ pub struct Build {
     pub bundles: Vec<Bundle>,
     /// Steps in order.
     pub steps: Vec<StepBundle>,
-    /// Deletion documents, in reverse apply order.
-    pub teardown: Vec<Resource>,
+    /// The documents the teardown deletes, in reverse apply order. Its
+    /// deletion documents are rendered as its file is written
+    /// (`teardown_documents`): for a large mesh they are one of the build's
+    /// largest files, read by nothing else.
+    pub teardown: Vec<Arc<Resource>>,
     /// The command that installs the mesh: the IstioOperator's (`istioctl`
     /// or `kubectl apply` for the operator), or with Helm where the charts are.
     pub install_command: String,
@@ -294,7 +336,7 @@ pub fn bundle(renderer: &Renderer, scenario: &Scenario) -> Result<Build, Error> 
         whole_states: scenario.has_releases() || scenario.gateway_routes_versions(),
         gateway_api: scenario.gateway_api(),
     };
-    build.teardown = teardown(renderer, &build, &fleet)?;
+    build.teardown = teardown(&build, &fleet);
     Ok(build)
 }
 
@@ -595,15 +637,13 @@ fn fold(
         // What the step changes: workloads and DestinationRules, then the
         // VirtualService of every service it names.
         let mut changes = if releases_here {
-            let was: Vec<&Resource> = (workloads_before.iter())
+            let was: Vec<&Arc<Resource>> = (workloads_before.iter())
                 .chain(targets_before)
                 .chain(policies_before)
-                .map(|r| &**r)
                 .collect();
-            let is: Vec<&Resource> = (workloads.iter())
+            let is: Vec<&Arc<Resource>> = (workloads.iter())
                 .chain(&targets)
                 .chain(&policies)
-                .map(|r| &**r)
                 .collect();
             fleet_changes(&was, &is)
         } else {
@@ -620,35 +660,30 @@ fn fold(
             match before {
                 Some(old) if old.id != resource.id => {
                     replaced.push(old.id.clone());
-                    changes.push(diff::Change {
-                        id: &old.id,
-                        before: Some(&old.text),
+                    changes.push(StepChange {
+                        before: Some(Arc::clone(old)),
                         after: None,
                     });
-                    changes.push(diff::Change {
-                        id: &resource.id,
+                    changes.push(StepChange {
                         before: None,
-                        after: Some(&resource.text),
+                        after: Some(Arc::clone(resource)),
                     });
                 }
-                _ => changes.push(diff::Change {
-                    id: &resource.id,
-                    before: before.map(|r| r.text.as_str()),
-                    after: Some(&resource.text),
+                _ => changes.push(StepChange {
+                    before: before.cloned(),
+                    after: Some(Arc::clone(resource)),
                 }),
             }
         }
         if let Some((old, new)) = &gateway_change {
-            changes.push(diff::Change {
-                id: &new.id,
-                before: Some(&old.text),
-                after: Some(&new.text),
+            changes.push(StepChange {
+                before: Some(Arc::clone(old)),
+                after: Some(Arc::clone(new)),
             });
         }
-        let from = k.checked_sub(1).map_or("(before steps)".to_owned(), |p| {
+        let diff_from = k.checked_sub(1).map_or("(before steps)".to_owned(), |p| {
             scenario.steps[p].name.clone()
         });
-        let diff = diff::unified(&from, &step.name, &changes, diff::DEFAULT_CONTEXT);
         let mut files = Vec::new();
         let mut phase = |phase, action, file: String, resources: Vec<Arc<Resource>>| {
             if !resources.is_empty() {
@@ -717,8 +752,9 @@ fn fold(
             files,
             rollback,
             diff_file: format!("{stem}.diff"),
+            diff_from,
             routing_dir: format!("{}/{:0width$}-{}", gitops::ROUTING_DIR, k + 1, step.name),
-            diff,
+            changes,
             routing: current.iter().flatten().cloned().collect(),
             gateway: gateway_now.clone(),
             workloads,
@@ -816,9 +852,9 @@ fn deletes(renderer: &Renderer, ids: &[ResourceId]) -> Result<Vec<Arc<Resource>>
         .collect())
 }
 
-/// Deletion documents for everything `kubectl` ever applied (whatever any
-/// step created), in reverse apply order.
-fn teardown(renderer: &Renderer, build: &Build, fleet: &Fleet<'_>) -> Result<Vec<Resource>, Error> {
+/// Everything `kubectl` ever applied (whatever any step created), in
+/// reverse apply order.
+fn teardown(build: &Build, fleet: &Fleet<'_>) -> Vec<Arc<Resource>> {
     let scenario = fleet.scenario;
     let ever = |service: &crate::model::Service| scenario.moments().any(|at| service.exists(at));
     let bundle = |name: &'static str| {
@@ -867,18 +903,36 @@ fn teardown(renderer: &Renderer, build: &Build, fleet: &Fleet<'_>) -> Result<Vec
         .chain(routing);
     // With workloads = "existing", the namespace holds the application's
     // own workloads: deleting it would delete them too.
-    let ids: Vec<&ResourceId> = applied
-        .map(|r| &r.id)
-        .filter(|id| {
+    let mut deleted: Vec<Arc<Resource>> = applied
+        .filter(|r| {
+            let id = &r.id;
             !(id.kind == "Namespace"
                 && (KEPT_NAMESPACES.contains(&id.name.as_str()) || !scenario.emits_workloads()))
         })
+        .cloned()
         .collect();
-    let reversed: Vec<&ResourceId> = ids.into_iter().rev().collect();
-    render::render_deletes(renderer, &reversed)
+    deleted.reverse();
+    deleted
 }
 
+/// How many deletion documents of the teardown are rendered at a time: enough
+/// to keep every core busy, few enough that a large mesh's never all are in
+/// memory.
+const TEARDOWN_CHUNK: usize = 4096;
+
 impl Build {
+    /// The teardown's deletion documents, in order, rendered a chunk at a
+    /// time as they are asked for.
+    pub fn teardown_documents<'b>(
+        &'b self,
+        renderer: &'b Renderer,
+    ) -> impl Iterator<Item = Result<Vec<Resource>, Error>> + 'b {
+        self.teardown.chunks(TEARDOWN_CHUNK).map(|deleted| {
+            let ids: Vec<&ResourceId> = deleted.iter().map(|r| &r.id).collect();
+            render::render_deletes(renderer, &ids)
+        })
+    }
+
     /// The bundle called `name`, when the build has it.
     pub fn bundle(&self, name: &str) -> Option<&Bundle> {
         self.bundles.iter().find(|b| b.name == name)
@@ -910,18 +964,16 @@ impl Build {
             .collect()
     }
 
-    /// Every document the build rendered: the bundles', the steps' and
-    /// rollbacks' files', then the teardown's.
+    /// Every document the build rendered but the teardown's: the bundles',
+    /// then the steps' and rollbacks' files'.
     pub fn documents(&self) -> impl Iterator<Item = &Resource> {
-        self.applied()
-            .chain(
-                (self.steps.iter())
-                    .flat_map(|s| s.files.iter().chain(&s.rollback))
-                    .filter(|f| f.action == Action::Delete)
-                    .flat_map(|f| &f.resources)
-                    .map(|r| &**r),
-            )
-            .chain(&self.teardown)
+        self.applied().chain(
+            (self.steps.iter())
+                .flat_map(|s| s.files.iter().chain(&s.rollback))
+                .filter(|f| f.action == Action::Delete)
+                .flat_map(|f| &f.resources)
+                .map(|r| &**r),
+        )
     }
 
     /// Every document `kubectl apply` takes from the build's files: the
@@ -967,17 +1019,21 @@ impl Build {
 /// sides, so only the others are compared by identity: a step of a large
 /// scenario that launches one version compares a handful of documents, not
 /// every Deployment.
-fn fleet_changes<'a>(before: &[&'a Resource], after: &[&'a Resource]) -> Vec<diff::Change<'a>> {
-    let shared = |side: &[&'a Resource]| -> HashSet<*const Resource> {
-        side.iter().map(|r| std::ptr::from_ref(*r)).collect()
+fn fleet_changes(before: &[&Arc<Resource>], after: &[&Arc<Resource>]) -> Vec<StepChange> {
+    let shared = |side: &[&Arc<Resource>]| -> HashSet<*const Resource> {
+        side.iter().map(|r| Arc::as_ptr(r)).collect()
     };
     let (in_before, in_after) = (shared(before), shared(after));
-    let only = |side: &[&'a Resource], other: &HashSet<*const Resource>| -> Vec<&'a Resource> {
-        (side.iter().copied())
-            .filter(|r| !other.contains(&std::ptr::from_ref(*r)))
-            .collect()
+    let only = |side: &[&Arc<Resource>], other: &HashSet<*const Resource>| {
+        (side.iter())
+            .filter(|r| !other.contains(&Arc::as_ptr(r)))
+            .map(|r| Arc::clone(r))
+            .collect::<Vec<_>>()
     };
-    diff::between_states(&only(before, &in_after), &only(after, &in_before))
+    diff::matched(&only(before, &in_after), &only(after, &in_before))
+        .into_iter()
+        .map(|(before, after)| StepChange { before, after })
+        .collect()
 }
 
 /// The pieces of one YAML stream of `resources`: each document, with a `---`

@@ -4,8 +4,10 @@
 //! also lists the changed field paths for machines. Owns no file access and
 //! no printing.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::io;
 
 use serde::Serialize;
 use similar::TextDiff;
@@ -50,6 +52,27 @@ pub fn unified(from: &str, to: &str, changes: &[Change], context: usize) -> Stri
     .concat()
 }
 
+/// How many documents `unified_pieces` diffs at a time.
+const PIECES_CHUNK: usize = 1024;
+
+/// `unified`, handed to `each` a document at a time: the documents are
+/// diffed a chunk at a time (on every core, for many), so a large diff is
+/// never whole in memory. Stops at the first error `each` returns.
+pub fn unified_pieces(
+    from: &str,
+    to: &str,
+    changes: &[Change],
+    context: usize,
+    mut each: impl FnMut(&str) -> io::Result<()>,
+) -> io::Result<()> {
+    for chunk in changes.chunks(PIECES_CHUNK) {
+        let pieces =
+            crate::parallel::map(chunk, |change| unified_document(from, to, change, context));
+        pieces.iter().try_for_each(|piece| each(piece))?;
+    }
+    Ok(())
+}
+
 /// One document's header line and hunks; empty when it is unchanged.
 fn unified_document(from: &str, to: &str, change: &Change, context: usize) -> String {
     let kind = change.kind();
@@ -92,25 +115,28 @@ pub fn document_path(id: &ResourceId) -> String {
 /// The changes between two routing states, documents matched by identity,
 /// in identity order.
 pub fn between_states<'a>(from: &[&'a Resource], to: &[&'a Resource]) -> Vec<Change<'a>> {
-    let mut changes: BTreeMap<&ResourceId, Change<'a>> = BTreeMap::new();
-    for (resource, before) in from
-        .iter()
-        .map(|r| (r, true))
-        .chain(to.iter().map(|r| (r, false)))
-    {
-        let change = changes.entry(&resource.id).or_insert(Change {
-            id: &resource.id,
-            before: None,
-            after: None,
-        });
-        let text = Some(resource.text.as_str());
-        if before {
-            change.before = text;
-        } else {
-            change.after = text;
-        }
+    // Every matched pair has a side, the identity's document.
+    let changes = matched(from, to).into_iter().filter_map(|(before, after)| {
+        Some(Change {
+            id: &before.or(after)?.id,
+            before: before.map(|r| r.text.as_str()),
+            after: after.map(|r| r.text.as_str()),
+        })
+    });
+    changes.collect()
+}
+
+/// The documents of two states, matched by identity, in identity order:
+/// each identity's document before and after, `None` on the side it is not.
+pub fn matched<R: Borrow<Resource> + Clone>(from: &[R], to: &[R]) -> Vec<(Option<R>, Option<R>)> {
+    let mut pairs: BTreeMap<&ResourceId, (Option<R>, Option<R>)> = BTreeMap::new();
+    for r in from {
+        pairs.entry(&r.borrow().id).or_default().0 = Some(r.clone());
     }
-    changes.into_values().collect()
+    for r in to {
+        pairs.entry(&r.borrow().id).or_default().1 = Some(r.clone());
+    }
+    pairs.into_values().collect()
 }
 
 /// What happened to a resource or a file.
@@ -662,6 +688,31 @@ mod tests {
             text.contains("# added: VirtualService ns/c\n--- /dev/null\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_diff_handed_over_in_pieces_is_the_whole_diff_across_chunks() {
+        let ids: Vec<ResourceId> = (0..2 * PIECES_CHUNK + 7)
+            .map(|i| vs(&format!("s{i}")))
+            .collect();
+        let texts: Vec<(String, String)> = (0..ids.len())
+            .map(|i| (format!("x: {i}\n"), format!("x: {}\n", i % 3 + i)))
+            .collect();
+        let changes: Vec<Change> = (ids.iter().zip(&texts))
+            .map(|(id, (before, after))| Change {
+                id,
+                before: Some(before),
+                after: Some(after),
+            })
+            .collect();
+        let mut pieces = String::new();
+        unified_pieces("s1", "s2", &changes, 3, |piece| {
+            pieces.push_str(piece);
+            Ok(())
+        })
+        .expect("collecting cannot fail");
+        assert_eq!(pieces, unified("s1", "s2", &changes, 3));
+        assert!(pieces.contains(&format!("VirtualService ns/s{}", 2 * PIECES_CHUNK + 6)));
     }
 
     #[test]

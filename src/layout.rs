@@ -7,17 +7,20 @@
 
 use std::io::{BufWriter, Write};
 use std::sync::Arc;
+use std::sync::mpsc::{self, Sender};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::bundle::{self, Action, Build, Phase, TEARDOWN_FILE};
+use crate::diff;
 use crate::error::Error;
 use crate::gitops::{self, KUSTOMIZATION_FILE};
 use crate::install;
 use crate::model::Scenario;
 use crate::output::{self, Files, INDEX_FILE, Put};
-use crate::plan;
+use crate::plan::{self, DiffSummary};
+use crate::render::Renderer;
 use crate::resource::{Resource, ResourceId};
 
 /// Name of the plan file.
@@ -85,23 +88,46 @@ fn routing_files(build: &Build, k: usize) -> Vec<(&'static str, Vec<&Resource>)>
 }
 
 /// Every file of `build`'s output folder, by relative path, in a fixed order.
-pub fn files(build: &Build, scenario: &Scenario) -> Files {
+/// Fails only where rendering does: the teardown's deletion documents are
+/// rendered as its file is laid out.
+pub fn files(build: &Build, scenario: &Scenario, renderer: &Renderer) -> Result<Files, Error> {
     let mut files = Files::new();
-    // Collecting into memory cannot fail.
-    let _ = emit(build, scenario, &mut |name, fill| {
+    emit(build, scenario, renderer, &mut |name, fill| {
         files.push((name.to_owned(), output::collect(fill)));
         Ok(())
-    });
-    files
+    })?;
+    Ok(files)
 }
 
 /// Hands every file of `build`'s output folder to `put`, one at a time and in
 /// the order of `files`, so a writer need not hold the whole folder.
 /// `PLAN.md` is laid out on a thread of its own meanwhile: it reads the
-/// build but no other file, and is the longest to lay out.
-pub fn emit(build: &Build, scenario: &Scenario, put: &mut Put<'_>) -> Result<(), Error> {
+/// build, and of the other files only a summary of each step's diff, handed
+/// over as the diff is written; it is the longest to lay out. The teardown's
+/// deletion documents are rendered with `renderer` as its file is written.
+pub fn emit(
+    build: &Build,
+    scenario: &Scenario,
+    renderer: &Renderer,
+    put: &mut Put<'_>,
+) -> Result<(), Error> {
     std::thread::scope(|threads| {
-        let plan = threads.spawn(|| plan::plan(scenario, build));
+        // The plan summarises each step's diff as the diff file is written.
+        let (diffs, summaries) = mpsc::channel();
+        let plan = threads.spawn(move || {
+            let mut received: Vec<Option<DiffSummary>> = Vec::new();
+            plan::plan_with_diffs(scenario, build, |k| {
+                while received.len() <= k {
+                    // Closed early only when writing failed: the plan is
+                    // then thrown away.
+                    let Ok(summary) = summaries.recv() else {
+                        return DiffSummary::default();
+                    };
+                    received.push(Some(summary));
+                }
+                received[k].take().unwrap_or_default()
+            })
+        });
         let routing_files: Vec<Vec<(String, Vec<&Resource>)>> = (0..build.steps.len())
             .map(|k| {
                 let dir = &build.steps[k].routing_dir;
@@ -110,7 +136,7 @@ pub fn emit(build: &Build, scenario: &Scenario, put: &mut Put<'_>) -> Result<(),
                     .collect()
             })
             .collect();
-        let index = emit_all_but_plan(build, put, &routing_files)?;
+        let index = emit_all_but_plan(build, renderer, put, &routing_files, diffs)?;
         let plan = plan
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -134,8 +160,10 @@ pub fn emit(build: &Build, scenario: &Scenario, put: &mut Put<'_>) -> Result<(),
 /// holds, per step, the files of its state folder and their documents.
 fn emit_all_but_plan<'a>(
     build: &'a Build,
+    renderer: &Renderer,
     put: &mut Put<'_>,
     routing_files: &'a [Vec<(String, Vec<&'a Resource>)>],
+    diffs: Sender<DiffSummary>,
 ) -> Result<Index<'a>, Error> {
     let mut index = Index {
         scenario: &build.name,
@@ -195,7 +223,18 @@ fn emit_all_but_plan<'a>(
             }
             index.steps.push(entry);
         }
-        put_text(put, &step.diff_file, &step.diff)?;
+        let changes = step.diff_changes();
+        let mut summary = DiffSummary::default();
+        put(&step.diff_file, &mut |out| {
+            summary = DiffSummary::default();
+            let (from, to) = (&step.diff_from, &step.name);
+            diff::unified_pieces(from, to, &changes, diff::DEFAULT_CONTEXT, |piece| {
+                summary.add(piece);
+                out.write_all(piece.as_bytes())
+            })
+        })?;
+        // The plan's thread hangs up only if it failed: its join tells why.
+        let _ = diffs.send(summary);
         for file in &step.rollback {
             let resources = file.resources.iter().map(|r| &**r);
             let sha256 = put_documents(put, &file.file, resources.clone())?;
@@ -244,14 +283,10 @@ fn emit_all_but_plan<'a>(
             &gitops::kustomization(&comment, &listed),
         )?;
     }
-    let sha256 = put_documents(put, TEARDOWN_FILE, &build.teardown)?;
-    index.teardown = Some(IndexEntry::new(
-        "teardown",
-        TEARDOWN_FILE,
-        None,
-        sha256,
-        &build.teardown,
-    ));
+    let sha256 = put_rendered(put, TEARDOWN_FILE, build.teardown_documents(renderer))?;
+    let mut entry = IndexEntry::new("teardown", TEARDOWN_FILE, None, sha256, []);
+    entry.resources = build.teardown.iter().map(|r| &r.id).collect();
+    index.teardown = Some(entry);
     Ok(index)
 }
 
@@ -271,6 +306,41 @@ fn put_documents<'a>(
         })
     })?;
     Ok(hex(&digest.finalize()))
+}
+
+/// Like `put_documents`, with the documents rendered a chunk at a time as
+/// the file is written, and each chunk dropped once written; the first
+/// rendering error is the error.
+fn put_rendered(
+    put: &mut Put<'_>,
+    name: &str,
+    mut chunks: impl Iterator<Item = Result<Vec<Resource>, Error>>,
+) -> Result<String, Error> {
+    let mut digest = Sha256::new();
+    let mut failure = None;
+    let written = put(name, &mut |out| {
+        let mut first = true;
+        for chunk in chunks.by_ref() {
+            let chunk = chunk.map_err(|e| {
+                let stop = std::io::Error::other(e.to_string());
+                failure = Some(e);
+                stop
+            })?;
+            for resource in &chunk {
+                let pieces = [(!first).then_some("---\n"), Some(resource.text.as_str())];
+                for piece in pieces.into_iter().flatten() {
+                    digest.update(piece);
+                    out.write_all(piece.as_bytes())?;
+                }
+                first = false;
+            }
+        }
+        Ok(())
+    });
+    match (written, failure) {
+        (_, Some(failure)) => Err(failure),
+        (written, None) => written.map(|()| hex(&digest.finalize())),
+    }
 }
 
 /// Hands `put` the file `name` holding `text`.

@@ -339,7 +339,7 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
     for (c, b) in compiled.iter().zip(&builds) {
         let mut count = 0;
         let folder = out.stage(&b.name, |put| {
-            layout::emit(b, &c.scenario, &mut |name, bytes| {
+            layout::emit(b, &c.scenario, &renderer, &mut |name, bytes| {
                 count += 1;
                 put(name, bytes)
             })
@@ -550,7 +550,7 @@ fn diff(args: &DiffArgs, color: bool, color_stdout: bool) -> Result<Outcome, Err
                     dir.display()
                 )));
             }
-            let fresh = layout::files(&build, &compiled.scenario);
+            let fresh = layout::files(&build, &compiled.scenario, &renderer)?;
             let existing = output::read_to_compare(dir, &fresh)?;
             let report = diff::against(&existing, &fresh);
             let text = report.text(args.context);

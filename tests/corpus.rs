@@ -315,7 +315,9 @@ fn compile(text: &str, renderer: &meshgen::render::Renderer) -> bool {
     };
     match meshgen::bundle::bundle(renderer, &scenario) {
         Ok(build) => {
-            let _ = meshgen::layout::files(&build, &scenario);
+            if let Err(e) = meshgen::layout::files(&build, &scenario, renderer) {
+                panic!("a scenario that rendered failed to lay out: {e}\n{text}");
+            }
             true
         }
         Err(e) => panic!("a scenario that validated failed to render: {e}\n{text}"),

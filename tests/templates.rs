@@ -193,6 +193,42 @@ fn a_user_template_that_fails_to_render_is_named_by_its_file() {
     );
 }
 
+#[test]
+fn a_user_deletion_template_that_fails_as_the_teardown_is_written_is_named_and_replaces_nothing() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .run(&["build", &scenario("kuard"), "--out", "out"])
+        .expect_code(0);
+    let before = files(&sandbox.path().join("out"));
+    // The teardown's deletion documents are rendered as its file is written.
+    sandbox.write(
+        "mine/delete.yaml.j2",
+        "apiVersion: {{ id.apiVersion }}\nkind: {{ id.kind }}\nmetadata:\n  name: other\n",
+    );
+    let run = sandbox.run(&[
+        "build",
+        &scenario("kuard"),
+        "--out",
+        "out",
+        "--templates",
+        "mine",
+    ]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(
+            "meshgen: error: template mine/delete.yaml.j2 (your delete.yaml.j2 from --templates)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("meshgen bug"), "{}", run.stderr);
+    assert_eq!(
+        files(&sandbox.path().join("out")),
+        before,
+        "the output is as it was"
+    );
+}
+
 /// Runs meshgen in `dir`, killed after `limit`: `None` when it had to be.
 fn run_within(dir: &std::path::Path, args: &[&str], limit: Duration) -> Option<Run> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_meshgen"))

@@ -26,7 +26,9 @@ fuzz_target!(|data: &[u8]| {
     };
     match meshgen::bundle::bundle(&renderer, &scenario) {
         Ok(build) => {
-            let _ = meshgen::layout::files(&build, &scenario);
+            if let Err(e) = meshgen::layout::files(&build, &scenario, &renderer) {
+                panic!("a valid scenario failed to lay out: {e}\n{text}");
+            }
             for k in 0..build.steps.len() {
                 let _ = build.apply_stream(Some(k));
             }

@@ -37,8 +37,53 @@ pub const FULL_DETAIL_SERVICES: usize = 20;
 /// linked, in its own `steps/NN-step.diff`, instead of copied into the page.
 pub const INLINE_DIFF_BYTES: usize = 100_000;
 
-/// Renders `PLAN.md`: one section function per part, in page order.
+/// What `PLAN.md` shows of a step's diff: the text while it is short enough
+/// to hold inline, else only its length. Made a piece at a time, as the
+/// diff file is written.
+#[derive(Debug, Default)]
+pub struct DiffSummary {
+    /// Bytes so far.
+    bytes: usize,
+    /// Lines so far.
+    lines: usize,
+    /// The text so far, while it is at most `INLINE_DIFF_BYTES` long.
+    inline: String,
+}
+
+impl DiffSummary {
+    /// The summary of a whole diff.
+    pub fn of(diff: &str) -> Self {
+        let mut summary = Self::default();
+        summary.add(diff);
+        summary
+    }
+
+    /// Adds the next piece of the diff.
+    pub fn add(&mut self, piece: &str) {
+        self.bytes += piece.len();
+        self.lines += piece.bytes().filter(|&b| b == b'\n').count();
+        if self.bytes <= INLINE_DIFF_BYTES {
+            self.inline.push_str(piece);
+        } else if !self.inline.is_empty() {
+            self.inline = String::new();
+        }
+    }
+}
+
+/// Renders `PLAN.md`: one section function per part, in page order. Each
+/// step's diff is made here to be summarised; see `plan_with_diffs`.
 pub fn plan(scenario: &Scenario, build: &Build) -> String {
+    plan_with_diffs(scenario, build, |k| DiffSummary::of(&build.steps[k].diff()))
+}
+
+/// Renders `PLAN.md` with step `k`'s diff summarised by `diffs(k)`, asked
+/// for once per step, in step order (the layout hands over what it made
+/// while writing the diff files).
+pub fn plan_with_diffs(
+    scenario: &Scenario,
+    build: &Build,
+    mut diffs: impl FnMut(usize) -> DiffSummary,
+) -> String {
     let mut out = String::new();
     title(&mut out, scenario);
     install_order(&mut out, scenario, build);
@@ -67,7 +112,7 @@ pub fn plan(scenario: &Scenario, build: &Build) -> String {
         if let Some(predicted) = predictions.next() {
             predicted_outcome(&mut out, predicted, entries);
         }
-        step_diff(&mut out, &build.steps[k]);
+        step_diff(&mut out, &build.steps[k], &diffs(k));
     }
     teardown(&mut out, scenario, build);
     out
@@ -677,11 +722,11 @@ fn predicted_outcome(
 }
 
 /// The step's unified diff from the previous step's routing, folded.
-fn step_diff(out: &mut String, bundle: &StepBundle) {
-    if bundle.diff.is_empty() {
+fn step_diff(out: &mut String, bundle: &StepBundle, diff: &DiffSummary) {
+    if diff.bytes == 0 {
         out.push_str("The routing does not change.\n\n");
-    } else if bundle.diff.len() > INLINE_DIFF_BYTES {
-        let lines = bundle.diff.bytes().filter(|&b| b == b'\n').count();
+    } else if diff.bytes > INLINE_DIFF_BYTES {
+        let lines = diff.lines;
         let _ = writeln!(
             out,
             "Routing diff from the previous step: [`{file}`]({file}), {lines} lines. It is \
@@ -690,12 +735,12 @@ fn step_diff(out: &mut String, bundle: &StepBundle) {
             file = bundle.diff_file
         );
     } else {
-        let fence = fence_for(&bundle.diff);
+        let fence = fence_for(&diff.inline);
         let _ = writeln!(
             out,
             "<details><summary>Routing diff from the previous step ({})</summary>\n\n\
              {fence}diff\n{}{fence}\n\n</details>\n",
-            bundle.diff_file, bundle.diff
+            bundle.diff_file, diff.inline
         );
     }
 }

@@ -513,3 +513,30 @@ fn fences_outgrow_backtick_runs() {
     assert_eq!(fence_for("a ```` b"), "`````");
     assert_eq!(fence_for("``` then ````` at the end `````"), "``````");
 }
+
+#[test]
+fn a_diff_summary_holds_the_text_up_to_the_inline_limit_and_then_only_its_size() {
+    let line = "+x\n";
+    let mut summary = DiffSummary::default();
+    for _ in 0..INLINE_DIFF_BYTES / line.len() {
+        summary.add(line);
+    }
+    assert_eq!(
+        summary.bytes,
+        INLINE_DIFF_BYTES - INLINE_DIFF_BYTES % line.len()
+    );
+    assert_eq!(
+        summary.inline.len(),
+        summary.bytes,
+        "at the limit it is all inline"
+    );
+    summary.add(line);
+    summary.add(line);
+    assert!(summary.bytes > INLINE_DIFF_BYTES);
+    assert_eq!(summary.inline, "", "past the limit the text is dropped");
+    assert_eq!(summary.lines, INLINE_DIFF_BYTES / line.len() + 2);
+    assert_eq!(
+        summary.lines,
+        DiffSummary::of(&line.repeat(summary.lines)).lines
+    );
+}

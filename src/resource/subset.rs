@@ -315,7 +315,10 @@ mod tests {
                     .expect("templates")
                     .with_sync_waves(waves);
                 let build = bundle::bundle(&renderer, &scenario).expect("renders");
-                for resource in build.documents() {
+                let teardown: Vec<_> = (build.teardown_documents(&renderer))
+                    .flat_map(|chunk| chunk.expect("renders"))
+                    .collect();
+                for resource in build.documents().chain(&teardown) {
                     let text = &resource.text;
                     assert_eq!(
                         read_identity(text).ok_or(()),
