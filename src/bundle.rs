@@ -404,7 +404,7 @@ impl<'s> Fleet<'s> {
         Self {
             scenario,
             service_accounts,
-            services: workloads.services.into_iter().map(Arc::new).collect(),
+            services: shared(workloads.services),
             deployments,
             destination_rules: destination_rules
                 .into_iter()
@@ -589,7 +589,7 @@ fn fold(
         fleet.guards.at(Moment::BeforeSteps),
     );
     for (k, (step, resources)) in scenario.steps.iter().zip(rendered).enumerate() {
-        let mut resources: Vec<Arc<Resource>> = resources.into_iter().map(Arc::new).collect();
+        let mut resources = shared(resources);
         let previous = current.clone();
         // The gateway's VirtualService the step re-emits, and the one it replaces.
         let gateway_change = match gateway_steps.next().flatten() {
@@ -1034,6 +1034,15 @@ fn fleet_changes(before: &[&Arc<Resource>], after: &[&Arc<Resource>]) -> Vec<Ste
         .into_iter()
         .map(|(before, after)| StepChange { before, after })
         .collect()
+}
+
+/// `resources`, each made shareable. Collected anew: collecting in place
+/// would keep the buffer of the documents (120 bytes each) for their
+/// pointers (8 bytes each) as long as the build lives.
+fn shared(resources: Vec<Resource>) -> Vec<Arc<Resource>> {
+    let mut shared = Vec::with_capacity(resources.len());
+    shared.extend(resources.into_iter().map(Arc::new));
+    shared
 }
 
 /// The pieces of one YAML stream of `resources`: each document, with a `---`

@@ -50,12 +50,13 @@ fn checking_a_large_scenario_takes_less_than_ten_times_its_size() {
     );
 }
 
-/// The whole build, the model included, laid out into nothing. It was
-/// 28.5 times the file while the teardown's deletion documents and the step
-/// diffs were held until written; 10 times (the aim) needs every
-/// document rendered as its file is written.
+/// The whole build, the model included, laid out into nothing: 18.7 times
+/// the file. It was 28.5 times while the teardown's deletion documents, the
+/// step diffs and the services' template values were held to the end; 10
+/// times (the aim) needs every document rendered as its file is
+/// written.
 #[test]
-fn building_a_large_scenario_takes_less_than_twenty_four_times_its_size() {
+fn building_a_large_scenario_takes_less_than_twenty_times_its_size() {
     let _alone = ALONE
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -77,7 +78,7 @@ fn building_a_large_scenario_takes_less_than_twenty_four_times_its_size() {
     let peak = HEAP.peak_usage() - before;
     assert!(files > 20, "{files} files");
     assert!(
-        peak < 24 * size,
+        peak < 20 * size,
         "peak heap {peak} bytes for a {size}-byte file: {:.1} times",
         peak as f64 / size as f64
     );

@@ -26,11 +26,12 @@ const GATEWAY_API_VERSION: &str = "gateway.networking.k8s.io/v1";
 /// Renders the routing of `scenario` with the Gateway API: the same groups
 /// as Istio's APIs, with a Service per version instead of DestinationRules,
 /// the ingress as a Gateway and its HTTPRoute, and each step's routing as
-/// HTTPRoutes (VirtualServices for its faults).
+/// HTTPRoutes (VirtualServices for its faults). `values` are the services
+/// as template values, dropped before the steps are rendered.
 pub(super) fn render(
     renderer: &Renderer,
     scenario: &Scenario,
-    values: &[Value],
+    values: Vec<Value>,
 ) -> Result<Routing, Error> {
     let ns = scenario.namespace.name.as_str();
     let networking = scenario.mesh.networking_api.api_version();
@@ -38,10 +39,11 @@ pub(super) fn render(
         Some(gw) => ingress(renderer, ns, gw)?,
         None => Vec::new(),
     };
-    let routings: Vec<&ServiceRouting> = scenario.steps.iter().flat_map(|s| &s.routes).collect();
+    let version_services = version_services(renderer, ns, &scenario.services, &values)?;
+    drop(values);
     let http_route = renderer.template("httproute.yaml.j2")?;
     let virtual_service = renderer.template("virtualservice.yaml.j2")?;
-    let documents = crate::parallel::try_map(&routings, |routing| {
+    let steps = per_step(scenario, |routing| {
         if !routing.injects_fault() {
             return service_routing(&http_route, scenario, routing);
         }
@@ -59,8 +61,8 @@ pub(super) fn render(
         gateway,
         gateway_steps: scenario.steps.iter().map(|_| None).collect(),
         destination_rules: scenario.services.iter().map(|_| Vec::new()).collect(),
-        version_services: version_services(renderer, ns, &scenario.services, values)?,
-        steps: per_step(scenario, documents),
+        version_services,
+        steps,
     })
 }
 

@@ -18,11 +18,12 @@ use crate::render::Renderer;
 use crate::resource::{Resource, ResourceId};
 
 /// Renders the routing of `scenario` with Istio's APIs; `values` are its
-/// services as template values.
+/// services as template values, dropped before the steps are rendered (for
+/// a large mesh they weigh more than the file).
 pub(super) fn render(
     renderer: &Renderer,
     scenario: &Scenario,
-    values: &[Value],
+    values: Vec<Value>,
 ) -> Result<Routing, Error> {
     let ns = scenario.namespace.name.as_str();
     let networking = scenario.mesh.networking_api.api_version();
@@ -80,28 +81,24 @@ pub(super) fn render(
     for ((i, _, versions), resource) in subsets.into_iter().zip(destination_rules) {
         per_service[i].push(Subsets { versions, resource });
     }
-    let routings: Vec<&ServiceRouting> = scenario.steps.iter().flat_map(|s| &s.routes).collect();
-    let virtual_services = render_each(
-        renderer,
-        "virtualservice.yaml.j2",
-        &routings,
-        |template, routing| {
-            let id = ResourceId::namespaced(networking, "VirtualService", ns, &routing.service);
-            let context = VirtualServiceContext {
-                api_version: networking,
-                namespace: ns,
-                routing,
-                version_hosts: None,
-            };
-            template.render(&context, id)
-        },
-    )?;
+    drop(values);
+    let template = renderer.template("virtualservice.yaml.j2")?;
+    let steps = per_step(scenario, |routing| {
+        let id = ResourceId::namespaced(networking, "VirtualService", ns, &routing.service);
+        let context = VirtualServiceContext {
+            api_version: networking,
+            namespace: ns,
+            routing,
+            version_hosts: None,
+        };
+        template.render(&context, id)
+    })?;
     Ok(Routing {
         gateway,
         gateway_steps,
         destination_rules: per_service,
         version_services: services.iter().map(|_| Vec::new()).collect(),
-        steps: per_step(scenario, virtual_services),
+        steps,
     })
 }
 

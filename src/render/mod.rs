@@ -193,8 +193,8 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
     };
     // The routing backend turns the model's routing decisions into documents.
     let routing = match scenario.mesh.routing_api {
-        RoutingApi::Istio => istio_api::render(renderer, scenario, &values)?,
-        RoutingApi::GatewayApi => gateway_api::render(renderer, scenario, &values)?,
+        RoutingApi::Istio => istio_api::render(renderer, scenario, values)?,
+        RoutingApi::GatewayApi => gateway_api::render(renderer, scenario, values)?,
     };
     let (mesh, helm) = if scenario.mesh.install == Install::Helm {
         (None, Some(install::render(renderer, scenario)?))
@@ -212,11 +212,16 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
     })
 }
 
-/// The documents of every step's routings, in order, grouped by step.
-fn per_step(scenario: &Scenario, routings: Vec<Resource>) -> Vec<Vec<Resource>> {
-    let mut routings = routings.into_iter();
+/// `render` of every step's routings, grouped by step: a step at a time
+/// (each on every core, for many), so that no list of every step's
+/// documents is made and then copied into groups. The first error in step
+/// order wins.
+fn per_step(
+    scenario: &Scenario,
+    render: impl Fn(&ServiceRouting) -> Result<Resource, Error> + Sync + Send,
+) -> Result<Vec<Vec<Resource>>, Error> {
     (scenario.steps.iter())
-        .map(|step| routings.by_ref().take(step.routes.len()).collect())
+        .map(|step| crate::parallel::try_map(&step.routes, &render))
         .collect()
 }
 
