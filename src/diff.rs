@@ -515,8 +515,8 @@ fn split_documents(text: &str) -> Option<Vec<Document>> {
         }
         let field = |p: &str| value.pointer(p).and_then(serde_json::Value::as_str);
         let id = ResourceId {
-            api_version: field("/apiVersion")?.to_owned(),
-            kind: field("/kind")?.to_owned(),
+            api_version: field("/apiVersion")?.to_owned().into(),
+            kind: field("/kind")?.to_owned().into(),
             namespace: field("/metadata/namespace").map(str::to_owned),
             name: field("/metadata/name")?.to_owned(),
         };

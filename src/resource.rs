@@ -15,13 +15,16 @@ use crate::model::parse_duration;
 mod subset;
 
 /// apiVersion, kind, namespace and name: what `kubectl` and Argo CD key objects by.
+/// The apiVersion and kind of a rendered document are meshgen's own
+/// constants, borrowed rather than copied into every document's identity;
+/// identities read from files own theirs.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct ResourceId {
     /// `apiVersion`, e.g. `networking.istio.io/v1alpha3`.
     #[serde(rename = "apiVersion")]
-    pub api_version: String,
+    pub api_version: Cow<'static, str>,
     /// `kind`.
-    pub kind: String,
+    pub kind: Cow<'static, str>,
     /// `metadata.namespace`; `None` for cluster-scoped kinds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
@@ -31,20 +34,25 @@ pub struct ResourceId {
 
 impl ResourceId {
     /// A namespaced resource.
-    pub fn namespaced(api_version: &str, kind: &str, namespace: &str, name: &str) -> Self {
+    pub fn namespaced(
+        api_version: &'static str,
+        kind: &'static str,
+        namespace: &str,
+        name: &str,
+    ) -> Self {
         Self {
-            api_version: api_version.to_owned(),
-            kind: kind.to_owned(),
+            api_version: Cow::Borrowed(api_version),
+            kind: Cow::Borrowed(kind),
             namespace: Some(namespace.to_owned()),
             name: name.to_owned(),
         }
     }
 
     /// A cluster-scoped resource.
-    pub fn cluster(api_version: &str, kind: &str, name: &str) -> Self {
+    pub fn cluster(api_version: &'static str, kind: &'static str, name: &str) -> Self {
         Self {
-            api_version: api_version.to_owned(),
-            kind: kind.to_owned(),
+            api_version: Cow::Borrowed(api_version),
+            kind: Cow::Borrowed(kind),
             namespace: None,
             name: name.to_owned(),
         }
@@ -102,8 +110,8 @@ impl Resource {
             found.name.as_deref(),
         );
         let wanted = (
-            Some(id.api_version.as_str()),
-            Some(id.kind.as_str()),
+            Some(&*id.api_version),
+            Some(&*id.kind),
             id.namespace.as_deref(),
             Some(id.name.as_str()),
         );

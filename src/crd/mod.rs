@@ -426,7 +426,7 @@ fn template_of(id: &ResourceId, scenario: &Scenario) -> &'static str {
     let gateway = scenario.gateway.as_ref();
     let gateway_routes = |name: &str| gateway.is_some_and(|g| g.virtual_service == name);
     let gateway_api = id.api_version.starts_with("gateway.networking.k8s.io/");
-    match id.kind.as_str() {
+    match &*id.kind {
         "IstioOperator" => "istiooperator.yaml.j2",
         "Namespace" => "namespace.yaml.j2",
         "ServiceAccount" => "serviceaccount.yaml.j2",
