@@ -140,9 +140,13 @@ fn wants_color(choice: Color, terminal: bool) -> bool {
     }
 }
 
-/// A scenario that validated, with its file.
+/// A scenario that validated, with its file's path and size. Not its text:
+/// nothing reads it past validation, and for a large file it and its line
+/// index weigh more than a tenth of a build.
 struct Compiled {
-    source: Source,
+    path: PathBuf,
+    /// The file's size in bytes.
+    size: usize,
     scenario: Scenario,
 }
 
@@ -180,7 +184,11 @@ fn compile(
     Ok(checked
         .scenario
         .filter(|_| !denied)
-        .map(|scenario| Compiled { source, scenario }))
+        .map(|scenario| Compiled {
+            path: path.to_owned(),
+            size: source.text().len(),
+            scenario,
+        }))
 }
 
 /// Prints one diagnostic as `--format` asks, on stderr: text, or a JSON line.
@@ -291,13 +299,13 @@ fn build(args: &BuildArgs, color: bool) -> Result<Outcome, Error> {
         {
             return Err(Error::Usage(format!(
                 "{} and {} both name scenario `{}`: they would write the same output folder",
-                other.source.path().display(),
-                c.source.path().display(),
+                other.path.display(),
+                c.path.display(),
                 c.scenario.name
             )));
         }
     }
-    let largest = compiled.iter().map(|c| c.source.text().len()).max();
+    let largest = compiled.iter().map(|c| c.size).max();
     let renderer = renderer(
         args.templates.as_deref(),
         args.flags.deny_warnings,
@@ -462,12 +470,12 @@ fn conforms(args: &BuildArgs, compiled: &[Compiled], builds: &[Build]) -> Result
     for (c, build) in compiled.iter().zip(builds) {
         let report = crd::check_build(&crds, build, &c.scenario);
         for finding in &report.findings {
-            let line = format!("{}: {finding}", c.source.path().display());
+            let line = format!("{}: {finding}", c.path.display());
             note(&format!("meshgen: error: {}\n", printable::escape(&line)))?;
         }
         note(&format!(
             "meshgen: {}: {}\n",
-            c.source.path().display(),
+            c.path.display(),
             report.summary()
         ))?;
         unserved |= !report.findings.is_empty() && !report.has_violations();
@@ -532,7 +540,7 @@ fn diff(args: &DiffArgs, color: bool, color_stdout: bool) -> Result<Outcome, Err
     let renderer = renderer(
         args.templates.as_deref(),
         args.flags.deny_warnings,
-        compiled.source.text().len(),
+        compiled.size,
     )?
     .with_sync_waves(args.argocd_waves);
     let build = bundle::bundle(&renderer, &compiled.scenario)?;
