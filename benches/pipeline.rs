@@ -5,10 +5,11 @@
 //! - `diagnostics/N`: `scenario::check` of the scenario with every port made
 //!   invalid, and each of its N errors rendered with its excerpt;
 //! - `render_bundle/N`: `bundle::bundle` (templates, parse-back of every
-//!   document, ordering, step folding, diffs, teardown);
+//!   document, ordering, step folding, what the teardown deletes);
 //! - `parse_back/N`: `Resource::parse` of every document of the build (the
 //!   check each rendered document passes), in bytes per second;
-//! - `files/N`: `Build::files` (the output folder's bytes, index.json, PLAN.md);
+//! - `files/N`: `layout::files` (the output folder's bytes: the step diffs
+//!   and the teardown's deletion documents are made here, index.json, PLAN.md);
 //! - `write/N`: `output::write` into a fresh folder under the target directory;
 //! - `rewrite/unchanged/N`, `rewrite/changed/N`: `output::write` over a
 //!   folder written before, with the same files (linked) or every file changed;
