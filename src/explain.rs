@@ -302,12 +302,15 @@ impl<'a> Hop<'a> {
         Some(at)
     }
 
-    /// The versions that serve it, with their probability and their own calls.
+    /// The versions that serve it, with their probability and their own
+    /// calls (none when the hop is refused: the request goes no further
+    /// than the version's sidecar).
     pub fn branches(&self) -> Vec<Branch<'a>> {
         (0..self.body().branches.len())
             .map(|index| Branch {
                 graph: self.graph,
                 node: &self.body().branches[index],
+                refused: self.node().refused,
             })
             .collect()
     }
@@ -348,6 +351,8 @@ impl<'a> Hop<'a> {
 pub struct Branch<'a> {
     graph: &'a Graph,
     node: &'a trace::BranchNode,
+    /// Whether the hop to it was refused: it then makes no call.
+    refused: bool,
 }
 
 impl<'a> Branch<'a> {
@@ -373,10 +378,10 @@ impl<'a> Branch<'a> {
             .map(|v| self.graph.versions[v].label.as_str())
     }
 
-    /// The calls it makes, in order.
+    /// The calls it makes, in order: none for a refused hop.
     pub fn calls(&self) -> Vec<Hop<'a>> {
-        self.node
-            .node
+        (self.node.node)
+            .filter(|_| !self.refused)
             .map(|v| {
                 self.graph.versions[v]
                     .calls

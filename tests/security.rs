@@ -176,7 +176,8 @@ fn a_scenario_without_security_has_no_authorization_bundle() {
 }
 
 #[test]
-fn explain_predicts_403_for_an_undeclared_call_and_success_for_a_declared_one() {
+fn explain_predicts_403_for_an_undeclared_call_which_goes_no_further_and_success_for_a_declared_one()
+ {
     let sandbox = Sandbox::new();
     let bookinfo = scenario("bookinfo-zero-trust");
     let explain = |from: &str, to: &str| {
@@ -201,6 +202,37 @@ fn explain_predicts_403_for_an_undeclared_call_and_success_for_a_declared_one() 
          outcome:\n  \
          p=1: HTTP 403 from ratings: RBAC: access denied (AuthorizationPolicy `ratings`: \
          `cluster.local/ns/bookinfo/sa/bookinfo-details` is not among its principals)\n"
+    );
+    // A refused call goes no further than the callee's sidecar: reviews v3
+    // never makes its own call to ratings.
+    assert_eq!(
+        explain("details", "reviews"),
+        "step reviews-v3: GET /productpage, entering at details -> reviews\n\
+         details -> reviews: rule 1/1 (no condition: every request) -> v3 => fails: HTTP 403 \
+         from reviews\n\
+         outcome:\n  \
+         p=1: HTTP 403 from reviews: RBAC: access denied (AuthorizationPolicy `reviews`: \
+         `cluster.local/ns/bookinfo/sa/bookinfo-details` is not among its principals)\n"
+    );
+    let run = sandbox.run(&[
+        "explain",
+        &bookinfo,
+        "--step",
+        "reviews-v3",
+        "--from",
+        "details",
+        "--to",
+        "reviews",
+        "--output",
+        "json",
+    ]);
+    run.expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(
+        json["trace"]["branches"][0]["calls"],
+        serde_json::json!([]),
+        "{}",
+        run.stdout
     );
     assert_eq!(
         explain("reviews", "ratings"),

@@ -85,17 +85,25 @@ impl Graph {
                 .max()
                 .unwrap_or(0)
         };
+        // A refused hop goes no further than the callee's sidecar.
+        let from = |hop: &HopNode, depths: &[usize]| -> usize {
+            1 + if hop.refused {
+                0
+            } else {
+                below(hop.body, depths)
+            }
+        };
         let mut depths: Vec<usize> = Vec::with_capacity(self.versions.len());
         for version in &self.versions {
             let depth = version
                 .calls
                 .iter()
-                .map(|&hop| 1 + below(self.hops[hop].body, &depths))
+                .map(|&hop| from(&self.hops[hop], &depths))
                 .max()
                 .unwrap_or(0);
             depths.push(depth);
         }
-        1 + below(self.hops[self.root].body, &depths)
+        from(&self.hops[self.root], &depths)
     }
 }
 
@@ -110,6 +118,9 @@ pub(super) struct HopNode {
     pub(super) budget: Option<Budget>,
     /// How the service answers (shared by every hop to it).
     pub(super) body: usize,
+    /// Whether the called version's sidecar refused the request (it does
+    /// not authorize the caller): the version then makes none of its calls.
+    pub(super) refused: bool,
     /// What the caller sees.
     pub(super) dist: Dist,
 }
@@ -231,6 +242,7 @@ pub(super) fn trace(
         to,
         budget: None,
         body,
+        refused: denial.is_some(),
         dist,
     });
     tracer.graph.root = tracer.graph.hops.len() - 1;
@@ -341,6 +353,7 @@ impl<'a> Tracer<'a> {
             to: "-".to_owned(),
             budget: None,
             body,
+            refused: false,
             dist,
         });
         self.graph.root = self.graph.hops.len() - 1;
@@ -765,6 +778,7 @@ impl<'a> Tracer<'a> {
                     attempts: call.attempts,
                 }),
                 body,
+                refused: denial.is_some(),
                 dist: result,
             });
             calls.push(self.graph.hops.len() - 1);
