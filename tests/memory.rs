@@ -3,7 +3,7 @@
 //! target of its own, so that its allocator counts these tests' allocations
 //! only; the tests take turns.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use meshgen::render::Renderer;
 use meshgen::source::Source;
@@ -19,34 +19,39 @@ static HEAP: PeakAlloc = PeakAlloc;
 /// One measurement at a time: the peak is the process's.
 static ALONE: Mutex<()> = Mutex::new(());
 
-/// What the heap held before a test began (what another test's failure
-/// left, such as a backtrace's symbols), so that it is not counted.
-fn start() -> usize {
+/// Waits for this test's turn, and returns it with what the heap held
+/// before the test began (what another test's failure left, such as a
+/// backtrace's symbols), so that it is not counted.
+fn start() -> (MutexGuard<'static, ()>, usize) {
+    let turn = ALONE.lock().unwrap_or_else(PoisonError::into_inner);
     HEAP.reset_peak_usage();
-    HEAP.current_usage()
+    (turn, HEAP.current_usage())
+}
+
+/// Fails unless the heap's peak since `before` is under `times` times `size`.
+#[track_caller]
+fn assert_peak_under(before: usize, size: usize, times: usize) {
+    let peak = HEAP.peak_usage() - before;
+    assert!(
+        peak < times * size,
+        "peak heap {peak} bytes for a {size}-byte file: {:.1} times",
+        peak as f64 / size as f64
+    );
 }
 
 #[test]
 fn checking_a_large_scenario_takes_less_than_ten_times_its_size() {
-    let _alone = ALONE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let before = start();
+    let (_turn, before) = start();
     // 5,000 services, 3.2 MB: past the size read a section at a time.
     let text = generate::workload::text(5_000);
     let size = text.len();
     let source = Source::new("scale-5000.toml", text);
     let checked = meshgen::scenario::check(&source);
-    let peak = HEAP.peak_usage() - before;
+    assert_peak_under(before, size, 10);
     assert!(
         checked.scenario.is_some(),
         "{:?}",
         &checked.diagnostics[..checked.diagnostics.len().min(3)]
-    );
-    assert!(
-        peak < 10 * size,
-        "peak heap {peak} bytes for a {size}-byte file: {:.1} times",
-        peak as f64 / size as f64
     );
 }
 
@@ -57,10 +62,7 @@ fn checking_a_large_scenario_takes_less_than_ten_times_its_size() {
 /// its file is written.
 #[test]
 fn building_a_large_scenario_takes_less_than_seventeen_times_its_size() {
-    let _alone = ALONE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let before = start();
+    let (_turn, before) = start();
     let text = generate::workload::text(5_000);
     let size = text.len();
     let source = Source::new("scale-5000.toml", text);
@@ -77,11 +79,6 @@ fn building_a_large_scenario_takes_less_than_seventeen_times_its_size() {
         fill(&mut std::io::sink()).map_err(|e| meshgen::error::Error::io("sink".as_ref(), e))
     })
     .expect("lays out");
-    let peak = HEAP.peak_usage() - before;
+    assert_peak_under(before, size, 17);
     assert!(files > 20, "{files} files");
-    assert!(
-        peak < 17 * size,
-        "peak heap {peak} bytes for a {size}-byte file: {:.1} times",
-        peak as f64 / size as f64
-    );
 }
