@@ -284,9 +284,14 @@ fn emit_all_but_plan<'a>(
         )?;
     }
     let sha256 = put_rendered(put, TEARDOWN_FILE, build.teardown_documents(renderer))?;
-    let mut entry = IndexEntry::new("teardown", TEARDOWN_FILE, None, sha256, []);
-    entry.resources = build.teardown.iter().map(|r| &r.id).collect();
-    index.teardown = Some(entry);
+    let deleted = build.teardown.iter().map(|r| &**r);
+    index.teardown = Some(IndexEntry::new(
+        "teardown",
+        TEARDOWN_FILE,
+        None,
+        sha256,
+        deleted,
+    ));
     Ok(index)
 }
 
@@ -319,20 +324,17 @@ fn put_rendered(
     let mut digest = Sha256::new();
     let mut failure = None;
     let written = put(name, &mut |out| {
-        let mut first = true;
-        for chunk in chunks.by_ref() {
+        for (i, chunk) in chunks.by_ref().enumerate() {
             let chunk = chunk.map_err(|e| {
                 let stop = std::io::Error::other(e.to_string());
                 failure = Some(e);
                 stop
             })?;
-            for resource in &chunk {
-                let pieces = [(!first).then_some("---\n"), Some(resource.text.as_str())];
-                for piece in pieces.into_iter().flatten() {
-                    digest.update(piece);
-                    out.write_all(piece.as_bytes())?;
-                }
-                first = false;
+            // Chunks are joined as the documents within them are.
+            let separator = (i > 0 && !chunk.is_empty()).then_some("---\n");
+            for piece in separator.into_iter().chain(bundle::stream(&chunk)) {
+                digest.update(piece);
+                out.write_all(piece.as_bytes())?;
             }
         }
         Ok(())

@@ -1,7 +1,8 @@
-//! Call graphs at scale, through the real binary: a call chain as long as a
-//! scenario may be (walked without recursion) and a diamond of calls whose
-//! paths are exponentially many (worked out once per call). Bounded tests
-//! with generous limits; the timings are in `cargo bench -- call_graph`.
+//! Scale, through the real binary: a call chain as long as a scenario may be
+//! (walked without recursion), a diamond of calls whose paths are
+//! exponentially many (worked out once per call), and a teardown rendered in
+//! several chunks as it is written. Bounded tests with generous limits; the
+//! timings are in `cargo bench -- call_graph`.
 
 use std::io::Read as _;
 use std::path::Path;
@@ -164,4 +165,33 @@ fn check_of_a_diamond_of_calls_grows_with_the_services_not_the_paths() {
             run.stdout
         );
     }
+}
+
+#[test]
+fn a_large_teardown_rendered_a_chunk_at_a_time_is_one_stream_of_every_deleted_document() {
+    let sandbox = Sandbox::new();
+    // 1,500 services: more deletion documents than one chunk renders.
+    sandbox.write("scale.toml", generate::workload::text(1_500));
+    let run = bounded(sandbox.path(), &["build", "scale.toml", "--out", "out"]);
+    run.expect_code(0);
+    let teardown = sandbox.read("out/scale-1500/teardown.yaml");
+    let documents: Vec<&str> = teardown.split("---\n").collect();
+    assert!(documents.len() > 2 * 4096, "{} documents", documents.len());
+    for (i, document) in documents.iter().enumerate() {
+        assert!(
+            document.starts_with("apiVersion: ") && document.matches("\napiVersion: ").count() == 0,
+            "document {i} is not one deletion document: {document:?}"
+        );
+    }
+    let index: serde_json::Value =
+        serde_json::from_str(&sandbox.read("out/scale-1500/index.json")).expect("index.json");
+    let listed = index["teardown"]["resources"]
+        .as_array()
+        .expect("resources");
+    assert_eq!(listed.len(), documents.len());
+    assert_eq!(
+        documents.last().map(|d| d.contains("kind: Namespace\n")),
+        Some(true),
+        "the namespace goes last"
+    );
 }
