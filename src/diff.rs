@@ -45,19 +45,22 @@ impl Change<'_> {
 /// A unified diff of every changed document, labelled `a/<from>/…` and `b/<to>/…`.
 /// Unchanged documents are left out; no change at all gives an empty string.
 pub fn unified(from: &str, to: &str, changes: &[Change], context: usize) -> String {
-    // Documents are diffed independently (on every core, for many); the order is kept.
-    crate::parallel::map(changes, |change| {
-        unified_document(from, to, change, context)
-    })
-    .concat()
+    let mut text = String::new();
+    // Collecting into memory cannot fail.
+    let _ = unified_pieces(from, to, changes, context, |piece| {
+        text.push_str(piece);
+        Ok(())
+    });
+    text
 }
 
 /// How many documents `unified_pieces` diffs at a time.
 const PIECES_CHUNK: usize = 1024;
 
-/// `unified`, handed to `each` a document at a time: the documents are
-/// diffed a chunk at a time (on every core, for many), so a large diff is
-/// never whole in memory. Stops at the first error `each` returns.
+/// `unified`, handed to `each` a document at a time: documents are diffed
+/// independently, a chunk at a time (on every core, for many) and in order,
+/// so a large diff is never whole in memory. Stops at the first error
+/// `each` returns.
 pub fn unified_pieces(
     from: &str,
     to: &str,
@@ -711,7 +714,10 @@ mod tests {
             Ok(())
         })
         .expect("collecting cannot fail");
-        assert_eq!(pieces, unified("s1", "s2", &changes, 3));
+        let whole: String = (changes.iter())
+            .map(|change| unified_document("s1", "s2", change, 3))
+            .collect();
+        assert_eq!(pieces, whole);
         assert!(pieces.contains(&format!("VirtualService ns/s{}", 2 * PIECES_CHUNK + 6)));
     }
 
