@@ -119,13 +119,15 @@ pub struct StepBundle {
     /// (the gateway bundle's, unless `version_routing` changed it); empty
     /// without a gateway.
     pub gateway: Vec<Arc<Resource>>,
-    /// The ServiceAccounts, Services and Deployments after the step.
-    pub workloads: Vec<Arc<Resource>>,
+    /// The ServiceAccounts, Services and Deployments after the step (the
+    /// previous step's list itself, when the step launches and retires
+    /// nothing).
+    pub workloads: Arc<[Arc<Resource>]>,
     /// What the routing sends each version to, after the step: the
     /// DestinationRules, or with the Gateway API the per-version Services.
-    pub targets: Vec<Arc<Resource>>,
+    pub targets: Arc<[Arc<Resource>]>,
     /// `[security]`'s PeerAuthentication and AuthorizationPolicies after the step.
-    pub policies: Vec<Arc<Resource>>,
+    pub policies: Arc<[Arc<Resource>]>,
 }
 
 /// One document a step changes: what it was before the step and what it is
@@ -583,10 +585,10 @@ fn fold(
     let mut current: Vec<Option<Arc<Resource>>> = vec![None; scenario.services.len()];
     let mut folded: Vec<StepBundle> = Vec::with_capacity(scenario.steps.len());
     // The fleet before the first step; after it, each step's is the last one's.
-    let initial = (
-        fleet.workloads(Moment::BeforeSteps),
-        fleet.targets(Moment::BeforeSteps),
-        fleet.guards.at(Moment::BeforeSteps),
+    let initial: (Arc<[_]>, Arc<[_]>, Arc<[_]>) = (
+        fleet.workloads(Moment::BeforeSteps).into(),
+        fleet.targets(Moment::BeforeSteps).into(),
+        fleet.guards.at(Moment::BeforeSteps).into(),
     );
     for (k, (step, resources)) in scenario.steps.iter().zip(rendered).enumerate() {
         let mut resources = shared(resources);
@@ -617,33 +619,32 @@ fn fold(
         let releases_here = !step.launch.is_empty() || !step.retire.is_empty();
         let (forward, workloads, targets, policies) = if releases_here {
             let forward = fleet.transition(before, Moment::During(k), after);
-            let policies = fleet.guards.at(after);
             (
                 forward,
-                fleet.workloads(after),
-                fleet.targets(after),
-                policies,
+                fleet.workloads(after).into(),
+                fleet.targets(after).into(),
+                fleet.guards.at(after).into(),
             )
         } else {
-            let unchanged = Transition::default();
-            let policies = policies_before.clone();
+            // The same lists, shared: a step of a large mesh that leaves the
+            // fleet alone does not copy it.
             (
-                unchanged,
-                workloads_before.clone(),
-                targets_before.clone(),
-                policies,
+                Transition::default(),
+                Arc::clone(workloads_before),
+                Arc::clone(targets_before),
+                Arc::clone(policies_before),
             )
         };
         // What the step changes: workloads and DestinationRules, then the
         // VirtualService of every service it names.
         let mut changes = if releases_here {
             let was: Vec<&Arc<Resource>> = (workloads_before.iter())
-                .chain(targets_before)
-                .chain(policies_before)
+                .chain(targets_before.iter())
+                .chain(policies_before.iter())
                 .collect();
             let is: Vec<&Arc<Resource>> = (workloads.iter())
-                .chain(&targets)
-                .chain(&policies)
+                .chain(targets.iter())
+                .chain(policies.iter())
                 .collect();
             fleet_changes(&was, &is)
         } else {
@@ -955,10 +956,10 @@ impl Build {
         };
         bundle("namespace")
             .iter()
-            .chain(&step.workloads)
+            .chain(step.workloads.iter())
             .chain(&step.gateway)
-            .chain(&step.targets)
-            .chain(&step.policies)
+            .chain(step.targets.iter())
+            .chain(step.policies.iter())
             .chain(&step.routing)
             .map(|r| &**r)
             .collect()
