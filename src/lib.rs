@@ -142,7 +142,7 @@ fn wants_color(choice: Color, terminal: bool) -> bool {
 
 /// A scenario that validated, with its file's path and size. Not its text:
 /// nothing reads it past validation, and for a large file it and its line
-/// index weigh more than a tenth of a build.
+/// index are near a tenth of a build's peak memory.
 struct Compiled {
     path: PathBuf,
     /// The file's size in bytes.
