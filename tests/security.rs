@@ -180,7 +180,7 @@ fn explain_predicts_403_for_an_undeclared_call_which_goes_no_further_and_success
  {
     let sandbox = Sandbox::new();
     let bookinfo = scenario("bookinfo-zero-trust");
-    let explain = |from: &str, to: &str| {
+    let explain_as = |from: &str, to: &str, output: &str| {
         let run = sandbox.run(&[
             "explain",
             &bookinfo,
@@ -190,49 +190,34 @@ fn explain_predicts_403_for_an_undeclared_call_which_goes_no_further_and_success
             from,
             "--to",
             to,
+            "--output",
+            output,
         ]);
         run.expect_code(0);
         run.stdout
     };
-    assert_eq!(
-        explain("details", "ratings"),
-        "step reviews-v3: GET /productpage, entering at details -> ratings\n\
-         details -> ratings: rule 1/1 (no condition: every request) -> v1 => fails: HTTP 403 \
-         from ratings\n\
-         outcome:\n  \
-         p=1: HTTP 403 from ratings: RBAC: access denied (AuthorizationPolicy `ratings`: \
-         `cluster.local/ns/bookinfo/sa/bookinfo-details` is not among its principals)\n"
-    );
+    let explain = |from: &str, to: &str| explain_as(from, to, "text");
+    // What details sees when it calls `callee`, whose policy refuses it.
+    let refused = |callee: &str, version: &str| {
+        format!(
+            "step reviews-v3: GET /productpage, entering at details -> {callee}\n\
+             details -> {callee}: rule 1/1 (no condition: every request) -> {version} => fails: \
+             HTTP 403 from {callee}\n\
+             outcome:\n  \
+             p=1: HTTP 403 from {callee}: RBAC: access denied (AuthorizationPolicy `{callee}`: \
+             `cluster.local/ns/bookinfo/sa/bookinfo-details` is not among its principals)\n"
+        )
+    };
+    assert_eq!(explain("details", "ratings"), refused("ratings", "v1"));
     // A refused call goes no further than the callee's sidecar: reviews v3
     // never makes its own call to ratings.
+    assert_eq!(explain("details", "reviews"), refused("reviews", "v3"));
+    let json = explain_as("details", "reviews", "json");
+    let trace: serde_json::Value = serde_json::from_str(&json).expect("JSON");
     assert_eq!(
-        explain("details", "reviews"),
-        "step reviews-v3: GET /productpage, entering at details -> reviews\n\
-         details -> reviews: rule 1/1 (no condition: every request) -> v3 => fails: HTTP 403 \
-         from reviews\n\
-         outcome:\n  \
-         p=1: HTTP 403 from reviews: RBAC: access denied (AuthorizationPolicy `reviews`: \
-         `cluster.local/ns/bookinfo/sa/bookinfo-details` is not among its principals)\n"
-    );
-    let run = sandbox.run(&[
-        "explain",
-        &bookinfo,
-        "--step",
-        "reviews-v3",
-        "--from",
-        "details",
-        "--to",
-        "reviews",
-        "--output",
-        "json",
-    ]);
-    run.expect_code(0);
-    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
-    assert_eq!(
-        json["trace"]["branches"][0]["calls"],
+        trace["trace"]["branches"][0]["calls"],
         serde_json::json!([]),
-        "{}",
-        run.stdout
+        "{json}"
     );
     assert_eq!(
         explain("reviews", "ratings"),
