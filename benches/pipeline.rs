@@ -206,7 +206,7 @@ fn pipeline(c: &mut Criterion) {
         let documents: Vec<(ResourceId, String)> = p
             .build
             .documents()
-            .map(|r| (r.id.clone(), r.text.clone()))
+            .map(|r| (r.id.clone(), r.text().into_owned()))
             .collect();
         let bytes = documents.iter().map(|(_, text)| text.len() as u64).sum();
         group.throughput(Throughput::Bytes(bytes));

@@ -3,6 +3,7 @@
 //! the teardown in reverse order. Owns no rendering of YAML, no file layout
 //! (`layout`) and no writing of files.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -145,8 +146,8 @@ impl StepChange {
     fn as_diff(&self) -> Option<diff::Change<'_>> {
         Some(diff::Change {
             id: &self.before.as_ref().or(self.after.as_ref())?.id,
-            before: self.before.as_ref().map(|r| r.text.as_str()),
-            after: self.after.as_ref().map(|r| r.text.as_str()),
+            before: self.before.as_deref(),
+            after: self.after.as_deref(),
         })
     }
 }
@@ -1050,9 +1051,17 @@ fn shared(resources: Vec<Resource>) -> Vec<Arc<Resource>> {
 /// line between two.
 pub fn stream<'a>(
     resources: impl IntoIterator<Item = &'a Resource>,
-) -> impl Iterator<Item = &'a str> {
-    resources.into_iter().enumerate().flat_map(|(i, resource)| {
-        [(i > 0).then_some("---\n"), Some(resource.text.as_str())]
+) -> impl Iterator<Item = Cow<'a, str>> {
+    joined(resources.into_iter().map(Resource::text))
+}
+
+/// The pieces of one YAML stream of documents' `texts`: each text, with a
+/// `---` line between two.
+pub fn joined<'a>(
+    texts: impl IntoIterator<Item = Cow<'a, str>>,
+) -> impl Iterator<Item = Cow<'a, str>> {
+    texts.into_iter().enumerate().flat_map(|(i, text)| {
+        [(i > 0).then_some(Cow::Borrowed("---\n")), Some(text)]
             .into_iter()
             .flatten()
     })

@@ -4,7 +4,7 @@
 //! also lists the changed field paths for machines. Owns no file access and
 //! no printing.
 
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io;
@@ -19,26 +19,36 @@ use crate::resource::{Resource, ResourceId};
 pub const DEFAULT_CONTEXT: usize = 3;
 
 /// One document on both sides of a diff, borrowed from the build; `None`
-/// where it does not exist.
+/// where it does not exist. Its texts are read (unpacked) only where the
+/// diff is made, a chunk of documents at a time.
 #[derive(Debug, Clone, Copy)]
 pub struct Change<'a> {
     /// Which resource.
     pub id: &'a ResourceId,
-    /// Its text before.
-    pub before: Option<&'a str>,
-    /// Its text after.
-    pub after: Option<&'a str>,
+    /// The document before.
+    pub before: Option<&'a Resource>,
+    /// The document after.
+    pub after: Option<&'a Resource>,
 }
 
 impl Change<'_> {
-    /// `added`, `removed`, `changed` or `unchanged`.
-    pub fn kind(&self) -> &'static str {
-        match (&self.before, &self.after) {
-            (None, Some(_)) => "added",
-            (Some(_), None) => "removed",
-            (Some(a), Some(b)) if a != b => "changed",
-            _ => "unchanged",
-        }
+    /// The texts before and after.
+    fn texts(&self) -> (Option<Cow<'_, str>>, Option<Cow<'_, str>>) {
+        (
+            self.before.map(Resource::text),
+            self.after.map(Resource::text),
+        )
+    }
+}
+
+/// `added`, `removed`, `changed` or `unchanged`, of a document's texts
+/// before and after.
+fn kind(before: Option<&str>, after: Option<&str>) -> &'static str {
+    match (before, after) {
+        (None, Some(_)) => "added",
+        (Some(_), None) => "removed",
+        (Some(a), Some(b)) if a != b => "changed",
+        _ => "unchanged",
     }
 }
 
@@ -78,13 +88,14 @@ pub fn unified_pieces(
 
 /// One document's header line and hunks; empty when it is unchanged.
 fn unified_document(from: &str, to: &str, change: &Change, context: usize) -> String {
-    let kind = change.kind();
+    let (before, after) = change.texts();
+    let kind = kind(before.as_deref(), after.as_deref());
     if kind == "unchanged" {
         return String::new();
     }
     let path = document_path(change.id);
-    let before = change.before.unwrap_or("");
-    let after = change.after.unwrap_or("");
+    let before = before.as_deref().unwrap_or("");
+    let after = after.as_deref().unwrap_or("");
     let old = if change.before.is_some() {
         format!("a/{from}/{path}")
     } else {
@@ -122,8 +133,8 @@ pub fn between_states<'a>(from: &[&'a Resource], to: &[&'a Resource]) -> Vec<Cha
     let changes = matched(from, to).into_iter().filter_map(|(before, after)| {
         Some(Change {
             id: &before.or(after)?.id,
-            before: before.map(|r| r.text.as_str()),
-            after: after.map(|r| r.text.as_str()),
+            before,
+            after,
         })
     });
     changes.collect()
@@ -215,11 +226,12 @@ impl Report {
         let differences = changes
             .iter()
             .filter_map(|c| {
-                let status = Status::of(c.before, c.after)?;
-                if c.before == c.after {
+                let (before, after) = c.texts();
+                let status = Status::of(before.as_ref(), after.as_ref())?;
+                if before == after {
                     return None;
                 }
-                let paths = match (c.before, c.after) {
+                let paths = match (&before, &after) {
                     (Some(a), Some(b)) => text_field_paths(a, b),
                     _ => Vec::new(),
                 };
@@ -228,8 +240,8 @@ impl Report {
                     file: None,
                     id: Some(c.id.clone()),
                     paths,
-                    before: c.before.map(str::to_owned),
-                    after: c.after.map(str::to_owned),
+                    before: before.map(Cow::into_owned),
+                    after: after.map(Cow::into_owned),
                     unread: None,
                 })
             })
@@ -639,10 +651,7 @@ mod tests {
 
     #[test]
     fn states_are_matched_by_identity_in_identity_order() {
-        let doc = |name: &str, text: &str| Resource {
-            id: vs(name),
-            text: text.to_owned(),
-        };
+        let doc = |name: &str, text: &str| Resource::unchecked(vs(name), text);
         let (a1, b1, b2, c2) = (
             doc("a", "1\n"),
             doc("b", "1\n"),
@@ -652,35 +661,46 @@ mod tests {
         let changes = between_states(&[&b1, &a1], &[&c2, &b2]);
         let seen: Vec<_> = changes
             .iter()
-            .map(|c| (c.id.name.as_str(), c.before, c.after))
+            .map(|c| {
+                let (before, after) = c.texts();
+                (c.id.name.as_str(), before, after)
+            })
             .collect();
         assert_eq!(
             seen,
             [
-                ("a", Some("1\n"), None),
-                ("b", Some("1\n"), Some("2\n")),
-                ("c", None, Some("2\n")),
+                ("a", Some("1\n".into()), None),
+                ("b", Some("1\n".into()), Some("2\n".into())),
+                ("c", None, Some("2\n".into())),
             ]
         );
     }
 
     #[test]
     fn only_changed_documents_appear_with_a_header_each() {
+        let doc = |name: &str, text: &str| Resource::unchecked(vs(name), text);
+        let (a1, a2, b1, b2, c) = (
+            doc("a", "x: 1\n"),
+            doc("a", "x: 1\n"),
+            doc("b", "x: 1\n"),
+            doc("b", "x: 2\n"),
+            doc("c", "y: 1\n"),
+        );
         let changes = [
             Change {
-                id: &vs("a"),
-                before: Some("x: 1\n"),
-                after: Some("x: 1\n"),
+                id: &a1.id,
+                before: Some(&a1),
+                after: Some(&a2),
             },
             Change {
-                id: &vs("b"),
-                before: Some("x: 1\n"),
-                after: Some("x: 2\n"),
+                id: &b1.id,
+                before: Some(&b1),
+                after: Some(&b2),
             },
             Change {
-                id: &vs("c"),
+                id: &c.id,
                 before: None,
-                after: Some("y: 1\n"),
+                after: Some(&c),
             },
         ];
         let text = unified("s1", "s2", &changes, 3);
@@ -695,15 +715,19 @@ mod tests {
 
     #[test]
     fn a_diff_handed_over_in_pieces_is_the_whole_diff_across_chunks() {
-        let ids: Vec<ResourceId> = (0..2 * PIECES_CHUNK + 7)
-            .map(|i| vs(&format!("s{i}")))
-            .collect();
-        let texts: Vec<(String, String)> = (0..ids.len())
-            .map(|i| (format!("x: {i}\n"), format!("x: {}\n", i % 3 + i)))
-            .collect();
-        let changes: Vec<Change> = (ids.iter().zip(&texts))
-            .map(|(id, (before, after))| Change {
-                id,
+        // Held as a build holds them: packed.
+        let side = |text: fn(usize) -> String| -> Vec<Resource> {
+            Resource::pack(
+                (0..2 * PIECES_CHUNK + 7)
+                    .map(|i| Resource::unchecked(vs(&format!("s{i}")), &text(i)))
+                    .collect(),
+            )
+        };
+        let before = side(|i| format!("x: {i}\n"));
+        let after = side(|i| format!("x: {}\n", i % 3 + i));
+        let changes: Vec<Change> = (before.iter().zip(&after))
+            .map(|(before, after)| Change {
+                id: &before.id,
                 before: Some(before),
                 after: Some(after),
             })
@@ -718,7 +742,12 @@ mod tests {
             .map(|change| unified_document("s1", "s2", change, 3))
             .collect();
         assert_eq!(pieces, whole);
-        assert!(pieces.contains(&format!("VirtualService ns/s{}", 2 * PIECES_CHUNK + 6)));
+        let last = 2 * PIECES_CHUNK + 6;
+        assert!(pieces.contains(&format!(
+            "# changed: VirtualService ns/s{last}\n--- a/s1/VirtualService/ns/s{last}.yaml\n\
+             +++ b/s2/VirtualService/ns/s{last}.yaml\n@@ -1 +1 @@\n-x: {last}\n+x: {}\n",
+            last % 3 + last
+        )));
     }
 
     #[test]
@@ -769,10 +798,14 @@ mod tests {
 
     #[test]
     fn no_change_is_an_empty_diff() {
+        let (before, after) = (
+            Resource::unchecked(vs("a"), "x\n"),
+            Resource::unchecked(vs("a"), "x\n"),
+        );
         let same = Change {
-            id: &vs("a"),
-            before: Some("x\n"),
-            after: Some("x\n"),
+            id: &before.id,
+            before: Some(&before),
+            after: Some(&after),
         };
         assert_eq!(unified("a", "b", &[same], 3), "");
     }

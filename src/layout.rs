@@ -5,6 +5,7 @@
 //! `PLAN.md` laid out by `plan`, and `index.json` with every file's SHA-256).
 //! Writes nothing itself: each file goes to the `Put` it is given.
 
+use std::borrow::Cow;
 use std::io::{BufWriter, Write};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Sender};
@@ -295,8 +296,13 @@ fn emit_all_but_plan<'a>(
     Ok(index)
 }
 
+/// How many documents `put_documents` unpacks at a time.
+const UNPACK_CHUNK: usize = 1024;
+
 /// Hands `put` the file `name` holding the YAML stream of `resources`, and
-/// returns the SHA-256 of its bytes (hex), taken as they are written.
+/// returns the SHA-256 of its bytes (hex), taken as they are written. The
+/// texts of packed documents are unpacked a chunk at a time, on every core
+/// for many.
 fn put_documents<'a>(
     put: &mut Put<'_>,
     name: &str,
@@ -305,10 +311,17 @@ fn put_documents<'a>(
     let mut digest = Sha256::new();
     put(name, &mut |out| {
         digest = Sha256::new();
-        bundle::stream(resources.clone()).try_for_each(|piece| {
-            digest.update(piece);
-            out.write_all(piece.as_bytes())
-        })
+        let resources: Vec<&Resource> = resources.clone().into_iter().collect();
+        for (i, chunk) in resources.chunks(UNPACK_CHUNK).enumerate() {
+            let texts = crate::parallel::map(chunk, |resource| resource.text());
+            // Chunks are joined as the documents within them are.
+            let separator = (i > 0).then_some(Cow::Borrowed("---\n"));
+            for piece in separator.into_iter().chain(bundle::joined(texts)) {
+                digest.update(piece.as_bytes());
+                out.write_all(piece.as_bytes())?;
+            }
+        }
+        Ok(())
     })?;
     Ok(hex(&digest.finalize()))
 }
@@ -331,9 +344,9 @@ fn put_rendered(
                 stop
             })?;
             // Chunks are joined as the documents within them are.
-            let separator = (i > 0 && !chunk.is_empty()).then_some("---\n");
+            let separator = (i > 0 && !chunk.is_empty()).then_some(Cow::Borrowed("---\n"));
             for piece in separator.into_iter().chain(bundle::stream(&chunk)) {
-                digest.update(piece);
+                digest.update(piece.as_bytes());
                 out.write_all(piece.as_bytes())?;
             }
         }

@@ -3,9 +3,11 @@
 //! object. Owns no templates and no ordering.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
 use std::hash::Hash;
+use std::sync::Arc;
 
 use granit_parser::{Event, Parser, ScalarStyle};
 use serde::Serialize;
@@ -73,8 +75,36 @@ impl fmt::Display for ResourceId {
 pub struct Resource {
     /// Who it is.
     pub id: ResourceId,
-    /// The YAML document, ending in a newline, without a `---` line.
-    pub text: String,
+    /// The YAML document (`text`).
+    text: Text,
+}
+
+/// How a document's text is held. A build keeps every document until its
+/// file is written, and a large mesh's output is several times its
+/// scenario; documents of one template differ in a few names, so the
+/// groups a build keeps are held compressed (`pack`): 6 to 9 times smaller.
+#[derive(Clone)]
+enum Text {
+    /// As rendered.
+    Plain(String),
+    /// As rendered, and the dictionary of the other documents of its group.
+    Dictionary(Arc<str>),
+    /// LZ4-compressed against `dictionary` (a document of the same
+    /// template), its length first.
+    Packed {
+        dictionary: Arc<str>,
+        bytes: Box<[u8]>,
+    },
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Plain(text) => text.fmt(f),
+            Self::Dictionary(text) => text.fmt(f),
+            Self::Packed { bytes, .. } => write!(f, "<{} bytes packed>", bytes.len()),
+        }
+    }
 }
 
 impl Resource {
@@ -130,14 +160,123 @@ impl Resource {
                 ));
             }
         }
-        Ok(Self { id, text })
+        Ok(Self {
+            id,
+            text: Text::Plain(text),
+        })
+    }
+
+    /// The YAML document, ending in a newline, without a `---` line;
+    /// unpacked when it is held packed.
+    pub fn text(&self) -> Cow<'_, str> {
+        match &self.text {
+            Text::Plain(text) => Cow::Borrowed(text),
+            Text::Dictionary(text) => Cow::Borrowed(text),
+            Text::Packed { dictionary, bytes } => {
+                let unpacked = lz4_flex::block::decompress_size_prepended_with_dict(
+                    bytes,
+                    dictionary.as_bytes(),
+                )
+                .expect("a document packed in this process unpacks");
+                Cow::Owned(String::from_utf8(unpacked).expect("a packed document is UTF-8"))
+            }
+        }
     }
 
     /// The document as a JSON value, parsed on demand (for field-level diffs
     /// and schema checks, which only some commands need).
     pub fn value(&self) -> serde_json::Value {
         // The text parsed when the resource was made, so this cannot fail.
-        serde_saphyr::from_str(&self.text).unwrap_or(serde_json::Value::Null)
+        serde_saphyr::from_str(&self.text()).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// `resources`, documents of one template, held packed (`Packer`).
+    pub fn pack(resources: Vec<Resource>) -> Vec<Resource> {
+        Packer::default().pack(resources)
+    }
+}
+
+/// Holds documents of one template compressed, a batch at a time, for as
+/// long as a build keeps them: the group's first document is the
+/// dictionary against which every other is compressed. Their texts read
+/// the same.
+#[derive(Default)]
+pub struct Packer {
+    /// The group's first document.
+    dictionary: Option<Arc<str>>,
+}
+
+impl Packer {
+    /// `resources`, the group's next documents, packed (on every core, for many).
+    pub fn pack(&mut self, mut resources: Vec<Resource>) -> Vec<Resource> {
+        let rest = match (&self.dictionary, resources.first_mut()) {
+            (None, Some(first)) => {
+                let Text::Plain(text) = &first.text else {
+                    return resources;
+                };
+                let dictionary: Arc<str> = Arc::from(text.as_str());
+                first.text = Text::Dictionary(Arc::clone(&dictionary));
+                self.dictionary = Some(dictionary);
+                &mut resources[1..]
+            }
+            _ => &mut resources[..],
+        };
+        let Some(dictionary) = &self.dictionary else {
+            return resources;
+        };
+        let packed = crate::parallel::map(rest, |resource| match &resource.text {
+            Text::Plain(text) => compress(text, dictionary),
+            _ => None,
+        });
+        // The dictionary's count is raised here, on one thread: raised by
+        // every thread at once, it would bounce between the cores.
+        for (resource, bytes) in rest.iter_mut().zip(packed) {
+            if let Some(bytes) = bytes {
+                resource.text = Text::Packed {
+                    dictionary: Arc::clone(dictionary),
+                    bytes,
+                };
+            }
+        }
+        resources
+    }
+}
+
+/// `text` LZ4-compressed against `dictionary`, its length first (as
+/// `lz4_flex::block::decompress_size_prepended_with_dict` reads it); `None`
+/// for a text of 4 GiB or more, which that length cannot give.
+fn compress(text: &str, dictionary: &str) -> Option<Box<[u8]>> {
+    thread_local! {
+        /// Room for the largest output so far, reused by every call: the
+        /// library's own would zero a new one each time.
+        static OUTPUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    let length = u32::try_from(text.len()).ok()?;
+    OUTPUT.with_borrow_mut(|output| {
+        let room = 4 + lz4_flex::block::get_maximum_output_size(text.len());
+        if output.len() < room {
+            output.resize(room, 0);
+        }
+        output[..4].copy_from_slice(&length.to_le_bytes());
+        let written = lz4_flex::block::compress_into_with_dict(
+            text.as_bytes(),
+            &mut output[4..],
+            dictionary.as_bytes(),
+        )
+        .ok()?;
+        Some(Box::from(&output[..4 + written]))
+    })
+}
+
+#[cfg(test)]
+impl Resource {
+    /// A resource of `text` as it is, not parsed back: for the tests of what
+    /// reads documents.
+    pub(crate) fn unchecked(id: ResourceId, text: &str) -> Self {
+        Self {
+            id,
+            text: Text::Plain(text.to_owned()),
+        }
     }
 }
 
@@ -397,6 +536,54 @@ mod tests {
 
     fn cm(name: &str) -> ResourceId {
         ResourceId::namespaced("v1", "ConfigMap", "ns", name)
+    }
+
+    fn config_map(name: &str, data: &str) -> Resource {
+        let text = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: ns\n\
+             data:\n  value: \"{data}\"\n"
+        );
+        Resource::parse(cm(name), text, &[]).expect("valid")
+    }
+
+    #[test]
+    fn packed_documents_read_as_rendered_across_batches() {
+        let texts = |resources: &[Resource]| -> Vec<String> {
+            resources.iter().map(|r| r.text().into_owned()).collect()
+        };
+        // Like a document the dictionary shares nothing with, beside ones it
+        // shares nearly everything with.
+        let odd: String = (0..2_000u32)
+            .map(|i| char::from(b'a' + (i.wrapping_mul(2_654_435_761) >> 27) as u8 % 26))
+            .collect();
+        let batch = |from: usize| -> Vec<Resource> {
+            (from..from + 100)
+                .map(|i| config_map(&format!("c{i}"), if i == 150 { &odd } else { "x" }))
+                .collect()
+        };
+        let (first, second) = (batch(0), batch(100));
+        let expected = [texts(&first), texts(&second)].concat();
+        let mut packer = Packer::default();
+        let first = packer.pack(first);
+        let second = packer.pack(second);
+        assert_eq!([texts(&first), texts(&second)].concat(), expected);
+        assert!(matches!(first[0].text, Text::Dictionary(_)));
+        for resource in first[1..].iter().chain(&second) {
+            let Text::Packed { dictionary, bytes } = &resource.text else {
+                panic!("{} is not packed", resource.id);
+            };
+            // Every batch is packed against the group's first document.
+            assert_eq!(&**dictionary, expected[0]);
+            if resource.id.name != "c150" {
+                assert!(
+                    bytes.len() * 3 < resource.text().len(),
+                    "{}: {} bytes packed",
+                    resource.id,
+                    bytes.len()
+                );
+            }
+        }
+        assert!(Packer::default().pack(Vec::new()).is_empty());
     }
 
     #[test]

@@ -16,22 +16,30 @@ fuzz_target!(|data: &[u8]| {
     let id = ResourceId::namespaced("v1", "ConfigMap", "ns", "a");
     if let Ok(resource) = Resource::parse(id, text, &[("wave", "1")]) {
         let value = resource.value();
-        assert_eq!(value["apiVersion"], "v1", "accepted: {:?}", resource.text);
-        assert_eq!(value["kind"], "ConfigMap", "accepted: {:?}", resource.text);
+        assert_eq!(value["apiVersion"], "v1", "accepted: {:?}", resource.text());
         assert_eq!(
-            value["metadata"]["name"], "a",
+            value["kind"],
+            "ConfigMap",
             "accepted: {:?}",
-            resource.text
+            resource.text()
         );
         assert_eq!(
-            value["metadata"]["namespace"], "ns",
+            value["metadata"]["name"],
+            "a",
             "accepted: {:?}",
-            resource.text
+            resource.text()
         );
         assert_eq!(
-            value["metadata"]["annotations"]["wave"], "1",
+            value["metadata"]["namespace"],
+            "ns",
             "accepted: {:?}",
-            resource.text
+            resource.text()
+        );
+        assert_eq!(
+            value["metadata"]["annotations"]["wave"],
+            "1",
+            "accepted: {:?}",
+            resource.text()
         );
     }
 });

@@ -11,14 +11,16 @@ use std::collections::BTreeMap;
 use minijinja::Value;
 use serde::Serialize;
 
-use super::{DocumentTemplate, Routing, VirtualServiceContext, per_step, render_each};
+use super::{
+    DocumentTemplate, Routing, ServiceValues, Targets, VirtualServiceContext, per_step, render_each,
+};
 use crate::error::Error;
 use crate::model::{
     Gateway, Mirror, Rule, Scenario, Service, ServiceRouting, StringMatch, Version, WAYPOINT_NAME,
     version_service,
 };
 use crate::render::Renderer;
-use crate::resource::{Resource, ResourceId};
+use crate::resource::{Packer, Resource, ResourceId};
 
 /// The apiVersion of every Gateway API document meshgen emits.
 const GATEWAY_API_VERSION: &str = "gateway.networking.k8s.io/v1";
@@ -26,12 +28,12 @@ const GATEWAY_API_VERSION: &str = "gateway.networking.k8s.io/v1";
 /// Renders the routing of `scenario` with the Gateway API: the same groups
 /// as Istio's APIs, with a Service per version instead of DestinationRules,
 /// the ingress as a Gateway and its HTTPRoute, and each step's routing as
-/// HTTPRoutes (VirtualServices for its faults). `values` are the services
-/// as template values, dropped before the steps are rendered.
+/// HTTPRoutes (VirtualServices for its faults), around the per-version
+/// Services rendered before (`targets`).
 pub(super) fn render(
     renderer: &Renderer,
     scenario: &Scenario,
-    values: Vec<Value>,
+    targets: Targets,
 ) -> Result<Routing, Error> {
     let ns = scenario.namespace.name.as_str();
     let networking = scenario.mesh.networking_api.api_version();
@@ -39,8 +41,6 @@ pub(super) fn render(
         Some(gw) => ingress(renderer, ns, gw)?,
         None => Vec::new(),
     };
-    let version_services = version_services(renderer, ns, &scenario.services, &values)?;
-    drop(values);
     let http_route = renderer.template("httproute.yaml.j2")?;
     let virtual_service = renderer.template("virtualservice.yaml.j2")?;
     let steps = per_step(scenario, |routing| {
@@ -61,7 +61,7 @@ pub(super) fn render(
         gateway,
         gateway_steps: scenario.steps.iter().map(|_| None).collect(),
         destination_rules: scenario.services.iter().map(|_| Vec::new()).collect(),
-        version_services,
+        version_services: targets.version_services,
         steps,
     })
 }
@@ -144,13 +144,14 @@ struct IngressRoute<'a> {
     paths: Vec<PathMatch<'a>>,
 }
 
-/// Per service, per version: the Service `<service>-<version>` of each
-/// version with pods, in service and version order.
-fn version_services(
+/// Per service of the chunk `values` holds, per version: the Service
+/// `<service>-<version>` of each version with pods, in service and version
+/// order, packed with `packer`.
+pub(super) fn version_services(
     renderer: &Renderer,
-    namespace: &str,
-    services: &[Service],
-    values: &[Value],
+    scenario: &Scenario,
+    values: &ServiceValues,
+    packer: &mut Packer,
 ) -> Result<Vec<Vec<Option<Resource>>>, Error> {
     #[derive(Serialize)]
     struct VersionServiceContext<'a> {
@@ -159,7 +160,10 @@ fn version_services(
         service: &'a Value,
         version: &'a Version,
     }
-    let deployed: Vec<(usize, usize, String)> = (services.iter().enumerate())
+    let namespace = scenario.namespace.name.as_str();
+    let services = &scenario.services;
+    let chunk = values.indices();
+    let deployed: Vec<(usize, usize, String)> = (chunk.clone().zip(&services[chunk.clone()]))
         .flat_map(|(i, s)| {
             (s.versions.iter().enumerate())
                 .filter(|(_, v)| v.deploy)
@@ -175,18 +179,17 @@ fn version_services(
             let context = VersionServiceContext {
                 namespace,
                 name,
-                service: &values[*i],
+                service: values.get(*i),
                 version: &services[*i].versions[*j],
             };
             template.render(&context, id)
         },
     )?;
-    let mut per_service: Vec<Vec<Option<Resource>>> = services
-        .iter()
+    let mut per_service: Vec<Vec<Option<Resource>>> = (services[chunk.clone()].iter())
         .map(|s| s.versions.iter().map(|_| None).collect())
         .collect();
-    for ((i, j, _), resource) in deployed.into_iter().zip(rendered) {
-        per_service[i][j] = Some(resource);
+    for ((i, j, _), resource) in deployed.into_iter().zip(packer.pack(rendered)) {
+        per_service[i - chunk.start][j] = Some(resource);
     }
     Ok(per_service)
 }

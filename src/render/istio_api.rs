@@ -10,20 +10,21 @@ use minijinja::Value;
 use minijinja::value::Serde;
 use serde::Serialize;
 
-use super::{Routing, Subsets, VirtualServiceContext, per_step, render_each};
+use super::{
+    Routing, ServiceValues, Subsets, Targets, VirtualServiceContext, per_step, render_each,
+};
 use crate::error::Error;
 use crate::ingress;
 use crate::model::{Gateway, Scenario, Service, ServiceRouting, TrafficPolicy};
 use crate::render::Renderer;
-use crate::resource::{Resource, ResourceId};
+use crate::resource::{Packer, Resource, ResourceId};
 
-/// Renders the routing of `scenario` with Istio's APIs; `values` are its
-/// services as template values, dropped before the steps are rendered (for
-/// a large mesh they weigh more than the file).
+/// Renders the routing of `scenario` with Istio's APIs around its
+/// DestinationRules, rendered before (`targets`).
 pub(super) fn render(
     renderer: &Renderer,
     scenario: &Scenario,
-    values: Vec<Value>,
+    targets: Targets,
 ) -> Result<Routing, Error> {
     let ns = scenario.namespace.name.as_str();
     let networking = scenario.mesh.networking_api.api_version();
@@ -48,40 +49,6 @@ pub(super) fn render(
         gateway.push(renderer.render("gateway-virtualservice.yaml.j2", &context, id)?);
         gateway_steps = render_gateway_steps(renderer, scenario, gw)?;
     }
-    // Per service, every set of versions that runs at some moment.
-    let subsets: Vec<(usize, Cow<'_, Service>, Vec<usize>)> = services
-        .iter()
-        .enumerate()
-        .flat_map(|(i, service)| {
-            running_sets(scenario, service)
-                .into_iter()
-                .map(move |versions| (i, subset_service(service, &versions), versions))
-        })
-        .collect();
-    let destination_rules = render_each(
-        renderer,
-        "destinationrule.yaml.j2",
-        &subsets,
-        |template, (i, service, _)| {
-            let id = ResourceId::namespaced(networking, "DestinationRule", ns, &service.name);
-            let value = match service {
-                Cow::Borrowed(_) => values[*i].clone(),
-                Cow::Owned(subset) => Value::from(Serde(subset)),
-            };
-            let context = DestinationRuleContext {
-                api_version: networking,
-                namespace: ns,
-                service: &value,
-                policy: (!service.traffic_policy.is_empty()).then_some(&service.traffic_policy),
-            };
-            template.render(&context, id)
-        },
-    )?;
-    let mut per_service: Vec<Vec<Subsets>> = services.iter().map(|_| Vec::new()).collect();
-    for ((i, _, versions), resource) in subsets.into_iter().zip(destination_rules) {
-        per_service[i].push(Subsets { versions, resource });
-    }
-    drop(values);
     let template = renderer.template("virtualservice.yaml.j2")?;
     let steps = per_step(scenario, |routing| {
         let id = ResourceId::namespaced(networking, "VirtualService", ns, &routing.service);
@@ -96,10 +63,56 @@ pub(super) fn render(
     Ok(Routing {
         gateway,
         gateway_steps,
-        destination_rules: per_service,
+        destination_rules: targets.destination_rules,
         version_services: services.iter().map(|_| Vec::new()).collect(),
         steps,
     })
+}
+
+/// Per service of the chunk `values` holds, its DestinationRule for each
+/// set of running versions, packed with `packer`.
+pub(super) fn destination_rules(
+    renderer: &Renderer,
+    scenario: &Scenario,
+    values: &ServiceValues,
+    packer: &mut Packer,
+) -> Result<Vec<Vec<Subsets>>, Error> {
+    let ns = scenario.namespace.name.as_str();
+    let networking = scenario.mesh.networking_api.api_version();
+    let chunk = values.indices();
+    // Per service, every set of versions that runs at some moment.
+    let subsets: Vec<(usize, Cow<'_, Service>, Vec<usize>)> = (chunk.clone())
+        .zip(&scenario.services[chunk.clone()])
+        .flat_map(|(i, service)| {
+            running_sets(scenario, service)
+                .into_iter()
+                .map(move |versions| (i, subset_service(service, &versions), versions))
+        })
+        .collect();
+    let destination_rules = render_each(
+        renderer,
+        "destinationrule.yaml.j2",
+        &subsets,
+        |template, (i, service, _)| {
+            let id = ResourceId::namespaced(networking, "DestinationRule", ns, &service.name);
+            let value = match service {
+                Cow::Borrowed(_) => values.get(*i).clone(),
+                Cow::Owned(subset) => Value::from(Serde(subset)),
+            };
+            let context = DestinationRuleContext {
+                api_version: networking,
+                namespace: ns,
+                service: &value,
+                policy: (!service.traffic_policy.is_empty()).then_some(&service.traffic_policy),
+            };
+            template.render(&context, id)
+        },
+    )?;
+    let mut per_service: Vec<Vec<Subsets>> = chunk.clone().map(|_| Vec::new()).collect();
+    for ((i, _, versions), resource) in subsets.into_iter().zip(packer.pack(destination_rules)) {
+        per_service[i - chunk.start].push(Subsets { versions, resource });
+    }
+    Ok(per_service)
 }
 
 /// Per step, the gateway's VirtualService it re-emits (`version_routing`):

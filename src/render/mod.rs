@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::istio;
 use crate::model::{Install, RoutingApi, Scenario, Service, ServiceRouting, Version};
-use crate::resource::{Resource, ResourceId};
+use crate::resource::{Packer, Resource, ResourceId};
 
 mod gateway_api;
 mod install;
@@ -107,94 +107,61 @@ pub struct Subsets {
     pub resource: Resource,
 }
 
+/// How many services' documents (workloads, DestinationRules or per-version
+/// Services) are rendered at a time: their template values, heavier than
+/// the scenario's text, exist only while their chunk is rendered.
+const SERVICES_CHUNK: usize = 1024;
+
 /// Renders every resource of a scenario. Documents are independent, so each
 /// group is rendered on all cores; the order of the output never changes.
+/// The first error in the order of the services, then of the steps, wins.
 pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Error> {
-    let ns = scenario.namespace.name.as_str();
     let services = &scenario.services;
-    // With workloads = "existing", the application's own manifests hold them.
-    let emitted: &[Service] = if scenario.emits_workloads() {
-        services
-    } else {
-        &[]
+    let mut workloads = Workloads {
+        service_accounts: Vec::new(),
+        services: Vec::new(),
+        deployments: Vec::new(),
     };
-    // Each service as its templates see it, converted once: its
-    // ServiceAccount, Service, Deployments and DestinationRule share the value
-    // (a conversion, and freeing it, cost about as much as rendering).
-    let values: Vec<Value> = crate::parallel::map(services, |s| Value::from(Serde(s)));
-    let accounts: Vec<(usize, &Service, &String)> = emitted
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| s.service_account.as_ref().map(|a| (i, s, a)))
-        .collect();
-    let service_accounts = render_each(
-        renderer,
-        "serviceaccount.yaml.j2",
-        &accounts,
-        |template, &(i, _, account)| {
-            let id = ResourceId::namespaced("v1", "ServiceAccount", ns, account);
-            let context = ServiceContext {
-                namespace: ns,
-                service: &values[i],
-            };
-            template.render(&context, id)
-        },
-    )?;
-    let indexed: Vec<(usize, &Service)> = emitted.iter().enumerate().collect();
-    let service_objects = render_each(
-        renderer,
-        "service.yaml.j2",
-        &indexed,
-        |template, &(i, service)| {
-            let id = ResourceId::namespaced("v1", "Service", ns, &service.name);
-            let context = ServiceContext {
-                namespace: ns,
-                service: &values[i],
-            };
-            template.render(&context, id)
-        },
-    )?;
-    let deployed: Vec<(usize, usize, &Service, &Version)> = emitted
-        .iter()
-        .enumerate()
-        .flat_map(|(i, s)| {
-            (s.versions.iter().enumerate())
-                .filter(|(_, v)| v.deploy)
-                .map(move |(j, v)| (i, j, s, v))
-        })
-        .collect();
-    let deployments = render_each(
-        renderer,
-        "deployment.yaml.j2",
-        &deployed,
-        |template, &(i, _, service, version)| {
-            let name = format!("{}-{}", service.name, version.name);
-            let id = ResourceId::namespaced("apps/v1", "Deployment", ns, &name);
-            let context = DeploymentContext {
-                namespace: ns,
-                service: &values[i],
-                version,
-            };
-            if renderer.sync_waves && version.lifetime.retire.is_some() {
-                let annotations = [template.annotations.as_slice(), &[PRUNE_LAST]].concat();
-                template.render_annotated(&context, id, &annotations)
-            } else {
-                template.render(&context, id)
+    let mut targets = Targets::default();
+    let mut packers = Packers::default();
+    for start in (0..services.len()).step_by(SERVICES_CHUNK) {
+        let chunk = start..services.len().min(start + SERVICES_CHUNK);
+        // Each service as its templates see it, converted once: its
+        // ServiceAccount, Service, Deployments and DestinationRule share the
+        // value (a conversion, and freeing it, cost about as much as rendering).
+        let values = ServiceValues {
+            start,
+            values: crate::parallel::map(&services[chunk.clone()], |s| Value::from(Serde(s))),
+        };
+        // With workloads = "existing", the application's own manifests hold them.
+        if scenario.emits_workloads() {
+            render_workloads(renderer, scenario, &values, &mut packers, &mut workloads)?;
+        }
+        match scenario.mesh.routing_api {
+            RoutingApi::Istio => targets
+                .destination_rules
+                .extend(istio_api::destination_rules(
+                    renderer,
+                    scenario,
+                    &values,
+                    &mut packers.targets,
+                )?),
+            RoutingApi::GatewayApi => {
+                targets
+                    .version_services
+                    .extend(gateway_api::version_services(
+                        renderer,
+                        scenario,
+                        &values,
+                        &mut packers.targets,
+                    )?);
             }
-        },
-    )?;
-    let workloads = Workloads {
-        service_accounts: accounts.iter().map(|a| a.0).zip(service_accounts).collect(),
-        services: service_objects,
-        deployments: (deployed.iter().map(|d| (d.0, d.1)))
-            .zip(deployments)
-            .map(|((i, j), d)| (i, j, d))
-            .collect(),
-    };
+        }
+    }
     // The routing backend turns the model's routing decisions into documents.
     let routing = match scenario.mesh.routing_api {
-        RoutingApi::Istio => istio_api::render(renderer, scenario, values)?,
-        RoutingApi::GatewayApi => gateway_api::render(renderer, scenario, values)?,
+        RoutingApi::Istio => istio_api::render(renderer, scenario, targets)?,
+        RoutingApi::GatewayApi => gateway_api::render(renderer, scenario, targets)?,
     };
     let (mesh, helm) = if scenario.mesh.install == Install::Helm {
         (None, Some(install::render(renderer, scenario)?))
@@ -212,16 +179,139 @@ pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Erro
     })
 }
 
+/// The template values of a chunk of consecutive services.
+struct ServiceValues {
+    /// The index of the chunk's first service.
+    start: usize,
+    /// Each service of the chunk as a template value (`Value::from(Serde(..))`).
+    values: Vec<Value>,
+}
+
+impl ServiceValues {
+    /// The indices of the chunk's services.
+    fn indices(&self) -> std::ops::Range<usize> {
+        self.start..self.start + self.values.len()
+    }
+
+    /// Service `i`'s value; `i` is one of `indices`.
+    fn get(&self, i: usize) -> &Value {
+        &self.values[i - self.start]
+    }
+}
+
+/// What the routing sends each version to, rendered per service before the
+/// backend renders the rest: Istio's DestinationRules, or the Gateway API's
+/// per-version Services (the other one stays empty).
+#[derive(Default)]
+struct Targets {
+    /// Per service, its DestinationRule for each set of running versions.
+    destination_rules: Vec<Vec<Subsets>>,
+    /// Per service, per version, its Service `<service>-<version>`.
+    version_services: Vec<Vec<Option<Resource>>>,
+}
+
+/// The packers of the per-service groups of documents, across chunks.
+#[derive(Default)]
+struct Packers {
+    service_accounts: Packer,
+    services: Packer,
+    deployments: Packer,
+    /// DestinationRules or per-version Services.
+    targets: Packer,
+}
+
+/// Renders the ServiceAccounts, Services and Deployments of the chunk of
+/// services `values` holds, appending them to `workloads`.
+fn render_workloads(
+    renderer: &Renderer,
+    scenario: &Scenario,
+    values: &ServiceValues,
+    packers: &mut Packers,
+    workloads: &mut Workloads,
+) -> Result<(), Error> {
+    let ns = scenario.namespace.name.as_str();
+    let chunk = values.indices();
+    let services = &scenario.services[chunk.clone()];
+    let indexed: Vec<(usize, &Service)> = chunk.zip(services).collect();
+    let accounts: Vec<(usize, &String)> = (indexed.iter())
+        .filter_map(|&(i, s)| s.service_account.as_ref().map(|a| (i, a)))
+        .collect();
+    let service_accounts = render_each(
+        renderer,
+        "serviceaccount.yaml.j2",
+        &accounts,
+        |template, &(i, account)| {
+            let id = ResourceId::namespaced("v1", "ServiceAccount", ns, account);
+            let context = ServiceContext {
+                namespace: ns,
+                service: values.get(i),
+            };
+            template.render(&context, id)
+        },
+    )?;
+    let service_objects = render_each(
+        renderer,
+        "service.yaml.j2",
+        &indexed,
+        |template, &(i, service)| {
+            let id = ResourceId::namespaced("v1", "Service", ns, &service.name);
+            let context = ServiceContext {
+                namespace: ns,
+                service: values.get(i),
+            };
+            template.render(&context, id)
+        },
+    )?;
+    let deployed: Vec<(usize, usize, &Service, &Version)> = (indexed.iter())
+        .flat_map(|&(i, s)| {
+            (s.versions.iter().enumerate())
+                .filter(|(_, v)| v.deploy)
+                .map(move |(j, v)| (i, j, s, v))
+        })
+        .collect();
+    let deployments = render_each(
+        renderer,
+        "deployment.yaml.j2",
+        &deployed,
+        |template, &(i, _, service, version)| {
+            let name = format!("{}-{}", service.name, version.name);
+            let id = ResourceId::namespaced("apps/v1", "Deployment", ns, &name);
+            let context = DeploymentContext {
+                namespace: ns,
+                service: values.get(i),
+                version,
+            };
+            if renderer.sync_waves && version.lifetime.retire.is_some() {
+                let annotations = [template.annotations.as_slice(), &[PRUNE_LAST]].concat();
+                template.render_annotated(&context, id, &annotations)
+            } else {
+                template.render(&context, id)
+            }
+        },
+    )?;
+    let service_accounts = packers.service_accounts.pack(service_accounts);
+    (workloads.service_accounts).extend(accounts.iter().map(|a| a.0).zip(service_accounts));
+    (workloads.services).extend(packers.services.pack(service_objects));
+    let deployments = packers.deployments.pack(deployments);
+    (workloads.deployments).extend(
+        (deployed.iter().map(|d| (d.0, d.1)))
+            .zip(deployments)
+            .map(|((i, j), d)| (i, j, d)),
+    );
+    Ok(())
+}
+
 /// `render` of every step's routings, grouped by step: a step at a time
 /// (each on every core, for many), so that no list of every step's
-/// documents is made and then copied into groups. The first error in step
-/// order wins.
+/// documents is made and then copied into groups; each step's held packed
+/// (`Resource::pack`), since the build keeps them until their files are
+/// written. The first error in step order wins.
 fn per_step(
     scenario: &Scenario,
     render: impl Fn(&ServiceRouting) -> Result<Resource, Error> + Sync + Send,
 ) -> Result<Vec<Vec<Resource>>, Error> {
     (scenario.steps.iter())
-        .map(|step| crate::parallel::try_map(&step.routes, &render))
+        .map(|step| crate::parallel::try_map(&step.routes, &render).map(Resource::pack))
         .collect()
 }
 

@@ -207,8 +207,8 @@ fn header_names_of_any_length_read_back_as_written() {
     let scenario = valid_model(&one_service("", &routes));
     let renderer = Renderer::new(None).expect("templates");
     let rendered = render(&renderer, &scenario).expect("render");
-    let text = &rendered.routing.steps[0][0].text;
-    let value: serde_json::Value = serde_saphyr::from_str(text).expect("YAML");
+    let text = rendered.routing.steps[0][0].text();
+    let value: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
     let found: Vec<&str> = value["spec"]["http"]
         .as_array()
         .expect("http")

@@ -319,10 +319,10 @@ mod tests {
                     .flat_map(|chunk| chunk.expect("renders"))
                     .collect();
                 for resource in build.documents().chain(&teardown) {
-                    let text = &resource.text;
+                    let text = resource.text();
                     assert_eq!(
-                        read_identity(text).ok_or(()),
-                        full(text).map_err(|_| ()),
+                        read_identity(&text).ok_or(()),
+                        full(&text).map_err(|_| ()),
                         "{}: {text}",
                         file.display()
                     );
