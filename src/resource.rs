@@ -290,20 +290,53 @@ const YAML_1_1_WORDS: &[&str] = &["y", "n", "yes", "no", "true", "false", "on", 
 /// meshgen's formatter writes a string plain only then, and the parse-back
 /// takes a plain identity value as a string only then.
 pub fn plain_scalar_is_string(text: &str) -> bool {
-    let duration = text.bytes().next().is_some_and(|b| b.is_ascii_digit())
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
-        && parse_duration(text).is_some();
-    let word = text
-        .as_bytes()
-        .first()
-        .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'/')
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._/@:+=-".contains(&b))
-        && !text.ends_with(':')
-        && !YAML_1_1_WORDS.iter().any(|w| w.eq_ignore_ascii_case(text));
-    duration || word
+    let bytes = text.as_bytes();
+    match bytes.first() {
+        // Only a duration starts with a digit.
+        Some(first) if first.is_ascii_digit() => {
+            bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'.')
+                && parse_duration(text).is_some()
+        }
+        Some(first) if first.is_ascii_alphabetic() || *first == b'/' => {
+            bytes.iter().all(|&b| PLAIN_BYTES[usize::from(b)])
+                && !text.ends_with(':')
+                && (text.len() > LONGEST_YAML_1_1_WORD
+                    || !YAML_1_1_WORDS.iter().any(|w| w.eq_ignore_ascii_case(text)))
+        }
+        _ => false,
+    }
 }
+
+/// The length of the longest of `YAML_1_1_WORDS`.
+const LONGEST_YAML_1_1_WORD: usize = {
+    let mut longest = 0;
+    let mut i = 0;
+    while i < YAML_1_1_WORDS.len() {
+        if YAML_1_1_WORDS[i].len() > longest {
+            longest = YAML_1_1_WORDS[i].len();
+        }
+        i += 1;
+    }
+    longest
+};
+
+/// Per byte, whether it may stand in a plain scalar meshgen writes (and the
+/// parse-back's fast lane reads): an ASCII letter or digit, or one of
+/// `._/@:+=-`. Looked up, not tested: every value of every document is
+/// checked byte by byte.
+const PLAIN_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric()
+            || matches!(b, b'.' | b'_' | b'/' | b'@' | b':' | b'+' | b'=' | b'-');
+        byte += 1;
+    }
+    table
+};
 
 /// The identity fields a document holds, as the parse-back read them.
 #[derive(Debug, Default, PartialEq)]

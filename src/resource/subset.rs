@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use super::{Found, OpenKeys, Place, plain_scalar_is_string};
+use super::{Found, OpenKeys, PLAIN_BYTES, Place, plain_scalar_is_string};
 
 /// An open collection: the column its keys or `- ` entries start at.
 enum Frame<'a> {
@@ -56,11 +56,11 @@ pub(super) fn read_identity(text: &str) -> Option<Found<'_>> {
     let mut keys: OpenKeys<&str> = OpenKeys::new();
     // Whole-line comments before the document (the mesh install's note of
     // the Gateway API CRDs it needs) are read past.
-    let mut lines = body.split('\n').peekable();
+    let mut lines = lines(body).peekable();
     while lines.next_if(|line| line.starts_with('#')).is_some() {}
     for line in lines {
-        let content = line.trim_start_matches(' ');
-        let column = line.len() - content.len();
+        let column = line.bytes().take_while(|&b| b == b' ').count();
+        let content = &line[column..];
         let line = split(content)?;
         // The value of a `key:` on the line before: a block further in, or a
         // sequence at the key's own column.
@@ -156,6 +156,25 @@ pub(super) fn read_identity(text: &str) -> Option<Found<'_>> {
     (!pending).then_some(found)
 }
 
+/// The lines of `text`, split at each `\n` (searched byte by byte: the lines
+/// are short, and a `char` search costs more to set up than to run).
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        match text.bytes().position(|b| b == b'\n') {
+            Some(end) => {
+                rest = Some(&text[end + 1..]);
+                Some(&text[..end])
+            }
+            None => {
+                rest = None;
+                Some(text)
+            }
+        }
+    })
+}
+
 /// Reads what a line holds: an item when it starts with `- `, an entry when
 /// a colon is followed by a space or ends it (the key before that colon must
 /// be a plain string of the subset, else `None`), a scalar otherwise.
@@ -171,7 +190,7 @@ fn split(content: &str) -> Option<Line<'_>> {
     };
     let key = &content[..colon];
     // YAML caps an implicit key at 1024 characters; these stay far below.
-    if !plain_scalar_is_string(key) || key.contains(':') || key.len() > 256 {
+    if key.len() > 256 || key.as_bytes().contains(&b':') || !plain_scalar_is_string(key) {
         return None;
     }
     let value = match &content[colon + 1..] {
@@ -222,9 +241,7 @@ fn scalar(value: &str) -> Option<(Cow<'_, str>, bool)> {
     let first_ok = bytes
         .first()
         .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'/');
-    let rest_ok = bytes
-        .iter()
-        .all(|b| b.is_ascii_alphanumeric() || b"._/@:+=-".contains(b));
+    let rest_ok = bytes.iter().all(|&b| PLAIN_BYTES[usize::from(b)]);
     (first_ok && rest_ok && !value.ends_with(':')).then_some((Cow::Borrowed(value), false))
 }
 
@@ -232,8 +249,8 @@ fn scalar(value: &str) -> Option<(Cow<'_, str>, bool)> {
 /// `body`; the closing quote must end the line.
 fn double_quoted(body: &str) -> Option<Cow<'_, str>> {
     let inner = body.strip_suffix('"')?;
-    if !inner.contains('\\') {
-        return (!inner.contains('"') && inner.chars().all(printable))
+    if !inner.as_bytes().contains(&b'\\') {
+        return (!inner.as_bytes().contains(&b'"') && inner.chars().all(printable))
             .then_some(Cow::Borrowed(inner));
     }
     let mut text = String::with_capacity(inner.len());
