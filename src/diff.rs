@@ -8,6 +8,7 @@ use std::borrow::{Borrow, Cow};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io;
+use std::sync::Arc;
 
 use serde::Serialize;
 use similar::TextDiff;
@@ -532,7 +533,7 @@ fn split_documents(text: &str) -> Option<Vec<Document>> {
         let id = ResourceId {
             api_version: field("/apiVersion")?.to_owned().into(),
             kind: field("/kind")?.to_owned().into(),
-            namespace: field("/metadata/namespace").map(str::to_owned),
+            namespace: field("/metadata/namespace").map(Arc::from),
             name: field("/metadata/name")?.to_owned(),
         };
         if documents.iter().any(|d| d.id == id) {

@@ -27,9 +27,11 @@ pub struct ResourceId {
     pub api_version: Cow<'static, str>,
     /// `kind`.
     pub kind: Cow<'static, str>,
-    /// `metadata.namespace`; `None` for cluster-scoped kinds.
+    /// `metadata.namespace`; `None` for cluster-scoped kinds. Shared by the
+    /// identities made one after another in the same namespace (a build's
+    /// are nearly all in the scenario's).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
+    pub namespace: Option<Arc<str>>,
     /// `metadata.name`.
     pub name: String,
 }
@@ -45,7 +47,7 @@ impl ResourceId {
         Self {
             api_version: Cow::Borrowed(api_version),
             kind: Cow::Borrowed(kind),
-            namespace: Some(namespace.to_owned()),
+            namespace: Some(shared_namespace(namespace)),
             name: name.to_owned(),
         }
     }
@@ -59,6 +61,18 @@ impl ResourceId {
             name: name.to_owned(),
         }
     }
+}
+
+/// `namespace`, shared with the last identity made on this thread when
+/// that one is in the same namespace.
+fn shared_namespace(namespace: &str) -> Arc<str> {
+    thread_local! {
+        static LAST: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some(shared) if **shared == *namespace => Arc::clone(shared),
+        _ => Arc::clone(last.insert(Arc::from(namespace))),
+    })
 }
 
 impl fmt::Display for ResourceId {
