@@ -141,7 +141,10 @@ pub fn emit(
         let plan = plan
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        put_text(put, PLAN_FILE, &plan)?;
+        put(PLAN_FILE, &mut |out| {
+            plan.iter()
+                .try_for_each(|piece| out.write_all(piece.as_bytes()))
+        })?;
         put(INDEX_FILE, &mut |out| {
             // serde_json writes token by token: a concrete buffer in
             // front of the file's keeps those writes inlined.

@@ -73,18 +73,26 @@ impl DiffSummary {
 /// Renders `PLAN.md`: one section function per part, in page order. Each
 /// step's diff is made here to be summarised; see `plan_with_diffs`.
 pub fn plan(scenario: &Scenario, build: &Build) -> String {
-    plan_with_diffs(scenario, build, |k| DiffSummary::of(&build.steps[k].diff()))
+    plan_with_diffs(scenario, build, |k| DiffSummary::of(&build.steps[k].diff())).concat()
 }
 
 /// Renders `PLAN.md` with step `k`'s diff summarised by `diffs(k)`, asked
 /// for once per step, in step order (the layout hands over what it made
-/// while writing the diff files).
+/// while writing the diff files). The page comes in pieces, to be written
+/// one after the other: the part before the steps, each step's section,
+/// the teardown. One growing page would hold up to twice its size.
 pub fn plan_with_diffs(
     scenario: &Scenario,
     build: &Build,
     mut diffs: impl FnMut(usize) -> DiffSummary,
-) -> String {
+) -> Vec<String> {
+    let mut pieces = Vec::new();
     let mut out = String::new();
+    let mut end_piece = |out: &mut String| {
+        let mut piece = std::mem::take(out);
+        piece.shrink_to_fit();
+        pieces.push(piece);
+    };
     title(&mut out, scenario);
     install_order(&mut out, scenario, build);
     not_emitted(&mut out, scenario);
@@ -97,6 +105,7 @@ pub fn plan_with_diffs(
     let mut in_force = routing::InForceFold::new(scenario);
     let mut predictions = Predictions::new(scenario, FULL_DETAIL_SERVICES);
     for k in 0..scenario.steps.len().min(build.steps.len()) {
+        end_piece(&mut out);
         in_force.advance();
         // A large mesh shows only the services the step names.
         let shown = if scenario.services.len() <= FULL_DETAIL_SERVICES {
@@ -114,8 +123,10 @@ pub fn plan_with_diffs(
         }
         step_diff(&mut out, &build.steps[k], &diffs(k));
     }
+    end_piece(&mut out);
     teardown(&mut out, scenario, build);
-    out
+    end_piece(&mut out);
+    pieces
 }
 
 /// The page title, the description and the mesh in one line.
