@@ -100,9 +100,7 @@ pub struct Resource {
 #[derive(Clone)]
 enum Text {
     /// As rendered.
-    Plain(String),
-    /// As rendered, and the dictionary of the other documents of its group.
-    Dictionary(Arc<str>),
+    Plain(Box<str>),
     /// LZ4-compressed against `dictionary` (a document of the same
     /// template), its length first.
     Packed {
@@ -115,7 +113,6 @@ impl fmt::Debug for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Plain(text) => text.fmt(f),
-            Self::Dictionary(text) => text.fmt(f),
             Self::Packed { bytes, .. } => write!(f, "<{} bytes packed>", bytes.len()),
         }
     }
@@ -176,7 +173,7 @@ impl Resource {
         }
         Ok(Self {
             id,
-            text: Text::Plain(text),
+            text: Text::Plain(text.into_boxed_str()),
         })
     }
 
@@ -185,7 +182,6 @@ impl Resource {
     pub fn text(&self) -> Cow<'_, str> {
         match &self.text {
             Text::Plain(text) => Cow::Borrowed(text),
-            Text::Dictionary(text) => Cow::Borrowed(text),
             Text::Packed { dictionary, bytes } => {
                 let unpacked = lz4_flex::block::decompress_size_prepended_with_dict(
                     bytes,
@@ -212,8 +208,8 @@ impl Resource {
 
 /// Holds documents of one template compressed, a batch at a time, for as
 /// long as a build keeps them: the group's first document is the
-/// dictionary against which every other is compressed. Their texts read
-/// the same.
+/// dictionary against which every other is compressed (a copy: the first
+/// stays as it is). Their texts read the same.
 #[derive(Default)]
 pub struct Packer {
     /// The group's first document.
@@ -223,14 +219,12 @@ pub struct Packer {
 impl Packer {
     /// `resources`, the group's next documents, packed (on every core, for many).
     pub fn pack(&mut self, mut resources: Vec<Resource>) -> Vec<Resource> {
-        let rest = match (&self.dictionary, resources.first_mut()) {
+        let rest = match (&self.dictionary, resources.first()) {
             (None, Some(first)) => {
                 let Text::Plain(text) = &first.text else {
                     return resources;
                 };
-                let dictionary: Arc<str> = Arc::from(text.as_str());
-                first.text = Text::Dictionary(Arc::clone(&dictionary));
-                self.dictionary = Some(dictionary);
+                self.dictionary = Some(Arc::from(&**text));
                 &mut resources[1..]
             }
             _ => &mut resources[..],
@@ -289,7 +283,7 @@ impl Resource {
     pub(crate) fn unchecked(id: ResourceId, text: &str) -> Self {
         Self {
             id,
-            text: Text::Plain(text.to_owned()),
+            text: Text::Plain(text.into()),
         }
     }
 }
@@ -614,7 +608,7 @@ mod tests {
         let first = packer.pack(first);
         let second = packer.pack(second);
         assert_eq!([texts(&first), texts(&second)].concat(), expected);
-        assert!(matches!(first[0].text, Text::Dictionary(_)));
+        assert!(matches!(first[0].text, Text::Plain(_)));
         for resource in first[1..].iter().chain(&second) {
             let Text::Packed { dictionary, bytes } = &resource.text else {
                 panic!("{} is not packed", resource.id);
