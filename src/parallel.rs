@@ -51,7 +51,13 @@ pub fn try_map<T: Sync, R: Send, E: Send>(
             Some(result)
         })
         .collect();
-    results.into_iter().flatten().collect()
+    // Sized once: collected from `flatten`, which cannot tell how many
+    // items it holds, the list would grow by doubling.
+    let mut done = Vec::with_capacity(results.len());
+    for result in results.into_iter().flatten() {
+        done.push(result?);
+    }
+    Ok(done)
 }
 
 #[cfg(test)]

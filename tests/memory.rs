@@ -55,14 +55,15 @@ fn checking_a_large_scenario_takes_less_than_ten_times_its_size() {
     );
 }
 
-/// The whole build, the model included, laid out into nothing: 11.6 times
+/// The whole build, the model included, laid out into nothing: 10.6 times
 /// the file. It was 28.5 times while the teardown's deletion documents, the
 /// step diffs, the services' template values and the file's text were held
 /// to the end, and 16.0 times while the documents kept until written were
 /// held as rendered (they are packed now) and every service's template
-/// value was made at once (now 1,024 services' at a time).
+/// value was made at once (now 1,024 services' at a time). What is left is
+/// mostly the model (4.8 times) and each document's identity (2.9 times).
 #[test]
-fn building_a_large_scenario_takes_less_than_twelve_times_its_size() {
+fn building_a_large_scenario_takes_less_than_eleven_times_its_size() {
     let (_turn, before) = start();
     let text = generate::workload::text(5_000);
     let size = text.len();
@@ -80,6 +81,6 @@ fn building_a_large_scenario_takes_less_than_twelve_times_its_size() {
         fill(&mut std::io::sink()).map_err(|e| meshgen::error::Error::io("sink".as_ref(), e))
     })
     .expect("lays out");
-    assert_peak_under(before, size, 12);
+    assert_peak_under(before, size, 11);
     assert!(files > 20, "{files} files");
 }

@@ -117,12 +117,36 @@ const SERVICES_CHUNK: usize = 1024;
 /// The first error in the order of the services, then of the steps, wins.
 pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Error> {
     let services = &scenario.services;
-    let mut workloads = Workloads {
-        service_accounts: Vec::new(),
-        services: Vec::new(),
-        deployments: Vec::new(),
+    // Each list sized once: grown a chunk at a time, it would hold up to
+    // twice its documents, and three times while it moves.
+    let emitted = if scenario.emits_workloads() {
+        services.as_slice()
+    } else {
+        &[]
     };
-    let mut targets = Targets::default();
+    let mut workloads = Workloads {
+        service_accounts: Vec::with_capacity(
+            (emitted.iter())
+                .filter(|s| s.service_account.is_some())
+                .count(),
+        ),
+        services: Vec::with_capacity(emitted.len()),
+        deployments: Vec::with_capacity(
+            (emitted.iter())
+                .map(|s| s.versions.iter().filter(|v| v.deploy).count())
+                .sum(),
+        ),
+    };
+    let mut targets = match scenario.mesh.routing_api {
+        RoutingApi::Istio => Targets {
+            destination_rules: Vec::with_capacity(services.len()),
+            version_services: Vec::new(),
+        },
+        RoutingApi::GatewayApi => Targets {
+            destination_rules: Vec::new(),
+            version_services: Vec::with_capacity(services.len()),
+        },
+    };
     let mut packers = Packers::default();
     for start in (0..services.len()).step_by(SERVICES_CHUNK) {
         let chunk = start..services.len().min(start + SERVICES_CHUNK);
@@ -202,7 +226,6 @@ impl ServiceValues {
 /// What the routing sends each version to, rendered per service before the
 /// backend renders the rest: Istio's DestinationRules, or the Gateway API's
 /// per-version Services (the other one stays empty).
-#[derive(Default)]
 struct Targets {
     /// Per service, its DestinationRule for each set of running versions.
     destination_rules: Vec<Vec<Subsets>>,
