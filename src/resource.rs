@@ -1,6 +1,7 @@
 //! Resources: the identity of a Kubernetes object (apiVersion, kind, namespace,
 //! name) and a rendered document parsed back to prove it is exactly that one
-//! object. Owns no templates and no ordering.
+//! object, held as rendered or packed (`Packer`) until its file is written.
+//! Owns no templates and no ordering.
 
 use std::borrow::Cow;
 use std::cell::RefCell;

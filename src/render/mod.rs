@@ -7,7 +7,10 @@
 //! namespace, the workloads) and hands the routing to the backend of its
 //! routing API: `istio_api` (Gateway, VirtualService, DestinationRule) or
 //! `gateway_api` (Gateway API Gateway, HTTPRoute, a Service per version),
-//! which turn the same model into documents. `templates` compiles the
+//! which turn the same model into documents. The documents of each service
+//! (its workloads and what the routing sends its versions to) are rendered
+//! 1,024 services at a time, and every group the build keeps is held packed
+//! (`resource::Packer`). `templates` compiles the
 //! templates (shipped or overridden) and renders one document; `yaml` is
 //! the formatter of values.
 
