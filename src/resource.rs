@@ -97,15 +97,15 @@ pub struct Resource {
 /// How a document's text is held. A build keeps every document until its
 /// file is written, and a large mesh's output is several times its
 /// scenario; documents of one template differ in a few names, so the
-/// groups a build keeps are held compressed (`pack`): 6 to 9 times smaller.
+/// groups a build keeps are held compressed (`Packer`): 6 to 9 times smaller.
 #[derive(Clone)]
 enum Text {
     /// As rendered.
     Plain(Box<str>),
-    /// LZ4-compressed against `dictionary` (a document of the same
-    /// template), its length first.
+    /// LZ4-compressed against `dictionary` (the start of a document of the
+    /// same template), its length first.
     Packed {
-        dictionary: Arc<str>,
+        dictionary: Arc<[u8]>,
         bytes: Box<[u8]>,
     },
 }
@@ -184,11 +184,9 @@ impl Resource {
         match &self.text {
             Text::Plain(text) => Cow::Borrowed(text),
             Text::Packed { dictionary, bytes } => {
-                let unpacked = lz4_flex::block::decompress_size_prepended_with_dict(
-                    bytes,
-                    dictionary.as_bytes(),
-                )
-                .expect("a document packed in this process unpacks");
+                let unpacked =
+                    lz4_flex::block::decompress_size_prepended_with_dict(bytes, dictionary)
+                        .expect("a document packed in this process unpacks");
                 Cow::Owned(String::from_utf8(unpacked).expect("a packed document is UTF-8"))
             }
         }
@@ -208,14 +206,20 @@ impl Resource {
 }
 
 /// Holds documents of one template compressed, a batch at a time, for as
-/// long as a build keeps them: the group's first document is the
-/// dictionary against which every other is compressed (a copy: the first
-/// stays as it is). Their texts read the same.
+/// long as a build keeps them: the start of the group's first document is
+/// the dictionary against which every other is compressed (a copy: the
+/// first stays as it is). Their texts read the same.
 #[derive(Default)]
 pub struct Packer {
-    /// The group's first document.
-    dictionary: Option<Arc<str>>,
+    /// Up to `DICTIONARY_BYTES` of the group's first document.
+    dictionary: Option<Arc<[u8]>>,
 }
+
+/// The most of a group's first document its dictionary holds: every
+/// document's compression reads the whole dictionary first, so a template
+/// that writes large documents must not make each one cost that much again.
+/// meshgen's documents are a few hundred bytes.
+const DICTIONARY_BYTES: usize = 4096;
 
 impl Packer {
     /// `resources`, the group's next documents, packed (on every core, for many).
@@ -225,7 +229,8 @@ impl Packer {
                 let Text::Plain(text) = &first.text else {
                     return resources;
                 };
-                self.dictionary = Some(Arc::from(&**text));
+                let start = &text.as_bytes()[..text.len().min(DICTIONARY_BYTES)];
+                self.dictionary = Some(Arc::from(start));
                 &mut resources[1..]
             }
             _ => &mut resources[..],
@@ -254,7 +259,7 @@ impl Packer {
 /// `text` LZ4-compressed against `dictionary`, its length first (as
 /// `lz4_flex::block::decompress_size_prepended_with_dict` reads it); `None`
 /// for a text of 4 GiB or more, which that length cannot give.
-fn compress(text: &str, dictionary: &str) -> Option<Box<[u8]>> {
+fn compress(text: &str, dictionary: &[u8]) -> Option<Box<[u8]>> {
     thread_local! {
         /// Room for the largest output so far, reused by every call: the
         /// library's own would zero a new one each time.
@@ -267,12 +272,9 @@ fn compress(text: &str, dictionary: &str) -> Option<Box<[u8]>> {
             output.resize(room, 0);
         }
         output[..4].copy_from_slice(&length.to_le_bytes());
-        let written = lz4_flex::block::compress_into_with_dict(
-            text.as_bytes(),
-            &mut output[4..],
-            dictionary.as_bytes(),
-        )
-        .ok()?;
+        let written =
+            lz4_flex::block::compress_into_with_dict(text.as_bytes(), &mut output[4..], dictionary)
+                .ok()?;
         Some(Box::from(&output[..4 + written]))
     })
 }
@@ -615,7 +617,7 @@ mod tests {
                 panic!("{} is not packed", resource.id);
             };
             // Every batch is packed against the group's first document.
-            assert_eq!(&**dictionary, expected[0]);
+            assert_eq!(&**dictionary, expected[0].as_bytes());
             if resource.id.name != "c150" {
                 assert!(
                     bytes.len() * 3 < resource.text().len(),
@@ -626,6 +628,21 @@ mod tests {
             }
         }
         assert!(Packer::default().pack(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn a_large_first_document_gives_the_dictionary_only_its_start() {
+        let large = "x".repeat(3 * DICTIONARY_BYTES);
+        let resources = vec![config_map("a", &large), config_map("b", &large)];
+        let expected: Vec<String> = resources.iter().map(|r| r.text().into_owned()).collect();
+        let packed = Resource::pack(resources);
+        let Text::Packed { dictionary, .. } = &packed[1].text else {
+            panic!("not packed");
+        };
+        assert_eq!(dictionary.len(), DICTIONARY_BYTES);
+        assert!(expected[0].as_bytes().starts_with(dictionary));
+        let read: Vec<String> = packed.iter().map(|r| r.text().into_owned()).collect();
+        assert_eq!(read, expected);
     }
 
     #[test]
