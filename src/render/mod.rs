@@ -117,7 +117,9 @@ const SERVICES_CHUNK: usize = 1024;
 
 /// Renders every resource of a scenario. Documents are independent, so each
 /// group is rendered on all cores; the order of the output never changes.
-/// The first error in the order of the services, then of the steps, wins.
+/// The first error wins, in the order the groups are rendered: the
+/// services' documents a chunk at a time, the routing, then the mesh
+/// install, the namespace and the policies.
 pub fn render(renderer: &Renderer, scenario: &Scenario) -> Result<Rendered, Error> {
     let services = &scenario.services;
     // Each list sized once: grown a chunk at a time, it would hold up to
