@@ -27,6 +27,7 @@ mod text;
 mod trace;
 mod view;
 
+use compact_str::CompactString;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
@@ -517,7 +518,7 @@ pub struct Class {
     /// `end-user=jason`, `everyone else`.
     pub label: String,
     /// The header conditions of the rule it comes from (none: everyone else).
-    pub conditions: Vec<(String, StringMatch)>,
+    pub conditions: Vec<(CompactString, StringMatch)>,
     /// The headers a request of the class carries.
     pub headers: Vec<(String, HeaderValue)>,
 }
@@ -564,11 +565,11 @@ pub fn default_uri(scenario: &Scenario) -> String {
         return "/".to_owned();
     };
     let exact = route.uris.iter().find_map(|m| match m {
-        StringMatch::Exact(v) => Some(v.clone()),
+        StringMatch::Exact(v) => Some(v.to_string()),
         _ => None,
     });
     let prefix = route.uris.iter().find_map(|m| match m {
-        StringMatch::Prefix(v) => Some(v.clone()),
+        StringMatch::Prefix(v) => Some(v.to_string()),
         _ => None,
     });
     exact.or(prefix).unwrap_or_else(|| "/".to_owned())
@@ -650,8 +651,8 @@ pub fn explain(
 /// A request of a class carries a value satisfying each condition.
 pub fn classes(scenario: &Scenario) -> Vec<Class> {
     // In order of first appearance; the set only tells which were seen.
-    let mut seen: Vec<&Vec<(String, StringMatch)>> = Vec::new();
-    let mut known: HashSet<&Vec<(String, StringMatch)>> = HashSet::new();
+    let mut seen: Vec<&Vec<(CompactString, StringMatch)>> = Vec::new();
+    let mut known: HashSet<&Vec<(CompactString, StringMatch)>> = HashSet::new();
     for rule in scenario
         .steps
         .iter()
@@ -679,11 +680,11 @@ pub fn classes(scenario: &Scenario) -> Vec<Class> {
                 .map(|(name, m)| {
                     let value = match m {
                         StringMatch::Exact(v) | StringMatch::Prefix(v) => {
-                            HeaderValue::Literal(v.clone())
+                            HeaderValue::Literal(v.to_string())
                         }
                         StringMatch::Regex(_) => HeaderValue::Satisfying(m.clone()),
                     };
-                    (name.clone(), value)
+                    (name.to_string(), value)
                 })
                 .collect(),
         })
@@ -743,10 +744,10 @@ fn relevant<'c>(classes: &'c [Class], view: &View<'_>, reach: &BTreeSet<&str>) -
     if classes.len() <= MAX_CLASSES {
         return classes.iter().collect();
     }
-    let key = |headers: &[(String, StringMatch)]| -> Vec<(String, &'static str, String)> {
+    let key = |headers: &[(CompactString, StringMatch)]| -> Vec<(String, &'static str, String)> {
         headers
             .iter()
-            .map(|(n, m)| (n.clone(), m.kind(), m.value().to_owned()))
+            .map(|(n, m)| (n.to_string(), m.kind(), m.value().to_owned()))
             .collect()
     };
     let in_force: BTreeSet<Vec<(String, &'static str, String)>> = reach
@@ -784,7 +785,7 @@ pub fn default_entries(scenario: &Scenario) -> Vec<Entry> {
             .services
             .iter()
             .filter(|s| !reached.contains(s.name.as_str()))
-            .map(|s| Entry::Service(s.name.clone())),
+            .map(|s| Entry::Service(s.name.to_string())),
     );
     entries
 }

@@ -11,6 +11,7 @@
 //! and `regex` compare the path without its query string (a regex must match
 //! all of it), `prefix` the path as sent, query string included.
 
+use compact_str::CompactString;
 use std::collections::HashSet;
 
 use serde::Serialize;
@@ -87,11 +88,11 @@ pub fn uri_covers(earlier: &StringMatch, later: &StringMatch) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Match {
     /// Header conditions, sorted by header name.
-    pub headers: Vec<(String, StringMatch)>,
+    pub headers: Vec<(CompactString, StringMatch)>,
     /// URI condition.
     pub uri: Option<StringMatch>,
     /// Exact HTTP method.
-    pub method: Option<String>,
+    pub method: Option<CompactString>,
 }
 
 /// One HTTP route of the gateway's VirtualService.
@@ -199,8 +200,8 @@ mod tests {
     use super::*;
     use StringMatch::{Exact, Prefix, Regex};
 
-    fn s(text: &str) -> String {
-        text.to_owned()
+    fn s(text: &str) -> CompactString {
+        text.into()
     }
 
     #[test]

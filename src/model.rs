@@ -6,6 +6,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::{Serialize, Serializer};
 
 use crate::istio::{self, Facts, GatewayApiCrds, NetworkingApi, Release};
@@ -32,7 +33,7 @@ pub struct Scenario {
     /// Traffic steps in file order.
     pub steps: Vec<Step>,
     /// Position of each service in `services`, by name.
-    pub service_positions: HashMap<String, usize>,
+    pub service_positions: HashMap<CompactString, usize>,
 }
 
 impl Scenario {
@@ -44,7 +45,7 @@ impl Scenario {
     }
 
     /// The position of each service in `services`, by name.
-    pub fn positions(services: &[Service]) -> HashMap<String, usize> {
+    pub fn positions(services: &[Service]) -> HashMap<CompactString, usize> {
         services
             .iter()
             .enumerate()
@@ -313,13 +314,13 @@ impl Protocol {
 #[derive(Debug, Clone, Serialize)]
 pub struct Service {
     /// RFC 1035 label: the Service name and routing host.
-    pub name: String,
+    pub name: CompactString,
     /// The Service and container port.
     pub port: u16,
     /// The port's protocol.
     pub protocol: Protocol,
     /// ServiceAccount created for the pods, when set.
-    pub service_account: Option<String>,
+    pub service_account: Option<CompactString>,
     /// Versions in file order.
     pub versions: Vec<Version>,
     /// The DestinationRule's traffic policy (global merged with the service's).
@@ -376,13 +377,13 @@ impl Service {
 #[derive(Debug, Clone, Serialize)]
 pub struct Version {
     /// DNS-1123 label; the subset name and `version` label.
-    pub name: String,
+    pub name: CompactString,
     /// Container image, after `images.registry`; `None` only when not deployed.
-    pub image: Option<String>,
+    pub image: Option<CompactString>,
     /// Deployment replicas.
     pub replicas: u32,
     /// Container environment, sorted by name.
-    pub env: Vec<(String, String)>,
+    pub env: Vec<(CompactString, CompactString)>,
     /// What this version calls (its own list, or the service's).
     pub calls: Vec<Call>,
     /// Whether the version has pods: a Deployment meshgen emits or, with
@@ -390,7 +391,7 @@ pub struct Version {
     pub deploy: bool,
     /// The pod labels its DestinationRule subset selects, sorted by key:
     /// `version: <name>` unless the scenario sets `labels`.
-    pub labels: Vec<(String, String)>,
+    pub labels: Vec<(CompactString, CompactString)>,
     /// The steps that launch and retire it.
     #[serde(skip)]
     pub lifetime: Lifetime,
@@ -399,9 +400,9 @@ pub struct Version {
 impl Version {
     /// A version of workloads the application owns (`workloads =
     /// "existing"`): its pods run, meshgen deploys nothing.
-    pub fn existing(name: String) -> Self {
+    pub fn existing(name: CompactString) -> Self {
         Self {
-            labels: vec![("version".to_owned(), name.clone())],
+            labels: vec![(CompactString::const_new("version"), name.clone())],
             name,
             image: None,
             replicas: 1,
@@ -467,7 +468,7 @@ impl Moment {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Call {
     /// The called service.
-    pub service: String,
+    pub service: CompactString,
     /// The client-side timeout per attempt, when the code sets one.
     pub timeout: Option<Duration>,
     /// How many times the client tries (1 = no retry).
@@ -478,9 +479,9 @@ pub struct Call {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TrafficPolicy {
     /// `tls.mode`.
-    pub tls: Option<String>,
+    pub tls: Option<CompactString>,
     /// `loadBalancer.simple`.
-    pub load_balancer: Option<String>,
+    pub load_balancer: Option<CompactString>,
     /// `connectionPool.tcp.maxConnections`.
     pub max_connections: Option<u32>,
     /// `outlierDetection.consecutive5xxErrors`.
@@ -571,7 +572,7 @@ pub const HTTPS_PORT: u16 = 443;
 #[derive(Debug, Clone, Serialize)]
 pub struct GatewayRoute {
     /// Destination service.
-    pub service: String,
+    pub service: CompactString,
     /// That service's port.
     pub port: u16,
     /// URI matches (ORed); empty means every request.
@@ -582,11 +583,11 @@ pub struct GatewayRoute {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StringMatch {
     /// Exact value.
-    Exact(String),
+    Exact(CompactString),
     /// Prefix.
-    Prefix(String),
+    Prefix(CompactString),
     /// RE2 regular expression.
-    Regex(String),
+    Regex(CompactString),
 }
 
 impl StringMatch {
@@ -631,7 +632,7 @@ impl fmt::Display for StringMatch {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Duration {
     /// The text from the scenario, emitted as is.
-    pub text: String,
+    pub text: CompactString,
     /// Length in nanoseconds.
     pub nanos: u128,
 }
@@ -752,16 +753,16 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VersionRef {
     /// The service.
-    pub service: String,
+    pub service: CompactString,
     /// Its version.
-    pub version: String,
+    pub version: CompactString,
 }
 
 /// The whole routing of one service: its VirtualService's ordered rules.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServiceRouting {
     /// The routed service.
-    pub service: String,
+    pub service: CompactString,
     /// Whether the service speaks TCP: its rules become `tcp` routes, which
     /// carry only destinations.
     pub tcp: bool,
@@ -773,11 +774,11 @@ pub struct ServiceRouting {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rule {
     /// Header conditions, sorted by header name.
-    pub headers: Vec<(String, StringMatch)>,
+    pub headers: Vec<(CompactString, StringMatch)>,
     /// URI condition.
     pub uri: Option<StringMatch>,
     /// Exact HTTP method.
-    pub method: Option<String>,
+    pub method: Option<CompactString>,
     /// Destinations; weights only for splits.
     pub destinations: Vec<Destination>,
     /// Injected delay. (The parts most rules do without are boxed: a large
@@ -814,7 +815,7 @@ impl Rule {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Destination {
     /// The subset (version).
-    pub version: String,
+    pub version: CompactString,
     /// Weight in percent, only when the rule splits traffic.
     pub weight: Option<u32>,
 }
@@ -845,14 +846,14 @@ pub struct Retries {
     /// `perTryTimeout`.
     pub per_try_timeout: Option<Duration>,
     /// `retryOn`.
-    pub retry_on: Option<String>,
+    pub retry_on: Option<CompactString>,
 }
 
 /// `mirror` and `mirrorPercentage`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Mirror {
     /// Mirrored subset.
-    pub version: String,
+    pub version: CompactString,
     /// `mirrorPercentage.value`, when set.
     pub percent: Option<f64>,
 }
@@ -864,10 +865,10 @@ mod tests {
     /// A service with versions named `names`, in that order.
     fn service_with(names: &[&str]) -> Service {
         let versions: Vec<Version> = (names.iter())
-            .map(|n| Version::existing((*n).to_owned()))
+            .map(|n| Version::existing((*n).into()))
             .collect();
         Service {
-            name: "s".to_owned(),
+            name: "s".into(),
             port: 80,
             protocol: Protocol::Http,
             service_account: None,
@@ -914,7 +915,7 @@ mod tests {
         ];
         for (text, expected) in cases {
             let duration = Duration {
-                text: text.to_owned(),
+                text: text.into(),
                 nanos: parse_duration(text).expect("a Go duration"),
             };
             assert_eq!(duration.gateway_api().as_deref(), expected, "{text}");

@@ -4,6 +4,7 @@
 //! `end-user: jason`) against everyone else, first match wins. Reads only the
 //! model; owns no rendering (the plan and its flowchart present this).
 
+use compact_str::CompactString;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
@@ -14,7 +15,7 @@ use crate::model::{Moment, RoutingApi, Rule, Scenario, Service, ServiceRouting, 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Class {
     /// Header conditions, sorted by header name.
-    pub headers: Vec<(String, StringMatch)>,
+    pub headers: Vec<(CompactString, StringMatch)>,
 }
 
 impl Class {
@@ -67,7 +68,7 @@ impl Class {
 /// matches on, in order of first appearance, then everyone else (last).
 pub fn classes(scenario: &Scenario) -> Vec<Class> {
     let mut classes: Vec<Class> = Vec::new();
-    let mut seen: HashSet<&[(String, StringMatch)]> = HashSet::new();
+    let mut seen: HashSet<&[(CompactString, StringMatch)]> = HashSet::new();
     let rules = scenario
         .steps
         .iter()
@@ -345,7 +346,7 @@ impl<'a> HeaderIndex<'a> {
     pub const WORTH_FROM: usize = 16;
 
     /// Indexes `lists` by position.
-    pub fn new(lists: impl IntoIterator<Item = &'a [(String, StringMatch)]>) -> Self {
+    pub fn new(lists: impl IntoIterator<Item = &'a [(CompactString, StringMatch)]>) -> Self {
         let mut index = Self {
             general: Vec::new(),
             by_exact: HashMap::new(),
@@ -399,12 +400,12 @@ mod tests {
         Rule {
             headers: headers
                 .iter()
-                .map(|(n, m)| ((*n).to_owned(), m.clone()))
+                .map(|(n, m)| ((*n).into(), m.clone()))
                 .collect(),
             uri: None,
             method: None,
             destinations: vec![Destination {
-                version: to.to_owned(),
+                version: to.into(),
                 weight: None,
             }],
             delay: None,
@@ -421,7 +422,7 @@ mod tests {
             .map(|o| {
                 let version = o
                     .rule
-                    .map_or("404".to_owned(), |r| r.destinations[0].version.clone());
+                    .map_or("404".to_owned(), |r| r.destinations[0].version.to_string());
                 if o.when.is_empty() {
                     version
                 } else {
@@ -501,10 +502,7 @@ mod tests {
             let index = HeaderIndex::new(routing.rules.iter().map(|r| r.headers.as_slice()));
             for c in &conditions {
                 let class = Class {
-                    headers: c
-                        .iter()
-                        .map(|(n, m)| ((*n).to_owned(), m.clone()))
-                        .collect(),
+                    headers: c.iter().map(|(n, m)| ((*n).into(), m.clone())).collect(),
                 };
                 let indexed = (index.candidates(class.values()).into_iter())
                     .filter_map(|i| routing.rules.get(i));
@@ -573,7 +571,7 @@ mod tests {
             ..rule(&[], "v1")
         };
         let routing = ServiceRouting {
-            service: "web".to_owned(),
+            service: "web".into(),
             tcp: false,
             rules: vec![jason, api, rule(&[], "v3")],
         };

@@ -94,7 +94,7 @@ pub fn allow_lists(scenario: &Scenario, at: Moment) -> Vec<AllowList> {
             };
             if let Some(list) = lists.get_mut(i) {
                 (list.entry(principal(ns, account(caller))).or_default())
-                    .insert(caller.name.clone());
+                    .insert(caller.name.to_string());
             }
         }
     }

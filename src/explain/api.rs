@@ -261,6 +261,7 @@ impl Enforcement {
 mod tests {
     use super::*;
     use crate::model::Destination;
+    use compact_str::CompactString;
 
     #[test]
     fn a_path_prefix_matches_whole_segments() {
@@ -292,14 +293,14 @@ mod tests {
 
     #[test]
     fn an_httproute_prefix_ignores_the_query_string_and_a_virtualservice_prefix_does_not() {
-        let api = StringMatch::Prefix("/api".to_owned());
+        let api = StringMatch::Prefix("/api".into());
         let route = Resource::HttpRoute;
         let vs = Resource::VirtualService;
         assert_eq!(route.uri_matches(&api, "/api?x=1"), Ok(true));
         assert_eq!(route.uri_matches(&api, "/apix?x=/"), Ok(false));
         assert_eq!(vs.uri_matches(&api, "/apix"), Ok(true));
         assert_eq!(route.uri_matches(&api, "/apix"), Ok(false));
-        let exact = StringMatch::Exact("/api".to_owned());
+        let exact = StringMatch::Exact("/api".into());
         assert_eq!(route.uri_matches(&exact, "/api?x=1"), Ok(true));
         assert_eq!(route.uri_matches(&exact, "/api/"), Ok(false));
     }
@@ -307,12 +308,12 @@ mod tests {
     fn rule(uri: Option<StringMatch>, method: bool, headers: usize) -> Rule {
         Rule {
             headers: (0..headers)
-                .map(|i| (format!("h{i}"), StringMatch::Exact("x".to_owned())))
+                .map(|i| (format!("h{i}").into(), StringMatch::Exact("x".into())))
                 .collect(),
             uri,
-            method: method.then(|| "GET".to_owned()),
+            method: method.then(|| "GET".into()),
             destinations: vec![Destination {
-                version: "v1".to_owned(),
+                version: "v1".into(),
                 weight: None,
             }],
             delay: None,
@@ -326,7 +327,7 @@ mod tests {
     #[test]
     fn httproute_rules_are_tried_by_precedence_and_ties_keep_their_order() {
         use StringMatch::{Exact, Prefix, Regex};
-        let s = |t: &str| t.to_owned();
+        let s = |t: &str| CompactString::from(t);
         let rules = [
             rule(None, false, 0),                          // 0: PathPrefix /, catch-all
             rule(Some(Regex(s("/v[0-9]+/.*"))), false, 0), // 1: regex, last of the paths

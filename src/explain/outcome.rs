@@ -537,7 +537,7 @@ pub(super) fn then(ctx: &mut Ctx, before: &Resp, answer: &Resp, caller: &str, ca
         (Kind::Ok { served, degraded }, failure) => {
             let failed = ctx.failure(Failed {
                 caller: caller.to_owned(),
-                callee: call.service.clone(),
+                callee: call.service.to_string(),
                 attempts: call.attempts,
                 timeout: call.timeout.as_ref().map(|t| t.nanos),
                 kind: failure.clone(),

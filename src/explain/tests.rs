@@ -521,7 +521,7 @@ fn a_cycle_in_calls_is_an_error_not_a_loop() {
         .find(|x| x.name == "back")
         .expect("back");
     back.versions[0].calls.push(Call {
-        service: "front".to_owned(),
+        service: "front".into(),
         timeout: None,
         attempts: 1,
     });

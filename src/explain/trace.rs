@@ -11,6 +11,7 @@
 //! with its number of paths. The graph is walked with an explicit stack,
 //! never by recursion: a call chain may be as long as the scenario is.
 
+use compact_str::CompactString;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::api::{Caller, Order, Resource};
@@ -400,7 +401,7 @@ impl<'a> Tracer<'a> {
             shares: spread(service, self.view.at),
             local: None,
         };
-        Ok(Ok((target.clone(), plan)))
+        Ok(Ok((target.to_string(), plan)))
     }
 
     /// How the gateway's VirtualService in force takes the request with
@@ -618,7 +619,7 @@ impl<'a> Tracer<'a> {
                             let mut cycle: Vec<String> = stack
                                 .iter()
                                 .filter_map(|frame| match frame {
-                                    Frame::Body { plan, .. } => Some(plan.service.name.clone()),
+                                    Frame::Body { plan, .. } => Some(plan.service.name.to_string()),
                                     Frame::Version { .. } => None,
                                 })
                                 .collect();
@@ -680,7 +681,7 @@ impl<'a> Tracer<'a> {
                     latency: 0,
                     kind: Kind::Status {
                         code: 503,
-                        at: service.name.clone(),
+                        at: service.name.to_string(),
                         reason: format!("no version of {} is deployed", service.name),
                     },
                     causes: BTreeSet::new(),
@@ -707,7 +708,7 @@ impl<'a> Tracer<'a> {
                             latency: 0,
                             kind: Kind::Status {
                                 code: 503,
-                                at: service.name.clone(),
+                                at: service.name.to_string(),
                                 reason: format!("{} {name} has no pods", service.name),
                             },
                             causes: BTreeSet::new(),
@@ -751,7 +752,7 @@ impl<'a> Tracer<'a> {
         let mut calls = Vec::new();
         for call in &version.calls {
             let Some(&body) = self.bodies.get(call.service.as_str()) else {
-                return Err(ExplainError::UnknownEntry(call.service.clone()));
+                return Err(ExplainError::UnknownEntry(call.service.to_string()));
             };
             let denial = (self.guard.as_ref()).and_then(|guard| {
                 let principal = guard.service_principal(&service.name);
@@ -772,9 +773,9 @@ impl<'a> Tracer<'a> {
             self.graph.hops.push(HopNode {
                 from: me.clone(),
                 caller: Caller::Mesh,
-                to: call.service.clone(),
+                to: call.service.to_string(),
                 budget: Some(Budget {
-                    timeout: call.timeout.as_ref().map(|t| t.text.clone()),
+                    timeout: call.timeout.as_ref().map(|t| t.text.to_string()),
                     attempts: call.attempts,
                 }),
                 body,
@@ -891,7 +892,10 @@ impl<'a> Tracer<'a> {
 
     /// Why the request's headers meet every one of `headers` (each
     /// condition, in order), or why the first one they do not.
-    fn headers_match(&self, headers: &[(String, StringMatch)]) -> Result<Vec<String>, String> {
+    fn headers_match(
+        &self,
+        headers: &[(CompactString, StringMatch)],
+    ) -> Result<Vec<String>, String> {
         let mut why = Vec::new();
         for (name, m) in headers {
             let wanted = format!("{name} {} {}", m.kind(), m.value());
@@ -939,7 +943,7 @@ fn shares(rule: &Rule) -> Vec<(String, f64)> {
     (rule.destinations.iter())
         .map(|d| {
             (
-                d.version.clone(),
+                d.version.to_string(),
                 f64::from(d.weight.unwrap_or(100)) / 100.0,
             )
         })
@@ -960,7 +964,7 @@ fn spread(service: &Service, at: Moment) -> Vec<(String, f64)> {
             } else {
                 f64::from(v.replicas) / f64::from(total)
             };
-            (v.name.clone(), share)
+            (v.name.to_string(), share)
         })
         .collect()
 }
@@ -968,21 +972,21 @@ fn spread(service: &Service, at: Moment) -> Vec<(String, f64)> {
 /// The matched rule's fault, timeout, retries and mirror, as a hop shows them.
 fn describe_rule(body: &mut Body, rule: &Rule) {
     body.delay = rule.delay.as_ref().map(|d| Fault {
-        value: d.duration.text.clone(),
+        value: d.duration.text.to_string(),
         percent: d.percent,
     });
     body.abort = rule.abort.as_ref().map(|a| Fault {
         value: a.status.to_string(),
         percent: a.percent,
     });
-    body.timeout = rule.timeout.as_ref().map(|t| t.text.clone());
+    body.timeout = rule.timeout.as_ref().map(|t| t.text.to_string());
     body.retries = rule.retries.as_ref().map(|r| RetryPolicy {
         attempts: r.attempts,
-        per_try_timeout: r.per_try_timeout.as_ref().map(|t| t.text.clone()),
-        retry_on: r.retry_on.clone(),
+        per_try_timeout: r.per_try_timeout.as_ref().map(|t| t.text.to_string()),
+        retry_on: r.retry_on.as_ref().map(ToString::to_string),
     });
     body.mirror = rule.mirror.as_ref().map(|m| match m.percent {
         Some(p) => format!("{} ({p}%)", m.version),
-        None => m.version.clone(),
+        None => m.version.to_string(),
     });
 }

@@ -12,6 +12,8 @@
 
 use std::fmt::Write as _;
 
+use compact_str::CompactString;
+
 use crate::bundle::{Action, Build, Bundle, Phase, PhaseFile, StepBundle, TEARDOWN_FILE};
 use crate::explain::{ExplainError, Prediction, Predictions};
 use crate::flowchart;
@@ -440,7 +442,7 @@ fn existing_pods(scenario: &Scenario, refs: &[VersionRef]) -> Vec<String> {
 }
 
 /// `track: canary, tier: web`.
-fn labels(labels: &[(String, String)]) -> String {
+fn labels(labels: &[(CompactString, CompactString)]) -> String {
     (labels.iter())
         .map(|(k, v)| format!("{k}: {v}"))
         .collect::<Vec<_>>()
@@ -506,7 +508,7 @@ fn who_gets_what(out: &mut String, scenario: &Scenario, shown: &[InForce<'_>], c
         let name = if in_force.named {
             format!("**{service}**")
         } else {
-            service.clone()
+            service.to_string()
         };
         let Some(routing) = in_force.routing else {
             let deployed: Vec<&str> = in_force
@@ -559,7 +561,7 @@ fn who_gets_what(out: &mut String, scenario: &Scenario, shown: &[InForce<'_>], c
                         .as_ref()
                         .map_or(String::new(), |m| inline_text(&match m.percent {
                             Some(p) => format!("{} ({p}%)", m.version),
-                            None => m.version.clone(),
+                            None => m.version.to_string(),
                         })),
                 );
             }
@@ -806,7 +808,7 @@ fn destinations(rule: &Rule) -> String {
         .iter()
         .map(|d| match d.weight {
             Some(w) => format!("{} {w}%", d.version),
-            None => d.version.clone(),
+            None => d.version.to_string(),
         })
         .collect::<Vec<_>>()
         .join(", ")

@@ -290,9 +290,9 @@ impl<'a> HeaderMatch<'a> {
     /// whole value, RE2).
     fn of(name: &'a str, m: &StringMatch) -> Self {
         let (r#type, value) = match m {
-            StringMatch::Exact(v) => (None, v.clone()),
+            StringMatch::Exact(v) => (None, v.to_string()),
             StringMatch::Prefix(p) => (Some("RegularExpression"), format!("^{}.*", re2_quote(p))),
-            StringMatch::Regex(r) => (Some("RegularExpression"), r.clone()),
+            StringMatch::Regex(r) => (Some("RegularExpression"), r.to_string()),
         };
         Self {
             name,
@@ -429,17 +429,17 @@ mod tests {
 
     #[test]
     fn a_header_prefix_becomes_a_literal_anchored_regex() {
-        let m = HeaderMatch::of("end-user", &StringMatch::Prefix("ja.s(on)".to_owned()));
+        let m = HeaderMatch::of("end-user", &StringMatch::Prefix("ja.s(on)".into()));
         assert_eq!(m.r#type, Some("RegularExpression"));
         assert_eq!(m.value, r"^ja\.s\(on\).*");
-        let exact = HeaderMatch::of("end-user", &StringMatch::Exact("jason".to_owned()));
+        let exact = HeaderMatch::of("end-user", &StringMatch::Exact("jason".into()));
         assert_eq!((exact.r#type, exact.value.as_str()), (None, "jason"));
     }
 
     #[test]
     fn a_fractional_mirror_percentage_becomes_a_fraction() {
         let mirror = |percent| Mirror {
-            version: "v2".to_owned(),
+            version: "v2".into(),
             percent,
         };
         let whole = MirrorFilter::of("reviews", &mirror(Some(10.0)));

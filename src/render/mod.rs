@@ -261,8 +261,8 @@ fn render_workloads(
     let chunk = values.indices();
     let services = &scenario.services[chunk.clone()];
     let indexed: Vec<(usize, &Service)> = chunk.zip(services).collect();
-    let accounts: Vec<(usize, &String)> = (indexed.iter())
-        .filter_map(|&(i, s)| s.service_account.as_ref().map(|a| (i, a)))
+    let accounts: Vec<(usize, &str)> = (indexed.iter())
+        .filter_map(|&(i, s)| s.service_account.as_deref().map(|a| (i, a)))
         .collect();
     let service_accounts = render_each(
         renderer,

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
+use compact_str::CompactString;
 use toml::Spanned;
 
 use super::prune::Pruned;
@@ -19,7 +20,7 @@ use crate::source::Source;
 /// The lifetime of every version some step launches or retires, by
 /// (service, version); every other version runs from the start to the end.
 #[derive(Debug, Default)]
-pub struct Lifetimes(HashMap<(String, String), Lifetime>);
+pub struct Lifetimes(HashMap<(CompactString, CompactString), Lifetime>);
 
 impl Lifetimes {
     /// Gives each version of `scenario` its lifetime.
@@ -198,11 +199,11 @@ impl<'a> Pass<'a> {
 
     /// The lifetime of every version launched or retired; a retire in or
     /// before the step that launches the version is an error (and ignored).
-    fn lifetimes(&mut self) -> HashMap<(String, String), Lifetime> {
-        let mut lifetimes: HashMap<(String, String), Lifetime> = HashMap::new();
+    fn lifetimes(&mut self) -> HashMap<(CompactString, CompactString), Lifetime> {
+        let mut lifetimes: HashMap<(CompactString, CompactString), Lifetime> = HashMap::new();
         for (&(service, version), launch) in &self.launches {
             lifetimes
-                .entry((service.to_owned(), version.to_owned()))
+                .entry((CompactString::from(service), CompactString::from(version)))
                 .or_default()
                 .launch = Some(launch.step);
         }
@@ -226,7 +227,7 @@ impl<'a> Pass<'a> {
                 continue;
             }
             lifetimes
-                .entry((service.to_owned(), version.to_owned()))
+                .entry((CompactString::from(service), CompactString::from(version)))
                 .or_default()
                 .retire = Some(retire.step);
         }
@@ -250,14 +251,17 @@ impl<'a> Pass<'a> {
 
     /// An error for every version a route names (`to`, a weight key,
     /// `mirror`) that is not running at the route's step.
-    fn routes_to_running_versions(&mut self, lifetimes: &HashMap<(String, String), Lifetime>) {
+    fn routes_to_running_versions(
+        &mut self,
+        lifetimes: &HashMap<(CompactString, CompactString), Lifetime>,
+    ) {
         let mut errors = Vec::new();
         for (k, step) in self.steps.iter().enumerate() {
             for rule in step.get_ref().routes.iter().flat_map(|r| r.get_ref()) {
                 let rule = rule.get_ref();
                 for service in self.targets(rule) {
                     for (what, version, span, _) in named_versions(rule) {
-                        let key = (service.to_owned(), version.to_owned());
+                        let key = (CompactString::from(service), CompactString::from(version));
                         let Some(lifetime) = lifetimes.get(&key) else {
                             continue;
                         };
@@ -288,7 +292,10 @@ impl<'a> Pass<'a> {
     /// An error for every retired version that the routing state after its
     /// step still names: the last rules for its service, up to that step,
     /// route or mirror to it (even at weight 0: its subset is gone).
-    fn nothing_routed_to_retired(&mut self, lifetimes: &HashMap<(String, String), Lifetime>) {
+    fn nothing_routed_to_retired(
+        &mut self,
+        lifetimes: &HashMap<(CompactString, CompactString), Lifetime>,
+    ) {
         // Per service, the steps that route it, in order.
         let mut routed_by: HashMap<&str, Vec<usize>> = HashMap::new();
         for (k, step) in self.steps.iter().enumerate() {
@@ -305,7 +312,7 @@ impl<'a> Pass<'a> {
         retires.sort_by_key(|(_, e)| e.span.start);
         let mut errors = Vec::new();
         for (&(service, version), retire) in retires {
-            let key = (service.to_owned(), version.to_owned());
+            let key = (CompactString::from(service), CompactString::from(version));
             if lifetimes.get(&key).and_then(|l| l.retire) != Some(retire.step) {
                 continue;
             }

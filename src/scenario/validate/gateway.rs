@@ -108,7 +108,7 @@ impl Checker<'_> {
             None => Some(scenario.to_owned()),
         };
         if let Some(vs) = &virtual_service
-            && services.iter().any(|s| &s.service.name == vs)
+            && services.iter().any(|s| s.service.name == vs)
         {
             let at = gw
                 .virtual_service
@@ -423,7 +423,7 @@ impl Checker<'_> {
     /// all of a later one's requests. A route without `uris` matches
     /// `PathPrefix /`.
     fn unreachable_httproute_matches(&mut self, checks: &[RouteCheck]) {
-        let every = [StringMatch::Prefix("/".to_owned())];
+        let every = [StringMatch::Prefix(CompactString::const_new("/"))];
         let mut first: HashMap<&StringMatch, usize> = HashMap::new();
         for (index, check) in checks.iter().enumerate() {
             let uris: &[StringMatch] = if check.catch_all { &every } else { &check.uris };
@@ -560,13 +560,13 @@ impl Checker<'_> {
         let given: Vec<StringMatch> = [
             m.exact
                 .as_ref()
-                .map(|v| StringMatch::Exact(v.get_ref().clone())),
+                .map(|v| StringMatch::Exact(v.get_ref().into())),
             m.prefix
                 .as_ref()
-                .map(|v| StringMatch::Prefix(v.get_ref().clone())),
+                .map(|v| StringMatch::Prefix(v.get_ref().into())),
             m.regex
                 .as_ref()
-                .map(|v| StringMatch::Regex(v.get_ref().clone())),
+                .map(|v| StringMatch::Regex(v.get_ref().into())),
         ]
         .into_iter()
         .flatten()

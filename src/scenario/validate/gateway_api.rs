@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::ops::Range;
 
+use compact_str::CompactString;
 use toml::Spanned;
 
 use crate::istio::{AMBIENT_FROM, AMBIENT_PROFILES, GATEWAY_API_FROM, Release};
@@ -166,7 +167,7 @@ impl Checker<'_> {
             return; // Reported by the rule's own check.
         };
         let duration = Duration {
-            text: raw.get_ref().clone(),
+            text: raw.get_ref().into(),
             nanos,
         };
         if duration.gateway_api().is_none() {
@@ -267,7 +268,7 @@ impl Checker<'_> {
         &mut self,
         service: &str,
         key: &Spanned<String>,
-        services: &HashSet<String>,
+        services: &HashSet<CompactString>,
     ) {
         let name = version_service(service, key.get_ref());
         if name.len() > 63 {
@@ -279,7 +280,7 @@ impl Checker<'_> {
                     key.get_ref()
                 ),
             );
-        } else if services.contains(&name) {
+        } else if services.contains(name.as_str()) {
             self.error(
                 key.span(),
                 format!(

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 
+use compact_str::CompactString;
 use toml::Spanned;
 
 use super::names::{
@@ -322,7 +323,7 @@ impl Checker<'_> {
                 None
             }
             Some(nanos) => Some(Duration {
-                text: text.clone(),
+                text: text.into(),
                 nanos,
             }),
             None => {
@@ -469,7 +470,7 @@ impl Checker<'_> {
                 if let Some(lb) = &mut service.traffic_policy.load_balancer
                     && lb == "LEAST_REQUEST"
                 {
-                    "LEAST_CONN".clone_into(lb);
+                    *lb = CompactString::const_new("LEAST_CONN");
                 }
             }
         }
@@ -702,11 +703,13 @@ impl Checker<'_> {
             tls: raw
                 .tls
                 .as_ref()
-                .and_then(|t| self.one_of(t, TLS_MODES, "tls")),
+                .and_then(|t| self.one_of(t, TLS_MODES, "tls"))
+                .map(CompactString::from),
             load_balancer: raw
                 .load_balancer
                 .as_ref()
-                .and_then(|l| self.one_of(l, LOAD_BALANCERS, "load_balancer")),
+                .and_then(|l| self.one_of(l, LOAD_BALANCERS, "load_balancer"))
+                .map(CompactString::from),
             max_connections: raw
                 .max_connections
                 .as_ref()

@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
+use compact_str::CompactString;
 use toml::Spanned;
 
 use crate::model::{Call, Lifetime, Protocol, Service, TrafficPolicy, Version, WorkloadMode};
@@ -59,7 +60,7 @@ impl Checker<'_> {
         }
         self.shared_names(&raws, &infos);
         // Calls can name any service, so they are resolved once all are known.
-        let known: HashSet<String> = infos.iter().map(|i| i.service.name.clone()).collect();
+        let known: HashSet<CompactString> = infos.iter().map(|i| i.service.name.clone()).collect();
         for service in repeated {
             let versions = service.versions.iter().flat_map(|v| &v.get_ref().0);
             let lists = (service.calls.iter())
@@ -242,11 +243,11 @@ impl Checker<'_> {
         let complete = port.is_some() && service_account.is_some();
         let versions = versions?;
         let service = Service {
-            name: name?,
+            name: name?.into(),
             // A stand-in, never rendered: the port's error is reported.
             port: port.unwrap_or(STAND_IN_PORT),
             protocol: protocol?,
-            service_account: service_account.flatten(),
+            service_account: service_account.flatten().map(CompactString::from),
             version_order: Service::by_name(&versions),
             versions,
             traffic_policy,
@@ -288,7 +289,7 @@ impl Checker<'_> {
                 self.ignored_version_keys(v);
                 versions.push(Version {
                     labels,
-                    ..Version::existing(name)
+                    ..Version::existing(name.into())
                 });
                 continue;
             }
@@ -319,7 +320,7 @@ impl Checker<'_> {
             if let Some(raw_env) = &v.env {
                 for (key, value) in &raw_env.get_ref().0 {
                     if is_env_name(key.get_ref()) {
-                        env.push((key.get_ref().clone(), value.get_ref().clone()));
+                        env.push((key.get_ref().into(), value.get_ref().into()));
                     } else {
                         self.error(
                             key.span(),
@@ -337,8 +338,8 @@ impl Checker<'_> {
             // (steps that name it are not wrong too); the error already
             // recorded keeps the scenario from being built.
             versions.push(Version {
-                name,
-                image,
+                name: name.into(),
+                image: image.map(CompactString::from),
                 replicas: replicas.unwrap_or(1),
                 env,
                 calls: Vec::new(),
@@ -361,8 +362,12 @@ impl Checker<'_> {
 
     /// The labels a version's subset selects: its `labels` (only with
     /// `workloads = "existing"`), or `version: <name>`.
-    fn version_labels(&mut self, v: &RawVersion, name: &str) -> Vec<(String, String)> {
-        let default = vec![("version".to_owned(), name.to_owned())];
+    fn version_labels(
+        &mut self,
+        v: &RawVersion,
+        name: &str,
+    ) -> Vec<(CompactString, CompactString)> {
+        let default = vec![(CompactString::const_new("version"), name.into())];
         let Some(raw_labels) = &v.labels else {
             return default;
         };
@@ -397,7 +402,7 @@ impl Checker<'_> {
                     ),
                 );
             } else {
-                labels.push((key.get_ref().clone(), value.get_ref().clone()));
+                labels.push((key.get_ref().into(), value.get_ref().into()));
             }
         }
         // Labels in error (reported) are not compared with other versions'.
@@ -416,7 +421,7 @@ impl Checker<'_> {
         versions: &[Version],
         service: Option<&str>,
     ) {
-        let mut seen: HashMap<&[(String, String)], &str> = HashMap::new();
+        let mut seen: HashMap<&[(CompactString, CompactString)], &str> = HashMap::new();
         for version in versions {
             let Some(first) = seen.get(version.labels.as_slice()).copied() else {
                 seen.insert(&version.labels, &version.name);
@@ -470,7 +475,7 @@ impl Checker<'_> {
         }
     }
 
-    fn calls(&mut self, raw: &[Spanned<RawCall>], known: &HashSet<String>) -> Vec<Call> {
+    fn calls(&mut self, raw: &[Spanned<RawCall>], known: &HashSet<CompactString>) -> Vec<Call> {
         let mut calls = Vec::new();
         for spanned in raw {
             let call = spanned.get_ref();
@@ -479,7 +484,7 @@ impl Checker<'_> {
             else {
                 continue;
             };
-            if !known.contains(service.get_ref()) {
+            if !known.contains(service.get_ref().as_str()) {
                 self.undeclared(service, "call to");
                 continue;
             }
@@ -494,7 +499,7 @@ impl Checker<'_> {
                 .and_then(|a| u32::try_from(a).ok());
             if let Some(attempts) = attempts {
                 calls.push(Call {
-                    service: service.get_ref().clone(),
+                    service: service.get_ref().into(),
                     timeout,
                     attempts,
                 });

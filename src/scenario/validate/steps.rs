@@ -311,7 +311,7 @@ impl Checker<'_> {
         if service.protocol == Protocol::Tcp {
             ok &= self.tcp_rule(raw, service);
         }
-        let mut headers = Vec::new();
+        let mut headers: Vec<(CompactString, StringMatch)> = Vec::new();
         if let Some(raw_headers) = &raw.headers {
             for (name, value) in &raw_headers.get_ref().0 {
                 if !is_header_name(name.get_ref()) {
@@ -330,13 +330,13 @@ impl Checker<'_> {
                     self.diagnostics.push(warning);
                 }
                 let matched = match value.get_ref() {
-                    RawHeaderMatch::Exact(v) => Some(StringMatch::Exact(v.clone())),
+                    RawHeaderMatch::Exact(v) => Some(StringMatch::Exact(v.into())),
                     RawHeaderMatch::Table(table) => {
                         self.string_match(table, value.span(), "header")
                     }
                 };
                 match matched {
-                    Some(m) => headers.push((name.get_ref().clone(), m)),
+                    Some(m) => headers.push((name.get_ref().into(), m)),
                     None => ok = false,
                 }
             }
@@ -353,7 +353,7 @@ impl Checker<'_> {
             None => None,
         };
         let method = match &raw.more().method {
-            Some(m) if is_method(m.get_ref()) => Some(m.get_ref().clone()),
+            Some(m) if is_method(m.get_ref()) => Some(m.get_ref().into()),
             Some(m) => {
                 ok = false;
                 self.error(
@@ -455,7 +455,7 @@ impl Checker<'_> {
                 self.known_version(version, &to.span(), service, "to")?;
                 self.undeployed(version, &to.span(), service);
                 Some(vec![Destination {
-                    version: version.clone(),
+                    version: version.into(),
                     weight: None,
                 }])
             }
@@ -478,7 +478,7 @@ impl Checker<'_> {
                                 self.undeployed(version.get_ref(), &version.span(), service);
                             }
                             destinations.push(Destination {
-                                version: version.get_ref().clone(),
+                                version: version.get_ref().into(),
                                 weight: u32::try_from(w).ok(),
                             });
                         }
@@ -538,7 +538,7 @@ impl Checker<'_> {
             return;
         }
         let podless = |version: &str| service.version(version).is_some_and(|v| !v.deploy);
-        let sending = |rule: &Sent| -> Vec<(String, u32, Range<usize>)> {
+        let sending = |rule: &Sent| -> Vec<(CompactString, u32, Range<usize>)> {
             rule.destinations
                 .iter()
                 .filter(|(_, weight, _)| *weight > 0)
@@ -699,7 +699,7 @@ impl Checker<'_> {
                     );
                     return None;
                 }
-                Some(r.get_ref().clone())
+                Some(r.get_ref().into())
             }
             None => None,
         };
@@ -725,7 +725,7 @@ impl Checker<'_> {
         };
         self.known_version(version.get_ref(), &version.span(), service, "mirror")?;
         if let Some([only]) = destinations
-            && &only.version == version.get_ref()
+            && only.version == version.get_ref()
         {
             self.warning(
                 version.span(),
@@ -742,7 +742,7 @@ impl Checker<'_> {
             None => None,
         };
         Some(Some(Mirror {
-            version: version.get_ref().clone(),
+            version: version.get_ref().into(),
             percent,
         }))
     }
@@ -757,8 +757,8 @@ fn version_refs(raw: &Option<Spanned<Vec<Spanned<RawVersionRef>>>>) -> Vec<Versi
         .filter_map(|entry| {
             let entry = entry.get_ref();
             Some(VersionRef {
-                service: entry.service.as_ref()?.get_ref().clone(),
-                version: entry.version.as_ref()?.get_ref().clone(),
+                service: entry.service.as_ref()?.get_ref().into(),
+                version: entry.version.as_ref()?.get_ref().into(),
             })
         })
         .collect()
@@ -773,7 +773,7 @@ fn is_method(method: &str) -> bool {
 /// lone version) and the span of its version, for `without_pods`.
 struct Sent {
     to: Range<usize>,
-    destinations: Vec<(String, u32, Range<usize>)>,
+    destinations: Vec<(CompactString, u32, Range<usize>)>,
 }
 
 impl Sent {
