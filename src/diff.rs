@@ -534,7 +534,7 @@ fn split_documents(text: &str) -> Option<Vec<Document>> {
             api_version: field("/apiVersion")?.to_owned().into(),
             kind: field("/kind")?.to_owned().into(),
             namespace: field("/metadata/namespace").map(Arc::from),
-            name: field("/metadata/name")?.to_owned(),
+            name: field("/metadata/name")?.into(),
         };
         if documents.iter().any(|d| d.id == id) {
             return None;

@@ -10,6 +10,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use granit_parser::{Event, Parser, ScalarStyle};
 use serde::Serialize;
 
@@ -33,8 +34,8 @@ pub struct ResourceId {
     /// are nearly all in the scenario's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<Arc<str>>,
-    /// `metadata.name`.
-    pub name: String,
+    /// `metadata.name`, held inline when short (most are).
+    pub name: CompactString,
 }
 
 impl ResourceId {
@@ -49,7 +50,7 @@ impl ResourceId {
             api_version: Cow::Borrowed(api_version),
             kind: Cow::Borrowed(kind),
             namespace: Some(shared_namespace(namespace)),
-            name: name.to_owned(),
+            name: name.into(),
         }
     }
 
@@ -59,7 +60,7 @@ impl ResourceId {
             api_version: Cow::Borrowed(api_version),
             kind: Cow::Borrowed(kind),
             namespace: None,
-            name: name.to_owned(),
+            name: name.into(),
         }
     }
 }
@@ -102,19 +103,44 @@ pub struct Resource {
 enum Text {
     /// As rendered.
     Plain(Box<str>),
-    /// LZ4-compressed against `dictionary` (the start of a document of the
-    /// same template), its length first.
+    /// LZ4-compressed, its length first, at `start..end` of a block that
+    /// holds its batch's documents one after another.
     Packed {
-        dictionary: Arc<[u8]>,
-        bytes: Box<[u8]>,
+        block: Arc<PackedBlock>,
+        start: u32,
+        end: u32,
     },
+}
+
+/// The packed documents of one batch, in one heap block rather than one
+/// each (a large build keeps hundreds of thousands of them), and the
+/// dictionary they are compressed against: the start of a document of the
+/// same template.
+struct PackedBlock {
+    dictionary: Arc<[u8]>,
+    bytes: Box<[u8]>,
+}
+
+impl PackedBlock {
+    /// The document packed at `start..end`.
+    fn unpack(&self, start: u32, end: u32) -> String {
+        let at = |offset: u32| usize::try_from(offset).expect("a u32 offset fits in usize");
+        let unpacked = lz4_flex::block::decompress_size_prepended_with_dict(
+            &self.bytes[at(start)..at(end)],
+            &self.dictionary,
+        )
+        .expect("a document packed in this process unpacks");
+        String::from_utf8(unpacked).expect("a packed document is UTF-8")
+    }
 }
 
 impl fmt::Debug for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Plain(text) => text.fmt(f),
-            Self::Packed { bytes, .. } => write!(f, "<{} bytes packed>", bytes.len()),
+            Self::Packed { start, end, .. } => {
+                write!(f, "<{} bytes packed>", end.saturating_sub(*start))
+            }
         }
     }
 }
@@ -183,12 +209,7 @@ impl Resource {
     pub fn text(&self) -> Cow<'_, str> {
         match &self.text {
             Text::Plain(text) => Cow::Borrowed(text),
-            Text::Packed { dictionary, bytes } => {
-                let unpacked =
-                    lz4_flex::block::decompress_size_prepended_with_dict(bytes, dictionary)
-                        .expect("a document packed in this process unpacks");
-                Cow::Owned(String::from_utf8(unpacked).expect("a packed document is UTF-8"))
-            }
+            Text::Packed { block, start, end } => Cow::Owned(block.unpack(*start, *end)),
         }
     }
 
@@ -208,7 +229,8 @@ impl Resource {
 /// Holds documents of one template compressed, a batch at a time, for as
 /// long as a build keeps them: the start of the group's first document is
 /// the dictionary against which every other is compressed (a copy: the
-/// first stays as it is). Their texts read the same.
+/// first stays as it is), and every `BLOCK_DOCUMENTS` of them share a heap
+/// block. Their texts read the same.
 #[derive(Default)]
 pub struct Packer {
     /// Up to `DICTIONARY_BYTES` of the group's first document.
@@ -220,6 +242,10 @@ pub struct Packer {
 /// that writes large documents must not make each one cost that much again.
 /// meshgen's documents are a few hundred bytes.
 const DICTIONARY_BYTES: usize = 4096;
+
+/// How many packed documents share a heap block: a few tens of KiB, each
+/// compressed by one thread.
+const BLOCK_DOCUMENTS: usize = 256;
 
 impl Packer {
     /// `resources`, the group's next documents, packed (on every core, for many).
@@ -238,28 +264,53 @@ impl Packer {
         let Some(dictionary) = &self.dictionary else {
             return resources;
         };
-        let packed = crate::parallel::map(rest, |resource| match &resource.text {
-            Text::Plain(text) => compress(text, dictionary),
-            _ => None,
-        });
-        // The dictionary's count is raised here, on one thread: raised by
-        // every thread at once, it would bounce between the cores.
-        for (resource, bytes) in rest.iter_mut().zip(packed) {
-            if let Some(bytes) = bytes {
-                resource.text = Text::Packed {
-                    dictionary: Arc::clone(dictionary),
-                    bytes,
-                };
+        let batches: Vec<&[Resource]> = rest.chunks(BLOCK_DOCUMENTS).collect();
+        let packed = crate::parallel::map(&batches, |batch| pack_batch(batch, dictionary));
+        // The counts of the dictionary and of each block are raised here, on
+        // one thread: raised by every thread at once, they would bounce
+        // between the cores.
+        for (batch, (bytes, ends)) in rest.chunks_mut(BLOCK_DOCUMENTS).zip(packed) {
+            let block = Arc::new(PackedBlock {
+                dictionary: Arc::clone(dictionary),
+                bytes: bytes.into_boxed_slice(),
+            });
+            for (resource, range) in batch.iter_mut().zip(ends) {
+                if let Some((start, end)) = range {
+                    resource.text = Text::Packed {
+                        block: Arc::clone(&block),
+                        start,
+                        end,
+                    };
+                }
             }
         }
         resources
     }
 }
 
-/// `text` LZ4-compressed against `dictionary`, its length first (as
-/// `lz4_flex::block::decompress_size_prepended_with_dict` reads it); `None`
-/// for a text of 4 GiB or more, which that length cannot give.
-fn compress(text: &str, dictionary: &[u8]) -> Option<Box<[u8]>> {
+/// The plain texts of `batch` LZ4-compressed against `dictionary`, one after
+/// another, and where each one is (`None` for a document that stays as it
+/// is: already packed, or a text too large to pack).
+fn pack_batch(batch: &[Resource], dictionary: &[u8]) -> (Vec<u8>, Vec<Option<(u32, u32)>>) {
+    let mut bytes = Vec::new();
+    let ranges = (batch.iter())
+        .map(|resource| {
+            let Text::Plain(text) = &resource.text else {
+                return None;
+            };
+            let start = bytes.len();
+            compress(text, dictionary, &mut bytes)?;
+            Some((u32::try_from(start).ok()?, u32::try_from(bytes.len()).ok()?))
+        })
+        .collect();
+    (bytes, ranges)
+}
+
+/// Appends `text` LZ4-compressed against `dictionary` to `out`, its length
+/// first (as `lz4_flex::block::decompress_size_prepended_with_dict` reads
+/// it); `None`, with `out` unchanged, for a text of 4 GiB or more, which
+/// that length cannot give.
+fn compress(text: &str, dictionary: &[u8], out: &mut Vec<u8>) -> Option<()> {
     thread_local! {
         /// Room for the largest output so far, reused by every call: the
         /// library's own would zero a new one each time.
@@ -267,15 +318,15 @@ fn compress(text: &str, dictionary: &[u8]) -> Option<Box<[u8]>> {
     }
     let length = u32::try_from(text.len()).ok()?;
     OUTPUT.with_borrow_mut(|output| {
-        let room = 4 + lz4_flex::block::get_maximum_output_size(text.len());
+        let room = lz4_flex::block::get_maximum_output_size(text.len());
         if output.len() < room {
             output.resize(room, 0);
         }
-        output[..4].copy_from_slice(&length.to_le_bytes());
         let written =
-            lz4_flex::block::compress_into_with_dict(text.as_bytes(), &mut output[4..], dictionary)
-                .ok()?;
-        Some(Box::from(&output[..4 + written]))
+            lz4_flex::block::compress_into_with_dict(text.as_bytes(), output, dictionary).ok()?;
+        out.extend_from_slice(&length.to_le_bytes());
+        out.extend_from_slice(&output[..written]);
+        Some(())
     })
 }
 
@@ -600,12 +651,13 @@ mod tests {
         let odd: String = (0..2_000u32)
             .map(|i| char::from(b'a' + (i.wrapping_mul(2_654_435_761) >> 27) as u8 % 26))
             .collect();
-        let batch = |from: usize| -> Vec<Resource> {
-            (from..from + 100)
+        // The second batch fills more than one block.
+        let batch = |from: usize, count: usize| -> Vec<Resource> {
+            (from..from + count)
                 .map(|i| config_map(&format!("c{i}"), if i == 150 { &odd } else { "x" }))
                 .collect()
         };
-        let (first, second) = (batch(0), batch(100));
+        let (first, second) = (batch(0, 100), batch(100, BLOCK_DOCUMENTS + 10));
         let expected = [texts(&first), texts(&second)].concat();
         let mut packer = Packer::default();
         let first = packer.pack(first);
@@ -613,20 +665,28 @@ mod tests {
         assert_eq!([texts(&first), texts(&second)].concat(), expected);
         assert!(matches!(first[0].text, Text::Plain(_)));
         for resource in first[1..].iter().chain(&second) {
-            let Text::Packed { dictionary, bytes } = &resource.text else {
+            let Text::Packed { block, start, end } = &resource.text else {
                 panic!("{} is not packed", resource.id);
             };
             // Every batch is packed against the group's first document.
-            assert_eq!(&**dictionary, expected[0].as_bytes());
+            assert_eq!(&*block.dictionary, expected[0].as_bytes());
+            let packed = usize::try_from(end - start).expect("small");
             if resource.id.name != "c150" {
                 assert!(
-                    bytes.len() * 3 < resource.text().len(),
-                    "{}: {} bytes packed",
+                    packed * 3 < resource.text().len(),
+                    "{}: {packed} bytes packed",
                     resource.id,
-                    bytes.len()
                 );
             }
         }
+        // A heap block per `BLOCK_DOCUMENTS` documents, not one per document.
+        let blocks: HashSet<*const PackedBlock> = (second.iter())
+            .filter_map(|r| match &r.text {
+                Text::Packed { block, .. } => Some(Arc::as_ptr(block)),
+                Text::Plain(_) => None,
+            })
+            .collect();
+        assert_eq!(blocks.len(), 2);
         assert!(Packer::default().pack(Vec::new()).is_empty());
     }
 
@@ -636,11 +696,11 @@ mod tests {
         let resources = vec![config_map("a", &large), config_map("b", &large)];
         let expected: Vec<String> = resources.iter().map(|r| r.text().into_owned()).collect();
         let packed = Resource::pack(resources);
-        let Text::Packed { dictionary, .. } = &packed[1].text else {
+        let Text::Packed { block, .. } = &packed[1].text else {
             panic!("not packed");
         };
-        assert_eq!(dictionary.len(), DICTIONARY_BYTES);
-        assert!(expected[0].as_bytes().starts_with(dictionary));
+        assert_eq!(block.dictionary.len(), DICTIONARY_BYTES);
+        assert!(expected[0].as_bytes().starts_with(&block.dictionary));
         let read: Vec<String> = packed.iter().map(|r| r.text().into_owned()).collect();
         assert_eq!(read, expected);
     }
