@@ -657,7 +657,7 @@ pub fn classes(scenario: &Scenario) -> Vec<Class> {
         .steps
         .iter()
         .flat_map(|s| &s.routes)
-        .flat_map(|r| &r.rules)
+        .flat_map(|r| r.rules.iter())
         .filter(|r| !r.headers.is_empty())
     {
         // Rules of one class usually come in a row (one per service): the
@@ -753,7 +753,7 @@ fn relevant<'c>(classes: &'c [Class], view: &View<'_>, reach: &BTreeSet<&str>) -
     let in_force: BTreeSet<Vec<(String, &'static str, String)>> = reach
         .iter()
         .filter_map(|name| view.state.get(name))
-        .flat_map(|routing| &routing.rules)
+        .flat_map(|routing| routing.rules.iter())
         .map(|rule| key(&rule.headers))
         .collect();
     classes

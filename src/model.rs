@@ -5,6 +5,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use compact_str::CompactString;
 use serde::{Serialize, Serializer};
@@ -88,7 +89,7 @@ impl Scenario {
             && (self.steps.iter())
                 .flat_map(|s| &s.routes)
                 .filter(|r| !r.injects_fault())
-                .flat_map(|r| &r.rules)
+                .flat_map(|r| r.rules.iter())
                 .any(|r| r.retries.is_some());
         Some(GatewayApiCrds {
             release: istio::gateway_api_release(self.mesh.release)?,
@@ -766,8 +767,9 @@ pub struct ServiceRouting {
     /// Whether the service speaks TCP: its rules become `tcp` routes, which
     /// carry only destinations.
     pub tcp: bool,
-    /// Rules in order; the first that matches wins.
-    pub rules: Vec<Rule>,
+    /// Rules in order; the first that matches wins. Shared by every
+    /// routing with the same rules (services a step routes alike).
+    pub rules: Arc<[Rule]>,
 }
 
 /// One HTTP route rule.

@@ -73,7 +73,7 @@ pub fn classes(scenario: &Scenario) -> Vec<Class> {
         .steps
         .iter()
         .flat_map(|s| &s.routes)
-        .flat_map(|r| &r.rules);
+        .flat_map(|r| r.rules.iter());
     for rule in rules.filter(|r| !r.headers.is_empty()) {
         // Rules of one class usually come in a row: the last class is
         // compared before any hashing.
@@ -438,7 +438,7 @@ mod tests {
         let routing = ServiceRouting {
             service: "reviews".into(),
             tcp: false,
-            rules: vec![rule(&[("end-user", jason.clone())], "v2"), rule(&[], "v1")],
+            rules: vec![rule(&[("end-user", jason.clone())], "v2"), rule(&[], "v1")].into(),
         };
         let classes = [
             Class {
@@ -497,7 +497,7 @@ mod tests {
             let routing = ServiceRouting {
                 service: "reviews".into(),
                 tcp: false,
-                rules: rotated,
+                rules: rotated.into(),
             };
             let index = HeaderIndex::new(routing.rules.iter().map(|r| r.headers.as_slice()));
             for c in &conditions {
@@ -522,7 +522,7 @@ mod tests {
         let routing = ServiceRouting {
             service: "ratings".into(),
             tcp: false,
-            rules: vec![rule(&[], "v1")],
+            rules: vec![rule(&[], "v1")].into(),
         };
         let classes = [
             Class {
@@ -546,7 +546,8 @@ mod tests {
             rules: vec![
                 rule(&[("end-user", StringMatch::Prefix("ja".into()))], "v3"),
                 rule(&[("end-user", StringMatch::Regex("j.*".into()))], "v2"),
-            ],
+            ]
+            .into(),
         };
         assert_eq!(to(&outcomes(&routing, &class)), ["v3"]);
         let routing = ServiceRouting {
@@ -555,7 +556,8 @@ mod tests {
             rules: vec![rule(
                 &[("end-user", StringMatch::Regex("j.*".into()))],
                 "v2",
-            )],
+            )]
+            .into(),
         };
         assert_eq!(
             to(&outcomes(&routing, &class)),
@@ -573,7 +575,7 @@ mod tests {
         let routing = ServiceRouting {
             service: "web".into(),
             tcp: false,
-            rules: vec![jason, api, rule(&[], "v3")],
+            rules: vec![jason, api, rule(&[], "v3")].into(),
         };
         assert_eq!(httproute_order(&routing.rules), Some(vec![1, 0, 2]));
         let tried = as_tried(&routing, RoutingApi::GatewayApi);
@@ -586,11 +588,15 @@ mod tests {
             Cow::Borrowed(_)
         ));
         // A fault makes it a VirtualService, tried as written.
-        let mut faulty = routing.clone();
-        faulty.rules[0].abort = Some(Box::new(crate::model::Abort {
+        let mut rules = routing.rules.to_vec();
+        rules[0].abort = Some(Box::new(crate::model::Abort {
             status: 500,
             percent: 100.0,
         }));
+        let faulty = ServiceRouting {
+            rules: rules.into(),
+            ..routing.clone()
+        };
         assert!(matches!(
             as_tried(&faulty, RoutingApi::GatewayApi),
             Cow::Borrowed(_)

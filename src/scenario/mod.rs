@@ -276,4 +276,42 @@ mod tests {
         let clean = text.replace("extra = 1\n", "");
         assert!(check(&Source::new("s.toml", clean)).scenario.is_some());
     }
+
+    #[test]
+    fn services_a_step_routes_alike_share_one_list_of_rules() {
+        let mut text = String::from(
+            "name = \"x\"\n[mesh]\nversion = \"1.22.0\"\n[namespace]\nname = \"ns\"\n",
+        );
+        for service in ["a", "b", "c"] {
+            text += &format!(
+                "[[services]]\nname = \"{service}\"\nport = 80\n\
+                 [services.versions.v1]\nimage = \"i\"\n[services.versions.v2]\nimage = \"i\"\n"
+            );
+        }
+        text += "[[steps]]\nname = \"all\"\nroutes = [ { service = \"*\", to = \"v1\" } ]\n";
+        text += "[[steps]]\nname = \"jason\"\n";
+        for (service, abort) in [("a", ""), ("b", ""), ("c", "\nabort = 500")] {
+            text += &format!(
+                "[[steps.routes]]\nservice = \"{service}\"\nheaders = {{ end-user = \"jason\" }}\n\
+                 to = \"v2\"{abort}\n[[steps.routes]]\nservice = \"{service}\"\nto = \"v1\"\n"
+            );
+        }
+        text += "[[steps]]\nname = \"again\"\nroutes = [ { service = \"*\", to = \"v1\" } ]\n";
+        let checked = check(&Source::new("s.toml", text));
+        let errors: Vec<&str> = (checked.diagnostics.iter())
+            .filter(|d| d.is_error())
+            .map(|d| d.message.as_str())
+            .collect();
+        let scenario = checked.scenario.unwrap_or_else(|| panic!("{errors:?}"));
+        let rules = |step: usize, service: usize| &scenario.steps[step].routes[service].rules;
+        let shared = |(s1, r1), (s2, r2)| std::sync::Arc::ptr_eq(rules(s1, r1), rules(s2, r2));
+        // `*` routes every service alike; so does a later step that routes the same way.
+        assert!(shared((0, 0), (0, 1)) && shared((0, 1), (0, 2)));
+        assert!(shared((0, 0), (2, 2)));
+        // Rules written for each service, alike but for one abort.
+        assert!(shared((1, 0), (1, 1)));
+        assert!(!shared((1, 1), (1, 2)));
+        assert_eq!(rules(1, 2)[0].abort.as_ref().map(|a| a.status), Some(500));
+        assert_eq!(rules(1, 0)[0].abort, None);
+    }
 }

@@ -3,7 +3,9 @@
 //! versions without pods).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::Range;
+use std::sync::Arc;
 
 use toml::Spanned;
 
@@ -45,9 +47,10 @@ impl Checker<'_> {
             .flat_map(|(gw, _)| &gw.routes)
             .map(|r| r.service.as_str())
             .collect();
+        let mut lists = RuleLists::default();
         raw.into_inner()
             .into_iter()
-            .filter_map(|s| self.step(s, services, &positions, gateway, &exposed))
+            .filter_map(|s| self.step(s, services, &positions, gateway, &exposed, &mut lists))
             .collect()
     }
 
@@ -58,6 +61,7 @@ impl Checker<'_> {
         positions: &HashMap<&str, usize>,
         gateway: Option<(&Gateway, &[RouteCheck])>,
         exposed: &HashSet<&str>,
+        lists: &mut RuleLists,
     ) -> Option<Step> {
         let checks = gateway.map_or(&[][..], |(_, c)| c);
         let gateway = gateway.map(|(g, _)| g);
@@ -201,15 +205,10 @@ impl Checker<'_> {
         }
         let routes: Vec<ServiceRouting> = per_service
             .into_iter()
-            .map(|(index, (mut rules, _))| {
-                // A Vec grows to four rules at its first push; most services
-                // have one or two, and a big mesh keeps steps × services lists.
-                rules.shrink_to_fit();
-                ServiceRouting {
-                    service: services[index].service.name.clone(),
-                    tcp: services[index].service.protocol == Protocol::Tcp,
-                    rules,
-                }
+            .map(|(index, (rules, _))| ServiceRouting {
+                service: services[index].service.name.clone(),
+                tcp: services[index].service.protocol == Protocol::Tcp,
+                rules: lists.share(rules),
             })
             .collect();
         for routing in &routes {
@@ -767,6 +766,50 @@ fn version_refs(raw: &Option<Spanned<Vec<Spanned<RawVersionRef>>>>) -> Vec<Versi
 /// An HTTP method as Istio matches it exactly: an upper-case token.
 fn is_method(method: &str) -> bool {
     !method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// Each distinct list of rules the steps give a service, held once: a step
+/// often routes many services alike (every service to v1, user `jason` to
+/// v2), and a large mesh would otherwise hold the same rules once for each.
+#[derive(Default)]
+struct RuleLists {
+    /// The lists by a hash of their rules (several when hashes collide).
+    by_hash: HashMap<u64, Vec<Arc<[Rule]>>>,
+}
+
+impl RuleLists {
+    /// `rules`, shared with an equal list given before.
+    fn share(&mut self, rules: Vec<Rule>) -> Arc<[Rule]> {
+        let mut hasher = DefaultHasher::new();
+        for rule in &rules {
+            hash_rule(rule, &mut hasher);
+        }
+        let lists = self.by_hash.entry(hasher.finish()).or_default();
+        if let Some(same) = lists.iter().find(|list| ***list == *rules) {
+            return Arc::clone(same);
+        }
+        let list: Arc<[Rule]> = Arc::from(rules);
+        lists.push(Arc::clone(&list));
+        list
+    }
+}
+
+/// Hashes every field of `rule` (durations by their length, percentages by
+/// their bits: `Rule` has no `Hash` of its own, for its `f64`s).
+fn hash_rule(rule: &Rule, hasher: &mut impl Hasher) {
+    rule.headers.hash(hasher);
+    rule.uri.hash(hasher);
+    rule.method.hash(hasher);
+    for d in &rule.destinations {
+        (&d.version, d.weight).hash(hasher);
+    }
+    (rule.delay.as_ref()).map(|d| (d.duration.nanos, d.percent.to_bits())).hash(hasher);
+    (rule.abort.as_ref()).map(|a| (a.status, a.percent.to_bits())).hash(hasher);
+    rule.timeout.as_ref().map(|t| t.nanos).hash(hasher);
+    (rule.retries.as_ref())
+        .map(|r| (r.attempts, r.per_try_timeout.as_ref().map(|t| t.nanos), &r.retry_on))
+        .hash(hasher);
+    (rule.mirror.as_ref()).map(|m| (&m.version, m.percent.map(f64::to_bits))).hash(hasher);
 }
 
 /// A rule's `to` as written, with each destination's weight (100 for a
