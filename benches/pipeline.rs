@@ -37,6 +37,9 @@
 //!   `large/rules/plan/N`: one step of N rules, each for its own header
 //!   value (2,000 and 20,000), checked; the plan's who-gets-what of every
 //!   class; the whole PLAN.md (a predicted outcome per class);
+//! - `large/user_per_service/who_gets_what/N`: N services, each routing its
+//!   own user (2,000 and 20,000: as many classes), the who-gets-what of
+//!   every service;
 //! - `large/unknown_keys/N`: N unknown keys in one table (10,000 and
 //!   100,000), checked and every error rendered, as `meshgen check` prints them;
 //! - `large/one_line_errors/N`: N labels of a wrong type on one line (10,000
@@ -398,6 +401,22 @@ fn large(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("rules/plan", n), &scenario, |b, s| {
             b.iter(|| meshgen::plan::plan(black_box(s), &build))
         });
+    }
+    for n in [2_000, 20_000] {
+        let scenario = model(&Source::new("users.toml", generate::a_user_per_service(n)));
+        let classes = meshgen::routing::classes(&scenario);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(
+            BenchmarkId::new("user_per_service/who_gets_what", n),
+            &scenario.steps[0].routes,
+            |b, routes| {
+                b.iter(|| {
+                    (routes.iter())
+                        .map(|r| meshgen::routing::audiences(black_box(r), &classes).len())
+                        .sum::<usize>()
+                })
+            },
+        );
     }
     for n in [10_000, 100_000] {
         let source = Source::new("unknown.toml", generate::unknown_keys(n));

@@ -27,10 +27,10 @@ mod text;
 mod trace;
 mod view;
 
-use compact_str::CompactString;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::Serialize;
 
 use crate::model::{Dataplane, Gateway, RoutingApi, Scenario, StringMatch};

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use crate::model::{Rule, Scenario};
-use crate::routing::{self, Class, InForce};
+use crate::routing::{self, Classes, InForce};
 use crate::security::{self, AllowList};
 
 /// Mermaid's default `maxTextSize`: renderers that keep the default (GitHub
@@ -23,7 +23,7 @@ pub const MERMAID_MAX_TEXT_SIZE: usize = 50_000;
 pub fn flowchart(
     scenario: &Scenario,
     services: &[InForce<'_>],
-    classes: &[Class],
+    classes: &Classes,
     max_len: usize,
 ) -> Option<String> {
     let mut out = String::from("flowchart LR\n");

@@ -11,9 +11,9 @@
 //! and `regex` compare the path without its query string (a regex must match
 //! all of it), `prefix` the path as sent, query string included.
 
-use compact_str::CompactString;
 use std::collections::HashSet;
 
+use compact_str::CompactString;
 use serde::Serialize;
 
 use crate::model::{Gateway, Rule, ServiceRouting, StringMatch};

@@ -4,9 +4,10 @@
 //! `end-user: jason`) against everyone else, first match wins. Reads only the
 //! model; owns no rendering (the plan and its flowchart present this).
 
-use compact_str::CompactString;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+
+use compact_str::CompactString;
 
 use crate::model::{Moment, RoutingApi, Rule, Scenario, Service, ServiceRouting, StringMatch};
 
@@ -66,7 +67,7 @@ impl Class {
 
 /// Every distinct set of header conditions that a rule of the scenario
 /// matches on, in order of first appearance, then everyone else (last).
-pub fn classes(scenario: &Scenario) -> Vec<Class> {
+pub fn classes(scenario: &Scenario) -> Classes {
     let mut classes: Vec<Class> = Vec::new();
     let mut seen: HashSet<&[(CompactString, StringMatch)]> = HashSet::new();
     let rules = scenario
@@ -87,7 +88,82 @@ pub fn classes(scenario: &Scenario) -> Vec<Class> {
     classes.push(Class {
         headers: Vec::new(),
     });
-    classes
+    Classes::new(classes)
+}
+
+/// The classes of a scenario, indexed by the headers they carry: the
+/// classes a service's rules may tell apart are found without reading
+/// every class (a mesh of thousands of services, each with a rule for its
+/// own header value, has as many classes).
+pub struct Classes {
+    /// In order of first appearance, everyone else last.
+    list: Vec<Class>,
+    /// For each header a class has a condition on, the classes that have one.
+    by_header: HashMap<CompactString, HeaderClasses>,
+}
+
+/// The classes with a condition on one header.
+#[derive(Default)]
+struct HeaderClasses {
+    /// Those whose condition is an exact value, by that value.
+    exact: HashMap<CompactString, Vec<usize>>,
+    /// Those whose condition is a prefix or a regular expression.
+    other: Vec<usize>,
+    /// All of them.
+    all: Vec<usize>,
+}
+
+impl Classes {
+    /// Indexes `list`.
+    pub fn new(list: Vec<Class>) -> Self {
+        let mut by_header: HashMap<CompactString, HeaderClasses> = HashMap::new();
+        for (i, class) in list.iter().enumerate() {
+            for (name, m) in &class.headers {
+                let classes = by_header.entry(name.clone()).or_default();
+                match m {
+                    StringMatch::Exact(value) => {
+                        classes.exact.entry(value.clone()).or_default().push(i);
+                    }
+                    _ => classes.other.push(i),
+                }
+                classes.all.push(i);
+            }
+        }
+        Self { list, by_header }
+    }
+
+    /// Every class, in order.
+    pub fn list(&self) -> &[Class] {
+        &self.list
+    }
+
+    /// The positions of the classes some request of which may satisfy
+    /// every condition of `headers` (a rule's), and maybe others: those with
+    /// a condition on the header of its first exact condition (the classes
+    /// with another exact value there cannot), else on that of its first.
+    fn for_conditions(&self, headers: &[(CompactString, StringMatch)]) -> Vec<usize> {
+        let exact = headers.iter().find_map(|(name, m)| match m {
+            StringMatch::Exact(value) => Some((name, value)),
+            _ => None,
+        });
+        let (name, value) = match exact {
+            Some((name, value)) => (name, Some(value)),
+            None => match headers.first() {
+                Some((name, _)) => (name, None),
+                None => return Vec::new(),
+            },
+        };
+        let Some(classes) = self.by_header.get(name.as_str()) else {
+            return Vec::new();
+        };
+        match value {
+            None => classes.all.clone(),
+            Some(value) => {
+                let same = classes.exact.get(value.as_str()).into_iter().flatten();
+                same.chain(&classes.other).copied().collect()
+            }
+        }
+    }
 }
 
 /// One service's routing after a step.
@@ -294,7 +370,7 @@ pub fn as_tried(routing: &ServiceRouting, api: RoutingApi) -> Cow<'_, ServiceRou
 /// labelled `everyone` when no class differs.
 pub fn audiences<'a>(
     routing: &'a ServiceRouting,
-    classes: &[Class],
+    classes: &Classes,
 ) -> Vec<(String, Vec<Outcome<'a>>)> {
     let rest = Class {
         headers: Vec::new(),
@@ -310,11 +386,22 @@ pub fn audiences<'a>(
         None => outcomes_among(rules.iter(), class),
     };
     let everyone = among(&rest);
-    let mut groups: Vec<(String, Vec<Outcome<'a>>)> = classes
-        .iter()
+    // Only a class some request of which a rule with header conditions may
+    // take can fare otherwise than everyone else: every other one is sent
+    // as everyone else is.
+    let mut candidates: Vec<usize> = (rules.iter())
+        .filter(|r| !r.headers.is_empty())
+        .flat_map(|r| classes.for_conditions(&r.headers))
+        .collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    let mut groups: Vec<(String, Vec<Outcome<'a>>)> = (candidates.iter())
+        .filter_map(|&i| classes.list.get(i))
         .filter(|c| !c.headers.is_empty())
-        .map(|c| (c.label(), among(c)))
-        .filter(|(_, o)| *o != everyone)
+        .filter_map(|c| {
+            let outcomes = among(c);
+            (outcomes != everyone).then(|| (c.label(), outcomes))
+        })
         .collect();
     let label = if groups.is_empty() {
         "everyone".to_owned()
@@ -446,7 +533,7 @@ mod tests {
             },
             Class { headers: vec![] },
         ];
-        let groups = audiences(&routing, &classes);
+        let groups = audiences(&routing, &Classes::new(classes.to_vec()));
         let seen: Vec<(String, Vec<String>)> =
             groups.iter().map(|(l, o)| (l.clone(), to(o))).collect();
         assert_eq!(
@@ -530,7 +617,7 @@ mod tests {
             },
             Class { headers: vec![] },
         ];
-        let groups = audiences(&routing, &classes);
+        let groups = audiences(&routing, &Classes::new(classes.to_vec()));
         assert_eq!(groups.len(), 1);
         assert_eq!(groups[0].0, "everyone");
     }

@@ -46,6 +46,31 @@ pub fn rules_in_one_step(n: usize) -> String {
     text
 }
 
+/// A valid scenario of `n` services (`s00000`, versions v1 and v2) whose one
+/// step sends each service's own user (`end-user: u00000`) to v2, everyone
+/// else to v1: as many classes of requests as services, each told apart by
+/// one service only.
+pub fn a_user_per_service(n: usize) -> String {
+    let mut text = String::from(
+        "name = \"large\"\n[mesh]\nversion = \"1.22.0\"\n[namespace]\nname = \"ns\"\n",
+    );
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[services]]\nname = \"s{i:05}\"\nport = 80\n\
+             [services.versions.v1]\nimage = \"example.com/s:1\"\n\
+             [services.versions.v2]\nimage = \"example.com/s:2\"\n"
+        ));
+    }
+    text.push_str("[[steps]]\nname = \"s\"\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[steps.routes]]\nservice = \"s{i:05}\"\nheaders = {{ end-user = \"u{i:05}\" }}\n\
+             to = \"v2\"\n[[steps.routes]]\nservice = \"s{i:05}\"\nto = \"v1\"\n"
+        ));
+    }
+    text
+}
+
 /// A scenario with `n` unknown keys in `[namespace]` (`x000000 = 1`): `n`
 /// errors, each pruned before the semantic pass.
 pub fn unknown_keys(n: usize) -> String {

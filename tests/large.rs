@@ -84,7 +84,7 @@ fn twenty_thousand_rules_in_one_step_are_checked_and_planned_in_bounded_time() {
     let routing = &scenario.steps[0].routes[0];
     assert_eq!(routing.rules.len(), 20_001);
     let classes = bounded("the classes", PART, || meshgen::routing::classes(&scenario));
-    assert_eq!(classes.len(), 20_001);
+    assert_eq!(classes.list().len(), 20_001);
     // Each class goes to its own rule: every class differs from everyone else.
     let audiences = bounded("who gets what", PART, || {
         meshgen::routing::audiences(routing, &classes)
@@ -100,6 +100,30 @@ fn twenty_thousand_rules_in_one_step_are_checked_and_planned_in_bounded_time() {
     let plan = rendered("rules", &scenario);
     assert!(plan.contains("\n| x-id=19999 | 1 | 200: web v2 |\n"));
     assert!(plan.contains("\n| everyone else | 1 | 200: web v1 |\n"));
+}
+
+#[test]
+fn ten_thousand_services_each_routing_its_own_user_are_planned_in_bounded_time() {
+    let scenario = valid("users", generate::a_user_per_service(10_000));
+    let classes = bounded("the classes", PART, || meshgen::routing::classes(&scenario));
+    assert_eq!(classes.list().len(), 10_001);
+    // Each service tells its own user apart, and only that one: reading
+    // every class for every service took minutes.
+    let routes = &scenario.steps[0].routes;
+    let audiences = bounded("who gets what", PART, || {
+        (routes.iter())
+            .map(|r| meshgen::routing::audiences(r, &classes))
+            .collect::<Vec<_>>()
+    });
+    for (i, groups) in audiences.iter().enumerate() {
+        let labels: Vec<&str> = groups.iter().map(|(label, _)| label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [format!("end-user: u{i:05}").as_str(), "everyone else"]
+        );
+    }
+    let plan = rendered("users", &scenario);
+    assert!(plan.contains("| end-user: u09999 |"));
 }
 
 #[test]

@@ -11,8 +11,9 @@
 //! with its number of paths. The graph is walked with an explicit stack,
 //! never by recursion: a call chain may be as long as the scenario is.
 
-use compact_str::CompactString;
 use std::collections::{BTreeMap, BTreeSet};
+
+use compact_str::CompactString;
 
 use super::api::{Caller, Order, Resource};
 use super::outcome::{Ctx, Dist, Kind, Resp, Seq, merge, then};

@@ -19,7 +19,7 @@ use crate::explain::{ExplainError, Prediction, Predictions};
 use crate::flowchart;
 use crate::model::{Install, Rule, Scenario, ServiceRouting, VersionRef};
 use crate::resource::ResourceId;
-use crate::routing::{self, Class, InForce};
+use crate::routing::{self, Classes, InForce};
 
 mod authorization;
 mod install;
@@ -498,7 +498,7 @@ fn phase_name(phase: Phase) -> &'static str {
 /// Who gets which version after the step: per service, per class of
 /// requests that its routing tells apart, the version(s) with weights, and
 /// the fault, timeout, retries and mirror of the rule that answers.
-fn who_gets_what(out: &mut String, scenario: &Scenario, shown: &[InForce<'_>], classes: &[Class]) {
+fn who_gets_what(out: &mut String, scenario: &Scenario, shown: &[InForce<'_>], classes: &Classes) {
     out.push_str(
         "| service | requests | when | version | fault | timeout | retries | mirror |\n\
          |---|---|---|---|---|---|---|---|\n",
@@ -647,7 +647,7 @@ fn ignored_at_the_gateway(in_force: &InForce<'_>, routing: &ServiceRouting) -> b
 
 /// The routing after the step as a Mermaid flowchart.
 /// A chart Mermaid would refuse to draw is left out, with a line saying why.
-fn step_flowchart(out: &mut String, scenario: &Scenario, shown: &[InForce<'_>], classes: &[Class]) {
+fn step_flowchart(out: &mut String, scenario: &Scenario, shown: &[InForce<'_>], classes: &Classes) {
     let max = flowchart::MERMAID_MAX_TEXT_SIZE;
     match flowchart::flowchart(scenario, shown, classes, max) {
         Some(chart) => {

@@ -803,13 +803,25 @@ fn hash_rule(rule: &Rule, hasher: &mut impl Hasher) {
     for d in &rule.destinations {
         (&d.version, d.weight).hash(hasher);
     }
-    (rule.delay.as_ref()).map(|d| (d.duration.nanos, d.percent.to_bits())).hash(hasher);
-    (rule.abort.as_ref()).map(|a| (a.status, a.percent.to_bits())).hash(hasher);
+    (rule.delay.as_ref())
+        .map(|d| (d.duration.nanos, d.percent.to_bits()))
+        .hash(hasher);
+    (rule.abort.as_ref())
+        .map(|a| (a.status, a.percent.to_bits()))
+        .hash(hasher);
     rule.timeout.as_ref().map(|t| t.nanos).hash(hasher);
     (rule.retries.as_ref())
-        .map(|r| (r.attempts, r.per_try_timeout.as_ref().map(|t| t.nanos), &r.retry_on))
+        .map(|r| {
+            (
+                r.attempts,
+                r.per_try_timeout.as_ref().map(|t| t.nanos),
+                &r.retry_on,
+            )
+        })
         .hash(hasher);
-    (rule.mirror.as_ref()).map(|m| (&m.version, m.percent.map(f64::to_bits))).hash(hasher);
+    (rule.mirror.as_ref())
+        .map(|m| (&m.version, m.percent.map(f64::to_bits)))
+        .hash(hasher);
 }
 
 /// A rule's `to` as written, with each destination's weight (100 for a
