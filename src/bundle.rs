@@ -186,7 +186,7 @@ fn launched_deployments(files: &[PhaseFile]) -> impl Iterator<Item = &ResourceId
         .filter(|f| f.phase == Phase::Launch && f.action == Action::Apply)
         .flat_map(|f| &f.resources)
         .map(|r| &r.id)
-        .filter(|id| id.kind == "Deployment")
+        .filter(|id| id.kind() == "Deployment")
 }
 
 /// Everything one build produces, in memory.
@@ -908,7 +908,7 @@ fn teardown(build: &Build, fleet: &Fleet<'_>) -> Vec<Arc<Resource>> {
     let mut deleted: Vec<Arc<Resource>> = applied
         .filter(|r| {
             let id = &r.id;
-            !(id.kind == "Namespace"
+            !(id.kind() == "Namespace"
                 && (KEPT_NAMESPACES.contains(&id.name.as_str()) || !scenario.emits_workloads()))
         })
         .cloned()

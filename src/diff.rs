@@ -8,7 +8,6 @@ use std::borrow::{Borrow, Cow};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io;
-use std::sync::Arc;
 
 use serde::Serialize;
 use similar::TextDiff;
@@ -122,8 +121,8 @@ fn unified_document(from: &str, to: &str, change: &Change, context: usize) -> St
 /// `VirtualService/bookinfo/reviews.yaml`: a stable path for a document.
 pub fn document_path(id: &ResourceId) -> String {
     match &id.namespace {
-        Some(ns) => format!("{}/{ns}/{}.yaml", id.kind, id.name),
-        None => format!("{}/{}.yaml", id.kind, id.name),
+        Some(ns) => format!("{}/{ns}/{}.yaml", id.kind(), id.name),
+        None => format!("{}/{}.yaml", id.kind(), id.name),
     }
 }
 
@@ -530,11 +529,11 @@ fn split_documents(text: &str) -> Option<Vec<Document>> {
             continue;
         }
         let field = |p: &str| value.pointer(p).and_then(serde_json::Value::as_str);
-        let id = ResourceId {
-            api_version: field("/apiVersion")?.to_owned().into(),
-            kind: field("/kind")?.to_owned().into(),
-            namespace: field("/metadata/namespace").map(Arc::from),
-            name: field("/metadata/name")?.into(),
+        let (api_version, kind) = (field("/apiVersion")?, field("/kind")?);
+        let name = field("/metadata/name")?;
+        let id = match field("/metadata/namespace") {
+            Some(namespace) => ResourceId::namespaced(api_version, kind, namespace, name),
+            None => ResourceId::cluster(api_version, kind, name),
         };
         if documents.iter().any(|d| d.id == id) {
             return None;

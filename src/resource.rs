@@ -4,11 +4,11 @@
 //! Owns no templates and no ordering.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
-use std::collections::HashSet;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::hash::Hash;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use compact_str::CompactString;
 use granit_parser::{Event, Parser, ScalarStyle};
@@ -19,49 +19,104 @@ use crate::model::parse_duration;
 mod subset;
 
 /// apiVersion, kind, namespace and name: what `kubectl` and Argo CD key objects by.
-/// The apiVersion and kind of a rendered document are meshgen's own
-/// constants, borrowed rather than copied into every document's identity;
-/// identities read from files own theirs.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ResourceId {
-    /// `apiVersion`, e.g. `networking.istio.io/v1alpha3`.
-    #[serde(rename = "apiVersion")]
-    pub api_version: Cow<'static, str>,
-    /// `kind`.
-    pub kind: Cow<'static, str>,
+    /// `apiVersion` and `kind`, held once for every identity of that type.
+    type_meta: &'static TypeMeta,
     /// `metadata.namespace`; `None` for cluster-scoped kinds. Shared by the
     /// identities made one after another in the same namespace (a build's
     /// are nearly all in the scenario's).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<Arc<str>>,
     /// `metadata.name`, held inline when short (most are).
     pub name: CompactString,
 }
 
+/// An apiVersion and a kind. Each pair is made once in a process and kept
+/// (`TypeMeta::of`): hundreds of thousands of identities of a large build
+/// are of a few dozen types, and a folder `diff --against` reads holds at
+/// most as many types as documents.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct TypeMeta {
+    api_version: Box<str>,
+    kind: Box<str>,
+}
+
+impl TypeMeta {
+    /// The one `TypeMeta` of `api_version` and `kind`.
+    fn of(api_version: &str, kind: &str) -> &'static Self {
+        thread_local! {
+            /// The type of the last identity made on this thread: a build
+            /// makes its identities a group of one type at a time.
+            static LAST: Cell<Option<&'static TypeMeta>> = const { Cell::new(None) };
+        }
+        /// Every type made so far, by kind, by apiVersion.
+        static ALL: Mutex<BTreeMap<Box<str>, Kinds>> = Mutex::new(BTreeMap::new());
+        type Kinds = BTreeMap<Box<str>, &'static TypeMeta>;
+        if let Some(last) = LAST.get()
+            && *last.api_version == *api_version
+            && *last.kind == *kind
+        {
+            return last;
+        }
+        let mut all = ALL.lock().unwrap_or_else(PoisonError::into_inner);
+        let found = match all.get(api_version).and_then(|kinds| kinds.get(kind)) {
+            Some(&found) => found,
+            None => {
+                let made: &'static Self = Box::leak(Box::new(Self {
+                    api_version: api_version.into(),
+                    kind: kind.into(),
+                }));
+                (all.entry(api_version.into()).or_default()).insert(kind.into(), made);
+                made
+            }
+        };
+        LAST.set(Some(found));
+        found
+    }
+}
+
 impl ResourceId {
     /// A namespaced resource.
-    pub fn namespaced(
-        api_version: &'static str,
-        kind: &'static str,
-        namespace: &str,
-        name: &str,
-    ) -> Self {
+    pub fn namespaced(api_version: &str, kind: &str, namespace: &str, name: &str) -> Self {
         Self {
-            api_version: Cow::Borrowed(api_version),
-            kind: Cow::Borrowed(kind),
+            type_meta: TypeMeta::of(api_version, kind),
             namespace: Some(shared_namespace(namespace)),
             name: name.into(),
         }
     }
 
     /// A cluster-scoped resource.
-    pub fn cluster(api_version: &'static str, kind: &'static str, name: &str) -> Self {
+    pub fn cluster(api_version: &str, kind: &str, name: &str) -> Self {
         Self {
-            api_version: Cow::Borrowed(api_version),
-            kind: Cow::Borrowed(kind),
+            type_meta: TypeMeta::of(api_version, kind),
             namespace: None,
             name: name.into(),
         }
+    }
+
+    /// `apiVersion`, e.g. `networking.istio.io/v1alpha3`.
+    pub fn api_version(&self) -> &'static str {
+        &self.type_meta.api_version
+    }
+
+    /// `kind`.
+    pub fn kind(&self) -> &'static str {
+        &self.type_meta.kind
+    }
+}
+
+impl Serialize for ResourceId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let fields = if self.namespace.is_some() { 4 } else { 3 };
+        let mut out = serializer.serialize_struct("ResourceId", fields)?;
+        out.serialize_field("apiVersion", self.api_version())?;
+        out.serialize_field("kind", self.kind())?;
+        if let Some(namespace) = &self.namespace {
+            out.serialize_field("namespace", &**namespace)?;
+        }
+        out.serialize_field("name", self.name.as_str())?;
+        out.end()
     }
 }
 
@@ -80,8 +135,8 @@ fn shared_namespace(namespace: &str) -> Arc<str> {
 impl fmt::Display for ResourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.namespace {
-            Some(ns) => write!(f, "{} {ns}/{}", self.kind, self.name),
-            None => write!(f, "{} {}", self.kind, self.name),
+            Some(ns) => write!(f, "{} {ns}/{}", self.kind(), self.name),
+            None => write!(f, "{} {}", self.kind(), self.name),
         }
     }
 }
@@ -178,15 +233,15 @@ impl Resource {
             found.name.as_deref(),
         );
         let wanted = (
-            Some(&*id.api_version),
-            Some(&*id.kind),
+            Some(id.api_version()),
+            Some(id.kind()),
             id.namespace.as_deref(),
             Some(id.name.as_str()),
         );
         if found_id != wanted {
             return Err(format!(
                 "expected {id} ({}), found {found_id:?}",
-                id.api_version
+                id.api_version()
             ));
         }
         for (key, value) in annotations {
@@ -639,6 +694,28 @@ mod tests {
              data:\n  value: \"{data}\"\n"
         );
         Resource::parse(cm(name), text, &[]).expect("valid")
+    }
+
+    #[test]
+    fn identities_of_one_type_share_it_and_serialize_as_kubernetes_keys_them() {
+        let (a, b) = (
+            cm("a"),
+            ResourceId::namespaced("v1", "ConfigMap", "other", "b"),
+        );
+        assert!(std::ptr::eq(a.type_meta, b.type_meta));
+        let secret = ResourceId::namespaced("v1", "Secret", "ns", "a");
+        assert!(!std::ptr::eq(a.type_meta, secret.type_meta));
+        assert_ne!(a, secret);
+        assert!(a < secret, "ordered by apiVersion, then kind");
+        assert_eq!(
+            serde_json::to_string(&a).expect("json"),
+            r#"{"apiVersion":"v1","kind":"ConfigMap","namespace":"ns","name":"a"}"#
+        );
+        let cluster = ResourceId::cluster("v1", "Namespace", "ns");
+        assert_eq!(
+            serde_json::to_string(&cluster).expect("json"),
+            r#"{"apiVersion":"v1","kind":"Namespace","name":"ns"}"#
+        );
     }
 
     #[test]

@@ -322,8 +322,8 @@ impl fmt::Display for Finding {
                 f,
                 "{id}: {} is not served by the supplied CRDs, which serve {} as {}: \
                  set mesh.version (or mesh.networking_api) to what the cluster runs",
-                id.api_version,
-                id.kind,
+                id.api_version(),
+                id.kind(),
                 served.join(", ")
             ),
             Problem::Violations(violations) => {
@@ -398,12 +398,12 @@ pub fn check_build(set: &CrdSet, build: &Build, scenario: &Scenario) -> Conforma
                 }
             }
             Validation::NotCovered => {
-                let group = id.api_version.split_once('/').map_or("", |(g, _)| g);
-                let served = set.served_versions(group, &id.kind);
+                let group = id.api_version().split_once('/').map_or("", |(g, _)| g);
+                let served = set.served_versions(group, id.kind());
                 if served.is_empty() {
                     *report
                         .not_covered
-                        .entry(format!("{} {}", id.api_version, id.kind))
+                        .entry(format!("{} {}", id.api_version(), id.kind()))
                         .or_default() += 1;
                 } else {
                     report.checked += 1;
@@ -425,8 +425,8 @@ pub fn check_build(set: &CrdSet, build: &Build, scenario: &Scenario) -> Conforma
 fn template_of(id: &ResourceId, scenario: &Scenario) -> &'static str {
     let gateway = scenario.gateway.as_ref();
     let gateway_routes = |name: &str| gateway.is_some_and(|g| g.virtual_service == name);
-    let gateway_api = id.api_version.starts_with("gateway.networking.k8s.io/");
-    match &*id.kind {
+    let gateway_api = id.api_version().starts_with("gateway.networking.k8s.io/");
+    match id.kind() {
         "IstioOperator" => "istiooperator.yaml.j2",
         "Namespace" => "namespace.yaml.j2",
         "ServiceAccount" => "serviceaccount.yaml.j2",

@@ -681,12 +681,7 @@ fn cel_rules_give_their_message_expression_reason_and_field_path() {
 #[test]
 fn a_failed_cel_rule_is_shown_with_its_message_reason_and_rule() {
     let finding = Finding {
-        id: ResourceId {
-            api_version: "example.com/v1".into(),
-            kind: "Widget".into(),
-            namespace: None,
-            name: "w".into(),
-        },
+        id: ResourceId::cluster("example.com/v1", "Widget", "w"),
         template: "widget.yaml.j2",
         problem: Problem::Violations(vec![Violation {
             instance_path: "/spec/replicas".into(),

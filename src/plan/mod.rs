@@ -354,8 +354,8 @@ fn kind_counts(bundle: &Bundle) -> Vec<String> {
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for resource in &bundle.resources {
         match counts.last_mut() {
-            Some((kind, n)) if *kind == resource.id.kind => *n += 1,
-            _ => counts.push((&resource.id.kind, 1)),
+            Some((kind, n)) if *kind == resource.id.kind() => *n += 1,
+            _ => counts.push((resource.id.kind(), 1)),
         }
     }
     counts
