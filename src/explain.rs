@@ -512,15 +512,45 @@ pub struct Degradation {
     pub failure: String,
 }
 
-/// A class of requests the scenario's matches tell apart.
-#[derive(Debug, Clone)]
-pub struct Class {
+/// A class of requests the scenario's matches tell apart: the header
+/// conditions of the rules it comes from, borrowed from them (a large mesh
+/// may have as many classes as services). Its label and its request's
+/// headers are made when it is traced.
+#[derive(Debug, Clone, Copy)]
+pub struct Class<'a> {
+    /// The header conditions (none: everyone else).
+    pub conditions: &'a [(CompactString, StringMatch)],
+    /// The label of the class without conditions: `everyone`, or
+    /// `everyone else` beside other classes.
+    rest: &'static str,
+}
+
+impl Class<'_> {
     /// `end-user=jason`, `everyone else`.
-    pub label: String,
-    /// The header conditions of the rule it comes from (none: everyone else).
-    pub conditions: Vec<(CompactString, StringMatch)>,
+    pub fn label(&self) -> String {
+        if self.conditions.is_empty() {
+            return self.rest.to_owned();
+        }
+        (self.conditions.iter())
+            .map(|(name, m)| format!("{name}={m}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The headers a request of the class carries.
-    pub headers: Vec<(String, HeaderValue)>,
+    pub fn headers(&self) -> Vec<(String, HeaderValue)> {
+        (self.conditions.iter())
+            .map(|(name, m)| {
+                let value = match m {
+                    StringMatch::Exact(v) | StringMatch::Prefix(v) => {
+                        HeaderValue::Literal(v.to_string())
+                    }
+                    StringMatch::Regex(_) => HeaderValue::Satisfying(m.clone()),
+                };
+                (name.to_string(), value)
+            })
+            .collect()
+    }
 }
 
 /// The predicted outcome of one class of requests at one step.
@@ -649,7 +679,7 @@ pub fn explain(
 /// table does): each distinct set of header conditions of a rule, in order of
 /// first appearance, then everyone else (or everyone, when there is none).
 /// A request of a class carries a value satisfying each condition.
-pub fn classes(scenario: &Scenario) -> Vec<Class> {
+pub fn classes(scenario: &Scenario) -> Vec<Class<'_>> {
     // In order of first appearance; the set only tells which were seen.
     let mut seen: Vec<&Vec<(CompactString, StringMatch)>> = Vec::new();
     let mut known: HashSet<&Vec<(CompactString, StringMatch)>> = HashSet::new();
@@ -666,38 +696,17 @@ pub fn classes(scenario: &Scenario) -> Vec<Class> {
             seen.push(&rule.headers);
         }
     }
-    let mut out: Vec<Class> = seen
-        .into_iter()
-        .map(|headers| Class {
-            conditions: headers.clone(),
-            label: headers
-                .iter()
-                .map(|(name, m)| format!("{name}={m}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            headers: headers
-                .iter()
-                .map(|(name, m)| {
-                    let value = match m {
-                        StringMatch::Exact(v) | StringMatch::Prefix(v) => {
-                            HeaderValue::Literal(v.to_string())
-                        }
-                        StringMatch::Regex(_) => HeaderValue::Satisfying(m.clone()),
-                    };
-                    (name.to_string(), value)
-                })
-                .collect(),
-        })
-        .collect();
-    let label = if out.is_empty() {
+    let rest = if seen.is_empty() {
         "everyone"
     } else {
         "everyone else"
     };
+    let mut out: Vec<Class> = (seen.into_iter())
+        .map(|conditions| Class { conditions, rest })
+        .collect();
     out.push(Class {
-        label: label.to_owned(),
-        conditions: Vec::new(),
-        headers: Vec::new(),
+        conditions: &[],
+        rest,
     });
     out
 }
@@ -740,7 +749,11 @@ fn reach<'a>(scenario: &'a Scenario, entry: &Entry) -> BTreeSet<&'a str> {
 /// The classes worth tracing from an entry reaching `reach` at `view`'s
 /// step: all of them when they are few, else those whose conditions a rule
 /// in force on the path has, and everyone else.
-fn relevant<'c>(classes: &'c [Class], view: &View<'_>, reach: &BTreeSet<&str>) -> Vec<&'c Class> {
+fn relevant<'c, 's>(
+    classes: &'c [Class<'s>],
+    view: &View<'_>,
+    reach: &BTreeSet<&str>,
+) -> Vec<&'c Class<'s>> {
     if classes.len() <= MAX_CLASSES {
         return classes.iter().collect();
     }
@@ -758,7 +771,7 @@ fn relevant<'c>(classes: &'c [Class], view: &View<'_>, reach: &BTreeSet<&str>) -
         .collect();
     classes
         .iter()
-        .filter(|c| c.conditions.is_empty() || in_force.contains(&key(&c.conditions)))
+        .filter(|c| c.conditions.is_empty() || in_force.contains(&key(c.conditions)))
         .collect()
 }
 
@@ -797,7 +810,7 @@ pub fn default_entries(scenario: &Scenario) -> Vec<Entry> {
 pub struct Predictions<'a> {
     scenario: &'a Scenario,
     view: View<'a>,
-    classes: Vec<Class>,
+    classes: Vec<Class<'a>>,
     /// The entries, each with the services a request from it can reach.
     entries: Vec<(Entry, BTreeSet<&'a str>)>,
     /// How many default entries there are, beyond `limit` too.
@@ -851,7 +864,7 @@ impl Iterator for Predictions<'_> {
         for (entry, reach) in &self.entries {
             for class in relevant(&self.classes, &self.view, reach) {
                 let request = Request {
-                    headers: class.headers.clone(),
+                    headers: class.headers(),
                     uri: self.uri.clone(),
                     method: "GET".to_owned(),
                 };
@@ -860,7 +873,7 @@ impl Iterator for Predictions<'_> {
                     Err(e) => return Some(Err(e)),
                 };
                 out.push(Prediction {
-                    class: class.label.clone(),
+                    class: class.label(),
                     entry: entry_label(self.scenario, entry),
                     request: format!("GET {}", self.uri),
                     outcomes: outcomes(&graph.ctx, graph.outcome()),

@@ -12,14 +12,14 @@ use compact_str::CompactString;
 use crate::model::{Moment, RoutingApi, Rule, Scenario, Service, ServiceRouting, StringMatch};
 
 /// A class of requests: the header values one of the scenario's rules
-/// matches on. No headers: everyone else.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Class {
+/// matches on (borrowed from it). No headers: everyone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Class<'a> {
     /// Header conditions, sorted by header name.
-    pub headers: Vec<(CompactString, StringMatch)>,
+    pub headers: &'a [(CompactString, StringMatch)],
 }
 
-impl Class {
+impl Class<'_> {
     /// `end-user: jason`, `end-user: ja*`, `end-user: ~/j.*/`, or
     /// `everyone else` for the class without headers.
     pub fn label(&self) -> String {
@@ -67,7 +67,7 @@ impl Class {
 
 /// Every distinct set of header conditions that a rule of the scenario
 /// matches on, in order of first appearance, then everyone else (last).
-pub fn classes(scenario: &Scenario) -> Classes {
+pub fn classes(scenario: &Scenario) -> Classes<'_> {
     let mut classes: Vec<Class> = Vec::new();
     let mut seen: HashSet<&[(CompactString, StringMatch)]> = HashSet::new();
     let rules = scenario
@@ -78,16 +78,14 @@ pub fn classes(scenario: &Scenario) -> Classes {
     for rule in rules.filter(|r| !r.headers.is_empty()) {
         // Rules of one class usually come in a row: the last class is
         // compared before any hashing.
-        let last = classes.last().map(|c| c.headers.as_slice());
+        let last = classes.last().map(|c| c.headers);
         if last != Some(rule.headers.as_slice()) && seen.insert(&rule.headers) {
             classes.push(Class {
-                headers: rule.headers.clone(),
+                headers: &rule.headers,
             });
         }
     }
-    classes.push(Class {
-        headers: Vec::new(),
-    });
+    classes.push(Class { headers: &[] });
     Classes::new(classes)
 }
 
@@ -95,34 +93,34 @@ pub fn classes(scenario: &Scenario) -> Classes {
 /// classes a service's rules may tell apart are found without reading
 /// every class (a mesh of thousands of services, each with a rule for its
 /// own header value, has as many classes).
-pub struct Classes {
+pub struct Classes<'a> {
     /// In order of first appearance, everyone else last.
-    list: Vec<Class>,
+    list: Vec<Class<'a>>,
     /// For each header a class has a condition on, the classes that have one.
-    by_header: HashMap<CompactString, HeaderClasses>,
+    by_header: HashMap<&'a str, HeaderClasses<'a>>,
 }
 
 /// The classes with a condition on one header.
 #[derive(Default)]
-struct HeaderClasses {
+struct HeaderClasses<'a> {
     /// Those whose condition is an exact value, by that value.
-    exact: HashMap<CompactString, Vec<usize>>,
+    exact: HashMap<&'a str, Vec<usize>>,
     /// Those whose condition is a prefix or a regular expression.
     other: Vec<usize>,
     /// All of them.
     all: Vec<usize>,
 }
 
-impl Classes {
+impl<'a> Classes<'a> {
     /// Indexes `list`.
-    pub fn new(list: Vec<Class>) -> Self {
-        let mut by_header: HashMap<CompactString, HeaderClasses> = HashMap::new();
+    pub fn new(list: Vec<Class<'a>>) -> Self {
+        let mut by_header: HashMap<&'a str, HeaderClasses<'a>> = HashMap::new();
         for (i, class) in list.iter().enumerate() {
-            for (name, m) in &class.headers {
-                let classes = by_header.entry(name.clone()).or_default();
+            for (name, m) in class.headers {
+                let classes = by_header.entry(name.as_str()).or_default();
                 match m {
                     StringMatch::Exact(value) => {
-                        classes.exact.entry(value.clone()).or_default().push(i);
+                        classes.exact.entry(value.as_str()).or_default().push(i);
                     }
                     _ => classes.other.push(i),
                 }
@@ -133,7 +131,7 @@ impl Classes {
     }
 
     /// Every class, in order.
-    pub fn list(&self) -> &[Class] {
+    pub fn list(&self) -> &[Class<'a>] {
         &self.list
     }
 
@@ -274,13 +272,16 @@ pub struct Outcome<'a> {
 
 /// The outcomes, in rule order, of a class's requests: first match wins, so
 /// it ends with the first rule the class surely matches, or no route.
-pub fn outcomes<'a>(routing: &'a ServiceRouting, class: &Class) -> Vec<Outcome<'a>> {
+pub fn outcomes<'a>(routing: &'a ServiceRouting, class: &Class<'_>) -> Vec<Outcome<'a>> {
     outcomes_among(routing.rules.iter(), class)
 }
 
 /// `outcomes` over `rules`, a part of a routing's rules in their order that
 /// holds every rule the class may match.
-fn outcomes_among<'a>(rules: impl Iterator<Item = &'a Rule>, class: &Class) -> Vec<Outcome<'a>> {
+fn outcomes_among<'a>(
+    rules: impl Iterator<Item = &'a Rule>,
+    class: &Class<'_>,
+) -> Vec<Outcome<'a>> {
     let mut outcomes = Vec::new();
     for rule in rules {
         let mut when = Vec::new();
@@ -370,11 +371,9 @@ pub fn as_tried(routing: &ServiceRouting, api: RoutingApi) -> Cow<'_, ServiceRou
 /// labelled `everyone` when no class differs.
 pub fn audiences<'a>(
     routing: &'a ServiceRouting,
-    classes: &Classes,
+    classes: &Classes<'_>,
 ) -> Vec<(String, Vec<Outcome<'a>>)> {
-    let rest = Class {
-        headers: Vec::new(),
-    };
+    let rest = Class { headers: &[] };
     let rules = &routing.rules;
     let index = (rules.len() >= HeaderIndex::WORTH_FROM)
         .then(|| HeaderIndex::new(rules.iter().map(|r| r.headers.as_slice())));
@@ -529,9 +528,9 @@ mod tests {
         };
         let classes = [
             Class {
-                headers: vec![("end-user".into(), jason)],
+                headers: &[("end-user".into(), jason)],
             },
-            Class { headers: vec![] },
+            Class { headers: &[] },
         ];
         let groups = audiences(&routing, &Classes::new(classes.to_vec()));
         let seen: Vec<(String, Vec<String>)> =
@@ -588,9 +587,9 @@ mod tests {
             };
             let index = HeaderIndex::new(routing.rules.iter().map(|r| r.headers.as_slice()));
             for c in &conditions {
-                let class = Class {
-                    headers: c.iter().map(|(n, m)| ((*n).into(), m.clone())).collect(),
-                };
+                let headers: Vec<(CompactString, StringMatch)> =
+                    c.iter().map(|(n, m)| ((*n).into(), m.clone())).collect();
+                let class = Class { headers: &headers };
                 let indexed = (index.candidates(class.values()).into_iter())
                     .filter_map(|i| routing.rules.get(i));
                 assert_eq!(
@@ -613,9 +612,9 @@ mod tests {
         };
         let classes = [
             Class {
-                headers: vec![("end-user".into(), StringMatch::Exact("jason".into()))],
+                headers: &[("end-user".into(), StringMatch::Exact("jason".into()))],
             },
-            Class { headers: vec![] },
+            Class { headers: &[] },
         ];
         let groups = audiences(&routing, &Classes::new(classes.to_vec()));
         assert_eq!(groups.len(), 1);
@@ -625,7 +624,7 @@ mod tests {
     #[test]
     fn undecidable_conditions_become_when_clauses_and_unmatched_requests_get_no_route() {
         let class = Class {
-            headers: vec![("end-user".into(), StringMatch::Exact("jason".into()))],
+            headers: &[("end-user".into(), StringMatch::Exact("jason".into()))],
         };
         let routing = ServiceRouting {
             service: "reviews".into(),

@@ -73,7 +73,7 @@ pub fn check(scenario: &Scenario) -> Vec<Finding> {
                     return findings;
                 }
                 let request = Request {
-                    headers: class.headers.clone(),
+                    headers: class.headers(),
                     uri: uri.clone(),
                     method: "GET".to_owned(),
                 };
@@ -100,7 +100,7 @@ pub fn check(scenario: &Scenario) -> Vec<Finding> {
                         "step {}: {}: {} will see an error{}",
                         step.name,
                         f.explain(),
-                        class.label,
+                        class.label(),
                         if *p >= 1.0 - 1e-9 {
                             String::new()
                         } else {

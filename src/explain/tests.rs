@@ -871,7 +871,7 @@ fn an_indexed_routing_predicts_what_reading_every_rule_predicts() {
         let mut requests: Vec<Request> = classes(&scenario)
             .into_iter()
             .map(|class| Request {
-                headers: class.headers,
+                headers: class.headers(),
                 uri: "/".to_owned(),
                 method: "GET".to_owned(),
             })
