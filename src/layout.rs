@@ -115,19 +115,28 @@ pub fn emit(
     std::thread::scope(|threads| {
         // The plan summarises each step's diff as the diff file is written.
         let (diffs, summaries) = mpsc::channel();
+        // The page's pieces are held LZ4-compressed until the page is
+        // written, after every other file: a large mesh's is tens of MB.
         let plan = threads.spawn(move || {
             let mut received: Vec<Option<DiffSummary>> = Vec::new();
-            plan::plan_with_diffs(scenario, build, |k| {
-                while received.len() <= k {
-                    // Closed early only when writing failed: the plan is
-                    // then thrown away.
-                    let Ok(summary) = summaries.recv() else {
-                        return DiffSummary::default();
-                    };
-                    received.push(Some(summary));
-                }
-                received[k].take().unwrap_or_default()
-            })
+            let mut pieces: Vec<Vec<u8>> = Vec::new();
+            plan::plan_with_diffs(
+                scenario,
+                build,
+                |k| {
+                    while received.len() <= k {
+                        // Closed early only when writing failed: the plan is
+                        // then thrown away.
+                        let Ok(summary) = summaries.recv() else {
+                            return DiffSummary::default();
+                        };
+                        received.push(Some(summary));
+                    }
+                    received[k].take().unwrap_or_default()
+                },
+                |piece| pieces.push(lz4_flex::block::compress_prepend_size(piece.as_bytes())),
+            );
+            pieces
         });
         let routing_files: Vec<Vec<(String, Vec<&Resource>)>> = (0..build.steps.len())
             .map(|k| {
@@ -142,8 +151,11 @@ pub fn emit(
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         put(PLAN_FILE, &mut |out| {
-            plan.iter()
-                .try_for_each(|piece| out.write_all(piece.as_bytes()))
+            plan.iter().try_for_each(|piece| {
+                let text = lz4_flex::block::decompress_size_prepended(piece)
+                    .expect("a piece packed in this process unpacks");
+                out.write_all(&text)
+            })
         })?;
         put(INDEX_FILE, &mut |out| {
             // serde_json writes token by token: a concrete buffer in

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use meshgen::diagnostic::Diagnostic;
 use meshgen::model::Scenario;
+use meshgen::plan::DiffSummary;
 use meshgen::render::Renderer;
 use meshgen::source::Source;
 
@@ -122,8 +123,29 @@ fn ten_thousand_services_each_routing_its_own_user_are_planned_in_bounded_time()
             [format!("end-user: u{i:05}").as_str(), "everyone else"]
         );
     }
-    let plan = rendered("users", &scenario);
+    let renderer = Renderer::new(None).expect("shipped templates");
+    let build = meshgen::bundle::bundle(&renderer, &scenario).expect("renders");
+    let plan = bounded("the plan of users", WHOLE, || {
+        meshgen::plan::plan(&scenario, &build)
+    });
     assert!(plan.contains("| end-user: u09999 |"));
+    // Its table of 20,000 rows is handed to the layout (which holds it
+    // packed) in pieces of a few hundred KB, not whole.
+    let mut pieces: Vec<String> = Vec::new();
+    meshgen::plan::plan_with_diffs(
+        &scenario,
+        &build,
+        |k| DiffSummary::of(&build.steps[k].diff()),
+        |piece| pieces.push(piece),
+    );
+    let largest = pieces.iter().map(String::len).max().unwrap_or(0);
+    assert!(plan.len() > 1 << 19, "a table larger than a piece");
+    assert!(
+        pieces.len() > 3 && largest < 1 << 19,
+        "{} pieces, {largest} bytes",
+        pieces.len()
+    );
+    assert_eq!(pieces.concat(), plan);
 }
 
 #[test]

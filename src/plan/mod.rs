@@ -39,6 +39,10 @@ pub const FULL_DETAIL_SERVICES: usize = 20;
 /// linked, in its own `steps/NN-step.diff`, instead of copied into the page.
 pub const INLINE_DIFF_BYTES: usize = 100_000;
 
+/// About the most text of `PLAN.md` made before it is handed on as a piece
+/// (`plan_with_diffs`).
+const PIECE_BYTES: usize = 1 << 18;
+
 /// What `PLAN.md` shows of a step's diff: the text while it is short enough
 /// to hold inline, else only its length. Made a piece at a time, as the
 /// diff file is written.
@@ -75,26 +79,30 @@ impl DiffSummary {
 /// Renders `PLAN.md`: one section function per part, in page order. Each
 /// step's diff is made here to be summarised; see `plan_with_diffs`.
 pub fn plan(scenario: &Scenario, build: &Build) -> String {
-    plan_with_diffs(scenario, build, |k| DiffSummary::of(&build.steps[k].diff())).concat()
+    let mut page = String::new();
+    plan_with_diffs(
+        scenario,
+        build,
+        |k| DiffSummary::of(&build.steps[k].diff()),
+        |piece| page.push_str(&piece),
+    );
+    page
 }
 
 /// Renders `PLAN.md` with step `k`'s diff summarised by `diffs(k)`, asked
 /// for once per step, in step order (the layout hands over what it made
-/// while writing the diff files). The page comes in pieces, to be written
-/// one after the other: the part before the steps, each step's section,
-/// the teardown. One growing page would hold up to twice its size.
+/// while writing the diff files). The page is handed to `piece` in pieces,
+/// in order: the part before the steps, each step's section (a long table
+/// in pieces of about `PIECE_BYTES`), the teardown. A large mesh's page is
+/// tens of MB, which the layout holds packed.
 pub fn plan_with_diffs(
     scenario: &Scenario,
     build: &Build,
     mut diffs: impl FnMut(usize) -> DiffSummary,
-) -> Vec<String> {
-    let mut pieces = Vec::new();
+    mut piece: impl FnMut(String),
+) {
     let mut out = String::new();
-    let mut end_piece = |out: &mut String| {
-        let mut piece = std::mem::take(out);
-        piece.shrink_to_fit();
-        pieces.push(piece);
-    };
+    let mut end_piece = |out: &mut String| piece(std::mem::take(out));
     title(&mut out, scenario);
     install_order(&mut out, scenario, build);
     not_emitted(&mut out, scenario);
@@ -117,7 +125,7 @@ pub fn plan_with_diffs(
         };
         step_heading(&mut out, scenario, build, k);
         authorization::step_changes(&mut out, scenario, k);
-        who_gets_what(&mut out, scenario, &shown, &classes);
+        who_gets_what(&mut out, scenario, &shown, &classes, &mut end_piece);
         step_flowchart(&mut out, scenario, &shown, &classes);
         let entries = predictions.all_entries();
         if let Some(predicted) = predictions.next() {
@@ -128,7 +136,6 @@ pub fn plan_with_diffs(
     end_piece(&mut out);
     teardown(&mut out, scenario, build);
     end_piece(&mut out);
-    pieces
 }
 
 /// The page title, the description and the mesh in one line.
@@ -498,12 +505,23 @@ fn phase_name(phase: Phase) -> &'static str {
 /// Who gets which version after the step: per service, per class of
 /// requests that its routing tells apart, the version(s) with weights, and
 /// the fault, timeout, retries and mirror of the rule that answers.
-fn who_gets_what(out: &mut String, scenario: &Scenario, shown: &[InForce<'_>], classes: &Classes) {
+/// A large mesh's table has rows for thousands of services: it is handed
+/// on (`end_piece`) every `PIECE_BYTES`, between services.
+fn who_gets_what(
+    out: &mut String,
+    scenario: &Scenario,
+    shown: &[InForce<'_>],
+    classes: &Classes,
+    end_piece: &mut impl FnMut(&mut String),
+) {
     out.push_str(
         "| service | requests | when | version | fault | timeout | retries | mirror |\n\
          |---|---|---|---|---|---|---|---|\n",
     );
     for in_force in shown {
+        if out.len() >= PIECE_BYTES {
+            end_piece(out);
+        }
         let service = &in_force.service.name;
         let name = if in_force.named {
             format!("**{service}**")
