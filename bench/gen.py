@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""gen.py N [OUT]: write the synthetic scenario "scale-N" (TOML) to OUT, or to stdout.
+"""gen.py [--user-per-service] N [OUT]: write the synthetic scenario "scale-N" (TOML) to OUT,
+or to stdout.
 
 The workload of bench/compare.sh. Shape (byte-identical to shared/bench/gen_scenario.py N):
 Istio 1.22.0, profile demo, namespace "scale"; N services svc-0000.. on port 8080 with
 versions v1 v2 v3 (image example.com/app/<svc>-<v>:1.0, service account sa-<svc>); a
 gateway "scale-N-gateway" routing prefix "/" to svc-0000; five steps that touch every
 service: all-v1, jason-v2, delay (7s for jason), split (v1 50 / v3 50), all-v3.
+With --user-per-service, each service's rules match its own user (end-user = "user-<svc>")
+rather than jason: no two services' rules alike (scripts/memory.sh measures both shapes).
 """
 import sys
 
@@ -46,9 +49,13 @@ def step(name, description, routes):
         yield from body
 
 
-def steps(names):
+def steps(names, users):
+    def user(svc, line):
+        return f'headers = {{ end-user = "user-{svc}" }}' if users and line == JASON else line
+
     def per_service(*bodies):
-        return [[f'service = "{svc}"', *body] for svc in names for body in bodies]
+        return [[f'service = "{svc}"', *(user(svc, line) for line in body)]
+                for svc in names for body in bodies]
 
     yield from step("all-v1", "Route every service to v1", [['service = "*"', 'to = "v1"']])
     yield from step("jason-v2", "Send end-user jason to v2 on every service",
@@ -61,16 +68,19 @@ def steps(names):
     yield from step("all-v3", "Route every service to v3", [['service = "*"', 'to = "v3"']])
 
 
-def scenario(n):
+def scenario(n, users=False):
     names = [f"svc-{i:04d}" for i in range(n)]
-    lines = [*header(n), *services(names), *gateway(n, names[0]), *steps(names)]
+    lines = [*header(n), *services(names), *gateway(n, names[0]), *steps(names, users)]
     return "\n".join(lines) + "\n"
 
 
 def main(argv):
+    users = len(argv) > 1 and argv[1] == "--user-per-service"
+    if users:
+        argv = argv[:1] + argv[2:]
     if len(argv) not in (2, 3) or not argv[1].isdigit() or int(argv[1]) < 1:
-        sys.exit("usage: gen.py N [OUT]   (N >= 1; OUT defaults to stdout)")
-    text = scenario(int(argv[1]))
+        sys.exit("usage: gen.py [--user-per-service] N [OUT]   (N >= 1; OUT defaults to stdout)")
+    text = scenario(int(argv[1]), users)
     if len(argv) == 3:
         with open(argv[2], "w") as f:
             f.write(text)

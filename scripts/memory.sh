@@ -2,11 +2,13 @@
 # usage: scripts/memory.sh [--no-build] [--max-check-ratio R] [N ...]
 #
 # Peak memory of `meshgen check` and `meshgen build` on large valid scenarios,
-# against the size of the scenario file (issue 14.10: under 10x for check).
+# against the size of the scenario file (issue 14.10: under 10x for large files).
 # For each N (default: 16000 78000, about 10 MB and 50 MB), writes the bench
 # workload scale-N with bench/gen.py (N services x 3 versions, five steps that
-# touch every service: the densest realistic layout, a few bytes a value) into
-# target/memory/, then runs, under /usr/bin/time -v,
+# touch every service: the densest realistic layout, a few bytes a value) and
+# its variant users-N (gen.py --user-per-service: each service's rules match
+# its own user, so no two services' rules are alike) into target/memory/,
+# then runs on each, under /usr/bin/time -v,
 #
 #   target/release/meshgen check target/memory/scale-N.toml
 #   target/release/meshgen build target/memory/scale-N.toml --out target/memory/out
@@ -19,7 +21,7 @@
 # Builds the release binary first unless --no-build (then the one in
 # $CARGO_TARGET_DIR/release or target/release is measured as it is).
 # Needs python3 and GNU time (Debian package `time`). Not part of `cargo test`:
-# it writes about 1 GB and takes about a minute at N = 78000.
+# it writes about 1 GB a run and takes about two minutes at N = 78000.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,7 +33,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --no-build) build=0 ;;
     --max-check-ratio) max="$2"; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) sizes+=("$1") ;;
   esac
   shift
@@ -50,8 +52,13 @@ work="$target/memory"
 mkdir -p "$work"
 failed=0
 for n in "${sizes[@]}"; do
-  scenario="$work/scale-$n.toml"
-  python3 bench/gen.py "$n" "$scenario"
+ for shape in scale users; do
+  scenario="$work/$shape-$n.toml"
+  if [ "$shape" = users ]; then
+    python3 bench/gen.py --user-per-service "$n" "$scenario"
+  else
+    python3 bench/gen.py "$n" "$scenario"
+  fi
   bytes=$(stat -c %s "$scenario")
   for command in check build; do
     rm -rf "$work/out"
@@ -65,14 +72,15 @@ for n in "${sizes[@]}"; do
     kib=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time.txt")
     ratio=$(awk -v k="$kib" -v b="$bytes" 'BEGIN {printf "%.1f", k * 1024 / b}')
-    printf 'scale-%s (%.1f MB)  %-5s  %s  peak RSS %d MiB  %sx the file\n' \
-      "$n" "$(awk -v b="$bytes" 'BEGIN {print b / 1e6}')" "$command" "$wall" "$((kib / 1024))" "$ratio"
+    printf '%s-%s (%.1f MB)  %-5s  %s  peak RSS %d MiB  %sx the file\n' \
+      "$shape" "$n" "$(awk -v b="$bytes" 'BEGIN {print b / 1e6}')" "$command" "$wall" "$((kib / 1024))" "$ratio"
     if [ "$command" = check ] && [ -n "$max" ] &&
       awk -v r="$ratio" -v m="$max" 'BEGIN {exit !(r > m)}'; then
-      echo "memory.sh: check of scale-$n peaks at ${ratio}x its file, over $max" >&2
+      echo "memory.sh: check of $shape-$n peaks at ${ratio}x its file, over $max" >&2
       failed=1
     fi
   done
+ done
 done
 rm -rf "$work/out"
 exit "$failed"

@@ -215,6 +215,17 @@ pub mod workload {
     /// writes: N services × versions v1 v2 v3, a gateway, and five steps that
     /// each touch every service (docs/performance.md).
     pub fn text(n: usize) -> String {
+        text_of(n, false)
+    }
+
+    /// The workload `scale-N` where each service's rules match its own user
+    /// (`end-user = "user-svc-0000"`) rather than `jason`: no two services'
+    /// rules alike, as many classes of requests as services.
+    pub fn text_with_a_user_per_service(n: usize) -> String {
+        text_of(n, true)
+    }
+
+    fn text_of(n: usize, users: bool) -> String {
         let services: Vec<String> = (0..n).map(|i| format!("svc-{i:04}")).collect();
         let mut toml = String::with_capacity(n * 1500);
         let mut line = |text: &str| {
@@ -267,7 +278,13 @@ pub mod workload {
                 for body in bodies {
                     line("[[steps.routes]]");
                     line(&format!("service = \"{target}\""));
-                    body.iter().for_each(|text| line(text));
+                    for text in *body {
+                        if users && *text == JASON {
+                            line(&format!("headers = {{ end-user = \"user-{target}\" }}"));
+                        } else {
+                            line(text);
+                        }
+                    }
                 }
             }
         }
