@@ -49,7 +49,7 @@ impl TypeMeta {
             /// makes its identities a group of one type at a time.
             static LAST: Cell<Option<&'static TypeMeta>> = const { Cell::new(None) };
         }
-        /// Every type made so far, by kind, by apiVersion.
+        /// Every type made so far, by apiVersion, then by kind.
         static ALL: Mutex<BTreeMap<Box<str>, Kinds>> = Mutex::new(BTreeMap::new());
         type Kinds = BTreeMap<Box<str>, &'static TypeMeta>;
         if let Some(last) = LAST.get()
