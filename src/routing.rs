@@ -107,8 +107,6 @@ struct HeaderClasses<'a> {
     exact: HashMap<&'a str, Vec<usize>>,
     /// Those whose condition is a prefix or a regular expression.
     other: Vec<usize>,
-    /// All of them.
-    all: Vec<usize>,
 }
 
 impl<'a> Classes<'a> {
@@ -124,7 +122,6 @@ impl<'a> Classes<'a> {
                     }
                     _ => classes.other.push(i),
                 }
-                classes.all.push(i);
             }
         }
         Self { list, by_header }
@@ -154,13 +151,14 @@ impl<'a> Classes<'a> {
         let Some(classes) = self.by_header.get(name.as_str()) else {
             return Vec::new();
         };
-        match value {
-            None => classes.all.clone(),
-            Some(value) => {
-                let same = classes.exact.get(value.as_str()).into_iter().flatten();
-                same.chain(&classes.other).copied().collect()
-            }
-        }
+        let exact: Vec<&Vec<usize>> = match value {
+            None => classes.exact.values().collect(),
+            Some(value) => classes.exact.get(value.as_str()).into_iter().collect(),
+        };
+        (exact.into_iter().flatten())
+            .chain(&classes.other)
+            .copied()
+            .collect()
     }
 }
 
