@@ -27,7 +27,7 @@ mod text;
 mod trace;
 mod view;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use compact_str::CompactString;
@@ -680,22 +680,7 @@ pub fn explain(
 /// first appearance, then everyone else (or everyone, when there is none).
 /// A request of a class carries a value satisfying each condition.
 pub fn classes(scenario: &Scenario) -> Vec<Class<'_>> {
-    // In order of first appearance; the set only tells which were seen.
-    let mut seen: Vec<&Vec<(CompactString, StringMatch)>> = Vec::new();
-    let mut known: HashSet<&Vec<(CompactString, StringMatch)>> = HashSet::new();
-    for rule in scenario
-        .steps
-        .iter()
-        .flat_map(|s| &s.routes)
-        .flat_map(|r| r.rules.iter())
-        .filter(|r| !r.headers.is_empty())
-    {
-        // Rules of one class usually come in a row (one per service): the
-        // last class seen is compared before any hashing.
-        if seen.last() != Some(&&rule.headers) && known.insert(&rule.headers) {
-            seen.push(&rule.headers);
-        }
-    }
+    let seen = crate::routing::header_conditions(scenario);
     let rest = if seen.is_empty() {
         "everyone"
     } else {

@@ -68,7 +68,18 @@ impl Class<'_> {
 /// Every distinct set of header conditions that a rule of the scenario
 /// matches on, in order of first appearance, then everyone else (last).
 pub fn classes(scenario: &Scenario) -> Classes<'_> {
-    let mut classes: Vec<Class> = Vec::new();
+    let mut classes: Vec<Class> = (header_conditions(scenario).into_iter())
+        .map(|headers| Class { headers })
+        .collect();
+    classes.push(Class { headers: &[] });
+    Classes::new(classes)
+}
+
+/// Every distinct non-empty list of header conditions of a rule of the
+/// scenario, in order of first appearance: the classes of requests its
+/// rules tell apart (here and in `explain`).
+pub fn header_conditions(scenario: &Scenario) -> Vec<&[(CompactString, StringMatch)]> {
+    let mut lists: Vec<&[(CompactString, StringMatch)]> = Vec::new();
     let mut seen: HashSet<&[(CompactString, StringMatch)]> = HashSet::new();
     let rules = scenario
         .steps
@@ -78,15 +89,11 @@ pub fn classes(scenario: &Scenario) -> Classes<'_> {
     for rule in rules.filter(|r| !r.headers.is_empty()) {
         // Rules of one class usually come in a row: the last class is
         // compared before any hashing.
-        let last = classes.last().map(|c| c.headers);
-        if last != Some(rule.headers.as_slice()) && seen.insert(&rule.headers) {
-            classes.push(Class {
-                headers: &rule.headers,
-            });
+        if lists.last() != Some(&rule.headers.as_slice()) && seen.insert(&rule.headers) {
+            lists.push(&rule.headers);
         }
     }
-    classes.push(Class { headers: &[] });
-    Classes::new(classes)
+    lists
 }
 
 /// The classes of a scenario, indexed by the headers they carry: the
