@@ -125,7 +125,7 @@ pub fn step_names(raw: &RawScenario) -> HashMap<String, Range<usize>> {
         .filter_map(|s| s.get_ref().name.as_ref())
     {
         names
-            .entry(name.get_ref().clone())
+            .entry(name.get_ref().to_string())
             .or_insert_with(|| name.span());
     }
     names

@@ -46,7 +46,7 @@ pub fn steps(raw: &RawScenario) -> Vec<StepPlace> {
                 ranges.extend(routes.get_ref().iter().map(rule));
             }
             StepPlace {
-                name: own.name.as_ref().map(|n| n.get_ref().clone()),
+                name: own.name.as_ref().map(|n| n.get_ref().to_string()),
                 ranges,
             }
         })

@@ -5,13 +5,14 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+use compact_str::CompactString;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use toml::Spanned;
 
 /// A table with user-chosen keys (labels, env, versions, weights), in file order.
 #[derive(Debug, Clone)]
-pub struct RawMap<V>(pub Vec<(Spanned<String>, V)>);
+pub struct RawMap<V>(pub Vec<(Spanned<CompactString>, V)>);
 
 impl<V> Default for RawMap<V> {
     fn default() -> Self {
@@ -46,9 +47,9 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for RawMap<V> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawScenario {
-    pub name: Option<Spanned<String>>,
-    pub description: Option<Spanned<String>>,
-    pub workloads: Option<Spanned<String>>,
+    pub name: Option<Spanned<CompactString>>,
+    pub description: Option<Spanned<CompactString>>,
+    pub workloads: Option<Spanned<CompactString>>,
     pub mesh: Option<Spanned<RawMesh>>,
     pub namespace: Option<Spanned<RawNamespace>>,
     pub images: Option<Spanned<RawImages>>,
@@ -63,23 +64,23 @@ pub struct RawScenario {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSecurity {
-    pub mtls: Option<Spanned<String>>,
-    pub authorization: Option<Spanned<String>>,
+    pub mtls: Option<Spanned<CompactString>>,
+    pub authorization: Option<Spanned<CompactString>>,
 }
 
 /// `[mesh]`: the Istio install.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMesh {
-    pub version: Option<Spanned<String>>,
-    pub profile: Option<Spanned<String>>,
-    pub hub: Option<Spanned<String>>,
-    pub tag: Option<Spanned<String>>,
-    pub revision: Option<Spanned<String>>,
-    pub networking_api: Option<Spanned<String>>,
-    pub routing_api: Option<Spanned<String>>,
-    pub dataplane: Option<Spanned<String>>,
-    pub install: Option<Spanned<String>>,
+    pub version: Option<Spanned<CompactString>>,
+    pub profile: Option<Spanned<CompactString>>,
+    pub hub: Option<Spanned<CompactString>>,
+    pub tag: Option<Spanned<CompactString>>,
+    pub revision: Option<Spanned<CompactString>>,
+    pub networking_api: Option<Spanned<CompactString>>,
+    pub routing_api: Option<Spanned<CompactString>>,
+    pub dataplane: Option<Spanned<CompactString>>,
+    pub install: Option<Spanned<CompactString>>,
     pub components: Option<Spanned<RawComponents>>,
     pub config: Option<Spanned<RawMeshConfig>>,
 }
@@ -96,34 +97,34 @@ pub struct RawComponents {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMeshConfig {
-    pub access_log_file: Option<Spanned<String>>,
-    pub outbound_traffic_policy: Option<Spanned<String>>,
+    pub access_log_file: Option<Spanned<CompactString>>,
+    pub outbound_traffic_policy: Option<Spanned<CompactString>>,
 }
 
 /// `[namespace]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawNamespace {
-    pub name: Option<Spanned<String>>,
+    pub name: Option<Spanned<CompactString>>,
     pub injection: Option<Spanned<bool>>,
-    pub labels: Option<Spanned<RawMap<Spanned<String>>>>,
+    pub labels: Option<Spanned<RawMap<Spanned<CompactString>>>>,
 }
 
 /// `[images]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawImages {
-    pub registry: Option<Spanned<String>>,
+    pub registry: Option<Spanned<CompactString>>,
 }
 
 /// One `[[services]]` entry.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawService {
-    pub name: Option<Spanned<String>>,
+    pub name: Option<Spanned<CompactString>>,
     pub port: Option<Spanned<i64>>,
-    pub protocol: Option<Spanned<String>>,
-    pub service_account: Option<Spanned<String>>,
+    pub protocol: Option<Spanned<CompactString>>,
+    pub service_account: Option<Spanned<CompactString>>,
     pub calls: Option<Spanned<Vec<Spanned<RawCall>>>>,
     pub versions: Option<Spanned<RawMap<Spanned<RawVersion>>>>,
     /// Boxed: few services have one, and it is the largest field.
@@ -134,8 +135,8 @@ pub struct RawService {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCall {
-    pub service: Option<Spanned<String>>,
-    pub timeout: Option<Spanned<String>>,
+    pub service: Option<Spanned<CompactString>>,
+    pub timeout: Option<Spanned<CompactString>>,
     pub attempts: Option<Spanned<i64>>,
 }
 
@@ -143,23 +144,23 @@ pub struct RawCall {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawVersion {
-    pub image: Option<Spanned<String>>,
+    pub image: Option<Spanned<CompactString>>,
     pub replicas: Option<Spanned<i64>>,
-    pub env: Option<Spanned<RawMap<Spanned<String>>>>,
+    pub env: Option<Spanned<RawMap<Spanned<CompactString>>>>,
     pub calls: Option<Spanned<Vec<Spanned<RawCall>>>>,
     pub deploy: Option<Spanned<bool>>,
-    pub labels: Option<Spanned<RawMap<Spanned<String>>>>,
+    pub labels: Option<Spanned<RawMap<Spanned<CompactString>>>>,
 }
 
 /// `[gateway]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGateway {
-    pub name: Option<Spanned<String>>,
-    pub virtual_service: Option<Spanned<String>>,
-    pub selector: Option<Spanned<RawMap<Spanned<String>>>>,
+    pub name: Option<Spanned<CompactString>>,
+    pub virtual_service: Option<Spanned<CompactString>>,
+    pub selector: Option<Spanned<RawMap<Spanned<CompactString>>>>,
     pub port: Option<Spanned<i64>>,
-    pub hosts: Option<Spanned<Vec<Spanned<String>>>>,
+    pub hosts: Option<Spanned<Vec<Spanned<CompactString>>>>,
     pub version_routing: Option<Spanned<bool>>,
     pub tls: Option<Spanned<RawGatewayTls>>,
     pub routes: Option<Spanned<Vec<Spanned<RawGatewayRoute>>>>,
@@ -169,7 +170,7 @@ pub struct RawGateway {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGatewayTls {
-    pub credential_name: Option<Spanned<String>>,
+    pub credential_name: Option<Spanned<CompactString>>,
     pub redirect_http: Option<Spanned<bool>>,
 }
 
@@ -177,7 +178,7 @@ pub struct RawGatewayTls {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGatewayRoute {
-    pub service: Option<Spanned<String>>,
+    pub service: Option<Spanned<CompactString>>,
     pub uris: Option<Spanned<Vec<Spanned<RawMatch>>>>,
 }
 
@@ -185,19 +186,19 @@ pub struct RawGatewayRoute {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTrafficPolicy {
-    pub tls: Option<Spanned<String>>,
-    pub load_balancer: Option<Spanned<String>>,
+    pub tls: Option<Spanned<CompactString>>,
+    pub load_balancer: Option<Spanned<CompactString>>,
     pub max_connections: Option<Spanned<i64>>,
     pub consecutive_errors: Option<Spanned<i64>>,
-    pub ejection_time: Option<Spanned<String>>,
+    pub ejection_time: Option<Spanned<CompactString>>,
 }
 
 /// One `[[steps]]` entry.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
-    pub name: Option<Spanned<String>>,
-    pub description: Option<Spanned<String>>,
+    pub name: Option<Spanned<CompactString>>,
+    pub description: Option<Spanned<CompactString>>,
     pub launch: Option<Spanned<Vec<Spanned<RawVersionRef>>>>,
     pub retire: Option<Spanned<Vec<Spanned<RawVersionRef>>>>,
     pub routes: Option<Spanned<Vec<Spanned<RawRule>>>>,
@@ -207,8 +208,8 @@ pub struct RawStep {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawVersionRef {
-    pub service: Option<Spanned<String>>,
-    pub version: Option<Spanned<String>>,
+    pub service: Option<Spanned<CompactString>>,
+    pub version: Option<Spanned<CompactString>>,
 }
 
 /// One `[[steps.routes]]` rule: the keys every rule has, and the others
@@ -216,7 +217,7 @@ pub struct RawVersionRef {
 /// tens of thousands of rules.
 #[derive(Debug)]
 pub struct RawRule {
-    pub service: Option<Spanned<String>>,
+    pub service: Option<Spanned<CompactString>>,
     pub headers: Option<Spanned<RawMap<Spanned<RawHeaderMatch>>>>,
     pub to: Option<Spanned<RawTarget>>,
     /// The other keys; `None` when the rule has none of them.
@@ -227,16 +228,16 @@ pub struct RawRule {
 #[derive(Debug, Default)]
 pub struct RawRuleMore {
     pub uri: Option<Spanned<RawMatch>>,
-    pub method: Option<Spanned<String>>,
-    pub delay: Option<Spanned<String>>,
+    pub method: Option<Spanned<CompactString>>,
+    pub delay: Option<Spanned<CompactString>>,
     pub delay_percent: Option<Spanned<f64>>,
     pub abort: Option<Spanned<i64>>,
     pub abort_percent: Option<Spanned<f64>>,
-    pub timeout: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<CompactString>>,
     pub retries: Option<Spanned<i64>>,
-    pub per_try_timeout: Option<Spanned<String>>,
-    pub retry_on: Option<Spanned<String>>,
-    pub mirror: Option<Spanned<String>>,
+    pub per_try_timeout: Option<Spanned<CompactString>>,
+    pub retry_on: Option<Spanned<CompactString>>,
+    pub mirror: Option<Spanned<CompactString>>,
     pub mirror_percent: Option<Spanned<f64>>,
 }
 
@@ -267,20 +268,20 @@ impl RawRule {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRuleKeys {
-    service: Option<Spanned<String>>,
+    service: Option<Spanned<CompactString>>,
     headers: Option<Spanned<RawMap<Spanned<RawHeaderMatch>>>>,
     uri: Option<Spanned<RawMatch>>,
-    method: Option<Spanned<String>>,
+    method: Option<Spanned<CompactString>>,
     to: Option<Spanned<RawTarget>>,
-    delay: Option<Spanned<String>>,
+    delay: Option<Spanned<CompactString>>,
     delay_percent: Option<Spanned<f64>>,
     abort: Option<Spanned<i64>>,
     abort_percent: Option<Spanned<f64>>,
-    timeout: Option<Spanned<String>>,
+    timeout: Option<Spanned<CompactString>>,
     retries: Option<Spanned<i64>>,
-    per_try_timeout: Option<Spanned<String>>,
-    retry_on: Option<Spanned<String>>,
-    mirror: Option<Spanned<String>>,
+    per_try_timeout: Option<Spanned<CompactString>>,
+    retry_on: Option<Spanned<CompactString>>,
+    mirror: Option<Spanned<CompactString>>,
     mirror_percent: Option<Spanned<f64>>,
 }
 
@@ -326,16 +327,16 @@ impl<'de> Deserialize<'de> for RawRule {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMatch {
-    pub exact: Option<Spanned<String>>,
-    pub prefix: Option<Spanned<String>>,
-    pub regex: Option<Spanned<String>>,
+    pub exact: Option<Spanned<CompactString>>,
+    pub prefix: Option<Spanned<CompactString>>,
+    pub regex: Option<Spanned<CompactString>>,
 }
 
 /// A header condition: a plain string (exact) or a `RawMatch` table.
 #[derive(Debug)]
 pub enum RawHeaderMatch {
     /// `end-user = "jason"`.
-    Exact(String),
+    Exact(CompactString),
     /// `end-user = { prefix = "ja" }` (boxed: most matches are exact).
     Table(Box<RawMatch>),
 }
@@ -349,7 +350,7 @@ impl<'de> Deserialize<'de> for RawHeaderMatch {
                 f.write_str("a string or a table with one of exact, prefix, regex")
             }
             fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
-                Ok(RawHeaderMatch::Exact(value.to_owned()))
+                Ok(RawHeaderMatch::Exact(CompactString::from(value)))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 RawMatch::deserialize(de::value::MapAccessDeserializer::new(map))
@@ -364,7 +365,7 @@ impl<'de> Deserialize<'de> for RawHeaderMatch {
 #[derive(Debug)]
 pub enum RawTarget {
     /// `to = "v1"`.
-    Version(String),
+    Version(CompactString),
     /// `to = { v1 = 50, v3 = 50 }`.
     Weights(RawMap<Spanned<i64>>),
 }
@@ -378,7 +379,7 @@ impl<'de> Deserialize<'de> for RawTarget {
                 f.write_str("a version name or a table of version = weight")
             }
             fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
-                Ok(RawTarget::Version(value.to_owned()))
+                Ok(RawTarget::Version(CompactString::from(value)))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 RawMap::deserialize(de::value::MapAccessDeserializer::new(map))

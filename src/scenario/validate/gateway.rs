@@ -88,7 +88,7 @@ impl Checker<'_> {
         let span = raw.span();
         let gw = raw.get_ref();
         let name = match &gw.name {
-            Some(n) => self.subdomain(n, "gateway name"),
+            Some(n) => self.subdomain(n, "gateway name").map(String::from),
             None => Some(format!("{scenario}-gateway")),
         };
         // In ambient mode the waypoint is a Gateway API Gateway of its own.
@@ -104,7 +104,9 @@ impl Checker<'_> {
             );
         }
         let virtual_service = match &gw.virtual_service {
-            Some(v) => self.subdomain(v, "gateway.virtual_service"),
+            Some(v) => self
+                .subdomain(v, "gateway.virtual_service")
+                .map(String::from),
             None => Some(scenario.to_owned()),
         };
         if let Some(vs) = &virtual_service
@@ -140,7 +142,7 @@ impl Checker<'_> {
                             ),
                         );
                     } else {
-                        selector.push((key.get_ref().clone(), value.get_ref().clone()));
+                        selector.push((key.get_ref().to_string(), value.get_ref().to_string()));
                     }
                 }
                 selector.sort();
@@ -295,7 +297,7 @@ impl Checker<'_> {
             _ => {}
         }
         Some(Some(GatewayTls {
-            credential_name: credential_name?,
+            credential_name: credential_name?.into(),
             redirect_http,
         }))
     }
@@ -303,9 +305,9 @@ impl Checker<'_> {
     /// A gateway host, also a host of the gateway's VirtualService: `*`, a DNS
     /// name, or a wildcard `*.example.com` (no `namespace/` prefix: a
     /// VirtualService host cannot carry one).
-    fn gateway_host(&mut self, host: &Spanned<String>) -> Option<String> {
+    fn gateway_host(&mut self, host: &Spanned<CompactString>) -> Option<String> {
         if is_wildcard_host(host.get_ref()) {
-            Some(host.get_ref().clone())
+            Some(host.get_ref().to_string())
         } else {
             self.error(
                 host.span(),
@@ -560,13 +562,13 @@ impl Checker<'_> {
         let given: Vec<StringMatch> = [
             m.exact
                 .as_ref()
-                .map(|v| StringMatch::Exact(v.get_ref().into())),
+                .map(|v| StringMatch::Exact(v.get_ref().clone())),
             m.prefix
                 .as_ref()
-                .map(|v| StringMatch::Prefix(v.get_ref().into())),
+                .map(|v| StringMatch::Prefix(v.get_ref().clone())),
             m.regex
                 .as_ref()
-                .map(|v| StringMatch::Regex(v.get_ref().into())),
+                .map(|v| StringMatch::Regex(v.get_ref().clone())),
         ]
         .into_iter()
         .flatten()

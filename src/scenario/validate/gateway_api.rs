@@ -126,8 +126,9 @@ impl Checker<'_> {
         ] {
             self.gateway_api_duration(duration.as_ref(), key);
         }
-        let nanos =
-            |d: &Option<Spanned<String>>| d.as_ref().and_then(|d| parse_duration(d.get_ref()));
+        let nanos = |d: &Option<Spanned<CompactString>>| {
+            d.as_ref().and_then(|d| parse_duration(d.get_ref()))
+        };
         if let (Some(per_try), Some(request), Some(at)) = (
             nanos(&more.per_try_timeout),
             nanos(&more.timeout),
@@ -161,13 +162,13 @@ impl Checker<'_> {
     }
 
     /// A duration the Gateway API writes with at most millisecond precision.
-    fn gateway_api_duration(&mut self, raw: Option<&Spanned<String>>, key: &str) {
+    fn gateway_api_duration(&mut self, raw: Option<&Spanned<CompactString>>, key: &str) {
         let Some(raw) = raw else { return };
         let Some(nanos) = parse_duration(raw.get_ref()) else {
             return; // Reported by the rule's own check.
         };
         let duration = Duration {
-            text: raw.get_ref().into(),
+            text: raw.get_ref().clone(),
             nanos,
         };
         if duration.gateway_api().is_none() {
@@ -267,7 +268,7 @@ impl Checker<'_> {
     pub(super) fn version_service_name(
         &mut self,
         service: &str,
-        key: &Spanned<String>,
+        key: &Spanned<CompactString>,
         services: &HashSet<CompactString>,
     ) {
         let name = version_service(service, key.get_ref());

@@ -116,7 +116,7 @@ struct Checker<'s> {
     diagnostics: Vec<Diagnostic>,
     /// Every service name the file declares, valid or not: a reference to a
     /// declared service that failed validation is not reported again.
-    declared: HashSet<String>,
+    declared: HashSet<CompactString>,
     /// Who owns the workloads: read first, since it decides what a version may set.
     workloads: WorkloadMode,
     /// The routing API, read with the mesh: it decides what a rule may set.
@@ -155,7 +155,7 @@ impl Checker<'_> {
 
     /// Reports a reference to a service the file does not declare; a declared
     /// service that failed validation has had its own errors reported.
-    fn undeclared(&mut self, service: &Spanned<String>, what: &str) {
+    fn undeclared(&mut self, service: &Spanned<CompactString>, what: &str) {
         // A service whose name was pruned may be the one meant.
         if !self.declared.contains(service.get_ref()) && self.pruned.names_complete() {
             self.error(
@@ -198,7 +198,7 @@ impl Checker<'_> {
     }
 
     /// A name that must be a DNS-1123 label.
-    fn label(&mut self, name: &Spanned<String>, what: &str) -> Option<String> {
+    fn label(&mut self, name: &Spanned<CompactString>, what: &str) -> Option<CompactString> {
         if is_dns1123_label(name.get_ref()) {
             Some(name.get_ref().clone())
         } else {
@@ -215,7 +215,7 @@ impl Checker<'_> {
     }
 
     /// A name that must be a DNS-1123 subdomain (a resource name).
-    fn subdomain(&mut self, name: &Spanned<String>, what: &str) -> Option<String> {
+    fn subdomain(&mut self, name: &Spanned<CompactString>, what: &str) -> Option<CompactString> {
         if is_dns1123_subdomain(name.get_ref()) {
             Some(name.get_ref().clone())
         } else {
@@ -232,7 +232,7 @@ impl Checker<'_> {
     }
 
     /// A free-form value that must be non-empty and free of white space.
-    fn word(&mut self, value: &Spanned<String>, what: &str) -> Option<String> {
+    fn word(&mut self, value: &Spanned<CompactString>, what: &str) -> Option<CompactString> {
         let text = value.get_ref();
         if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
             self.error(
@@ -249,11 +249,11 @@ impl Checker<'_> {
     /// reference); otherwise the error "`what` `text` is not `expected`".
     fn image_part(
         &mut self,
-        value: &Spanned<String>,
+        value: &Spanned<CompactString>,
         what: &str,
         valid: fn(&str) -> bool,
         expected: &str,
-    ) -> Option<String> {
+    ) -> Option<CompactString> {
         let text = self.word(value, what)?;
         if valid(&text) {
             Some(text)
@@ -264,7 +264,12 @@ impl Checker<'_> {
     }
 
     /// One of a fixed set of words.
-    fn one_of(&mut self, value: &Spanned<String>, allowed: &[&str], what: &str) -> Option<String> {
+    fn one_of(
+        &mut self,
+        value: &Spanned<CompactString>,
+        allowed: &[&str],
+        what: &str,
+    ) -> Option<CompactString> {
         if allowed.contains(&value.get_ref().as_str()) {
             Some(value.get_ref().clone())
         } else {
@@ -297,7 +302,7 @@ impl Checker<'_> {
     /// A Go/Istio duration; `at_least_ms` rejects shorter ones (Istio wants >= 1ms).
     fn duration(
         &mut self,
-        value: &Spanned<String>,
+        value: &Spanned<CompactString>,
         what: &str,
         at_least_ms: bool,
     ) -> Option<Duration> {
@@ -323,7 +328,7 @@ impl Checker<'_> {
                 None
             }
             Some(nanos) => Some(Duration {
-                text: text.into(),
+                text: text.clone(),
                 nanos,
             }),
             None => {
@@ -354,8 +359,12 @@ impl Checker<'_> {
     }
 
     /// Reports case-insensitive duplicates among names.
-    fn unique<'a>(&mut self, names: impl IntoIterator<Item = &'a Spanned<String>>, what: &str) {
-        let mut seen: HashMap<String, &Spanned<String>> = HashMap::new();
+    fn unique<'a>(
+        &mut self,
+        names: impl IntoIterator<Item = &'a Spanned<CompactString>>,
+        what: &str,
+    ) {
+        let mut seen: HashMap<CompactString, &Spanned<CompactString>> = HashMap::new();
         for name in names {
             let key = name.get_ref().to_lowercase();
             if let Some(first) = seen.get(&key) {
@@ -386,8 +395,9 @@ impl Checker<'_> {
         }
         let name = self
             .required_top(&raw.name, "name")
-            .and_then(|n| self.label(n, "scenario name"));
-        let description = raw.description.as_ref().map(|d| d.get_ref().clone());
+            .and_then(|n| self.label(n, "scenario name"))
+            .map(String::from);
+        let description = raw.description.as_ref().map(|d| d.get_ref().to_string());
         let mesh = self
             .required_top(&raw.mesh, "mesh")
             .and_then(|m| self.mesh(m));
@@ -531,7 +541,7 @@ impl Checker<'_> {
             }
         };
         let profile = match &mesh.profile {
-            Some(p) if facts.profiles.contains(&p.get_ref().as_str()) => p.get_ref().clone(),
+            Some(p) if facts.profiles.contains(&p.get_ref().as_str()) => p.get_ref().to_string(),
             Some(p) => {
                 self.error(
                     p.span(),
@@ -543,7 +553,7 @@ impl Checker<'_> {
                         facts.profiles.join(", ")
                     ),
                 );
-                p.get_ref().clone()
+                p.get_ref().to_string()
             }
             None => "default".to_owned(),
         };
@@ -582,15 +592,19 @@ impl Checker<'_> {
             },
         };
         let revision = match &mesh.revision {
-            Some(r) => self.label(r, "mesh.revision"),
+            Some(r) => self.label(r, "mesh.revision").map(String::from),
             None => None,
         };
         let hub = match &mesh.hub {
-            Some(h) => self.image_part(h, "mesh.hub", is_image_prefix, IMAGE_PREFIX),
+            Some(h) => self
+                .image_part(h, "mesh.hub", is_image_prefix, IMAGE_PREFIX)
+                .map(String::from),
             None => None,
         };
         let tag = match &mesh.tag {
-            Some(t) => self.image_part(t, "mesh.tag", is_image_tag, IMAGE_TAG),
+            Some(t) => self
+                .image_part(t, "mesh.tag", is_image_tag, IMAGE_TAG)
+                .map(String::from),
             None => release.patch.map(|_| release.to_string()),
         };
         let (routing_api, dataplane) = self.routing_and_dataplane(mesh, release, &profile);
@@ -599,7 +613,9 @@ impl Checker<'_> {
         let config = mesh.config.as_ref().map(Spanned::get_ref);
         let outbound_traffic_policy = match config.and_then(|c| c.outbound_traffic_policy.as_ref())
         {
-            Some(p) => self.one_of(p, OUTBOUND_POLICIES, "outbound_traffic_policy"),
+            Some(p) => self
+                .one_of(p, OUTBOUND_POLICIES, "outbound_traffic_policy")
+                .map(String::from),
             None => None,
         };
         Some(Mesh {
@@ -621,7 +637,7 @@ impl Checker<'_> {
                 .map(|b| *b.get_ref()),
             access_log_file: config
                 .and_then(|c| c.access_log_file.as_ref())
-                .map(|f| f.get_ref().clone()),
+                .map(|f| f.get_ref().to_string()),
             outbound_traffic_policy,
         })
     }
@@ -668,7 +684,7 @@ impl Checker<'_> {
                         ),
                     );
                 } else {
-                    labels.insert(k.clone(), v.clone());
+                    labels.insert(k.to_string(), v.to_string());
                 }
             }
         }
@@ -693,7 +709,7 @@ impl Checker<'_> {
             };
         }
         Some(Namespace {
-            name: name?,
+            name: name?.into(),
             labels,
         })
     }
@@ -703,13 +719,11 @@ impl Checker<'_> {
             tls: raw
                 .tls
                 .as_ref()
-                .and_then(|t| self.one_of(t, TLS_MODES, "tls"))
-                .map(CompactString::from),
+                .and_then(|t| self.one_of(t, TLS_MODES, "tls")),
             load_balancer: raw
                 .load_balancer
                 .as_ref()
-                .and_then(|l| self.one_of(l, LOAD_BALANCERS, "load_balancer"))
-                .map(CompactString::from),
+                .and_then(|l| self.one_of(l, LOAD_BALANCERS, "load_balancer")),
             max_connections: raw
                 .max_connections
                 .as_ref()

@@ -122,7 +122,7 @@ impl Checker<'_> {
         for (raw, info) in raws.iter().zip(infos) {
             let service = &info.service;
             // The first key of each version name, of a service compared.
-            let mut keys: HashMap<&str, &Spanned<String>> = HashMap::new();
+            let mut keys: HashMap<&str, &Spanned<CompactString>> = HashMap::new();
             if paired.contains(service.name.as_str()) {
                 for (key, _) in raw.versions.iter().flat_map(|v| &v.get_ref().0) {
                     keys.entry(key.get_ref().as_str()).or_insert(key);
@@ -243,11 +243,11 @@ impl Checker<'_> {
         let complete = port.is_some() && service_account.is_some();
         let versions = versions?;
         let service = Service {
-            name: name?.into(),
+            name: name?,
             // A stand-in, never rendered: the port's error is reported.
             port: port.unwrap_or(STAND_IN_PORT),
             protocol: protocol?,
-            service_account: service_account.flatten().map(CompactString::from),
+            service_account: service_account.flatten(),
             version_order: Service::by_name(&versions),
             versions,
             traffic_policy,
@@ -289,7 +289,7 @@ impl Checker<'_> {
                 self.ignored_version_keys(v);
                 versions.push(Version {
                     labels,
-                    ..Version::existing(name.into())
+                    ..Version::existing(name)
                 });
                 continue;
             }
@@ -297,7 +297,7 @@ impl Checker<'_> {
             let image = match &v.image {
                 Some(image) => self
                     .image_part(image, "image", is_image_reference, IMAGE_REFERENCE)
-                    .map(|i| registry.map_or(i.clone(), |r| rewrite_image(&i, r))),
+                    .map(|i| registry.map_or(i.clone(), |r| rewrite_image(&i, r).into())),
                 None if deploy => {
                     self.error(
                         value.span(),
@@ -320,7 +320,7 @@ impl Checker<'_> {
             if let Some(raw_env) = &v.env {
                 for (key, value) in &raw_env.get_ref().0 {
                     if is_env_name(key.get_ref()) {
-                        env.push((key.get_ref().into(), value.get_ref().into()));
+                        env.push((key.get_ref().clone(), value.get_ref().clone()));
                     } else {
                         self.error(
                             key.span(),
@@ -338,8 +338,8 @@ impl Checker<'_> {
             // (steps that name it are not wrong too); the error already
             // recorded keeps the scenario from being built.
             versions.push(Version {
-                name: name.into(),
-                image: image.map(CompactString::from),
+                name,
+                image,
                 replicas: replicas.unwrap_or(1),
                 env,
                 calls: Vec::new(),
@@ -402,7 +402,7 @@ impl Checker<'_> {
                     ),
                 );
             } else {
-                labels.push((key.get_ref().into(), value.get_ref().into()));
+                labels.push((key.get_ref().clone(), value.get_ref().clone()));
             }
         }
         // Labels in error (reported) are not compared with other versions'.
@@ -417,7 +417,7 @@ impl Checker<'_> {
     /// subsets are then one, and routing between them does nothing.
     fn same_pods(
         &mut self,
-        entries: &[(Spanned<String>, Spanned<RawVersion>)],
+        entries: &[(Spanned<CompactString>, Spanned<RawVersion>)],
         versions: &[Version],
         service: Option<&str>,
     ) {
@@ -499,7 +499,7 @@ impl Checker<'_> {
                 .and_then(|a| u32::try_from(a).ok());
             if let Some(attempts) = attempts {
                 calls.push(Call {
-                    service: service.get_ref().into(),
+                    service: service.get_ref().clone(),
                     timeout,
                     attempts,
                 });

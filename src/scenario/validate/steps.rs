@@ -219,8 +219,8 @@ impl Checker<'_> {
             }
         }
         Some(Step {
-            name: name?,
-            description: step.description.as_ref().map(|d| d.get_ref().clone()),
+            name: name?.into(),
+            description: step.description.as_ref().map(|d| d.get_ref().to_string()),
             routes,
             launch: version_refs(&step.launch),
             retire: version_refs(&step.retire),
@@ -329,13 +329,13 @@ impl Checker<'_> {
                     self.diagnostics.push(warning);
                 }
                 let matched = match value.get_ref() {
-                    RawHeaderMatch::Exact(v) => Some(StringMatch::Exact(v.into())),
+                    RawHeaderMatch::Exact(v) => Some(StringMatch::Exact(v.clone())),
                     RawHeaderMatch::Table(table) => {
                         self.string_match(table, value.span(), "header")
                     }
                 };
                 match matched {
-                    Some(m) => headers.push((name.get_ref().into(), m)),
+                    Some(m) => headers.push((name.get_ref().clone(), m)),
                     None => ok = false,
                 }
             }
@@ -352,7 +352,7 @@ impl Checker<'_> {
             None => None,
         };
         let method = match &raw.more().method {
-            Some(m) if is_method(m.get_ref()) => Some(m.get_ref().into()),
+            Some(m) if is_method(m.get_ref()) => Some(m.get_ref().clone()),
             Some(m) => {
                 ok = false;
                 self.error(
@@ -454,7 +454,7 @@ impl Checker<'_> {
                 self.known_version(version, &to.span(), service, "to")?;
                 self.undeployed(version, &to.span(), service);
                 Some(vec![Destination {
-                    version: version.into(),
+                    version: version.clone(),
                     weight: None,
                 }])
             }
@@ -477,7 +477,7 @@ impl Checker<'_> {
                                 self.undeployed(version.get_ref(), &version.span(), service);
                             }
                             destinations.push(Destination {
-                                version: version.get_ref().into(),
+                                version: version.get_ref().clone(),
                                 weight: u32::try_from(w).ok(),
                             });
                         }
@@ -698,7 +698,7 @@ impl Checker<'_> {
                     );
                     return None;
                 }
-                Some(r.get_ref().into())
+                Some(r.get_ref().clone())
             }
             None => None,
         };
@@ -741,7 +741,7 @@ impl Checker<'_> {
             None => None,
         };
         Some(Some(Mirror {
-            version: version.get_ref().into(),
+            version: version.get_ref().clone(),
             percent,
         }))
     }
@@ -756,8 +756,8 @@ fn version_refs(raw: &Option<Spanned<Vec<Spanned<RawVersionRef>>>>) -> Vec<Versi
         .filter_map(|entry| {
             let entry = entry.get_ref();
             Some(VersionRef {
-                service: entry.service.as_ref()?.get_ref().into(),
-                version: entry.version.as_ref()?.get_ref().into(),
+                service: entry.service.as_ref()?.get_ref().clone(),
+                version: entry.version.as_ref()?.get_ref().clone(),
             })
         })
         .collect()
