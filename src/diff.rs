@@ -120,7 +120,7 @@ fn unified_document(from: &str, to: &str, change: &Change, context: usize) -> St
 
 /// `VirtualService/bookinfo/reviews.yaml`: a stable path for a document.
 pub fn document_path(id: &ResourceId) -> String {
-    match &id.namespace {
+    match id.namespace() {
         Some(ns) => format!("{}/{ns}/{}.yaml", id.kind(), id.name),
         None => format!("{}/{}.yaml", id.kind(), id.name),
     }

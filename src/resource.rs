@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,52 +21,54 @@ mod subset;
 /// apiVersion, kind, namespace and name: what `kubectl` and Argo CD key objects by.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ResourceId {
-    /// `apiVersion` and `kind`, held once for every identity of that type.
-    type_meta: &'static TypeMeta,
-    /// `metadata.namespace`; `None` for cluster-scoped kinds. Shared by the
-    /// identities made one after another in the same namespace (a build's
-    /// are nearly all in the scenario's).
-    pub namespace: Option<Arc<str>>,
+    /// `apiVersion`, `kind` and `metadata.namespace`, held once for every
+    /// identity that has them.
+    scope: &'static Scope,
     /// `metadata.name`, held inline when short (most are).
     pub name: CompactString,
 }
 
-/// An apiVersion and a kind. Each pair is made once in a process and kept
-/// (`TypeMeta::of`): hundreds of thousands of identities of a large build
-/// are of a few dozen types, and a folder `diff --against` reads holds at
-/// most as many types as documents.
+/// An apiVersion, a kind and a namespace (`None` for cluster-scoped kinds).
+/// Each is made once in a process and kept (`Scope::of`): hundreds of
+/// thousands of identities of a large build are of a few dozen types in
+/// one namespace, and a folder `diff --against` reads holds at most as many
+/// scopes as documents. Ordered as identities are: by apiVersion, kind,
+/// then namespace.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct TypeMeta {
+struct Scope {
     api_version: Box<str>,
     kind: Box<str>,
+    namespace: Option<Box<str>>,
 }
 
-impl TypeMeta {
-    /// The one `TypeMeta` of `api_version` and `kind`.
-    fn of(api_version: &str, kind: &str) -> &'static Self {
+impl Scope {
+    /// The one `Scope` of `api_version`, `kind` and `namespace`.
+    fn of(api_version: &str, kind: &str, namespace: Option<&str>) -> &'static Self {
         thread_local! {
-            /// The type of the last identity made on this thread: a build
+            /// The scope of the last identity made on this thread: a build
             /// makes its identities a group of one type at a time.
-            static LAST: Cell<Option<&'static TypeMeta>> = const { Cell::new(None) };
+            static LAST: Cell<Option<&'static Scope>> = const { Cell::new(None) };
         }
-        /// Every type made so far, by apiVersion, then by kind.
-        static ALL: Mutex<BTreeMap<Box<str>, Kinds>> = Mutex::new(BTreeMap::new());
-        type Kinds = BTreeMap<Box<str>, &'static TypeMeta>;
+        /// Every scope made so far.
+        static ALL: Mutex<BTreeSet<&'static Scope>> = Mutex::new(BTreeSet::new());
         if let Some(last) = LAST.get()
             && *last.api_version == *api_version
             && *last.kind == *kind
+            && last.namespace.as_deref() == namespace
         {
             return last;
         }
+        let wanted = Self {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            namespace: namespace.map(Box::from),
+        };
         let mut all = ALL.lock().unwrap_or_else(PoisonError::into_inner);
-        let found = match all.get(api_version).and_then(|kinds| kinds.get(kind)) {
+        let found = match all.get(&wanted) {
             Some(&found) => found,
             None => {
-                let made: &'static Self = Box::leak(Box::new(Self {
-                    api_version: api_version.into(),
-                    kind: kind.into(),
-                }));
-                (all.entry(api_version.into()).or_default()).insert(kind.into(), made);
+                let made: &'static Self = Box::leak(Box::new(wanted));
+                all.insert(made);
                 made
             }
         };
@@ -79,8 +81,7 @@ impl ResourceId {
     /// A namespaced resource.
     pub fn namespaced(api_version: &str, kind: &str, namespace: &str, name: &str) -> Self {
         Self {
-            type_meta: TypeMeta::of(api_version, kind),
-            namespace: Some(shared_namespace(namespace)),
+            scope: Scope::of(api_version, kind, Some(namespace)),
             name: name.into(),
         }
     }
@@ -88,53 +89,45 @@ impl ResourceId {
     /// A cluster-scoped resource.
     pub fn cluster(api_version: &str, kind: &str, name: &str) -> Self {
         Self {
-            type_meta: TypeMeta::of(api_version, kind),
-            namespace: None,
+            scope: Scope::of(api_version, kind, None),
             name: name.into(),
         }
     }
 
     /// `apiVersion`, e.g. `networking.istio.io/v1alpha3`.
     pub fn api_version(&self) -> &'static str {
-        &self.type_meta.api_version
+        &self.scope.api_version
     }
 
     /// `kind`.
     pub fn kind(&self) -> &'static str {
-        &self.type_meta.kind
+        &self.scope.kind
+    }
+
+    /// `metadata.namespace`; `None` for cluster-scoped kinds.
+    pub fn namespace(&self) -> Option<&'static str> {
+        self.scope.namespace.as_deref()
     }
 }
 
 impl Serialize for ResourceId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let fields = if self.namespace.is_some() { 4 } else { 3 };
+        let fields = if self.namespace().is_some() { 4 } else { 3 };
         let mut out = serializer.serialize_struct("ResourceId", fields)?;
         out.serialize_field("apiVersion", self.api_version())?;
         out.serialize_field("kind", self.kind())?;
-        if let Some(namespace) = &self.namespace {
-            out.serialize_field("namespace", &**namespace)?;
+        if let Some(namespace) = self.namespace() {
+            out.serialize_field("namespace", namespace)?;
         }
         out.serialize_field("name", self.name.as_str())?;
         out.end()
     }
 }
 
-/// `namespace`, shared with the last identity made on this thread when
-/// that one is in the same namespace.
-fn shared_namespace(namespace: &str) -> Arc<str> {
-    thread_local! {
-        static LAST: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
-    }
-    LAST.with_borrow_mut(|last| match last {
-        Some(shared) if **shared == *namespace => Arc::clone(shared),
-        _ => Arc::clone(last.insert(Arc::from(namespace))),
-    })
-}
-
 impl fmt::Display for ResourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.namespace {
+        match self.namespace() {
             Some(ns) => write!(f, "{} {ns}/{}", self.kind(), self.name),
             None => write!(f, "{} {}", self.kind(), self.name),
         }
@@ -235,7 +228,7 @@ impl Resource {
         let wanted = (
             Some(id.api_version()),
             Some(id.kind()),
-            id.namespace.as_deref(),
+            id.namespace(),
             Some(id.name.as_str()),
         );
         if found_id != wanted {
@@ -702,11 +695,14 @@ mod tests {
             cm("a"),
             ResourceId::namespaced("v1", "ConfigMap", "other", "b"),
         );
-        assert!(std::ptr::eq(a.type_meta, b.type_meta));
+        assert!(std::ptr::eq(a.scope, cm("b").scope));
+        assert!(!std::ptr::eq(a.scope, b.scope), "another namespace");
+        assert!(a < b, "ordered by namespace after kind");
         let secret = ResourceId::namespaced("v1", "Secret", "ns", "a");
-        assert!(!std::ptr::eq(a.type_meta, secret.type_meta));
+        assert!(!std::ptr::eq(a.scope, secret.scope));
         assert_ne!(a, secret);
         assert!(a < secret, "ordered by apiVersion, then kind");
+        assert!(b < secret, "kind before namespace");
         assert_eq!(
             serde_json::to_string(&a).expect("json"),
             r#"{"apiVersion":"v1","kind":"ConfigMap","namespace":"ns","name":"a"}"#

@@ -478,7 +478,7 @@ fn commands<'a>(
         );
         if file.phase == Phase::Launch && file.action == Action::Apply {
             for id in &launched {
-                let namespace = id.namespace.as_deref().unwrap_or("default");
+                let namespace = id.namespace().unwrap_or("default");
                 let wait = format!(
                     "kubectl rollout status deployment/{} -n {namespace}",
                     id.name
