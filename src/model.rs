@@ -393,8 +393,9 @@ pub struct Version {
     /// `workloads = "existing"`, the application's own (always).
     pub deploy: bool,
     /// The pod labels its DestinationRule subset selects, sorted by key:
-    /// `version: <name>` unless the scenario sets `labels`.
-    pub labels: Vec<(CompactString, CompactString)>,
+    /// `version: <name>` unless the scenario sets `labels`. Shared by the
+    /// versions with the same labels (a large mesh's have a few names).
+    pub labels: Arc<[(CompactString, CompactString)]>,
     /// The steps that launch and retire it.
     #[serde(skip)]
     pub lifetime: Lifetime,
@@ -405,7 +406,7 @@ impl Version {
     /// "existing"`): its pods run, meshgen deploys nothing.
     pub fn existing(name: CompactString) -> Self {
         Self {
-            labels: vec![(CompactString::const_new("version"), name.clone())],
+            labels: Arc::new([(CompactString::const_new("version"), name.clone())]),
             name,
             image: None,
             replicas: 1,

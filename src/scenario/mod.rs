@@ -314,4 +314,30 @@ mod tests {
         assert_eq!(rules(1, 2)[0].abort.as_ref().map(|a| a.status), Some(500));
         assert_eq!(rules(1, 0)[0].abort, None);
     }
+
+    #[test]
+    fn versions_with_the_same_labels_share_one_list() {
+        let mut text = String::from(
+            "name = \"x\"\nworkloads = \"existing\"\n[mesh]\nversion = \"1.22.0\"\n\
+             [namespace]\nname = \"ns\"\n",
+        );
+        for service in ["a", "b"] {
+            text += &format!(
+                "[[services]]\nname = \"{service}\"\nport = 80\n[services.versions.v1]\n\
+                 [services.versions.v2]\n[services.versions.canary]\n\
+                 labels = {{ track = \"canary\" }}\n"
+            );
+        }
+        let checked = check(&Source::new("s.toml", text));
+        let scenario = (checked.scenario).unwrap_or_else(|| panic!("{:?}", checked.diagnostics));
+        let labels = |service: usize, version: usize| {
+            &scenario.services[service].versions[version].labels
+        };
+        let shared = |(s1, v1), (s2, v2)| std::sync::Arc::ptr_eq(labels(s1, v1), labels(s2, v2));
+        // `version: v1` of every service, and labels a scenario sets alike.
+        assert!(shared((0, 0), (1, 0)) && shared((0, 2), (1, 2)));
+        assert!(!shared((0, 0), (0, 1)));
+        assert_eq!(**labels(1, 1), [("version".into(), "v2".into())]);
+        assert_eq!(**labels(1, 2), [("track".into(), "canary".into())]);
+    }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
+use std::sync::Arc;
 
 use compact_str::CompactString;
 use toml::Spanned;
@@ -95,6 +96,7 @@ pub fn validate(
         workloads: WorkloadMode::Emit,
         routing_api: RoutingApi::Istio,
         ambient: false,
+        label_lists: HashSet::new(),
     };
     let scenario = checker.scenario(raw);
     let has_error = checker.diagnostics.iter().any(Diagnostic::is_error);
@@ -123,6 +125,9 @@ struct Checker<'s> {
     routing_api: RoutingApi,
     /// Whether the mesh runs in ambient mode, read with the mesh.
     ambient: bool,
+    /// Every distinct list of a version's labels, shared by the versions
+    /// that have it.
+    label_lists: HashSet<Arc<[(CompactString, CompactString)]>>,
 }
 
 /// What validation learnt of a service before the steps are read.

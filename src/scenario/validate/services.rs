@@ -285,6 +285,14 @@ impl Checker<'_> {
             }
             let v = value.get_ref();
             let labels = self.version_labels(v, &name);
+            let labels = match self.label_lists.get(labels.as_slice()) {
+                Some(shared) => Arc::clone(shared),
+                None => {
+                    let shared: Arc<[_]> = labels.into();
+                    self.label_lists.insert(Arc::clone(&shared));
+                    shared
+                }
+            };
             if !self.emits_workloads() {
                 self.ignored_version_keys(v);
                 versions.push(Version {
@@ -423,7 +431,7 @@ impl Checker<'_> {
     ) {
         let mut seen: HashMap<&[(CompactString, CompactString)], &str> = HashMap::new();
         for version in versions {
-            let Some(first) = seen.get(version.labels.as_slice()).copied() else {
+            let Some(first) = seen.get(&*version.labels).copied() else {
                 seen.insert(&version.labels, &version.name);
                 continue;
             };
