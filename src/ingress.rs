@@ -152,15 +152,15 @@ pub fn http<'a>(
         };
         for (position, rule) in routing.rules.iter().enumerate() {
             let block = |uri: Option<StringMatch>| Match {
-                headers: rule.headers.clone(),
+                headers: rule.headers.to_vec(),
                 uri,
-                method: rule.method.clone(),
+                method: rule.method.as_deref().map(CompactString::from),
             };
             let matches = if route.uris.is_empty() {
                 if rule.is_catch_all() {
                     Vec::new()
                 } else {
-                    vec![block(rule.uri.clone())]
+                    vec![block(rule.uri.as_deref().cloned())]
                 }
             } else {
                 let mut seen = HashSet::new();

@@ -775,19 +775,20 @@ pub struct ServiceRouting {
     pub rules: Arc<[Rule]>,
 }
 
-/// One HTTP route rule.
+/// One HTTP route rule. Its lists are boxed slices, and the parts most
+/// rules do without are boxed: a large scenario holds tens of thousands of
+/// rules.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rule {
     /// Header conditions, sorted by header name.
-    pub headers: Vec<(CompactString, StringMatch)>,
+    pub headers: Box<[(CompactString, StringMatch)]>,
     /// URI condition.
-    pub uri: Option<StringMatch>,
+    pub uri: Option<Box<StringMatch>>,
     /// Exact HTTP method.
-    pub method: Option<CompactString>,
+    pub method: Option<Box<str>>,
     /// Destinations; weights only for splits.
-    pub destinations: Vec<Destination>,
-    /// Injected delay. (The parts most rules do without are boxed: a large
-    /// scenario holds tens of thousands of rules.)
+    pub destinations: Box<[Destination]>,
+    /// Injected delay.
     pub delay: Option<Box<Delay>>,
     /// Injected abort.
     pub abort: Option<Box<Abort>>,

@@ -89,7 +89,7 @@ pub fn header_conditions(scenario: &Scenario) -> Vec<&[(CompactString, StringMat
     for rule in rules.filter(|r| !r.headers.is_empty()) {
         // Rules of one class usually come in a row: the last class is
         // compared before any hashing.
-        if lists.last() != Some(&rule.headers.as_slice()) && seen.insert(&rule.headers) {
+        if lists.last() != Some(&&*rule.headers) && seen.insert(&rule.headers) {
             lists.push(&rule.headers);
         }
     }
@@ -334,7 +334,7 @@ pub fn httproute_order(rules: &[Rule]) -> Option<Vec<usize>> {
     let mut order: Vec<usize> = (0..rules.len()).collect();
     order.sort_by_key(|&i| {
         let rule = &rules[i];
-        let (rank, length) = path_rank(rule.uri.as_ref());
+        let (rank, length) = path_rank(rule.uri.as_deref());
         std::cmp::Reverse((rank, length, rule.method.is_some(), rule.headers.len()))
     });
     let moved = order.iter().enumerate().any(|(place, &i)| place != i);
@@ -381,7 +381,7 @@ pub fn audiences<'a>(
     let rest = Class { headers: &[] };
     let rules = &routing.rules;
     let index = (rules.len() >= HeaderIndex::WORTH_FROM)
-        .then(|| HeaderIndex::new(rules.iter().map(|r| r.headers.as_slice())));
+        .then(|| HeaderIndex::new(rules.iter().map(|r| &*r.headers)));
     let among = |class: &Class| match &index {
         Some(index) => {
             let candidates = index.candidates(class.values()).into_iter();
@@ -495,10 +495,10 @@ mod tests {
                 .collect(),
             uri: None,
             method: None,
-            destinations: vec![Destination {
+            destinations: Box::new([Destination {
                 version: to.into(),
                 weight: None,
-            }],
+            }]),
             delay: None,
             abort: None,
             timeout: None,
@@ -590,7 +590,7 @@ mod tests {
                 tcp: false,
                 rules: rotated.into(),
             };
-            let index = HeaderIndex::new(routing.rules.iter().map(|r| r.headers.as_slice()));
+            let index = HeaderIndex::new(routing.rules.iter().map(|r| &*r.headers));
             for c in &conditions {
                 let headers: Vec<(CompactString, StringMatch)> =
                     c.iter().map(|(n, m)| ((*n).into(), m.clone())).collect();
@@ -660,7 +660,7 @@ mod tests {
     fn an_httproute_is_tried_by_precedence_and_a_virtual_service_as_written() {
         let jason = rule(&[("end-user", StringMatch::Exact("jason".into()))], "v2");
         let api = Rule {
-            uri: Some(StringMatch::Exact("/api".into())),
+            uri: Some(Box::new(StringMatch::Exact("/api".into()))),
             ..rule(&[], "v1")
         };
         let routing = ServiceRouting {

@@ -310,12 +310,12 @@ mod tests {
             headers: (0..headers)
                 .map(|i| (format!("h{i}").into(), StringMatch::Exact("x".into())))
                 .collect(),
-            uri,
+            uri: uri.map(Box::new),
             method: method.then(|| "GET".into()),
-            destinations: vec![Destination {
+            destinations: Box::new([Destination {
                 version: "v1".into(),
                 weight: None,
-            }],
+            }]),
             delay: None,
             abort: None,
             timeout: None,

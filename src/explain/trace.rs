@@ -880,7 +880,7 @@ impl<'a> Tracer<'a> {
                     "needs method {method}, the method of a call between services is unknown"
                 ));
             }
-            if *method != self.request.method {
+            if **method != *self.request.method {
                 return Err(format!(
                     "needs method {method}, method is {}",
                     self.request.method

@@ -112,7 +112,7 @@ impl<'a> View<'a> {
             }
         }
         if routing.rules.len() >= HeaderIndex::WORTH_FROM {
-            let lists = routing.rules.iter().map(|r| r.headers.as_slice());
+            let lists = routing.rules.iter().map(|r| &*r.headers);
             self.indexes.insert(service, HeaderIndex::new(lists));
         } else {
             self.indexes.remove(service);
@@ -134,7 +134,7 @@ impl<'a> View<'a> {
         self.gateway_routes = ingress::http(gw, |service| state.get(service).copied());
         self.gateway_index = (self.gateway_routes.len() >= HeaderIndex::WORTH_FROM).then(|| {
             let lists = (self.gateway_routes.iter())
-                .map(|http| http.rule.map_or(&[][..], |rule| rule.headers.as_slice()));
+                .map(|http| http.rule.map_or(&[][..], |rule| &*rule.headers));
             HeaderIndex::new(lists)
         });
     }

@@ -396,7 +396,7 @@ impl<'a> HttpRouteRule<'a> {
         // Validation refuses durations without a Gateway API form.
         let duration = |d: &crate::model::Duration| d.gateway_api().unwrap_or_default();
         Self {
-            path: rule.uri.as_ref().map(PathMatch::of),
+            path: rule.uri.as_deref().map(PathMatch::of),
             headers: (rule.headers.iter())
                 .map(|(name, m)| HeaderMatch::of(name, m))
                 .collect(),

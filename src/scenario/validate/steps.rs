@@ -352,7 +352,7 @@ impl Checker<'_> {
             None => None,
         };
         let method = match &raw.more().method {
-            Some(m) if is_method(m.get_ref()) => Some(m.get_ref().clone()),
+            Some(m) if is_method(m.get_ref()) => Some(Box::from(m.get_ref().as_str())),
             Some(m) => {
                 ok = false;
                 self.error(
@@ -398,10 +398,10 @@ impl Checker<'_> {
             return None;
         };
         Some(Rule {
-            headers,
-            uri,
+            headers: headers.into(),
+            uri: uri.map(Box::new),
             method,
-            destinations,
+            destinations: destinations.into(),
             delay: delay.map(|(duration, percent)| Box::new(Delay { duration, percent })),
             abort: abort.map(|(status, percent)| Box::new(Abort { status, percent })),
             timeout: match timeout {
