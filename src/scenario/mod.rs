@@ -330,9 +330,8 @@ mod tests {
         }
         let checked = check(&Source::new("s.toml", text));
         let scenario = (checked.scenario).unwrap_or_else(|| panic!("{:?}", checked.diagnostics));
-        let labels = |service: usize, version: usize| {
-            &scenario.services[service].versions[version].labels
-        };
+        let labels =
+            |service: usize, version: usize| &scenario.services[service].versions[version].labels;
         let shared = |(s1, v1), (s2, v2)| std::sync::Arc::ptr_eq(labels(s1, v1), labels(s2, v2));
         // `version: v1` of every service, and labels a scenario sets alike.
         assert!(shared((0, 0), (1, 0)) && shared((0, 2), (1, 2)));
