@@ -1,6 +1,8 @@
 //! Raw scenario types: the TOML file as written, with the span of every value a
 //! rule may blame. Required keys are `Option`s here so that validation can
 //! report every missing key at once; nothing is checked or defaulted here.
+//! Strings are `CompactString`s: a large file holds hundreds of thousands of
+//! names and references, nearly all short enough to be held inline.
 
 use std::fmt;
 use std::marker::PhantomData;

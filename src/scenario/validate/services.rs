@@ -285,14 +285,7 @@ impl Checker<'_> {
             }
             let v = value.get_ref();
             let labels = self.version_labels(v, &name);
-            let labels = match self.label_lists.get(labels.as_slice()) {
-                Some(shared) => Arc::clone(shared),
-                None => {
-                    let shared: Arc<[_]> = labels.into();
-                    self.label_lists.insert(Arc::clone(&shared));
-                    shared
-                }
-            };
+            let labels = self.shared_labels(labels);
             if !self.emits_workloads() {
                 self.ignored_version_keys(v);
                 versions.push(Version {
@@ -419,6 +412,19 @@ impl Checker<'_> {
         }
         labels.sort();
         labels
+    }
+
+    /// `labels`, as the one list every version with them shares.
+    fn shared_labels(
+        &mut self,
+        labels: Vec<(CompactString, CompactString)>,
+    ) -> Arc<[(CompactString, CompactString)]> {
+        if let Some(shared) = self.label_lists.get(labels.as_slice()) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<[_]> = labels.into();
+        self.label_lists.insert(Arc::clone(&shared));
+        shared
     }
 
     /// Warns when two versions of a service select the same pods: their
