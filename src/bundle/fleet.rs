@@ -165,32 +165,21 @@ impl<'s> Fleet<'s> {
                 launch.push(Arc::clone(object));
             }
         }
-        for (service, deployments) in services.iter().zip(&self.deployments) {
-            for (version, deployment) in service.versions.iter().zip(deployments) {
-                let Some(deployment) = deployment else {
-                    continue;
-                };
-                let runs = |at| version.lifetime.runs(at);
-                if runs(mid) && !runs(from) {
-                    launch.push(Arc::clone(deployment));
-                }
-                if runs(mid) && !runs(to) {
-                    removed.push(deployment.id.clone());
-                }
-            }
-        }
-        // A version's own Service (Gateway API) comes and goes with it.
-        for (service, version_services) in services.iter().zip(&self.version_services) {
-            for (version, object) in service.versions.iter().zip(version_services) {
-                let Some(object) = object else {
-                    continue;
-                };
-                let runs = |at| version.lifetime.runs(at);
-                if runs(mid) && !runs(from) {
-                    launch.push(Arc::clone(object));
-                }
-                if runs(mid) && !runs(to) {
-                    removed.push(object.id.clone());
+        // A version's Deployment, then its own Service (Gateway API), come
+        // and go with it.
+        for per_version in [&self.deployments, &self.version_services] {
+            for (service, documents) in services.iter().zip(per_version) {
+                for (version, document) in service.versions.iter().zip(documents) {
+                    let Some(document) = document else {
+                        continue;
+                    };
+                    let runs = |at| version.lifetime.runs(at);
+                    if runs(mid) && !runs(from) {
+                        launch.push(Arc::clone(document));
+                    }
+                    if runs(mid) && !runs(to) {
+                        removed.push(document.id.clone());
+                    }
                 }
             }
         }
