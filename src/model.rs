@@ -403,10 +403,11 @@ pub struct Version {
 
 impl Version {
     /// A version of workloads the application owns (`workloads =
-    /// "existing"`): its pods run, meshgen deploys nothing.
-    pub fn existing(name: CompactString) -> Self {
+    /// "existing"`), whose pods carry `labels`: its pods run, meshgen
+    /// deploys nothing.
+    pub fn existing(name: CompactString, labels: Arc<[(CompactString, CompactString)]>) -> Self {
         Self {
-            labels: Arc::new([(CompactString::const_new("version"), name.clone())]),
+            labels,
             name,
             image: None,
             replicas: 1,
@@ -871,7 +872,7 @@ mod tests {
     /// A service with versions named `names`, in that order.
     fn service_with(names: &[&str]) -> Service {
         let versions: Vec<Version> = (names.iter())
-            .map(|n| Version::existing((*n).into()))
+            .map(|n| Version::existing((*n).into(), Arc::new([("version".into(), (*n).into())])))
             .collect();
         Service {
             name: "s".into(),

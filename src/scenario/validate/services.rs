@@ -288,10 +288,7 @@ impl Checker<'_> {
             let labels = self.shared_labels(labels);
             if !self.emits_workloads() {
                 self.ignored_version_keys(v);
-                versions.push(Version {
-                    labels,
-                    ..Version::existing(name)
-                });
+                versions.push(Version::existing(name, labels));
                 continue;
             }
             let deploy = v.deploy.as_ref().is_none_or(|d| *d.get_ref());
