@@ -87,12 +87,12 @@ pub fn uri_covers(earlier: &StringMatch, later: &StringMatch) -> bool {
 /// all of them must hold.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Match {
-    /// Header conditions, sorted by header name.
-    pub headers: Vec<(CompactString, StringMatch)>,
+    /// Header conditions, sorted by header name (the rule's).
+    pub headers: Box<[(CompactString, StringMatch)]>,
     /// URI condition.
     pub uri: Option<StringMatch>,
-    /// Exact HTTP method.
-    pub method: Option<CompactString>,
+    /// Exact HTTP method (the rule's).
+    pub method: Option<Box<str>>,
 }
 
 /// One HTTP route of the gateway's VirtualService.
@@ -140,7 +140,7 @@ pub fn http<'a>(
                 port: route.port,
                 matches: (route.uris.iter())
                     .map(|uri| Match {
-                        headers: Vec::new(),
+                        headers: Box::default(),
                         uri: Some(uri.clone()),
                         method: None,
                     })
@@ -152,9 +152,9 @@ pub fn http<'a>(
         };
         for (position, rule) in routing.rules.iter().enumerate() {
             let block = |uri: Option<StringMatch>| Match {
-                headers: rule.headers.to_vec(),
+                headers: rule.headers.clone(),
                 uri,
-                method: rule.method.as_deref().map(CompactString::from),
+                method: rule.method.clone(),
             };
             let matches = if route.uris.is_empty() {
                 if rule.is_catch_all() {

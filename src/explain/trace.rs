@@ -500,7 +500,7 @@ impl<'a> Tracer<'a> {
         let mut why = self.headers_match(&first.headers)?;
         why.extend(uri);
         if let Some(method) = &first.method {
-            if *method != self.request.method {
+            if **method != *self.request.method {
                 return Err(format!(
                     "needs method {method}, method is {}",
                     self.request.method
